@@ -17,7 +17,11 @@ export interface BandwidthResult {
   spread: number;
 }
 
-export async function measureBandwidth(gpu: GpuContext, bufferMiB: number, buffers: number): Promise<BandwidthResult[]> {
+export async function measureBandwidth(
+  gpu: GpuContext,
+  bufferMiB: number,
+  buffers: number,
+): Promise<BandwidthResult[]> {
   const bytes = bufferMiB * 1024 * 1024;
   const srcs = Array.from({ length: buffers }, (_, i) => storageBuffer(gpu.device, bytes, `bw-src-${i}`));
   // Fill with non-zero data: zeros can be faster than real data on some hardware.

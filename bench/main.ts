@@ -19,7 +19,9 @@ async function main(): Promise<void> {
     },
   });
   const gpu = await acquireDevice({ dawnToggles: ['disable-dawn-features=timestamp_quantization'] });
-  const software = /llvmpipe|swiftshader|software/i.test(`${gpu.caps.adapter.description} ${gpu.caps.adapter.architecture}`);
+  const software = /llvmpipe|swiftshader|software/i.test(
+    `${gpu.caps.adapter.description} ${gpu.caps.adapter.architecture}`,
+  );
   const bufferMiB = Number(values['buffer-mib'] ?? (software ? 16 : 256));
   const buffers = Number(values.buffers);
   const device = gpu.caps.adapter.device || gpu.caps.adapter.description;

@@ -10,7 +10,9 @@ afterAll(() => h?.close());
 test('doctor in Chromium: SwiftShader runs the dot4 probe, has no shader-f16', async () => {
   const page = await h.newPage();
   await page.goto(`${h.baseUrl}/e2e/pages/doctor.html`);
-  await page.waitForFunction(() => (window as unknown as { __doctor?: unknown }).__doctor, null, { timeout: 60_000 });
+  await page.waitForFunction(() => (window as unknown as { __doctor?: unknown }).__doctor, null, {
+    timeout: 60_000,
+  });
   const report = await page.locator('#report').textContent();
   if (process.env.PAGELM_PRINT_DOCTOR) console.log(report);
   expect(report).toMatch(/ok {3}W4A8 GEMV\/GEMM \(dot4I8Packed\) +packed int8 dot product verified/);
@@ -24,7 +26,9 @@ test('without WebGPU the page gets a typed error that says what to do', async ()
     Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined });
   });
   await page.goto(`${h.baseUrl}/e2e/pages/doctor.html`);
-  await page.waitForFunction(() => (window as unknown as { __doctor?: unknown }).__doctor, null, { timeout: 60_000 });
+  await page.waitForFunction(() => (window as unknown as { __doctor?: unknown }).__doctor, null, {
+    timeout: 60_000,
+  });
   const out = (await page.evaluate(() => (window as unknown as { __doctor: unknown }).__doctor)) as {
     error: string;
     message: string;

@@ -12,7 +12,8 @@ async function start(): Promise<void> {
     const gpu = await acquireDevice();
     const report = await runDoctor(gpu);
     const dot4 = report.verdicts[0].ok;
-    const name = gpu.caps.adapter.description || gpu.caps.adapter.architecture || gpu.caps.adapter.vendor || 'GPU';
+    const name =
+      gpu.caps.adapter.description || gpu.caps.adapter.architecture || gpu.caps.adapter.vendor || 'GPU';
     $('status').textContent =
       `${name} · ${dot4 ? 'W4A8 dot4' : 'no dot4 (W4A16 path)'} · ` +
       `${gpu.caps.features.shaderF16 ? 'f16 available (packed path in use)' : 'no-f16 path'}`;

@@ -9,7 +9,10 @@ import { UsageError } from './usage';
 type Command = (argv: string[]) => Promise<void>;
 
 const commands: Record<string, { run: Command; help: string }> = {
-  doctor: { run: doctorCommand, help: 'show the WebGPU adapter, its limits and which kernels can run [--json]' },
+  doctor: {
+    run: doctorCommand,
+    help: 'show the WebGPU adapter, its limits and which kernels can run [--json]',
+  },
 };
 
 function usage(): string {

@@ -81,7 +81,9 @@ export async function runDoctor(gpu: GpuContext): Promise<DoctorReport> {
   verdicts.push({
     path: 'GPU timing',
     ok: caps.features.timestampQuery,
-    detail: caps.features.timestampQuery ? 'timestamp-query' : 'no timestamp-query: benchmarks use host timing',
+    detail: caps.features.timestampQuery
+      ? 'timestamp-query'
+      : 'no timestamp-query: benchmarks use host timing',
   });
   verdicts.push({
     path: 'prefill on matrix units',
