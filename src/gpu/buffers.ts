@@ -25,7 +25,7 @@ export function storageBuffer(device: GPUDevice, size: number, label?: string): 
 
 export function uniformBuffer(
   device: GPUDevice,
-  words: Uint32Array | Float32Array,
+  words: Uint32Array<ArrayBuffer> | Float32Array<ArrayBuffer>,
   label?: string,
 ): GPUBuffer {
   const buffer = device.createBuffer({
