@@ -8,6 +8,7 @@ import type { GpuContext } from '../../src/gpu/device';
 import { bulkKernel } from '../../src/kernels/copy';
 import { type ReduceOp, reduce } from '../../src/kernels/reduce';
 import { expectClose, expectEqual, freshSeed, randomF32, randomU32, rng } from '../helpers/check';
+import { gemvKernelCases } from './gemv-cases';
 
 export interface KernelCase {
   name: string;
@@ -54,7 +55,7 @@ async function checkCopy(gpu: GpuContext, words: number): Promise<void> {
 
 const reduceSizes = [1, 255, 257, 4099, 100_003];
 
-export const kernelCases: KernelCase[] = [
+const basicCases: KernelCase[] = [
   ...reduceSizes.flatMap((n) =>
     (['sum', 'maxabs'] as const).flatMap((op) =>
       [true, false].map((sg) => ({
@@ -68,3 +69,5 @@ export const kernelCases: KernelCase[] = [
     run: (gpu: GpuContext) => checkCopy(gpu, words),
   })),
 ];
+
+export const kernelCases: KernelCase[] = [...basicCases, ...gemvKernelCases];

@@ -1,0 +1,104 @@
+// RMSNorm, optionally fused with per-token int8 activation quantization (the input of a W4A8
+// matmul). One workgroup per token:
+//   v = NORMALIZE ? x · rsqrt(mean(x²) + eps) · weight : x
+//   INT8_OUT: s = max|v| / 127, q = clamp(round(v / s), -127, 127) packed 4 per u32 (zero-padded
+//             to kp), scale[token] = s;  otherwise out[token][k] = v.
+// With NORMALIZE = false and INT8_OUT = true this is the standalone activation quantizer.
+
+override WG: u32 = 256u;
+override NORMALIZE: bool = true;
+override INT8_OUT: bool = false;
+
+struct Params {
+  k: u32,   // features per token
+  kp: u32,  // padded features per token in the int8 output (multiple of 4)
+  eps: f32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> weight: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out_f32: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out_q: array<u32>;
+@group(0) @binding(4) var<storage, read_write> out_scale: array<f32>;
+@group(0) @binding(5) var<uniform> params: Params;
+
+var<workgroup> red: array<f32, WG>;
+
+fn wg_sum(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      red[lid] += red[lid + s];
+    }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn wg_max(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      red[lid] = max(red[lid], red[lid + s]);
+    }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn value(base: u32, i: u32, inv: f32) -> f32 {
+  if (NORMALIZE) {
+    return x[base + i] * inv * weight[i];
+  }
+  return x[base + i];
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let token = wid.x;
+  let base = token * params.k;
+  var inv = 1.0;
+  if (NORMALIZE) {
+    var ss = 0.0;
+    for (var i = lid; i < params.k; i += WG) {
+      let v = x[base + i];
+      ss += v * v;
+    }
+    inv = inverseSqrt(wg_sum(ss, lid) / f32(params.k) + params.eps);
+  }
+  if (!INT8_OUT) {
+    for (var i = lid; i < params.k; i += WG) {
+      out_f32[base + i] = value(base, i, inv);
+    }
+    return;
+  }
+  var m = 0.0;
+  for (var i = lid; i < params.k; i += WG) {
+    m = max(m, abs(value(base, i, inv)));
+  }
+  let s = wg_max(m, lid) / 127.0;
+  // An all-zero token quantizes to zeros with scale 0 (no division by zero).
+  let r = select(0.0, 1.0 / s, s > 0.0);
+  let words = params.kp / 4u;
+  for (var wi = lid; wi < words; wi += WG) {
+    var packed = 0u;
+    for (var b = 0u; b < 4u; b++) {
+      let i = 4u * wi + b;
+      var q = 0;
+      if (i < params.k) {
+        q = i32(clamp(round(value(base, i, inv) * r), -127.0, 127.0));
+      }
+      packed |= (u32(q) & 0xFFu) << (8u * b);
+    }
+    out_q[token * words + wi] = packed;
+  }
+  if (lid == 0u) {
+    out_scale[token] = s;
+  }
+}

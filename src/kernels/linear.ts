@@ -1,0 +1,31 @@
+import type { Scheme } from '../quant/types';
+
+/**
+ * A linear weight [N, K] resident on the GPU in its pack layout (docs/FORMAT.md). Tensors larger
+ * than the device's maxStorageBufferBindingSize are split along rows into pieces, each with its
+ * own buffers; kernels dispatch once per piece and write rows row0 … row0 + rows - 1.
+ */
+export interface GpuLinear {
+  scheme: Scheme;
+  N: number;
+  K: number;
+  /** Columns per scale group (w4a8: Kp when per channel). */
+  groupSize: number;
+  pieces: GpuLinearPiece[];
+}
+
+export interface GpuLinearPiece {
+  row0: number;
+  rows: number;
+  /** Component name (qweight, scales, ...) → buffer holding this piece's rows. */
+  buffers: Record<string, GPUBuffer>;
+}
+
+/** Activations as a matmul reads them: int8 packed + per-token scale (W4A8), or f32. */
+export type Activations = { kind: 'int8'; q: GPUBuffer; scale: GPUBuffer } | { kind: 'f32'; x: GPUBuffer };
+
+/** Workgroups for `tiles` tiles on a grid that respects the 65535-per-dimension limit. */
+export function grid2d(tiles: number, maxPerDim: number): [number, number] {
+  const x = Math.max(1, Math.min(tiles, maxPerDim));
+  return [x, Math.ceil(tiles / x)];
+}

@@ -1,0 +1,56 @@
+import rmsnormWgsl from '../../shaders/rmsnorm.wgsl?raw';
+import { uniformBuffer } from '../gpu/buffers';
+import type { GpuContext } from '../gpu/device';
+import { bindGroup, dispatch } from '../gpu/dispatch';
+import type { Encodable } from './encodable';
+
+export const rmsnormShader = { name: 'rmsnorm', code: rmsnormWgsl };
+
+const WG = 256;
+
+export interface RmsNormArgs {
+  tokens: number;
+  k: number;
+  eps: number;
+  x: GPUBuffer;
+  /** Norm weight [k]; null = no normalization (plain activation quantizer). */
+  weight: GPUBuffer | null;
+  /** f32 output [tokens][k], or int8 output: packed words [tokens][kp/4] + per-token scale. */
+  out: { f32: GPUBuffer } | { q: GPUBuffer; scale: GPUBuffer; kp: number };
+}
+
+/**
+ * RMSNorm → f32, RMSNorm → int8 + scale (fused W4A8 activation quantization), or int8
+ * quantization alone. Buffers are bound once; encode() only records the dispatch.
+ */
+export async function rmsNormKernel(gpu: GpuContext, a: RmsNormArgs): Promise<Encodable> {
+  const { device } = gpu;
+  const int8 = 'q' in a.out;
+  const pipeline = await gpu.pipelines.get({
+    shader: rmsnormShader,
+    entryPoint: 'main',
+    constants: { WG, NORMALIZE: a.weight ? 1 : 0, INT8_OUT: int8 ? 1 : 0 },
+  });
+  const kp = 'q' in a.out ? a.out.kp : a.k;
+  const params = uniformBuffer(
+    device,
+    new Uint32Array([a.k, kp, new Uint32Array(new Float32Array([a.eps]).buffer)[0]]),
+  );
+  // Unused bindings still need a buffer: the pipeline's auto layout lists every binding it names.
+  // The outputs this specialization never writes get a tiny placeholder.
+  // (two of them: writable bindings must not alias).
+  const unused = [0, 1].map(() => device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE }));
+  const out = a.out;
+  const bindings =
+    'q' in out
+      ? [a.x, a.weight ?? a.x, unused[0], out.q, out.scale, params]
+      : [a.x, a.weight ?? a.x, out.f32, unused[0], unused[1], params];
+  const group = bindGroup(device, pipeline, bindings);
+  return {
+    encode: (pass) => dispatch(pass, pipeline, group, a.tokens),
+    destroy: () => {
+      params.destroy();
+      for (const b of unused) b.destroy();
+    },
+  };
+}
