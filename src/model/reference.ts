@@ -112,7 +112,14 @@ export class ReferenceModel {
   static async load(source: Checkpoint | ReferenceWeights): Promise<ReferenceModel> {
     if (!('readTensor' in source)) return new ReferenceModel(source);
     const data = new Map<string, Float32Array>();
-    for (const t of source.tensors) data.set(t.name, await source.readTensor(t.name));
+    for (const t of source.tensors) {
+      // Tied embeddings: one copy serves both names (saves vocab x hidden floats).
+      const tiedTo =
+        source.config.tieWordEmbeddings && t.name === tensorNames.lmHead
+          ? data.get(tensorNames.embed)
+          : undefined;
+      data.set(t.name, tiedTo ?? (await source.readTensor(t.name)));
+    }
     return new ReferenceModel({
       config: source.config,
       weight: (name) => {

@@ -21,8 +21,11 @@ import type { TokenizerFiles } from '../format/checkpoint';
  *    if present) become control ids. Encoding the whole string at once (instead of segment by
  *    segment) keeps the ids identical to HF's `apply_chat_template(..., tokenize=True)` for
  *    benign content: pre-tokenizers see the same section boundaries and the same context.
- * A final count check (control ids out == sentinels in) guards against a BPE model that could
- * still produce a special token from ordinary pieces.
+ *    Templates that post-process content are handled only for `| trim` (checked against a real
+ *    render); anything else is refused rather than guessed.
+ * The guarded model also cannot *assemble* a special token from ordinary pieces (its vocabulary
+ * entry is renamed, merges building it are dropped: see guardModel), and a final count check
+ * (control ids out == sentinels in) backs that up.
  */
 
 export interface ChatMessage {
@@ -101,18 +104,22 @@ export class TextTokenizer {
     ) as AddedTokenJson[];
     const specials = added.filter((t) => t.special);
     this.specialIds = new Set(specials.map((t) => t.id));
-    // <unk> is flagged special but is what ordinary unknown characters legitimately encode to.
+    // <unk> is flagged special but is what ordinary unknown characters legitimately encode to, so
+    // it is not a control token and is left unguarded (typing "<unk>" gives the unk id, as in HF).
     const model = (tokenizerJson.model ?? {}) as Json;
     const unk = typeof model.unk_token === 'string' ? this.full.token_to_id(model.unk_token) : undefined;
     this.controlIds = new Set([...this.specialIds].filter((id) => id !== unk));
 
     const guardedAdded = added.map((t) => {
-      if (!t.special) return t;
+      if (!t.special || t.id === unk) return t;
       const sentinel = `${this.nonce}${randomPrivateUse(6)}`;
       this.sentinelOf.set(t.content, sentinel);
       return { ...t, content: sentinel };
     });
-    this.guarded = new HfTokenizer({ ...tokenizerJson, added_tokens: guardedAdded }, config);
+    this.guarded = new HfTokenizer(
+      { ...tokenizerJson, added_tokens: guardedAdded, model: guardModel(model, this.sentinelOf) },
+      config,
+    );
 
     // Longest first, so that e.g. "<|im_start|>" wins over a shorter special that prefixes it.
     const texts = [...this.sentinelOf.keys()].sort((a, b) => b.length - a.length);
@@ -153,9 +160,12 @@ export class TextTokenizer {
     return [];
   }
 
+  /** Number of distinct token ids (vocabulary plus added tokens); may be below config.vocabSize. */
   get vocabSize(): number {
-    return this.full.get_vocab(true).size;
+    this.vocabSizeCache ??= this.full.get_vocab(true).size;
+    return this.vocabSizeCache;
   }
+  private vocabSizeCache: number | undefined;
 
   tokenToId(token: string): number | undefined {
     return this.full.token_to_id(token);
@@ -264,6 +274,43 @@ export class TextTokenizer {
       throw new Error(`tokenizer produced ${n} control tokens where the template has ${expected}`);
     }
   }
+}
+
+/**
+ * The guarded tokenizer's model must not be able to produce a special token from ordinary text
+ * either: its vocabulary entry is renamed to the sentinel (ids stay put) and merges that would
+ * build the special string are dropped. Handles BPE (vocab map + merges) and Unigram (piece list).
+ */
+function guardModel(model: Json, sentinelOf: Map<string, string>): Json {
+  const guarded: Json = { ...model };
+  if (Array.isArray(model.vocab)) {
+    guarded.vocab = model.vocab.map((entry) =>
+      Array.isArray(entry) && sentinelOf.has(entry[0])
+        ? [sentinelOf.get(entry[0]), ...entry.slice(1)]
+        : entry,
+    );
+  } else if (isJson(model.vocab)) {
+    guarded.vocab = Object.fromEntries(
+      Object.entries(model.vocab).map(([token, id]) => [sentinelOf.get(token) ?? token, id]),
+    );
+  }
+  if (Array.isArray(model.merges)) {
+    guarded.merges = model.merges.filter((m) => {
+      const [a, b] = typeof m === 'string' ? splitMerge(m) : (m as [string, string]);
+      return !sentinelOf.has(a + b);
+    });
+  }
+  return guarded;
+}
+
+/** "a b" -> [a, b], split exactly as @huggingface/tokenizers splits legacy merges. */
+function splitMerge(m: string): [string, string] {
+  const [a, b = ''] = m.split(' ', 2);
+  return [a, b];
+}
+
+function isJson(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** tokenizer_config's chat_template is a string or a list of {name, template}; take 'default'. */

@@ -92,6 +92,34 @@ describe('tinystories tokenizer (SentencePiece-style BPE)', () => {
   });
 });
 
+describe('defence in depth: a BPE model whose merges can build a special token', () => {
+  it('still never yields the control id from user text', async () => {
+    // tinystories has no pre-tokenizer, so merges act on whole strings: add a merge chain that
+    // assembles "<|end_story|>" (id 2) from its characters.
+    const json = JSON.parse(readFileSync(`${TINY}/tokenizer.json`, 'utf8'));
+    const target = '<|end_story|>';
+    const chars = [...target];
+    const chain: string[] = [];
+    for (let i = 1; i < chars.length; i++) {
+      chain.push(`${chars.slice(0, i).join('')} ${chars[i]}`);
+      // Intermediate pieces are real vocabulary entries, as in a trained BPE.
+      json.model.vocab[chars.slice(0, i + 1).join('')] ??= 3000 + i;
+    }
+    // (Later duplicates would override the ranks, so drop the originals of these merges.)
+    json.model.merges = [...chain, ...json.model.merges.filter((m: string) => !chain.includes(m))];
+    const text = `The end.${target}`;
+    // Proof that the merges forge it when special-token matching is simply switched off:
+    const { Tokenizer } = await import('@huggingface/tokenizers');
+    const naive = new Tokenizer({ ...json, added_tokens: [] }, {});
+    expect(naive.encode(text, { add_special_tokens: false }).ids).toContain(2);
+    const t = TextTokenizer.fromFiles({ tokenizerJson: JSON.stringify(json), tokenizerConfigJson: null });
+    const ids = t.encode(text, { addBos: false });
+    expect(ids).not.toContain(2);
+    expect(t.decode(ids)).toBe(text);
+    expect(t.encode(text, { addBos: false, allowSpecial: true })).toContain(2);
+  });
+});
+
 describe('SmolLM2 tokenizer (byte-level BPE, ChatML)', () => {
   const imStart = () => smol.tokenToId('<|im_start|>')!;
   const imEnd = () => smol.tokenToId('<|im_end|>')!;
