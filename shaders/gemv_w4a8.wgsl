@@ -40,9 +40,10 @@ struct Params {
 @group(0) @binding(5) var<uniform> params: Params;
 
 var<workgroup> sscale: array<f32, SCALE_SLOTS>;
-var<workgroup> partial: array<f32, WG>;
 
 const NIB: u32 = 0xF0F0F0F0u;
+
+#include "row_sum"
 
 fn dot_chunk(w: vec4<u32>, a0: vec4<u32>, a1: vec4<u32>) -> i32 {
   return dot4I8Packed((w.x << 4u) & NIB, a0.x) + dot4I8Packed(w.x & NIB, a0.y)
@@ -67,6 +68,10 @@ fn main(
   @builtin(subgroup_size) sg_size: u32,
 #endif
 ) {
+#if !SUBGROUPS
+  let lane = 0u;
+  let sg_size = 1u;
+#endif
   let rows_per_wg = WG / TPR;
   let tile_row0 = (wid.y * params.wg_per_row_x + wid.x) * rows_per_wg;
   let local_row = lid / TPR;
@@ -105,37 +110,11 @@ fn main(
       }
     }
   }
-  var acc = select(facc, f32(iacc), GROUP_CHUNKS == 0u);
+  let acc = select(facc, f32(iacc), GROUP_CHUNKS == 0u);
 
-  // Sum the TPR partials of each row.
-#if SUBGROUPS
-  // Used only when TPR is a multiple of the subgroup size (checked on the host).
-  let folded = subgroupAdd(acc);
-  let per_row = TPR / sg_size;
-  if (lane == 0u) {
-    partial[lid / sg_size] = folded;
-  }
-  workgroupBarrier();
-  var width = per_row;
-  let seg = local_row * per_row;
-  let k = lid % TPR;
-#else
-  partial[lid] = acc;
-  workgroupBarrier();
-  var width = TPR;
-  let seg = local_row * TPR;
-  let k = t;
-#endif
-  while (width > 1u) {
-    let half = (width + 1u) / 2u;
-    if (k + half < width) {
-      partial[seg + k] += partial[seg + k + half];
-    }
-    workgroupBarrier();
-    width = half;
-  }
+  let total = row_sum(acc, lid, lane, sg_size);
   if (t == 0u && live) {
-    var r = partial[seg] * xscale[0] * 0.0625;
+    var r = total * xscale[0] * 0.0625;
     if (GROUP_CHUNKS == 0u) {
       r *= scale_of(local_row, row, 0u);
     }

@@ -1,4 +1,5 @@
 import { ShaderCompileError } from './errors';
+import { shaderLib } from './shader-lib';
 
 /**
  * WGSL specialization. Numbers (workgroup sizes, tile shapes, switches) are WGSL `override`
@@ -10,6 +11,7 @@ import { ShaderCompileError } from './errors';
  *   #else
  *   ...
  *   #endif
+ *   #include "row_sum"       (a shared snippet from shaders/lib/, see shader-lib.ts)
  *
  * Nothing else is textual: no string concatenation of code, no templates.
  */
@@ -22,13 +24,29 @@ export interface ShaderSource {
 export type Flags = Readonly<Record<string, boolean>>;
 
 const DIRECTIVE = /^\s*#(if|else|endif)\b\s*(!?)(\w*)\s*$/;
+const INCLUDE = /^\s*#include\s+"(\w+)"\s*$/;
+
+/** Splices `#include "name"` snippets in (one level: snippets do not include others). */
+function expandIncludes(src: ShaderSource): string {
+  return src.code
+    .split('\n')
+    .map((line, i) => {
+      const m = INCLUDE.exec(line);
+      if (!m) return line;
+      const snippet = shaderLib[m[1]];
+      if (snippet === undefined)
+        throw new ShaderCompileError(`${src.name}:${i + 1}: unknown #include "${m[1]}"`);
+      return snippet;
+    })
+    .join('\n');
+}
 
 /** Resolves #if/#else/#endif against `flags`; unknown flag names are an error, not false. */
 export function preprocess(src: ShaderSource, flags: Flags): string {
   const out: string[] = [];
   // Each stack entry: is the current branch active, and was the enclosing branch active.
   const stack: { active: boolean; parentActive: boolean; cond: boolean }[] = [];
-  const lines = src.code.split('\n');
+  const lines = expandIncludes(src).split('\n');
   lines.forEach((line, i) => {
     const m = DIRECTIVE.exec(line);
     const enclosing = stack.length === 0 || stack[stack.length - 1].active;

@@ -3,13 +3,16 @@
  * quantized by the real quantizer (src/quant) into the real pack layout; the reference is the
  * layout's exact dequantization times the same activations, in f64.
  */
+
+import { sliceRows } from '../../src/format/pieces';
 import { poison, readF32, readU32, storageBuffer, uploadBuffer } from '../../src/gpu/buffers';
 import type { GpuContext } from '../../src/gpu/device';
-import { gemvW4A8 } from '../../src/kernels/gemv-w4a8';
-import type { GpuLinear } from '../../src/kernels/linear';
+import { gemv } from '../../src/kernels/gemv';
+import type { Activations, GpuLinear } from '../../src/kernels/linear';
 import { rmsNormKernel } from '../../src/kernels/rmsnorm';
-import { dequantizeGrid, packGrid } from '../../src/quant/layouts';
+import { dequantize, dequantizeGrid, packF16, packF32, packGrid } from '../../src/quant/layouts';
 import { rtnQuantize } from '../../src/quant/rtn';
+import type { Components, Scheme } from '../../src/quant/types';
 import { expectClose, freshSeed, randomF32, rng } from '../helpers/check';
 import type { KernelCase } from './cases';
 
@@ -29,6 +32,7 @@ function randomInt8(K: number, Kp: number, next: () => number): { words: Uint32A
 }
 
 interface GemvCase {
+  scheme: Scheme;
   N: number;
   K: number;
   groupSize?: number;
@@ -40,68 +44,80 @@ interface GemvCase {
   pieces?: number;
 }
 
-async function checkGemvW4A8(gpu: GpuContext, c: GemvCase): Promise<void> {
+/** Quantizes random weights with the real quantizer and returns the layout + its exact dequantization. */
+function quantizedWeights(
+  c: GemvCase,
+  W: Float32Array,
+): { comps: Components; Wq: Float32Array; groupSize: number } {
+  const { N, K } = c;
+  if (c.scheme === 'f32' || c.scheme === 'f16') {
+    const comps = c.scheme === 'f32' ? packF32(W, N, K) : packF16(W, N, K);
+    return { comps, Wq: dequantize(c.scheme, comps, N, K), groupSize: K };
+  }
+  const grid = rtnQuantize(W, N, K, c.scheme, { groupSize: c.groupSize, outlierFraction: 0.02 });
+  return { comps: packGrid(grid), Wq: dequantizeGrid(grid), groupSize: grid.groupSize };
+}
+
+async function checkGemv(gpu: GpuContext, c: GemvCase): Promise<void> {
   const seed = freshSeed();
   const next = rng(seed);
   const { N, K } = c;
   const W = randomF32(N * K, next);
-  const grid = rtnQuantize(W, N, K, 'w4a8', { groupSize: c.groupSize });
-  const comps = packGrid(grid);
-  const Wq = dequantizeGrid(grid);
-  const qweight = comps.qweight as Uint32Array;
-  const scales = comps.scales as Float32Array;
-  const wordsPerRow = qweight.length / N;
-  const Kp = wordsPerRow * 8;
-  const groups = scales.length / N;
-
+  const { comps, Wq, groupSize } = quantizedWeights(c, W);
+  const int8 = c.scheme === 'w4a8';
+  const Kp = Math.ceil(K / 64) * 64; // activations are padded with zeros to any layout's Kp
   const act = randomInt8(K, Kp, next);
   const sx = 0.01 + next() * 0.05;
+  const xf = new Float32Array(Kp);
+  for (let k = 0; k < K; k++) xf[k] = next() * 2 - 1;
+  const xval = (k: number) => (int8 ? act.values[k] * sx : xf[k]);
+
   const y0 = randomF32(N, next);
   const ref = new Float64Array(N);
-  const tol = new Float64Array(N);
+  const mag = new Float64Array(N);
   for (let n = 0; n < N; n++) {
     let s = 0;
-    let mag = 0;
+    let m = 0;
     for (let k = 0; k < K; k++) {
-      s += Wq[n * K + k] * act.values[k] * sx;
-      mag += Math.abs(Wq[n * K + k] * act.values[k] * sx);
+      s += Wq[n * K + k] * xval(k);
+      m += Math.abs(Wq[n * K + k] * xval(k));
     }
     ref[n] = (c.accumulate ? y0[n] : 0) + s;
-    tol[n] = mag;
+    mag[n] = m + (c.accumulate ? Math.abs(y0[n]) : 0);
   }
 
   const { device } = gpu;
-  const nPieces = c.pieces ?? 1;
-  const pieceRows = Math.ceil(N / nPieces);
+  const rowsPerPiece = Math.ceil(N / (c.pieces ?? 1));
   const pieces: GpuLinear['pieces'] = [];
-  for (let r0 = 0; r0 < N; r0 += pieceRows) {
-    const rows = Math.min(pieceRows, N - r0);
-    pieces.push({
-      row0: r0,
-      rows,
-      buffers: {
-        qweight: uploadBuffer(device, qweight.subarray(r0 * wordsPerRow, (r0 + rows) * wordsPerRow)),
-        scales: uploadBuffer(device, scales.subarray(r0 * groups, (r0 + rows) * groups)),
-      },
-    });
+  for (let r0 = 0; r0 < N; r0 += rowsPerPiece) {
+    const r1 = Math.min(N, r0 + rowsPerPiece);
+    const part = sliceRows(c.scheme, comps, N, r0, r1);
+    const buffers: Record<string, GPUBuffer> = {};
+    for (const [name, arr] of Object.entries(part)) buffers[name] = uploadBuffer(device, arr);
+    pieces.push({ row0: r0, rows: r1 - r0, buffers });
   }
-  const weight: GpuLinear = { scheme: 'w4a8', N, K, groupSize: grid.groupSize, pieces };
-  const xq = uploadBuffer(device, act.words);
-  const xs = uploadBuffer(device, new Float32Array([sx]));
+  const weight: GpuLinear = { scheme: c.scheme, N, K, groupSize, pieces };
+  const inputs = int8
+    ? [uploadBuffer(device, act.words), uploadBuffer(device, new Float32Array([sx]))]
+    : [uploadBuffer(device, xf)];
+  const x: Activations = int8
+    ? { kind: 'int8', q: inputs[0], scale: inputs[1] }
+    : { kind: 'f32', x: inputs[0] };
   const y = c.accumulate ? uploadBuffer(device, y0) : storageBuffer(device, N * 4);
   if (!c.accumulate) poison(device, y);
-  const k = await gemvW4A8(gpu, weight, { kind: 'int8', q: xq, scale: xs }, y, c);
+  const k = await gemv(gpu, weight, x, y, c);
   await run(gpu, k);
   const got = await readF32(device, y, N);
   k.destroy();
   for (const p of pieces) for (const b of Object.values(p.buffers)) b.destroy();
-  for (const b of [xq, xs, y]) b.destroy();
+  for (const b of [...inputs, y]) b.destroy();
 
-  const what = `gemv w4a8 ${JSON.stringify(c)} seed=${seed}`;
-  // i32 accumulation is exact; what remains is f32 rounding of a few products and the scale
-  // multiplies: bounded by 1e-5 of the row's magnitude Σ|w·x|.
+  // W4A8 accumulates exactly in i32; the float schemes accumulate in f32 in a different order
+  // than the f64 reference. Either way the error is a small multiple of f32 epsilon times the
+  // row's magnitude Σ|w·x| (1e-5 ≈ 80 ulp of slack for K in the thousands).
+  const what = `gemv ${JSON.stringify(c)} seed=${seed}`;
   for (let n = 0; n < N; n++) {
-    expectClose(`${what} row ${n}`, [got[n]], [ref[n]], { rtol: 0, atol: 1e-5 * tol[n] + 1e-6 });
+    expectClose(`${what} row ${n}`, [got[n]], [ref[n]], { rtol: 0, atol: 1e-5 * mag[n] + 1e-6 });
   }
 }
 
@@ -178,20 +194,33 @@ async function checkRmsNorm(gpu: GpuContext, tokens: number, K: number, int8: bo
 }
 
 const gemvCases: GemvCase[] = [
-  { N: 1, K: 32 },
-  { N: 37, K: 100 },
-  { N: 300, K: 172, threadsPerRow: 8 },
-  { N: 129, K: 1000, groupSize: 64 },
-  { N: 96, K: 4096, groupSize: 128, scalesInShared: false },
-  { N: 200, K: 384, subgroups: false },
-  { N: 77, K: 256, accumulate: true },
-  { N: 1000, K: 128, pieces: 3, threadsPerRow: 64 },
+  { scheme: 'w4a8', N: 1, K: 32 },
+  { scheme: 'w4a8', N: 37, K: 100 },
+  { scheme: 'w4a8', N: 300, K: 172, threadsPerRow: 8 },
+  { scheme: 'w4a8', N: 129, K: 1000, groupSize: 64 },
+  { scheme: 'w4a8', N: 96, K: 4096, groupSize: 128, scalesInShared: false },
+  { scheme: 'w4a8', N: 200, K: 384, subgroups: false },
+  { scheme: 'w4a8', N: 77, K: 256, accumulate: true },
+  { scheme: 'w4a8', N: 1000, K: 128, pieces: 3, threadsPerRow: 64 },
+  { scheme: 'w4a16', N: 1, K: 32 },
+  { scheme: 'w4a16', N: 45, K: 300 },
+  { scheme: 'w4a16', N: 130, K: 1000, scalesInShared: false, threadsPerRow: 16 },
+  { scheme: 'w4a16', N: 64, K: 384, accumulate: true, subgroups: false, pieces: 2 },
+  { scheme: 'w2-4-16', N: 1, K: 64 },
+  { scheme: 'w2-4-16', N: 33, K: 100 },
+  { scheme: 'w2-4-16', N: 150, K: 2048, threadsPerRow: 16 },
+  { scheme: 'w2-4-16', N: 70, K: 1000, scalesInShared: false },
+  { scheme: 'w2-4-16', N: 90, K: 640, accumulate: true, subgroups: false, pieces: 3 },
+  { scheme: 'f32', N: 31, K: 65 },
+  { scheme: 'f32', N: 100, K: 256, pieces: 2, accumulate: true },
+  { scheme: 'f16', N: 17, K: 99 },
+  { scheme: 'f16', N: 128, K: 512, subgroups: false },
 ];
 
 export const gemvKernelCases: KernelCase[] = [
   ...gemvCases.map((c) => ({
-    name: `gemv w4a8 ${JSON.stringify(c)}`,
-    run: (gpu: GpuContext) => checkGemvW4A8(gpu, c),
+    name: `gemv ${JSON.stringify(c)}`,
+    run: (gpu: GpuContext) => checkGemv(gpu, c),
   })),
   ...(
     [

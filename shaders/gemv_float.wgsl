@@ -1,0 +1,63 @@
+// f32 / f16 GEMV for the reference packs (docs/FORMAT.md, schemes f32 and f16). F16 weights
+// are pairs packed in u32 (no shader-f16 needed); activations are f32, zero-padded to Kp.
+// Not tuned: these packs exist to check the quantized ones.
+#if SUBGROUPS
+enable subgroups;
+#endif
+
+override WG: u32 = 256u;
+override TPR: u32 = 32u;
+override F16: bool = false;
+override ACCUMULATE: bool = false;
+
+struct Params {
+  n_rows: u32,
+  row_len: u32,  // f32: K values per row; f16: Kp / 2 words per row
+  unused: u32,
+  row0: u32,
+  wg_per_row_x: u32,
+}
+
+@group(0) @binding(0) var<storage, read> weight: array<u32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+
+#include "row_sum"
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+#if SUBGROUPS
+  @builtin(subgroup_invocation_id) lane: u32,
+  @builtin(subgroup_size) sg_size: u32,
+#endif
+) {
+#if !SUBGROUPS
+  let lane = 0u;
+  let sg_size = 1u;
+#endif
+  let rows_per_wg = WG / TPR;
+  let row = (wid.y * params.wg_per_row_x + wid.x) * rows_per_wg + lid / TPR;
+  let t = lid % TPR;
+  let live = row < params.n_rows;
+  var acc = 0.0;
+  if (live) {
+    let base = row * params.row_len;
+    for (var j = t; j < params.row_len; j += TPR) {
+      let w = weight[base + j];
+      if (F16) {
+        let v = unpack2x16float(w);
+        acc += v.x * x[2u * j] + v.y * x[2u * j + 1u];
+      } else {
+        acc += bitcast<f32>(w) * x[j];
+      }
+    }
+  }
+  let total = row_sum(acc, lid, lane, sg_size);
+  if (t == 0u && live) {
+    let out = params.row0 + row;
+    y[out] = select(0.0, y[out], ACCUMULATE) + total;
+  }
+}

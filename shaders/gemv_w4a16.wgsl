@@ -1,0 +1,97 @@
+// W4A16 GEMV (batch-1 decode), the weight-only baseline (docs/FORMAT.md, scheme w4a16):
+// asymmetric uint4, groups of 128 along K, per group pack2x16float(scale, bias):
+//   y[n] = (ACCUMULATE ? y[n] : 0) + Σ_groups scale · Σ q·x + bias · Σ x
+// Activations are f32 (no shader-f16 needed). TPR invocations per row stride along K in 32-weight
+// chunks (one vec4<u32> of weights, eight vec4<f32> of activations). The tile's group parameters
+// are unpacked into workgroup memory after the first weight loads are issued (SCALES_IN_SHARED),
+// or unpacked per chunk from global memory by every invocation.
+#if SUBGROUPS
+enable subgroups;
+#endif
+
+override WG: u32 = 256u;
+override TPR: u32 = 32u;
+override SCALE_SLOTS: u32 = 8u;
+override SCALES_IN_SHARED: bool = true;
+override ACCUMULATE: bool = false;
+
+const CHUNKS_PER_GROUP: u32 = 4u; // 128 / 32
+
+struct Params {
+  n_rows: u32,
+  chunks: u32,   // Kp / 32
+  groups: u32,   // ceil(K / 128)
+  row0: u32,
+  wg_per_row_x: u32,
+}
+
+@group(0) @binding(0) var<storage, read> qweight: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> scales: array<u32>;
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+var<workgroup> sparams: array<vec2<f32>, SCALE_SLOTS>;
+
+#include "row_sum"
+#include "nibbles"
+
+fn group_params(local_row: u32, row: u32, g: u32) -> vec2<f32> {
+  if (SCALES_IN_SHARED) {
+    return sparams[local_row * params.groups + g];
+  }
+  return unpack2x16float(scales[row * params.groups + g]);
+}
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+#if SUBGROUPS
+  @builtin(subgroup_invocation_id) lane: u32,
+  @builtin(subgroup_size) sg_size: u32,
+#endif
+) {
+#if !SUBGROUPS
+  let lane = 0u;
+  let sg_size = 1u;
+#endif
+  let rows_per_wg = WG / TPR;
+  let tile_row0 = (wid.y * params.wg_per_row_x + wid.x) * rows_per_wg;
+  let local_row = lid / TPR;
+  let t = lid % TPR;
+  let row = tile_row0 + local_row;
+  let live = row < params.n_rows;
+  let base = row * params.chunks;
+
+  var w = vec4<u32>(0u);
+  if (live && t < params.chunks) {
+    w = qweight[base + t];
+  }
+  if (SCALES_IN_SHARED) {
+    for (var i = lid; i < rows_per_wg * params.groups; i += WG) {
+      let r = min(tile_row0 + i / params.groups, params.n_rows - 1u);
+      sparams[i] = unpack2x16float(scales[r * params.groups + i % params.groups]);
+    }
+    workgroupBarrier();
+  }
+
+  var acc = 0.0;
+  if (live) {
+    for (var c = t; c < params.chunks; c += TPR) {
+      if (c != t) {
+        w = qweight[base + c];
+      }
+      let xb = 8u * c;
+      let s = dot_u4x8(w.x, x[xb], x[xb + 1u]) + dot_u4x8(w.y, x[xb + 2u], x[xb + 3u])
+            + dot_u4x8(w.z, x[xb + 4u], x[xb + 5u]) + dot_u4x8(w.w, x[xb + 6u], x[xb + 7u]);
+      let p = group_params(local_row, row, c / CHUNKS_PER_GROUP);
+      acc += p.x * s.x + p.y * s.y;
+    }
+  }
+  let total = row_sum(acc, lid, lane, sg_size);
+  if (t == 0u && live) {
+    let out = params.row0 + row;
+    y[out] = select(0.0, y[out], ACCUMULATE) + total;
+  }
+}

@@ -1,0 +1,8 @@
+import nibbles from '../../shaders/lib/nibbles.wgsl?raw';
+import rowSum from '../../shaders/lib/row_sum.wgsl?raw';
+
+/** WGSL snippets that kernels pull in with `#include "name"` (shaders/lib/). */
+export const shaderLib: Readonly<Record<string, string>> = {
+  row_sum: rowSum,
+  nibbles,
+};

@@ -1,0 +1,160 @@
+import gemvFloatWgsl from '../../shaders/gemv_float.wgsl?raw';
+import gemvW2416Wgsl from '../../shaders/gemv_w2_4_16.wgsl?raw';
+import gemvW4a8Wgsl from '../../shaders/gemv_w4a8.wgsl?raw';
+import gemvW4a16Wgsl from '../../shaders/gemv_w4a16.wgsl?raw';
+import { uniformBuffer } from '../gpu/buffers';
+import type { GpuContext } from '../gpu/device';
+import { bindGroup, dispatch } from '../gpu/dispatch';
+import type { PipelineSpec } from '../gpu/pipelines';
+import { roundUp, w2Geometry, w4a8Geometry } from '../quant/layouts';
+import type { Encodable } from './encodable';
+import { type Activations, type GpuLinear, type GpuLinearPiece, grid2d } from './linear';
+
+/**
+ * Batch-1 GEMV for every weight scheme: y[row0 + n] (+)= W x, one dispatch per weight piece.
+ * Pipelines and bind groups are made here once; encode() only records dispatches.
+ */
+export const gemvShaders = {
+  w4a8: { name: 'gemv_w4a8', code: gemvW4a8Wgsl },
+  w4a16: { name: 'gemv_w4a16', code: gemvW4a16Wgsl },
+  'w2-4-16': { name: 'gemv_w2_4_16', code: gemvW2416Wgsl },
+  float: { name: 'gemv_float', code: gemvFloatWgsl },
+};
+
+export interface GemvOptions {
+  /** y += W x instead of y = W x (fuses the residual add). */
+  accumulate?: boolean;
+  /** Stage the tile's scales in workgroup memory (default) or load them per invocation. */
+  scalesInShared?: boolean;
+  /** Invocations per output row (a power of two dividing 256). */
+  threadsPerRow?: number;
+  /** Use subgroup reductions when the adapter has them (default true). */
+  subgroups?: boolean;
+}
+
+const WG = 256;
+
+export function canUseSubgroups(gpu: GpuContext, threadsPerRow: number): boolean {
+  const max = gpu.caps.subgroupMaxSize;
+  return gpu.caps.features.subgroups && max > 0 && threadsPerRow % max === 0;
+}
+
+interface SchemePlan {
+  spec: PipelineSpec;
+  /** Uniform words for one piece (the kernel's Params struct). */
+  params(p: GpuLinearPiece, wgX: number): number[];
+  /** Bindings before `x, y, params` (or, for w4a8, before `xq, xscale, y, params`). */
+  weights(p: GpuLinearPiece): GPUBuffer[];
+}
+
+function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, tpr: number): SchemePlan {
+  const common = {
+    WG,
+    TPR: tpr,
+    ACCUMULATE: opts.accumulate ? 1 : 0,
+  };
+  const flags = { SUBGROUPS: (opts.subgroups ?? true) && canUseSubgroups(gpu, tpr) };
+  const rowsPerWg = WG / tpr;
+  const staged = (opts.scalesInShared ?? true) ? 1 : 0;
+  const needs = (kind: Activations['kind']) => {
+    if (x.kind !== kind) throw new Error(`gemv ${w.scheme}: needs ${kind} activations, got ${x.kind}`);
+  };
+  switch (w.scheme) {
+    case 'w4a8': {
+      needs('int8');
+      const perChannel = w.groupSize >= w.K;
+      const { Kp, nGroups } = w4a8Geometry(w.K, perChannel ? undefined : w.groupSize);
+      return {
+        spec: {
+          shader: gemvShaders.w4a8,
+          entryPoint: 'main',
+          flags,
+          constants: {
+            ...common,
+            GROUP_CHUNKS: perChannel ? 0 : w.groupSize / 32,
+            SCALE_SLOTS: rowsPerWg * nGroups,
+            SCALES_IN_SHARED: staged,
+          },
+        },
+        params: (p, gx) => [p.rows, Kp / 32, nGroups, p.row0, gx],
+        weights: (p) => [p.buffers.qweight, p.buffers.scales],
+      };
+    }
+    case 'w4a16': {
+      needs('f32');
+      const groups = Math.ceil(w.K / 128);
+      return {
+        spec: {
+          shader: gemvShaders.w4a16,
+          entryPoint: 'main',
+          flags,
+          constants: { ...common, SCALE_SLOTS: rowsPerWg * groups, SCALES_IN_SHARED: staged },
+        },
+        params: (p, gx) => [p.rows, roundUp(w.K, 32) / 32, groups, p.row0, gx],
+        weights: (p) => [p.buffers.qweight, p.buffers.scales],
+      };
+    }
+    case 'w2-4-16': {
+      needs('f32');
+      const g = w2Geometry(w.K);
+      return {
+        spec: {
+          shader: gemvShaders['w2-4-16'],
+          entryPoint: 'main',
+          flags,
+          constants: { ...common, SCALE_SLOTS: rowsPerWg * g.nG, SCALES_IN_SHARED: staged },
+        },
+        params: (p, gx) => [p.rows, g.nG, g.wordsPerRow, p.row0, gx, g.maskWords, g.codeWords],
+        weights: (p) => {
+          const b = p.buffers;
+          return [b.mask, b.qweight, b.rowScale, b.scaleCodes, b.outlierRowPtr, b.outliers];
+        },
+      };
+    }
+    case 'f32':
+    case 'f16': {
+      needs('f32');
+      const f16 = w.scheme === 'f16';
+      return {
+        spec: {
+          shader: gemvShaders.float,
+          entryPoint: 'main',
+          flags,
+          constants: { ...common, F16: f16 ? 1 : 0 },
+        },
+        params: (p, gx) => [p.rows, f16 ? roundUp(w.K, 2) / 2 : w.K, 0, p.row0, gx],
+        weights: (p) => [p.buffers.data],
+      };
+    }
+  }
+}
+
+export async function gemv(
+  gpu: GpuContext,
+  w: GpuLinear,
+  x: Activations,
+  y: GPUBuffer,
+  opts: GemvOptions = {},
+): Promise<Encodable> {
+  const { device } = gpu;
+  const tpr = opts.threadsPerRow ?? 32;
+  if (WG % tpr !== 0) throw new Error(`gemv: threadsPerRow ${tpr} must divide ${WG}`);
+  const p = plan(gpu, w, x, opts, tpr);
+  const pipeline = await gpu.pipelines.get(p.spec);
+  const maxDim = gpu.caps.limits.maxComputeWorkgroupsPerDimension;
+  const inputs = x.kind === 'int8' ? [x.q, x.scale] : [x.x];
+  const parts = w.pieces.map((piece) => {
+    const [gx, gy] = grid2d(Math.ceil(piece.rows / (WG / tpr)), maxDim);
+    const params = uniformBuffer(device, new Uint32Array(p.params(piece, gx)));
+    const group = bindGroup(device, pipeline, [...p.weights(piece), ...inputs, y, params]);
+    return { group, gx, gy, params };
+  });
+  return {
+    encode: (pass) => {
+      for (const part of parts) dispatch(pass, pipeline, part.group, part.gx, part.gy);
+    },
+    destroy: () => {
+      for (const part of parts) part.params.destroy();
+    },
+  };
+}
