@@ -14,6 +14,7 @@ import type { ByteSource, Checkpoint, GenerationDefaults, TensorInfo } from './c
 import { FormatError } from './errors';
 import { type GgufFile, type GgufTensor, type GgufValue, readGguf, readGgufTensor } from './gguf';
 import { ggufTokenizerFiles } from './gguf-tokenizer';
+import { expectedTensorShapes } from './hf-checkpoint';
 
 /** Typed access to GGUF metadata with errors that name the key. */
 export class GgufMeta {
@@ -129,29 +130,6 @@ function mapName(name: string, config: ModelConfig): Mapped | null {
   if (!role || layer >= config.numLayers) return null;
   const permuteHeads = role === 'q' ? config.numHeads : role === 'k' ? config.numKvHeads : 0;
   return { canonical: tensorNames.layer(layer)[role], permuteHeads };
-}
-
-/** Expected PyTorch shape of every canonical tensor, to reject inconsistent files up front. */
-function expectedShapes(c: ModelConfig): Map<string, number[]> {
-  const shapes = new Map<string, number[]>();
-  shapes.set(tensorNames.embed, [c.vocabSize, c.hiddenSize]);
-  shapes.set(tensorNames.finalNorm, [c.hiddenSize]);
-  if (!c.tieWordEmbeddings) shapes.set(tensorNames.lmHead, [c.vocabSize, c.hiddenSize]);
-  const qDim = c.numHeads * c.headDim;
-  const kvDim = c.numKvHeads * c.headDim;
-  for (let i = 0; i < c.numLayers; i++) {
-    const n = tensorNames.layer(i);
-    shapes.set(n.attnNorm, [c.hiddenSize]);
-    shapes.set(n.q, [qDim, c.hiddenSize]);
-    shapes.set(n.k, [kvDim, c.hiddenSize]);
-    shapes.set(n.v, [kvDim, c.hiddenSize]);
-    shapes.set(n.o, [c.hiddenSize, qDim]);
-    shapes.set(n.mlpNorm, [c.hiddenSize]);
-    shapes.set(n.gate, [c.intermediateSize, c.hiddenSize]);
-    shapes.set(n.up, [c.intermediateSize, c.hiddenSize]);
-    shapes.set(n.down, [c.hiddenSize, c.intermediateSize]);
-  }
-  return shapes;
 }
 
 /**
@@ -340,19 +318,15 @@ export async function openGgufCheckpoint(src: ByteSource): Promise<Checkpoint> {
   if (arch !== 'llama') throw new FormatError(src.name, `unsupported architecture ${arch ?? '(none)'}`);
   const config = await buildConfig(meta, gguf);
 
-  const shapes = expectedShapes(config);
+  const shapes = expectedTensorShapes(config);
   const byCanonical = new Map<string, { tensor: GgufTensor; permuteHeads: number }>();
   for (const t of gguf.tensors) {
     if (IGNORED_TENSORS.has(t.name)) continue;
     const mapped = mapName(t.name, config);
     if (!mapped) throw new FormatError(src.name, 'unsupported tensor for a llama model', t.name);
-    const want = shapes.get(mapped.canonical);
-    if (!want || want.join() !== t.shape.join()) {
-      throw new FormatError(
-        src.name,
-        `shape [${t.shape.join(', ')}], expected [${want?.join(', ')}]`,
-        t.name,
-      );
+    const want = shapes.get(mapped.canonical)!;
+    if (want.join() !== t.shape.join()) {
+      throw new FormatError(src.name, `shape [${t.shape.join(', ')}], expected [${want.join(', ')}]`, t.name);
     }
     if (!t.type.dequantize) {
       throw new FormatError(src.name, `unsupported tensor type ${t.type.name}`, t.name);
@@ -366,15 +340,20 @@ export async function openGgufCheckpoint(src: ByteSource): Promise<Checkpoint> {
     }
     byCanonical.set(mapped.canonical, { tensor: t, permuteHeads: mapped.permuteHeads });
   }
+  // Tied embeddings (no output.weight): lm_head is listed and reads token_embd, as in
+  // hf-checkpoint, so consumers never special-case the format.
+  if (config.tieWordEmbeddings && byCanonical.has(tensorNames.embed)) {
+    byCanonical.set(tensorNames.lmHead, byCanonical.get(tensorNames.embed)!);
+  }
   for (const name of shapes.keys()) {
     if (!byCanonical.has(name)) throw new FormatError(src.name, `missing tensor ${ggufNameOf(name)}`, name);
   }
 
-  const tensors: TensorInfo[] = [...byCanonical].map(([name, { tensor }]) => ({
-    name,
-    shape: tensor.shape,
-    dtype: tensor.type.name,
-  }));
+  // Canonical order (embed, layers, norm, lm_head), like hf-checkpoint.
+  const tensors: TensorInfo[] = [...shapes.keys()].map((name) => {
+    const { tensor } = byCanonical.get(name)!;
+    return { name, shape: [...tensor.shape], dtype: tensor.type.name };
+  });
 
   return {
     source: src.name,
