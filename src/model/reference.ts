@@ -30,10 +30,24 @@ export type LinearName = 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down' | 'lm_he
  */
 export type LinearInputHook = (layer: number, name: LinearName, x: Float32Array) => void;
 
+/**
+ * Activation quantization applied to the input of every linear layer, to make the reference
+ * compute what the GPU's W4A8 kernels compute. 'int8-per-token': see quantizeActivationsInt8.
+ */
+export type ActivationQuant = 'int8-per-token';
+
+export interface ReferenceModelOptions {
+  /** Quantize every linear's input (q/k/v, o, gate/up, down, lm_head); default none (fp32). */
+  activationQuant?: ActivationQuant;
+}
+
 export interface ForwardOptions {
   /** Return logits of every new position ([tokens, vocab]) instead of only the last one ([vocab]). */
   allLogits?: boolean;
-  /** Called with every linear layer's input (for lm_head: the rows whose logits are returned). */
+  /**
+   * Called with every linear layer's input (for lm_head: the rows whose logits are returned).
+   * With activation quantization this is the quantized input, i.e. what the weights multiply.
+   */
   onLinearInput?: LinearInputHook;
 }
 
@@ -77,10 +91,12 @@ function scaleInvFreq(invFreq: number, s: ModelConfig['ropeScaling']): number {
 export class ReferenceModel {
   readonly config: ModelConfig;
   readonly invFreq: Float32Array;
+  readonly activationQuant: ActivationQuant | undefined;
   private readonly weights = new Map<string, Float32Array>();
 
-  private constructor(source: ReferenceWeights) {
+  private constructor(source: ReferenceWeights, options: ReferenceModelOptions) {
     this.config = source.config;
+    this.activationQuant = options.activationQuant;
     this.invFreq = ropeInvFreq(this.config);
     const c = this.config;
     const need = (name: string, length: number) => {
@@ -109,8 +125,11 @@ export class ReferenceModel {
   }
 
   /** Reads every tensor of a checkpoint (tied names resolve to the same data), or wraps a weight source. */
-  static async load(source: Checkpoint | ReferenceWeights): Promise<ReferenceModel> {
-    if (!('readTensor' in source)) return new ReferenceModel(source);
+  static async load(
+    source: Checkpoint | ReferenceWeights,
+    options: ReferenceModelOptions = {},
+  ): Promise<ReferenceModel> {
+    if (!('readTensor' in source)) return new ReferenceModel(source, options);
     const data = new Map<string, Float32Array>();
     for (const t of source.tensors) {
       // Tied embeddings: one copy serves both names (saves vocab x hidden floats).
@@ -120,18 +139,21 @@ export class ReferenceModel {
           : undefined;
       data.set(t.name, tiedTo ?? (await source.readTensor(t.name)));
     }
-    return new ReferenceModel({
-      config: source.config,
-      weight: (name) => {
-        const w = data.get(name);
-        if (!w) throw new Error(`reference: checkpoint has no tensor ${name}`);
-        return w;
+    return new ReferenceModel(
+      {
+        config: source.config,
+        weight: (name) => {
+          const w = data.get(name);
+          if (!w) throw new Error(`reference: checkpoint has no tensor ${name}`);
+          return w;
+        },
       },
-    });
+      options,
+    );
   }
 
-  static fromWeights(source: ReferenceWeights): ReferenceModel {
-    return new ReferenceModel(source);
+  static fromWeights(source: ReferenceWeights, options: ReferenceModelOptions = {}): ReferenceModel {
+    return new ReferenceModel(source, options);
   }
 
   weight(name: string): Float32Array {
@@ -162,6 +184,36 @@ export function linear(
     }
   }
   return y;
+}
+
+/**
+ * Per-token symmetric int8 fake quantization, exactly the GPU's arithmetic (shaders/rmsnorm.wgsl,
+ * INT8_OUT): per row, s = fround(max|x| / 127), r = fround(1 / s), q = clamp(round(fround(x · r)),
+ * −127, 127) with WGSL round (half to even); the row becomes fround(s · q). The kernels multiply by
+ * 1/s rather than divide by s, which can flip a rounding at an exact .5 boundary, so we do too.
+ * An all-zero row (s = 0) stays zero. Returns a new array.
+ */
+export function quantizeActivationsInt8(x: Float32Array, rows: number, dim: number): Float32Array {
+  const y = new Float32Array(rows * dim);
+  for (let t = 0; t < rows; t++) {
+    const o = t * dim;
+    let m = 0;
+    for (let i = 0; i < dim; i++) m = Math.max(m, Math.abs(x[o + i]));
+    const s = Math.fround(m / 127);
+    if (s === 0) continue;
+    const r = Math.fround(1 / s);
+    for (let i = 0; i < dim; i++) {
+      const q = Math.min(127, Math.max(-127, roundHalfEven(Math.fround(x[o + i] * r))));
+      y[o + i] = s * q;
+    }
+  }
+  return y;
+}
+
+/** Round to nearest, ties to even (WGSL round()). */
+export function roundHalfEven(v: number): number {
+  const r = Math.round(v); // ties toward +∞
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /** HF LlamaRMSNorm: x * rsqrt(mean(x^2) + eps) * weight, per row. */
@@ -258,6 +310,10 @@ export class ReferenceSession {
     const qDim = c.numHeads * c.headDim;
     const kvDim = c.numKvHeads * c.headDim;
     const hook = options.onLinearInput;
+    // What a linear sees: its input as is, or per-token int8 fake-quantized (W4A8 kernels).
+    const aq: (a: Float32Array, rows: number, dim: number) => Float32Array = m.activationQuant
+      ? quantizeActivationsInt8
+      : (a) => a;
 
     // Embedding lookup.
     const embed = m.weight(tensorNames.embed);
@@ -271,7 +327,8 @@ export class ReferenceSession {
     for (let layer = 0; layer < c.numLayers; layer++) {
       const w = tensorNames.layer(layer);
       // Attention block.
-      const n1 = rmsNorm(x, m.weight(w.attnNorm), T, H, c.rmsNormEps);
+      // One quantization serves q/k/v (the GPU's RMSNorm emits int8 once for all three).
+      const n1 = aq(rmsNorm(x, m.weight(w.attnNorm), T, H, c.rmsNormEps), T, H);
       hook?.(layer, 'q', n1);
       hook?.(layer, 'k', n1);
       hook?.(layer, 'v', n1);
@@ -282,25 +339,26 @@ export class ReferenceSession {
       applyRope(k, T, c.numKvHeads, c.headDim, this.length, m.invFreq);
       this.kCache[layer].set(k, this.length * kvDim);
       this.vCache[layer].set(v, this.length * kvDim);
-      const attn = this.attention(layer, q, T);
+      const attn = aq(this.attention(layer, q, T), T, qDim);
       hook?.(layer, 'o', attn);
       addInPlace(x, linear(attn, m.weight(w.o), T, qDim, H));
 
       // MLP block.
-      const n2 = rmsNorm(x, m.weight(w.mlpNorm), T, H, c.rmsNormEps);
+      const n2 = aq(rmsNorm(x, m.weight(w.mlpNorm), T, H, c.rmsNormEps), T, H);
       hook?.(layer, 'gate', n2);
       hook?.(layer, 'up', n2);
       const gate = linear(n2, m.weight(w.gate), T, H, c.intermediateSize);
       const up = linear(n2, m.weight(w.up), T, H, c.intermediateSize);
-      const act = new Float32Array(gate.length);
+      let act: Float32Array = new Float32Array(gate.length);
       for (let i = 0; i < act.length; i++) act[i] = Math.fround(silu(gate[i])) * up[i];
+      act = aq(act, T, c.intermediateSize);
       hook?.(layer, 'down', act);
       addInPlace(x, linear(act, m.weight(w.down), T, c.intermediateSize, H));
     }
 
     const normed = rmsNorm(x, m.weight(tensorNames.finalNorm), T, H, c.rmsNormEps);
     const rows = options.allLogits ? T : 1;
-    const head = options.allLogits ? normed : normed.subarray((T - 1) * H, T * H);
+    const head = aq(options.allLogits ? normed : normed.subarray((T - 1) * H, T * H), rows, H);
     hook?.(c.numLayers, 'lm_head', head);
     this.length += T;
     return linear(head, m.weight(tensorNames.lmHead), rows, H, c.vocabSize);
