@@ -9,6 +9,8 @@ override WG: u32 = 256u;
 override TPR: u32 = 32u;
 override F16: bool = false;
 override ACCUMULATE: bool = false;
+// Rows are (gate, up) pairs: write silu(gate)·up, one output per pair.
+override GATED: bool = false;
 
 struct Params {
   n_rows: u32,
@@ -16,6 +18,8 @@ struct Params {
   unused: u32,
   row0: u32,
   wg_per_row_x: u32,
+  x_stride: u32,    // per token, in units of the x binding's element type
+  y_stride: u32,    // per token, in f32
 }
 
 @group(0) @binding(0) var<storage, read> weight: array<u32>;
@@ -24,6 +28,7 @@ struct Params {
 @group(0) @binding(3) var<uniform> params: Params;
 
 #include "row_sum"
+#include "gemv_store"
 
 @compute @workgroup_size(WG)
 fn main(
@@ -39,6 +44,8 @@ fn main(
   let sg_size = 1u;
 #endif
   let rows_per_wg = WG / TPR;
+  let token = wid.z;
+  let xo = token * params.x_stride;
   let row = (wid.y * params.wg_per_row_x + wid.x) * rows_per_wg + lid / TPR;
   let t = lid % TPR;
   let live = row < params.n_rows;
@@ -49,15 +56,11 @@ fn main(
       let w = weight[base + j];
       if (F16) {
         let v = unpack2x16float(w);
-        acc += v.x * x[2u * j] + v.y * x[2u * j + 1u];
+        acc += v.x * x[xo + 2u * j] + v.y * x[xo + 2u * j + 1u];
       } else {
-        acc += bitcast<f32>(w) * x[j];
+        acc += bitcast<f32>(w) * x[xo + j];
       }
     }
   }
-  let total = row_sum(acc, lid, lane, sg_size);
-  if (t == 0u && live) {
-    let out = params.row0 + row;
-    y[out] = select(0.0, y[out], ACCUMULATE) + total;
-  }
+  store_row(row_sum(acc, lid, lane, sg_size), lid, row, live, params.row0, token * params.y_stride);
 }

@@ -1,4 +1,4 @@
-// 2/4/16-bit GEMV (batch-1 decode), docs/FORMAT.md scheme w2-4-16: groups of 64 weights along K,
+// 2/4/16-bit GEMV (decode; batched over tokens in grid z for prefill), docs/FORMAT.md scheme w2-4-16: groups of 64 weights along K,
 // each 2-bit (value s·(q − 1.5)) or 4-bit (s·(q − 7.5)); the same number of 4-bit groups in
 // every row, so group g starts at word 4·(g + rank4(g)); two-level scales s = rowScale · code;
 // sparse f16 residuals (CSR) added at the end.
@@ -17,6 +17,8 @@ override TPR: u32 = 32u;
 override SCALE_SLOTS: u32 = 8u;
 override SCALES_IN_SHARED: bool = true;
 override ACCUMULATE: bool = false;
+// Rows are (gate, up) pairs: write silu(gate)·up, one output per pair.
+override GATED: bool = false;
 
 struct Params {
   n_rows: u32,
@@ -24,6 +26,8 @@ struct Params {
   row_words: u32,    // u32 words of weights per row
   row0: u32,
   wg_per_row_x: u32,
+  x_stride: u32,    // per token, in units of the x binding's element type
+  y_stride: u32,    // per token, in f32
   mask_words: u32,   // ceil(nG / 32)
   code_words: u32,   // ceil(nG / 4)
 }
@@ -43,6 +47,7 @@ var<workgroup> sscale: array<f32, SCALE_SLOTS>;
 var<workgroup> sinfo: array<u32, SCALE_SLOTS>;
 
 #include "row_sum"
+#include "gemv_store"
 #include "nibbles"
 
 const IS4: u32 = 0x80000000u;
@@ -76,9 +81,9 @@ fn dot_u2x16(w: u32, X0: vec4<f32>, X1: vec4<f32>, X2: vec4<f32>, X3: vec4<f32>)
   return vec2<f32>(qx, dot(X0 + X1 + X2 + X3, vec4<f32>(1.0)));
 }
 
-fn group_dot(row: u32, g: u32, info: u32, first: vec4<u32>) -> vec2<f32> {
+fn group_dot(row: u32, g: u32, info: u32, first: vec4<u32>, xo: u32) -> vec2<f32> {
   let wbase = (row * params.row_words + (info & ~IS4)) / 4u; // vec4 index
-  let xb = 16u * g;
+  let xb = xo + 16u * g;
   var s = vec2<f32>(0.0);
   if ((info & IS4) != 0u) {
     let w1 = qweight[wbase + 1u];
@@ -109,6 +114,8 @@ fn main(
   let sg_size = 1u;
 #endif
   let rows_per_wg = WG / TPR;
+  let token = wid.z;
+  let xo = token * params.x_stride;
   let tile_row0 = (wid.y * params.wg_per_row_x + wid.x) * rows_per_wg;
   let local_row = lid / TPR;
   let t = lid % TPR;
@@ -150,18 +157,14 @@ fn main(
       if (g != t) {
         w = qweight[(row * params.row_words + (info & ~IS4)) / 4u];
       }
-      acc += scale * group_dot(row, g, info, w).x;
+      acc += scale * group_dot(row, g, info, w, xo).x;
     }
     // Sparse f16 residuals of this row.
     for (var i = outlier_row_ptr[safe_row] + t; i < outlier_row_ptr[safe_row + 1u]; i += TPR) {
       let e = outliers[i];
       let col = e & 0xFFFFu;
-      acc += unpack2x16float(e).y * x[col / 4u][col % 4u];
+      acc += unpack2x16float(e).y * x[xo + col / 4u][col % 4u];
     }
   }
-  let total = row_sum(acc, lid, lane, sg_size);
-  if (t == 0u && live) {
-    let out = params.row0 + row;
-    y[out] = select(0.0, y[out], ACCUMULATE) + total;
-  }
+  store_row(row_sum(acc, lid, lane, sg_size), lid, row, live, params.row0, token * params.y_stride);
 }

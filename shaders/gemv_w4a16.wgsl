@@ -1,4 +1,4 @@
-// W4A16 GEMV (batch-1 decode), the weight-only baseline (docs/FORMAT.md, scheme w4a16):
+// W4A16 GEMV (decode; batched over tokens in grid z for prefill), the weight-only baseline (docs/FORMAT.md, scheme w4a16):
 // asymmetric uint4, groups of 128 along K, per group pack2x16float(scale, bias):
 //   y[n] = (ACCUMULATE ? y[n] : 0) + Σ_groups scale · Σ q·x + bias · Σ x
 // Activations are f32 (no shader-f16 needed). TPR invocations per row stride along K in 32-weight
@@ -14,6 +14,8 @@ override TPR: u32 = 32u;
 override SCALE_SLOTS: u32 = 8u;
 override SCALES_IN_SHARED: bool = true;
 override ACCUMULATE: bool = false;
+// Rows are (gate, up) pairs: write silu(gate)·up, one output per pair.
+override GATED: bool = false;
 
 const CHUNKS_PER_GROUP: u32 = 4u; // 128 / 32
 
@@ -23,6 +25,8 @@ struct Params {
   groups: u32,   // ceil(K / 128)
   row0: u32,
   wg_per_row_x: u32,
+  x_stride: u32,    // per token, in units of the x binding's element type
+  y_stride: u32,    // per token, in f32
 }
 
 @group(0) @binding(0) var<storage, read> qweight: array<vec4<u32>>;
@@ -34,6 +38,7 @@ struct Params {
 var<workgroup> sparams: array<vec2<f32>, SCALE_SLOTS>;
 
 #include "row_sum"
+#include "gemv_store"
 #include "nibbles"
 
 fn group_params(local_row: u32, row: u32, g: u32) -> vec2<f32> {
@@ -57,6 +62,7 @@ fn main(
   let sg_size = 1u;
 #endif
   let rows_per_wg = WG / TPR;
+  let token = wid.z;
   let tile_row0 = (wid.y * params.wg_per_row_x + wid.x) * rows_per_wg;
   let local_row = lid / TPR;
   let t = lid % TPR;
@@ -82,16 +88,12 @@ fn main(
       if (c != t) {
         w = qweight[base + c];
       }
-      let xb = 8u * c;
+      let xb = token * params.x_stride + 8u * c;
       let s = dot_u4x8(w.x, x[xb], x[xb + 1u]) + dot_u4x8(w.y, x[xb + 2u], x[xb + 3u])
             + dot_u4x8(w.z, x[xb + 4u], x[xb + 5u]) + dot_u4x8(w.w, x[xb + 6u], x[xb + 7u]);
       let p = group_params(local_row, row, c / CHUNKS_PER_GROUP);
       acc += p.x * s.x + p.y * s.y;
     }
   }
-  let total = row_sum(acc, lid, lane, sg_size);
-  if (t == 0u && live) {
-    let out = params.row0 + row;
-    y[out] = select(0.0, y[out], ACCUMULATE) + total;
-  }
+  store_row(row_sum(acc, lid, lane, sg_size), lid, row, live, params.row0, token * params.y_stride);
 }

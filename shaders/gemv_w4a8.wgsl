@@ -1,5 +1,5 @@
-// W4A8 GEMV (batch-1 decode), FastGEMM style (docs/FORMAT.md, scheme w4a8):
-//   y[n] = (ACCUMULATE ? y[n] : 0) + s_x · (1/16) · Σ_groups scale[n][g] · Σ dot4I8Packed(w8, x8)
+// W4A8 GEMV (decode; batched over tokens in grid z for prefill), FastGEMM style (docs/FORMAT.md, scheme w4a8):
+//   y[t][n] = (ACCUMULATE ? y[t][n] : 0) + s_x[t] · (1/16) · Σ_groups scale[n][g] · Σ dot4I8Packed(w8, x8)
 // int4 → int8 costs one shift and one mask per word: the pack stores nibbles pre-interleaved so
 // that (w << 4) & 0xF0F0F0F0 and w & 0xF0F0F0F0 are four int8 each (16·q), lined up with the
 // packed int8 activations. No integer subtraction, no separate dequantize kernel; the 1/16
@@ -22,6 +22,8 @@ override GROUP_CHUNKS: u32 = 0u;
 override SCALE_SLOTS: u32 = 8u;
 override SCALES_IN_SHARED: bool = true;
 override ACCUMULATE: bool = false;
+// Rows are (gate, up) pairs: write silu(gate)·up, one output per pair.
+override GATED: bool = false;
 
 
 struct Params {
@@ -29,7 +31,9 @@ struct Params {
   chunks: u32,      // 32-weight chunks per row (Kp / 32)
   groups: u32,      // scale groups per row
   row0: u32,        // first output index of this piece
-  wg_per_row_x: u32,// workgroups along x (the grid may be 2D for many rows)
+  wg_per_row_x: u32,
+  x_stride: u32,    // per token, in units of the x binding's element type
+  y_stride: u32,    // per token, in f32// workgroups along x (the grid may be 2D for many rows)
 }
 
 @group(0) @binding(0) var<storage, read> qweight: array<vec4<u32>>;
@@ -44,6 +48,7 @@ var<workgroup> sscale: array<f32, SCALE_SLOTS>;
 const NIB: u32 = 0xF0F0F0F0u;
 
 #include "row_sum"
+#include "gemv_store"
 
 fn dot_chunk(w: vec4<u32>, a0: vec4<u32>, a1: vec4<u32>) -> i32 {
   return dot4I8Packed((w.x << 4u) & NIB, a0.x) + dot4I8Packed(w.x & NIB, a0.y)
@@ -73,6 +78,8 @@ fn main(
   let sg_size = 1u;
 #endif
   let rows_per_wg = WG / TPR;
+  let token = wid.z;
+  let xo = token * params.x_stride;
   let tile_row0 = (wid.y * params.wg_per_row_x + wid.x) * rows_per_wg;
   let local_row = lid / TPR;
   let t = lid % TPR;
@@ -101,7 +108,7 @@ fn main(
       if (c != t) {
         w = qweight[base + c];
       }
-      let d = dot_chunk(w, xq[2u * c], xq[2u * c + 1u]);
+      let d = dot_chunk(w, xq[xo + 2u * c], xq[xo + 2u * c + 1u]);
       if (GROUP_CHUNKS == 0u) {
         iacc += d;
       } else {
@@ -113,12 +120,9 @@ fn main(
   let acc = select(facc, f32(iacc), GROUP_CHUNKS == 0u);
 
   let total = row_sum(acc, lid, lane, sg_size);
-  if (t == 0u && live) {
-    var r = total * xscale[0] * 0.0625;
-    if (GROUP_CHUNKS == 0u) {
-      r *= scale_of(local_row, row, 0u);
-    }
-    let out = params.row0 + row;
-    y[out] = select(0.0, y[out], ACCUMULATE) + r;
+  var value = total * xscale[token] * 0.0625;
+  if (GROUP_CHUNKS == 0u && live) {
+    value *= scale_of(local_row, row, 0u);
   }
+  store_row(value, lid, row, live, params.row0, token * params.y_stride);
 }

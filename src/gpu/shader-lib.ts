@@ -1,3 +1,4 @@
+import gemvStore from '../../shaders/lib/gemv_store.wgsl?raw';
 import nibbles from '../../shaders/lib/nibbles.wgsl?raw';
 import rowSum from '../../shaders/lib/row_sum.wgsl?raw';
 
@@ -5,4 +6,5 @@ import rowSum from '../../shaders/lib/row_sum.wgsl?raw';
 export const shaderLib: Readonly<Record<string, string>> = {
   row_sum: rowSum,
   nibbles,
+  gemv_store: gemvStore,
 };

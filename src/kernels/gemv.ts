@@ -30,6 +30,10 @@ export interface GemvOptions {
   threadsPerRow?: number;
   /** Use subgroup reductions when the adapter has them (default true). */
   subgroups?: boolean;
+  /** Rows are interleaved (gate, up) pairs: y gets silu(gate)·up, N/2 outputs. */
+  gated?: boolean;
+  /** Per-token stride of y in f32 (default: the number of outputs). */
+  yStride?: number;
 }
 
 const WG = 256;
@@ -43,6 +47,10 @@ interface SchemePlan {
   spec: PipelineSpec;
   /** Uniform words for one piece (the kernel's Params struct). */
   params(p: GpuLinearPiece, wgX: number): number[];
+  /** x_stride in the kernel's x element units (vec4<u32>, vec4<f32> or f32). */
+  xStride: number;
+  /** Params fields after the strides (w2-4-16). */
+  extra?: number[];
   /** Bindings before `x, y, params` (or, for w4a8, before `xq, xscale, y, params`). */
   weights(p: GpuLinearPiece): GPUBuffer[];
 }
@@ -52,6 +60,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
     WG,
     TPR: tpr,
     ACCUMULATE: opts.accumulate ? 1 : 0,
+    GATED: opts.gated ? 1 : 0,
   };
   const flags = { SUBGROUPS: (opts.subgroups ?? true) && canUseSubgroups(gpu, tpr) };
   const rowsPerWg = WG / tpr;
@@ -77,6 +86,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
           },
         },
         params: (p, gx) => [p.rows, Kp / 32, nGroups, p.row0, gx],
+        xStride: x.stride / 16,
         weights: (p) => [p.buffers.qweight, p.buffers.scales],
       };
     }
@@ -91,6 +101,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
           constants: { ...common, SCALE_SLOTS: rowsPerWg * groups, SCALES_IN_SHARED: staged },
         },
         params: (p, gx) => [p.rows, roundUp(w.K, 32) / 32, groups, p.row0, gx],
+        xStride: x.stride / 4,
         weights: (p) => [p.buffers.qweight, p.buffers.scales],
       };
     }
@@ -104,7 +115,10 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
           flags,
           constants: { ...common, SCALE_SLOTS: rowsPerWg * g.nG, SCALES_IN_SHARED: staged },
         },
-        params: (p, gx) => [p.rows, g.nG, g.wordsPerRow, p.row0, gx, g.maskWords, g.codeWords],
+        // Params: the struct's fields in order (x/y strides come after wg_per_row_x).
+        params: (p, gx) => [p.rows, g.nG, g.wordsPerRow, p.row0, gx],
+        extra: [g.maskWords, g.codeWords],
+        xStride: x.stride / 4,
         weights: (p) => {
           const b = p.buffers;
           return [b.mask, b.qweight, b.rowScale, b.scaleCodes, b.outlierRowPtr, b.outliers];
@@ -123,6 +137,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
           constants: { ...common, F16: f16 ? 1 : 0 },
         },
         params: (p, gx) => [p.rows, f16 ? roundUp(w.K, 2) / 2 : w.K, 0, p.row0, gx],
+        xStride: x.stride,
         weights: (p) => [p.buffers.data],
       };
     }
@@ -139,19 +154,28 @@ export async function gemv(
   const { device } = gpu;
   const tpr = opts.threadsPerRow ?? 32;
   if (WG % tpr !== 0) throw new Error(`gemv: threadsPerRow ${tpr} must divide ${WG}`);
+  if (opts.gated) {
+    if (tpr > WG / 2) throw new Error('gemv: gated needs at least two rows per workgroup');
+    for (const piece of w.pieces) {
+      if (piece.row0 % 2 || piece.rows % 2)
+        throw new Error('gemv: gated pieces must hold whole (gate, up) row pairs');
+    }
+  }
+  const yStride = opts.yStride ?? (opts.gated ? w.N / 2 : w.N);
   const p = plan(gpu, w, x, opts, tpr);
   const pipeline = await gpu.pipelines.get(p.spec);
   const maxDim = gpu.caps.limits.maxComputeWorkgroupsPerDimension;
   const inputs = x.kind === 'int8' ? [x.q, x.scale] : [x.x];
   const parts = w.pieces.map((piece) => {
     const [gx, gy] = grid2d(Math.ceil(piece.rows / (WG / tpr)), maxDim);
-    const params = uniformBuffer(device, new Uint32Array(p.params(piece, gx)));
+    const words = [...p.params(piece, gx), p.xStride, yStride, ...(p.extra ?? [])];
+    const params = uniformBuffer(device, new Uint32Array(words));
     const group = bindGroup(device, pipeline, [...p.weights(piece), ...inputs, y, params]);
     return { group, gx, gy, params };
   });
   return {
-    encode: (pass) => {
-      for (const part of parts) dispatch(pass, pipeline, part.group, part.gx, part.gy);
+    encode: (pass, tokens = 1) => {
+      for (const part of parts) dispatch(pass, pipeline, part.group, part.gx, part.gy, tokens);
     },
     destroy: () => {
       for (const part of parts) part.params.destroy();

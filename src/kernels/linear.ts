@@ -21,8 +21,17 @@ export interface GpuLinearPiece {
   buffers: Record<string, GPUBuffer>;
 }
 
-/** Activations as a matmul reads them: int8 packed + per-token scale (W4A8), or f32. */
-export type Activations = { kind: 'int8'; q: GPUBuffer; scale: GPUBuffer } | { kind: 'f32'; x: GPUBuffer };
+/**
+ * Activations as a matmul reads them: int8 packed 4 per u32 + per-token scale (W4A8), or f32.
+ * `stride` is the per-token length in elements (int8 or f32), a multiple of ACT_ALIGN: every
+ * layout's padded K fits, and the padding is zero.
+ */
+export type Activations =
+  | { kind: 'int8'; q: GPUBuffer; scale: GPUBuffer; stride: number }
+  | { kind: 'f32'; x: GPUBuffer; stride: number };
+
+/** Per-token activation rows are padded to this many elements (covers every scheme's Kp). */
+export const ACT_ALIGN = 128;
 
 /** Workgroups for `tiles` tiles on a grid that respects the 65535-per-dimension limit. */
 export function grid2d(tiles: number, maxPerDim: number): [number, number] {

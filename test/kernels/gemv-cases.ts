@@ -8,7 +8,7 @@ import { sliceRows } from '../../src/format/pieces';
 import { poison, readF32, readU32, storageBuffer, uploadBuffer } from '../../src/gpu/buffers';
 import type { GpuContext } from '../../src/gpu/device';
 import { gemv } from '../../src/kernels/gemv';
-import type { Activations, GpuLinear } from '../../src/kernels/linear';
+import { ACT_ALIGN, type Activations, type GpuLinear } from '../../src/kernels/linear';
 import { rmsNormKernel } from '../../src/kernels/rmsnorm';
 import { dequantize, dequantizeGrid, packF16, packF32, packGrid } from '../../src/quant/layouts';
 import { rtnQuantize } from '../../src/quant/rtn';
@@ -24,13 +24,6 @@ async function run(gpu: GpuContext, k: { encode(p: GPUComputePassEncoder): void 
   gpu.device.queue.submit([enc.finish()]);
 }
 
-/** Random int8 activations packed 4 per word, zero beyond K (the padding contract). */
-function randomInt8(K: number, Kp: number, next: () => number): { words: Uint32Array; values: Int8Array } {
-  const values = new Int8Array(Kp);
-  for (let k = 0; k < K; k++) values[k] = Math.round(next() * 254) - 127;
-  return { words: new Uint32Array(values.buffer.slice(0)), values };
-}
-
 interface GemvCase {
   scheme: Scheme;
   N: number;
@@ -42,6 +35,10 @@ interface GemvCase {
   accumulate?: boolean;
   /** Split rows into this many pieces (separately bound buffers). */
   pieces?: number;
+  /** Tokens in one dispatch (prefill batching; default 1). */
+  tokens?: number;
+  /** Interleaved (gate, up) rows → silu(gate)·up. */
+  gated?: boolean;
 }
 
 /** Quantizes random weights with the real quantizer and returns the layout + its exact dequantization. */
@@ -62,32 +59,53 @@ async function checkGemv(gpu: GpuContext, c: GemvCase): Promise<void> {
   const seed = freshSeed();
   const next = rng(seed);
   const { N, K } = c;
+  const T = c.tokens ?? 1;
   const W = randomF32(N * K, next);
   const { comps, Wq, groupSize } = quantizedWeights(c, W);
   const int8 = c.scheme === 'w4a8';
-  const Kp = Math.ceil(K / 64) * 64; // activations are padded with zeros to any layout's Kp
-  const act = randomInt8(K, Kp, next);
-  const sx = 0.01 + next() * 0.05;
-  const xf = new Float32Array(Kp);
-  for (let k = 0; k < K; k++) xf[k] = next() * 2 - 1;
-  const xval = (k: number) => (int8 ? act.values[k] * sx : xf[k]);
-
-  const y0 = randomF32(N, next);
-  const ref = new Float64Array(N);
-  const mag = new Float64Array(N);
-  for (let n = 0; n < N; n++) {
-    let s = 0;
-    let m = 0;
+  const stride = Math.ceil(K / ACT_ALIGN) * ACT_ALIGN; // zero-padded per-token rows
+  const xi = new Int8Array(T * stride);
+  const xf = new Float32Array(T * stride);
+  const sx = new Float32Array(T);
+  for (let t = 0; t < T; t++) {
+    sx[t] = 0.01 + next() * 0.05;
     for (let k = 0; k < K; k++) {
-      s += Wq[n * K + k] * xval(k);
-      m += Math.abs(Wq[n * K + k] * xval(k));
+      xi[t * stride + k] = Math.round(next() * 254) - 127;
+      xf[t * stride + k] = next() * 2 - 1;
     }
-    ref[n] = (c.accumulate ? y0[n] : 0) + s;
-    mag[n] = m + (c.accumulate ? Math.abs(y0[n]) : 0);
+  }
+  const xval = (t: number, k: number) => (int8 ? xi[t * stride + k] * sx[t] : xf[t * stride + k]);
+
+  // Reference rows in f64, then the epilogue (gating, residual).
+  const outs = c.gated ? N / 2 : N;
+  const y0 = randomF32(T * outs, next);
+  const ref = new Float64Array(T * outs);
+  const mag = new Float64Array(T * outs);
+  for (let t = 0; t < T; t++) {
+    const rowVal = new Float64Array(N);
+    const rowMag = new Float64Array(N);
+    for (let n = 0; n < N; n++) {
+      for (let k = 0; k < K; k++) {
+        rowVal[n] += Wq[n * K + k] * xval(t, k);
+        rowMag[n] += Math.abs(Wq[n * K + k] * xval(t, k));
+      }
+    }
+    for (let j = 0; j < outs; j++) {
+      const base = c.accumulate ? y0[t * outs + j] : 0;
+      if (c.gated) {
+        const g = rowVal[2 * j];
+        const u = rowVal[2 * j + 1];
+        ref[t * outs + j] = base + (g / (1 + Math.exp(-g))) * u;
+        mag[t * outs + j] = Math.abs(base) + (rowMag[2 * j] + 1) * (rowMag[2 * j + 1] + 1);
+      } else {
+        ref[t * outs + j] = base + rowVal[j];
+        mag[t * outs + j] = Math.abs(base) + rowMag[j];
+      }
+    }
   }
 
   const { device } = gpu;
-  const rowsPerPiece = Math.ceil(N / (c.pieces ?? 1));
+  const rowsPerPiece = Math.ceil(N / (c.pieces ?? 1) / 2) * 2; // whole (gate, up) pairs
   const pieces: GpuLinear['pieces'] = [];
   for (let r0 = 0; r0 < N; r0 += rowsPerPiece) {
     const r1 = Math.min(N, r0 + rowsPerPiece);
@@ -97,27 +115,29 @@ async function checkGemv(gpu: GpuContext, c: GemvCase): Promise<void> {
     pieces.push({ row0: r0, rows: r1 - r0, buffers });
   }
   const weight: GpuLinear = { scheme: c.scheme, N, K, groupSize, pieces };
-  const inputs = int8
-    ? [uploadBuffer(device, act.words), uploadBuffer(device, new Float32Array([sx]))]
-    : [uploadBuffer(device, xf)];
+  const inputs = int8 ? [uploadBuffer(device, xi), uploadBuffer(device, sx)] : [uploadBuffer(device, xf)];
   const x: Activations = int8
-    ? { kind: 'int8', q: inputs[0], scale: inputs[1] }
-    : { kind: 'f32', x: inputs[0] };
-  const y = c.accumulate ? uploadBuffer(device, y0) : storageBuffer(device, N * 4);
+    ? { kind: 'int8', q: inputs[0], scale: inputs[1], stride }
+    : { kind: 'f32', x: inputs[0], stride };
+  const y = c.accumulate ? uploadBuffer(device, y0) : storageBuffer(device, T * outs * 4);
   if (!c.accumulate) poison(device, y);
   const k = await gemv(gpu, weight, x, y, c);
-  await run(gpu, k);
-  const got = await readF32(device, y, N);
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  k.encode(pass, T);
+  pass.end();
+  device.queue.submit([enc.finish()]);
+  const got = await readF32(device, y, T * outs);
   k.destroy();
   for (const p of pieces) for (const b of Object.values(p.buffers)) b.destroy();
   for (const b of [...inputs, y]) b.destroy();
 
   // W4A8 accumulates exactly in i32; the float schemes accumulate in f32 in a different order
   // than the f64 reference. Either way the error is a small multiple of f32 epsilon times the
-  // row's magnitude Σ|w·x| (1e-5 ≈ 80 ulp of slack for K in the thousands).
+  // output's magnitude (1e-5 ≈ 80 ulp of slack for K in the thousands).
   const what = `gemv ${JSON.stringify(c)} seed=${seed}`;
-  for (let n = 0; n < N; n++) {
-    expectClose(`${what} row ${n}`, [got[n]], [ref[n]], { rtol: 0, atol: 1e-5 * mag[n] + 1e-6 });
+  for (let i = 0; i < T * outs; i++) {
+    expectClose(`${what} out ${i}`, [got[i]], [ref[i]], { rtol: 0, atol: 1e-5 * mag[i] + 1e-6 });
   }
 }
 
@@ -215,6 +235,14 @@ const gemvCases: GemvCase[] = [
   { scheme: 'f32', N: 100, K: 256, pieces: 2, accumulate: true },
   { scheme: 'f16', N: 17, K: 99 },
   { scheme: 'f16', N: 128, K: 512, subgroups: false },
+  // Prefill batching (tokens in grid z) and the fused SiLU×up epilogue, every scheme.
+  { scheme: 'w4a8', N: 96, K: 200, tokens: 5 },
+  { scheme: 'w4a8', N: 130, K: 256, gated: true, tokens: 3, pieces: 2 },
+  { scheme: 'w4a16', N: 64, K: 300, gated: true, tokens: 2, threadsPerRow: 16 },
+  { scheme: 'w2-4-16', N: 50, K: 128, tokens: 4, accumulate: true },
+  { scheme: 'w2-4-16', N: 72, K: 200, gated: true, subgroups: false },
+  { scheme: 'f32', N: 40, K: 64, gated: true, tokens: 3 },
+  { scheme: 'f16', N: 33, K: 48, tokens: 7, accumulate: true },
 ];
 
 export const gemvKernelCases: KernelCase[] = [
