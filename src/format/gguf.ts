@@ -359,7 +359,8 @@ function buildTensors(
     if (seen.has(name)) throw new FormatError(file, 'duplicate tensor name', name);
     seen.add(name);
     const type = ggmlType(info.typeId);
-    if (!type) throw new FormatError(file, `unknown ggml type id ${info.typeId}`, name);
+    if (!type)
+      throw new FormatError(file, `unknown ggml type id ${info.typeId} (newer than this reader?)`, name);
     let numElements = 1;
     for (const d of dims) {
       numElements *= d;

@@ -16,7 +16,22 @@ import {
   writeGguf,
 } from '../helpers/gguf-writer';
 
-const T = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q4_K: 12, BF16: 30 };
+const T = {
+  F32: 0,
+  F16: 1,
+  Q4_0: 2,
+  Q4_1: 3,
+  Q5_0: 6,
+  Q5_1: 7,
+  Q8_0: 8,
+  Q2_K: 10,
+  Q3_K: 11,
+  Q4_K: 12,
+  Q5_K: 13,
+  Q6_K: 14,
+  IQ2_XXS: 16,
+  BF16: 30,
+};
 
 function src(bytes: Uint8Array, name = 'test.gguf'): ByteSource {
   return memorySource(name, bytes);
@@ -267,9 +282,163 @@ describe('dequantization (ggml block layouts)', () => {
   });
 
   it('knows the geometry of types it cannot decode', () => {
-    expect(ggmlType(12)).toMatchObject({ name: 'Q4_K', blockSize: 256, typeSize: 144 });
-    expect(ggmlType(14)).toMatchObject({ name: 'Q6_K', blockSize: 256, typeSize: 210 });
+    expect(ggmlType(16)).toMatchObject({ name: 'IQ2_XXS', blockSize: 256, typeSize: 66 });
+    expect(ggmlType(16)!.dequantize).toBeUndefined();
+    expect(ggmlType(23)).toMatchObject({ name: 'IQ4_XS', blockSize: 256, typeSize: 136 });
     expect(ggmlType(4)).toBeUndefined();
+  });
+});
+
+describe('k-quant dequantization (super-blocks of 256)', () => {
+  // Each test packs chosen integer codes and scales exactly as ggml's reference quantizers
+  // (quantize_row_q*_K_ref) lay them out, then checks the decoded values against the formula.
+  const r = rng(99);
+  const ints = (n: number, max: number) => seq(n, () => Math.floor(((r() + 1) / 2) * (max + 1)) % (max + 1));
+  const setHalf = (b: Uint8Array, at: number, v: number) =>
+    new DataView(b.buffer).setUint16(at, floatToHalf(v), true);
+
+  /** 8 six-bit scales and mins in 12 bytes, as quantize_row_q4_K_ref / q5_K_ref store them. */
+  function packScaleMin(sc: number[], mn: number[]): Uint8Array {
+    const s = new Uint8Array(12);
+    for (let j = 0; j < 8; j++) {
+      if (j < 4) {
+        s[j] = sc[j];
+        s[j + 4] = mn[j];
+      } else {
+        s[j + 4] = (sc[j] & 0xf) | ((mn[j] & 0xf) << 4);
+        s[j - 4] |= (sc[j] >> 4) << 6;
+        s[j] |= (mn[j] >> 4) << 6;
+      }
+    }
+    return s;
+  }
+
+  it('Q4_K', async () => {
+    const [d, dmin] = [0.5, 0.25];
+    const sc = ints(8, 63);
+    const mn = ints(8, 63);
+    const L = ints(256, 15);
+    const b = new Uint8Array(144);
+    setHalf(b, 0, d);
+    setHalf(b, 2, dmin);
+    b.set(packScaleMin(sc, mn), 4);
+    for (let j = 0; j < 256; j += 64)
+      for (let l = 0; l < 32; l++) b[16 + j / 2 + l] = L[j + l] | (L[j + l + 32] << 4);
+    const want = L.map((q, i) => d * sc[i >> 5] * q - dmin * mn[i >> 5]);
+    expect(Array.from(await decode(T.Q4_K, [256], b))).toEqual(want.map(Math.fround));
+  });
+
+  it('Q5_K', async () => {
+    const [d, dmin] = [0.125, 2];
+    const sc = ints(8, 63);
+    const mn = ints(8, 63);
+    const L = ints(256, 31);
+    const b = new Uint8Array(176);
+    setHalf(b, 0, d);
+    setHalf(b, 2, dmin);
+    b.set(packScaleMin(sc, mn), 4);
+    let [m1, m2] = [1, 2];
+    for (let n = 0; n < 256; n += 64) {
+      for (let j = 0; j < 32; j++) {
+        let l1 = L[n + j];
+        let l2 = L[n + j + 32];
+        if (l1 > 15) {
+          l1 -= 16;
+          b[16 + j] |= m1;
+        }
+        if (l2 > 15) {
+          l2 -= 16;
+          b[16 + j] |= m2;
+        }
+        b[48 + n / 2 + j] = l1 | (l2 << 4);
+      }
+      m1 <<= 2;
+      m2 <<= 2;
+    }
+    const want = L.map((q, i) => d * sc[i >> 5] * q - dmin * mn[i >> 5]);
+    expect(Array.from(await decode(T.Q5_K, [256], b))).toEqual(want.map(Math.fround));
+  });
+
+  it('Q6_K (signed 8-bit scales)', async () => {
+    const d = 0.0625;
+    const sc = ints(16, 255).map((v) => v - 128);
+    const L = ints(256, 63);
+    const b = new Uint8Array(210);
+    setHalf(b, 208, d);
+    sc.forEach((v, i) => {
+      b[192 + i] = v & 0xff;
+    });
+    for (let j = 0; j < 256; j += 128) {
+      const ql = j / 2;
+      const qh = 128 + j / 4;
+      for (let l = 0; l < 32; l++) {
+        b[ql + l] = (L[j + l] & 0xf) | ((L[j + l + 64] & 0xf) << 4);
+        b[ql + l + 32] = (L[j + l + 32] & 0xf) | ((L[j + l + 96] & 0xf) << 4);
+        b[qh + l] =
+          (L[j + l] >> 4) |
+          ((L[j + l + 32] >> 4) << 2) |
+          ((L[j + l + 64] >> 4) << 4) |
+          ((L[j + l + 96] >> 4) << 6);
+      }
+    }
+    const want = L.map((q, i) => d * sc[i >> 4] * (q - 32));
+    expect(Array.from(await decode(T.Q6_K, [256], b))).toEqual(want.map(Math.fround));
+  });
+
+  /** Four 2-bit codes per byte, as the Q2_K/Q3_K quantizers pack them. */
+  function pack2bit(L: number[], out: Uint8Array, at: number): void {
+    for (let j = 0; j < 256; j += 128)
+      for (let l = 0; l < 32; l++)
+        out[at + j / 4 + l] = L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6);
+  }
+
+  it('Q2_K', async () => {
+    const [d, dmin] = [0.5, 0.75];
+    const sc = ints(16, 15);
+    const mn = ints(16, 15);
+    const L = ints(256, 3);
+    const b = new Uint8Array(84);
+    sc.forEach((s, j) => {
+      b[j] = s | (mn[j] << 4);
+    });
+    pack2bit(L, b, 16);
+    setHalf(b, 80, d);
+    setHalf(b, 82, dmin);
+    const want = L.map((q, i) => d * sc[i >> 4] * q - dmin * mn[i >> 4]);
+    expect(Array.from(await decode(T.Q2_K, [256], b))).toEqual(want.map(Math.fround));
+  });
+
+  it('Q3_K (high bits in hmask, 6-bit signed scales)', async () => {
+    const d = 0.25;
+    const ls = ints(16, 63); // stored scale codes; value = code - 32
+    const L = ints(256, 7); // value = code - 4
+    const b = new Uint8Array(110);
+    for (let j = 0; j < 16; j++) {
+      let l = ls[j];
+      if (j < 8) b[96 + j] = l & 0xf;
+      else b[96 + j - 8] |= (l & 0xf) << 4;
+      l >>= 4;
+      b[96 + 8 + (j % 4)] |= l << (2 * Math.floor(j / 4));
+    }
+    setHalf(b, 108, d);
+    const low = L.map((q, j) => {
+      if (q > 3) b[j % 32] |= 1 << Math.floor(j / 32);
+      return q > 3 ? q - 4 : q;
+    });
+    pack2bit(low, b, 32);
+    const want = L.map((q, i) => d * (ls[i >> 4] - 32) * (q - 4));
+    expect(Array.from(await decode(T.Q3_K, [256], b))).toEqual(want.map(Math.fround));
+  });
+
+  it('several super-blocks per row, several rows', async () => {
+    const b = new Uint8Array(210 * 4);
+    for (let k = 0; k < 4; k++) {
+      setHalf(b, k * 210 + 208, k + 1);
+      b.fill(1, k * 210 + 192, k * 210 + 208); // scales 1; all codes 0 -> value -32 * d
+    }
+    const out = await decode(T.Q6_K, [512, 2], b);
+    expect(out.length).toBe(1024);
+    for (let k = 0; k < 4; k++) expect(out[k * 256 + 7]).toBe(-32 * (k + 1));
   });
 });
 
@@ -411,7 +580,7 @@ describe('GGUF validation: every bad input is a clear FormatError', () => {
     expect((await formatError(readGguf(src(dims5)))).message).toMatch(/5 dimensions \(GGUF allows 1..4\)/);
     const unknown = writeGguf({ tensors: [{ name: 'w', dims: [4], type: 99, data }] });
     expect((await formatError(readGguf(src(unknown)))).message).toMatch(
-      /\(tensor w\): unknown ggml type id 99/,
+      /\(tensor w\): unknown ggml type id 99 \(newer than this reader\?\)/,
     );
     const partial = writeGguf({
       tensors: [{ name: 'w', dims: [16], type: T.Q8_0, data: new Uint8Array(34) }],
@@ -434,13 +603,13 @@ describe('GGUF validation: every bad input is a clear FormatError', () => {
 
   it('unsupported tensor type names the type and the tensor (the file still opens)', async () => {
     const bytes = writeGguf({
-      tensors: [{ name: 'blk.0.ffn_up.weight', dims: [256], type: T.Q4_K, data: new Uint8Array(144) }],
+      tensors: [{ name: 'blk.0.ffn_up.weight', dims: [256], type: T.IQ2_XXS, data: new Uint8Array(66) }],
     });
     const f = await readGguf(src(bytes));
-    expect(f.tensors[0].type.name).toBe('Q4_K');
+    expect(f.tensors[0].type.name).toBe('IQ2_XXS');
     const e = await formatError(readGgufTensor(f, 'blk.0.ffn_up.weight'));
     expect(e.tensor).toBe('blk.0.ffn_up.weight');
-    expect(e.message).toMatch(/unsupported tensor type Q4_K \(supported: F32, F16, Q4_0/);
+    expect(e.message).toMatch(/unsupported tensor type IQ2_XXS \(supported: F32, F16, Q4_0/);
   });
 
   it('NaN and Inf in data or in block scales', async () => {
