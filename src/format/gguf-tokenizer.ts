@@ -233,6 +233,8 @@ function llamaTokenizer(meta: Map<string, GgufValue>, file: string): TokenizerFi
   const scores =
     numberArray(meta, 'tokenizer.ggml.scores', file, v.tokens.length) ?? new Array(v.tokens.length).fill(0);
   const unkToken = v.unk !== null ? v.tokens[v.unk] : null;
+  // SentencePiece's add_dummy_prefix; llama.cpp records it for the few models that turn it off.
+  const addSpacePrefix = bool(meta, 'tokenizer.ggml.add_space_prefix', true, file);
   const json = {
     version: '1.0',
     truncation: null,
@@ -241,7 +243,7 @@ function llamaTokenizer(meta: Map<string, GgufValue>, file: string): TokenizerFi
     normalizer: {
       type: 'Sequence',
       normalizers: [
-        { type: 'Prepend', prepend: '▁' },
+        ...(addSpacePrefix ? [{ type: 'Prepend', prepend: '▁' }] : []),
         { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
       ],
     },
@@ -253,7 +255,7 @@ function llamaTokenizer(meta: Map<string, GgufValue>, file: string): TokenizerFi
         { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
         { type: 'ByteFallback' },
         { type: 'Fuse' },
-        { type: 'Strip', content: ' ', start: 1, stop: 0 },
+        ...(addSpacePrefix ? [{ type: 'Strip', content: ' ', start: 1, stop: 0 }] : []),
       ],
     },
     model: {

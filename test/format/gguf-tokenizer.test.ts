@@ -200,6 +200,16 @@ describe('GGUF SentencePiece (llama) tokenizer -> tokenizer.json', () => {
     expect(tok.encode('Once upon a time').ids).toEqual([403, 407, 261, 378, 2]);
   });
 
+  it('add_space_prefix false: no dummy "▁" in front, nothing stripped when decoding', () => {
+    const m = new Map(meta);
+    m.set('tokenizer.ggml.add_space_prefix', false);
+    const tok = hfTokenizer(m);
+    const e = tok.encode('Once upon', { add_special_tokens: false });
+    expect(e.tokens[0]).toBe('O');
+    expect(tok.decode(e.ids)).toBe('Once upon');
+    expect(hfTokenizer(meta).encode('Once upon', { add_special_tokens: false }).tokens[0]).toBe('▁Once');
+  });
+
   it('chat template is passed through to tokenizer_config', () => {
     const m = new Map(meta);
     m.set('tokenizer.chat_template', '{{ messages[0].content }}');
