@@ -13,6 +13,8 @@ export interface RmsNormArgs {
   k: number;
   eps: number;
   x: GPUBuffer;
+  /** Byte offset of the first token's row in x (a multiple of 256). */
+  xOffset?: number;
   /** Norm weight [k]; null = no normalization (plain activation quantizer). */
   weight: GPUBuffer | null;
   /** f32 output [tokens][k], or int8 output: packed words [tokens][kp/4] + per-token scale. */
@@ -41,13 +43,14 @@ export async function rmsNormKernel(gpu: GpuContext, a: RmsNormArgs): Promise<En
   // (two of them: writable bindings must not alias).
   const unused = [0, 1].map(() => device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE }));
   const out = a.out;
+  const xIn = { buffer: a.x, offset: a.xOffset ?? 0 };
   const bindings =
     'q' in out
-      ? [a.x, a.weight ?? a.x, unused[0], out.q, out.scale, params]
-      : [a.x, a.weight ?? a.x, out.f32, unused[0], unused[1], params];
+      ? [xIn, a.weight ?? a.x, unused[0], out.q, out.scale, params]
+      : [xIn, a.weight ?? a.x, out.f32, unused[0], unused[1], params];
   const group = bindGroup(device, pipeline, bindings);
   return {
-    encode: (pass) => dispatch(pass, pipeline, group, a.tokens),
+    encode: (pass, tokens = a.tokens) => dispatch(pass, pipeline, group, tokens),
     destroy: () => {
       params.destroy();
       for (const b of unused) b.destroy();

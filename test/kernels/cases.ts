@@ -9,6 +9,7 @@ import { bulkKernel } from '../../src/kernels/copy';
 import { type ReduceOp, reduce } from '../../src/kernels/reduce';
 import { expectClose, expectEqual, freshSeed, randomF32, randomU32, rng } from '../helpers/check';
 import { gemvKernelCases } from './gemv-cases';
+import { modelKernelCases } from './model-cases';
 
 export interface KernelCase {
   name: string;
@@ -70,4 +71,4 @@ const basicCases: KernelCase[] = [
   })),
 ];
 
-export const kernelCases: KernelCase[] = [...basicCases, ...gemvKernelCases];
+export const kernelCases: KernelCase[] = [...basicCases, ...gemvKernelCases, ...modelKernelCases];

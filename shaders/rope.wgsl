@@ -1,0 +1,80 @@
+// RoPE (Hugging Face rotate_half convention) on q and k, and the KV-cache write, for a chunk of
+// tokens at positions pos0 … pos0 + tokens − 1. One workgroup per token. cos/sin come from a
+// table the host computes in f64 (llama3 frequency scaling included): GPU cos/sin lose accuracy
+// for the large angles of late positions.
+//   q_out[t][h·D + d]        = rope(qkv[t][h·D + d])                 (numHeads heads)
+//   kcache[kvh][pos][d]      = rope(qkv[t][(numHeads + kvh)·D + d])  (numKvHeads heads)
+//   vcache[kvh][pos][d]      = qkv[t][(numHeads + numKvHeads + kvh)·D + d]
+// KV_F16 stores the cache as f16 pairs in u32 (dims 2i, 2i+1), halving its traffic.
+
+override WG: u32 = 64u;
+override KV_F16: bool = false;
+
+struct Params {
+  n_heads: u32,
+  n_kv_heads: u32,
+  head_dim: u32,
+  qkv_stride: u32,  // per token, f32
+  q_stride: u32,    // per token, f32
+  max_pos: u32,     // positions the cache holds
+}
+
+struct Step {
+  pos0: u32,
+  tokens: u32,
+}
+
+@group(0) @binding(0) var<storage, read> qkv: array<f32>;
+@group(0) @binding(1) var<storage, read> cos_sin: array<vec2<f32>>; // [max_pos][head_dim / 2]
+@group(0) @binding(2) var<storage, read_write> q_out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> kcache: array<u32>;
+@group(0) @binding(4) var<storage, read_write> vcache: array<u32>;
+@group(0) @binding(5) var<uniform> params: Params;
+@group(0) @binding(6) var<uniform> step: Step;
+
+// Element d of head `head` (counted over q then k heads) after rotation, at position pos.
+fn rotated(base: u32, d: u32, pos: u32) -> f32 {
+  let half = params.head_dim / 2u;
+  let i = d % half;
+  let cs = cos_sin[pos * half + i];
+  let a = qkv[base + i];
+  let b = qkv[base + i + half];
+  return select(b * cs.x + a * cs.y, a * cs.x - b * cs.y, d < half);
+}
+
+fn store_cache_pair(which: u32, index: u32, lo: f32, hi: f32) {
+  // index: element index of `lo` (even) in the cache viewed as f32 elements.
+  if (KV_F16) {
+    let word = pack2x16float(vec2<f32>(lo, hi));
+    if (which == 0u) { kcache[index / 2u] = word; } else { vcache[index / 2u] = word; }
+  } else {
+    if (which == 0u) {
+      kcache[index] = bitcast<u32>(lo);
+      kcache[index + 1u] = bitcast<u32>(hi);
+    } else {
+      vcache[index] = bitcast<u32>(lo);
+      vcache[index + 1u] = bitcast<u32>(hi);
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let t = wid.x;
+  let pos = step.pos0 + t;
+  let D = params.head_dim;
+  let row = t * params.qkv_stride;
+  for (var i = lid; i < params.n_heads * D; i += WG) {
+    q_out[t * params.q_stride + i] = rotated(row + (i / D) * D, i % D, pos);
+  }
+  let pairs = params.n_kv_heads * D / 2u;
+  for (var p = lid; p < pairs; p += WG) {
+    let kvh = (2u * p) / D;
+    let d = (2u * p) % D;
+    let kbase = row + (params.n_heads + kvh) * D;
+    let vbase = row + (params.n_heads + params.n_kv_heads + kvh) * D;
+    let dst = (kvh * params.max_pos + pos) * D + d;
+    store_cache_pair(0u, dst, rotated(kbase, d, pos), rotated(kbase, d + 1u, pos));
+    store_cache_pair(1u, dst, qkv[vbase + d], qkv[vbase + d + 1u]);
+  }
+}

@@ -1,0 +1,389 @@
+import { fusedNames, type PackTensor } from '../format/pack';
+import type { Pack } from '../format/pack-reader';
+import { roundUp, STORAGE, uploadBuffer } from '../gpu/buffers';
+import type { GpuContext } from '../gpu/device';
+import { type AttentionKernel, attentionKernel, ropeKernel } from '../kernels/attention';
+import { embedKernel } from '../kernels/embed';
+import type { Encodable } from '../kernels/encodable';
+import { gemv } from '../kernels/gemv';
+import { ACT_ALIGN, type Activations, type GpuLinear } from '../kernels/linear';
+import { rmsNormKernel } from '../kernels/rmsnorm';
+import { argmaxKernel } from '../kernels/sample';
+import type { Scheme } from '../quant/types';
+import { type ModelConfig, tensorNames } from './config';
+import { ropeInvFreq } from './reference';
+
+/**
+ * The LLaMA graph on the GPU. Weights stay in the pack's layout; a session owns every
+ * activation buffer and the KV cache, allocated once, and runs each step (a prefill chunk or
+ * one decode token) as one command encoder whose only readback is the sampled token id.
+ */
+
+export interface LoadProgress {
+  tensor: string;
+  index: number;
+  total: number;
+  bytes: number;
+}
+
+interface LayerWeights {
+  attnNorm: GPUBuffer;
+  mlpNorm: GPUBuffer;
+  qkv: GpuLinear;
+  o: GpuLinear;
+  gateUp: GpuLinear;
+  down: GpuLinear;
+}
+
+export class GpuModel {
+  private constructor(
+    readonly gpu: GpuContext,
+    readonly config: ModelConfig,
+    readonly scheme: Scheme,
+    readonly layers: LayerWeights[],
+    readonly finalNorm: GPUBuffer,
+    readonly lmHead: GpuLinear,
+    readonly embed: GpuLinear,
+    private readonly buffers: GPUBuffer[],
+  ) {}
+
+  /** Uploads every tensor of the pack, piece by piece (no whole-model copy in JS memory). */
+  static async load(gpu: GpuContext, pack: Pack, onProgress?: (p: LoadProgress) => void): Promise<GpuModel> {
+    const { config, scheme } = pack.manifest;
+    const buffers: GPUBuffer[] = [];
+    const total = pack.manifest.tensors.length;
+    let index = 0;
+    const linear = async (name: string): Promise<GpuLinear> => {
+      const t = pack.tensor(name);
+      const pieces = [];
+      let bytes = 0;
+      for (let i = 0; i < t.pieces.length; i++) {
+        const comps = await pack.readTensorComponents(name, i);
+        const bufs: Record<string, GPUBuffer> = {};
+        for (const [c, arr] of Object.entries(comps)) {
+          bufs[c] = uploadBuffer(gpu.device, arr, `${name}:${c}:${i}`);
+          buffers.push(bufs[c]);
+          bytes += arr.byteLength;
+        }
+        const [r0, r1] = t.pieces[i].rows;
+        pieces.push({ row0: r0, rows: r1 - r0, buffers: bufs });
+      }
+      onProgress?.({ tensor: name, index: ++index, total, bytes });
+      return { scheme: t.scheme, N: t.shape[0], K: t.shape[1], groupSize: t.groupSize ?? t.shape[1], pieces };
+    };
+    const vector = async (name: string): Promise<GPUBuffer> => {
+      const t: PackTensor = pack.tensor(name);
+      const comps = await pack.readTensorComponents(name, 0);
+      const b = uploadBuffer(gpu.device, comps.data, name);
+      buffers.push(b);
+      onProgress?.({ tensor: name, index: ++index, total, bytes: comps.data.byteLength });
+      if (t.scheme !== 'f32') throw new Error(`${name}: norm weights must be f32, got ${t.scheme}`);
+      return b;
+    };
+    const layers: LayerWeights[] = [];
+    for (let i = 0; i < config.numLayers; i++) {
+      const n = tensorNames.layer(i);
+      layers.push({
+        attnNorm: await vector(n.attnNorm),
+        qkv: await linear(fusedNames.qkv(i)),
+        o: await linear(n.o),
+        mlpNorm: await vector(n.mlpNorm),
+        gateUp: await linear(fusedNames.gateUp(i)),
+        down: await linear(n.down),
+      });
+    }
+    const finalNorm = await vector(tensorNames.finalNorm);
+    const lmHead = await linear(tensorNames.lmHead);
+    const embed = config.tieWordEmbeddings ? lmHead : await linear(tensorNames.embed);
+    return new GpuModel(gpu, config, scheme, layers, finalNorm, lmHead, embed, buffers);
+  }
+
+  async createSession(opts: SessionOptions = {}): Promise<GpuSession> {
+    return GpuSession.create(this, opts);
+  }
+
+  destroy(): void {
+    for (const b of this.buffers) b.destroy();
+  }
+}
+
+export interface SessionOptions {
+  /** Positions the KV cache holds (default: the model's max, capped at 2048). */
+  maxContext?: number;
+  /** Prompt tokens per prefill step (default 64). */
+  maxChunk?: number;
+  /** KV cache as f16 pairs (default: true for quantized packs, false for f32/f16 reference packs). */
+  kvF16?: boolean;
+}
+
+/** One conversation's state on the GPU: KV cache, activations, and the prepared kernels. */
+export class GpuSession {
+  /** Tokens in the KV cache. */
+  position = 0;
+  private readonly owned: GPUBuffer[] = [];
+  private readonly kernels: Encodable[] = [];
+
+  private constructor(
+    readonly model: GpuModel,
+    readonly maxContext: number,
+    readonly maxChunk: number,
+    private readonly step: GPUBuffer,
+    private readonly ids: GPUBuffer,
+    private readonly idOut: GPUBuffer,
+    readonly logits: GPUBuffer,
+    private readonly plan: StepPlan,
+  ) {}
+
+  static async create(model: GpuModel, opts: SessionOptions): Promise<GpuSession> {
+    const { gpu, config: c } = model;
+    const { device } = gpu;
+    const maxContext = Math.min(
+      opts.maxContext ?? Math.min(c.maxPositionEmbeddings, 2048),
+      c.maxPositionEmbeddings,
+    );
+    const maxChunk = Math.max(1, Math.min(opts.maxChunk ?? 64, maxContext));
+    const kvF16 = opts.kvF16 ?? !(model.scheme === 'f32' || model.scheme === 'f16');
+    const int8 = model.scheme === 'w4a8';
+    const owned: GPUBuffer[] = [];
+    const buf = (bytes: number, label: string, usage = STORAGE) => {
+      const b = device.createBuffer({ size: Math.max(16, roundUp(bytes, 16)), usage, label });
+      owned.push(b);
+      return b;
+    };
+    const D = c.headDim;
+    const qDim = c.numHeads * D;
+    const kvDim = c.numKvHeads * D;
+    const H = roundUp(c.hiddenSize, ACT_ALIGN);
+    const A = roundUp(qDim, ACT_ALIGN);
+    const I = roundUp(c.intermediateSize, ACT_ALIGN);
+    const T = maxChunk;
+
+    const step = buf(16, 'step', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    const ids = buf(T * 4, 'ids');
+    const history = buf((maxContext + 1) * 4, 'history');
+    const idOut = buf(4, 'id-readback', GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    const x = buf(T * H * 4, 'x');
+    const qkv = buf(T * (qDim + 2 * kvDim) * 4, 'qkv');
+    const q = buf(T * qDim * 4, 'q');
+    const attn = buf(T * A * 4, 'attn');
+    const h = buf(T * I * 4, 'mlp');
+    const logits = buf(c.vocabSize * 4, 'logits');
+    // Normalized / quantized inputs of the matmuls: f32 rows, or int8 rows + per-token scale.
+    const act = (len: number, label: string): Activations =>
+      int8
+        ? { kind: 'int8', q: buf((T * len) / 1, `${label}-q`), scale: buf(T * 4, `${label}-s`), stride: len }
+        : { kind: 'f32', x: buf(T * len * 4, `${label}-f32`), stride: len };
+    const xn = act(H, 'xn');
+    const attnIn = int8 ? act(A, 'attn-in') : ({ kind: 'f32', x: attn, stride: A } as Activations);
+    const hIn = int8 ? act(I, 'mlp-in') : ({ kind: 'f32', x: h, stride: I } as Activations);
+    const normOut = (a: Activations) =>
+      a.kind === 'int8' ? { q: a.q, scale: a.scale, kp: a.stride } : { f32: (a as { x: GPUBuffer }).x };
+
+    // RoPE table: cos/sin of f32 angles, exactly as the reference computes them.
+    const invFreq = ropeInvFreq(c);
+    const half = D / 2;
+    const cs = new Float32Array(maxContext * half * 2);
+    for (let p = 0; p < maxContext; p++) {
+      for (let i = 0; i < half; i++) {
+        const angle = Math.fround(p * invFreq[i]);
+        cs[2 * (p * half + i)] = Math.cos(angle);
+        cs[2 * (p * half + i) + 1] = Math.sin(angle);
+      }
+    }
+    const cosSin = uploadBuffer(device, cs, 'rope-cos-sin');
+    owned.push(cosSin);
+
+    const kernels: Encodable[] = [];
+    const keep = <K extends Encodable>(k: K): K => {
+      kernels.push(k);
+      return k;
+    };
+    const shape = { numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: D, maxPos: maxContext, kvF16 };
+    const kvBytes = c.numKvHeads * maxContext * D * (kvF16 ? 2 : 4);
+
+    const layers: LayerPlan[] = [];
+    for (let i = 0; i < c.numLayers; i++) {
+      const w = model.layers[i];
+      const kc = buf(kvBytes, `k-cache-${i}`);
+      const vc = buf(kvBytes, `v-cache-${i}`);
+      const quantize = async (from: GPUBuffer, to: Activations, k: number) =>
+        to.kind === 'int8'
+          ? keep(await rmsNormKernel(gpu, { tokens: T, k, eps: 0, x: from, weight: null, out: normOut(to) }))
+          : null;
+      layers.push({
+        attnNorm: keep(
+          await rmsNormKernel(gpu, {
+            tokens: T,
+            k: c.hiddenSize,
+            eps: c.rmsNormEps,
+            x,
+            weight: w.attnNorm,
+            out: normOut(xn),
+          }),
+        ),
+        qkv: keep(await gemv(gpu, w.qkv, xn, qkv)),
+        rope: keep(
+          await ropeKernel(gpu, shape, {
+            qkv,
+            qkvStride: qDim + 2 * kvDim,
+            cosSin,
+            qOut: q,
+            qStride: qDim,
+            k: kc,
+            v: vc,
+            step,
+          }),
+        ),
+        attention: keep(
+          await attentionKernel(
+            gpu,
+            shape,
+            { q, qStride: qDim, k: kc, v: vc, out: attn, outStride: A, step },
+            T,
+          ),
+        ),
+        attnQuant: await quantize(attn, attnIn, qDim),
+        o: keep(await gemv(gpu, w.o, attnIn, x, { accumulate: true, yStride: H })),
+        mlpNorm: keep(
+          await rmsNormKernel(gpu, {
+            tokens: T,
+            k: c.hiddenSize,
+            eps: c.rmsNormEps,
+            x,
+            weight: w.mlpNorm,
+            out: normOut(xn),
+          }),
+        ),
+        gateUp: keep(await gemv(gpu, w.gateUp, xn, h, { gated: true, yStride: I })),
+        mlpQuant: await quantize(h, hIn, c.intermediateSize),
+        down: keep(await gemv(gpu, w.down, hIn, x, { accumulate: true, yStride: H })),
+      });
+    }
+    const embed = keep(await embedKernel(gpu, model.embed, ids, x, H));
+    // Final norm of the chunk's last token only (a bind group per chunk length: the row offset).
+    const lastIn: Activations = int8
+      ? { kind: 'int8', q: buf(H, 'last-q'), scale: buf(4, 'last-s'), stride: H }
+      : { kind: 'f32', x: buf(H * 4, 'last-f32'), stride: H };
+    const finalNorms = new Map<number, Encodable>();
+    const finalNormFor = async (tokens: number) => {
+      let k = finalNorms.get(tokens);
+      if (!k) {
+        k = keep(
+          await rmsNormKernel(gpu, {
+            tokens: 1,
+            k: c.hiddenSize,
+            eps: c.rmsNormEps,
+            x,
+            xOffset: (tokens - 1) * H * 4,
+            weight: model.finalNorm,
+            out: normOut(lastIn),
+          }),
+        );
+        finalNorms.set(tokens, k);
+      }
+      return k;
+    };
+    const lmHead = keep(await gemv(gpu, model.lmHead, lastIn, logits));
+    const sample = keep(await argmaxKernel(gpu, { logits, vocab: c.vocabSize, ids, history, step }));
+    const plan: StepPlan = { embed, layers, finalNormFor, lmHead, sample };
+    const session = new GpuSession(model, maxContext, maxChunk, step, ids, idOut, logits, plan);
+    session.owned.push(...owned);
+    session.kernels.push(...kernels);
+    return session;
+  }
+
+  /**
+   * Feeds `tokens` (prompt ids, or nothing to continue from the last sampled id) and returns the
+   * greedy next id. Prompts longer than maxChunk run as several steps.
+   */
+  async prefill(tokens: number[]): Promise<number> {
+    if (tokens.length === 0) throw new Error('prefill: no tokens');
+    let next = -1;
+    for (let i = 0; i < tokens.length; i += this.maxChunk) {
+      const chunk = tokens.slice(i, i + this.maxChunk);
+      this.model.gpu.device.queue.writeBuffer(this.ids, 0, new Uint32Array(chunk));
+      next = await this.run(chunk.length);
+    }
+    return next;
+  }
+
+  /** One decode step on the id sampled by the previous step (already on the GPU). */
+  async decode(): Promise<number> {
+    return this.run(1);
+  }
+
+  /** The logits of the last token of the last step (for tests and `pagelm run --logits`). */
+  async readLogits(): Promise<Float32Array> {
+    const { readF32 } = await import('../gpu/buffers');
+    return readF32(this.model.gpu.device, this.logits, this.model.config.vocabSize);
+  }
+
+  reset(): void {
+    this.position = 0;
+  }
+
+  private async run(tokens: number): Promise<number> {
+    const { device } = this.model.gpu;
+    if (this.position + tokens > this.maxContext) {
+      throw new Error(
+        `context full: ${this.position} + ${tokens} tokens exceed the session's ${this.maxContext}`,
+      );
+    }
+    device.queue.writeBuffer(this.step, 0, new Uint32Array([this.position, tokens]));
+    const p = this.plan;
+    const finalNorm = await p.finalNormFor(tokens);
+    const lastPos = this.position + tokens - 1;
+    const enc = device.createCommandEncoder({ label: `step@${this.position}+${tokens}` });
+    const pass = enc.beginComputePass();
+    p.embed.encode(pass, tokens);
+    for (const l of p.layers) {
+      l.attnNorm.encode(pass, tokens);
+      l.qkv.encode(pass, tokens);
+      l.rope.encode(pass, tokens);
+      l.attention.encodeAt(pass, tokens, lastPos);
+      l.attnQuant?.encode(pass, tokens);
+      l.o.encode(pass, tokens);
+      l.mlpNorm.encode(pass, tokens);
+      l.gateUp.encode(pass, tokens);
+      l.mlpQuant?.encode(pass, tokens);
+      l.down.encode(pass, tokens);
+    }
+    finalNorm.encode(pass, 1);
+    p.lmHead.encode(pass, 1);
+    p.sample.encode(pass);
+    pass.end();
+    enc.copyBufferToBuffer(this.ids, 0, this.idOut, 0, 4);
+    device.queue.submit([enc.finish()]);
+    await this.idOut.mapAsync(GPUMapMode.READ);
+    const id = new Uint32Array(this.idOut.getMappedRange().slice(0))[0];
+    this.idOut.unmap();
+    this.position += tokens;
+    return id;
+  }
+
+  destroy(): void {
+    for (const k of this.kernels) k.destroy();
+    for (const b of this.owned) b.destroy();
+  }
+}
+
+interface LayerPlan {
+  attnNorm: Encodable;
+  qkv: Encodable;
+  rope: Encodable;
+  attention: AttentionKernel;
+  attnQuant: Encodable | null;
+  o: Encodable;
+  mlpNorm: Encodable;
+  gateUp: Encodable;
+  mlpQuant: Encodable | null;
+  down: Encodable;
+}
+
+interface StepPlan {
+  embed: Encodable;
+  layers: LayerPlan[];
+  finalNormFor(tokens: number): Promise<Encodable>;
+  lmHead: Encodable;
+  sample: Encodable;
+}

@@ -1,0 +1,301 @@
+/**
+ * Checks of the graph's non-matmul kernels against plain TypeScript references: embedding
+ * gather (every scheme, split tables), RoPE + KV-cache write (f32 and f16 cache), split-sequence
+ * attention (GQA ratios, head dims, prefill chunks and decode), and greedy sampling.
+ */
+
+import { sliceRows } from '../../src/format/pieces';
+import { poison, readF32, readU32, storageBuffer, uploadBuffer } from '../../src/gpu/buffers';
+import type { GpuContext } from '../../src/gpu/device';
+import { attentionKernel, ropeKernel } from '../../src/kernels/attention';
+import { embedKernel } from '../../src/kernels/embed';
+import type { Encodable } from '../../src/kernels/encodable';
+import type { GpuLinear } from '../../src/kernels/linear';
+import { argmaxKernel } from '../../src/kernels/sample';
+import { applyRope } from '../../src/model/reference';
+import { f16BitsToF32, f32ToF16Bits } from '../../src/quant/f16';
+import { dequantize, dequantizeGrid, packF16, packF32, packGrid } from '../../src/quant/layouts';
+import { rtnQuantize } from '../../src/quant/rtn';
+import type { Components, Scheme } from '../../src/quant/types';
+import { expectClose, expectEqual, freshSeed, randomF32, rng } from '../helpers/check';
+import type { KernelCase } from './cases';
+
+async function run(gpu: GpuContext, record: (pass: GPUComputePassEncoder) => void): Promise<void> {
+  const enc = gpu.device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  record(pass);
+  pass.end();
+  gpu.device.queue.submit([enc.finish()]);
+}
+
+function stepBuffer(gpu: GpuContext, pos0: number, tokens: number): GPUBuffer {
+  const b = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  gpu.device.queue.writeBuffer(b, 0, new Uint32Array([pos0, tokens, 0, 0]));
+  return b;
+}
+
+async function checkEmbed(
+  gpu: GpuContext,
+  scheme: Scheme,
+  V: number,
+  K: number,
+  nPieces: number,
+): Promise<void> {
+  const seed = freshSeed();
+  const next = rng(seed);
+  const W = randomF32(V * K, next);
+  let comps: Components;
+  let Wq: Float32Array;
+  let groupSize = K;
+  if (scheme === 'f32' || scheme === 'f16') {
+    comps = scheme === 'f32' ? packF32(W, V, K) : packF16(W, V, K);
+    Wq = dequantize(scheme, comps, V, K);
+  } else {
+    const grid = rtnQuantize(W, V, K, scheme, { outlierFraction: 0.03 });
+    comps = packGrid(grid);
+    Wq = dequantizeGrid(grid);
+    groupSize = grid.groupSize;
+  }
+  const { device } = gpu;
+  const per = Math.ceil(V / nPieces);
+  const pieces: GpuLinear['pieces'] = [];
+  for (let r0 = 0; r0 < V; r0 += per) {
+    const r1 = Math.min(V, r0 + per);
+    const buffers: Record<string, GPUBuffer> = {};
+    for (const [n, a] of Object.entries(sliceRows(scheme, comps, V, r0, r1)))
+      buffers[n] = uploadBuffer(device, a);
+    pieces.push({ row0: r0, rows: r1 - r0, buffers });
+  }
+  const tokens = 6;
+  const idList = Array.from({ length: tokens }, (_, i) =>
+    i === 0 ? V - 1 : i === 1 ? 0 : Math.floor(next() * V),
+  );
+  const ids = uploadBuffer(device, new Uint32Array([7, ...idList])); // offset 1: a leading unrelated id
+  const stride = Math.ceil(K / 128) * 128;
+  const x = storageBuffer(device, tokens * stride * 4);
+  poison(device, x);
+  const k = await embedKernel(gpu, { scheme, N: V, K, groupSize, pieces }, ids, x, stride, 1);
+  await run(gpu, (pass) => k.encode(pass, tokens));
+  const got = await readF32(device, x, tokens * stride);
+  k.destroy();
+  for (const p of pieces) for (const b of Object.values(p.buffers)) b.destroy();
+  ids.destroy();
+  x.destroy();
+  for (let t = 0; t < tokens; t++) {
+    const want = Wq.subarray(idList[t] * K, (idList[t] + 1) * K);
+    // Same f32 formula as the layout's dequantization; an FMA on the GPU may round once less.
+    expectClose(
+      `embed ${scheme} V=${V} K=${K} token ${t} seed=${seed}`,
+      got.subarray(t * stride, t * stride + K),
+      want,
+      {
+        rtol: 1e-6,
+        atol: 1e-7,
+      },
+    );
+  }
+}
+
+interface AttnCase {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  pos0: number;
+  tokens: number;
+  kvF16: boolean;
+}
+
+/** RoPE + cache write, then attention over the cache, both against f64/f32 references. */
+async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
+  const seed = freshSeed();
+  const next = rng(seed);
+  const { heads, kvHeads, headDim: D, pos0, tokens: T, kvF16 } = c;
+  const maxPos = pos0 + T + 5;
+  const qDim = heads * D;
+  const kvDim = kvHeads * D;
+  const qkvStride = qDim + 2 * kvDim;
+  const { device } = gpu;
+  const theta = 10000;
+  const invFreq = new Float32Array(D / 2).map((_, i) => 1 / theta ** ((2 * i) / D));
+  const half = D / 2;
+  const cs = new Float32Array(maxPos * half * 2);
+  for (let p = 0; p < maxPos; p++) {
+    for (let i = 0; i < half; i++) {
+      const a = Math.fround(p * invFreq[i]);
+      cs[2 * (p * half + i)] = Math.cos(a);
+      cs[2 * (p * half + i) + 1] = Math.sin(a);
+    }
+  }
+  // Earlier positions already in the cache (random), plus this chunk's qkv.
+  const cacheK = randomF32(kvHeads * maxPos * D, next);
+  const cacheV = randomF32(kvHeads * maxPos * D, next);
+  const qkv = randomF32(T * qkvStride, next);
+  const toCache = (a: Float32Array) => {
+    if (!kvF16) return a;
+    const words = new Uint32Array(a.length / 2);
+    for (let i = 0; i < words.length; i++)
+      words[i] = f32ToF16Bits(a[2 * i]) | (f32ToF16Bits(a[2 * i + 1]) << 16);
+    return words;
+  };
+  const fromCache = (v: number) => (kvF16 ? f16BitsToF32(f32ToF16Bits(v)) : v);
+
+  // Reference RoPE on q and k of the chunk.
+  const qRef = new Float32Array(T * qDim);
+  const kNew = new Float32Array(T * kvDim);
+  for (let t = 0; t < T; t++) {
+    qRef.set(qkv.subarray(t * qkvStride, t * qkvStride + qDim), t * qDim);
+    kNew.set(qkv.subarray(t * qkvStride + qDim, t * qkvStride + qDim + kvDim), t * kvDim);
+  }
+  applyRope(qRef, T, heads, D, pos0, invFreq);
+  applyRope(kNew, T, kvHeads, D, pos0, invFreq);
+  for (let t = 0; t < T; t++) {
+    for (let h = 0; h < kvHeads; h++) {
+      for (let d = 0; d < D; d++) {
+        const at = (h * maxPos + pos0 + t) * D + d;
+        cacheK[at] = kNew[t * kvDim + h * D + d];
+        cacheV[at] = qkv[t * qkvStride + qDim + kvDim + h * D + d];
+      }
+    }
+  }
+
+  const qkvBuf = uploadBuffer(device, qkv);
+  const csBuf = uploadBuffer(device, cs);
+  const qOut = storageBuffer(device, T * qDim * 4);
+  poison(device, qOut);
+  // The cache starts with the reference's earlier positions; the chunk's rows are poisoned.
+  const initK = Float32Array.from(cacheK);
+  const initV = Float32Array.from(cacheV);
+  for (let t = 0; t < T; t++) {
+    for (let h = 0; h < kvHeads; h++) {
+      initK.fill(Number.NaN, (h * maxPos + pos0 + t) * D, (h * maxPos + pos0 + t + 1) * D);
+      initV.fill(Number.NaN, (h * maxPos + pos0 + t) * D, (h * maxPos + pos0 + t + 1) * D);
+    }
+  }
+  const kc = uploadBuffer(device, toCache(initK));
+  const vc = uploadBuffer(device, toCache(initV));
+  const step = stepBuffer(gpu, pos0, T);
+  const shape = { numHeads: heads, numKvHeads: kvHeads, headDim: D, maxPos, kvF16 };
+  const outStride = Math.ceil(qDim / 128) * 128;
+  const out = storageBuffer(device, T * outStride * 4);
+  poison(device, out);
+  const rope = await ropeKernel(gpu, shape, {
+    qkv: qkvBuf,
+    qkvStride,
+    cosSin: csBuf,
+    qOut,
+    qStride: qDim,
+    k: kc,
+    v: vc,
+    step,
+  });
+  const attn = await attentionKernel(
+    gpu,
+    shape,
+    { q: qOut, qStride: qDim, k: kc, v: vc, out, outStride, step },
+    T,
+  );
+  await run(gpu, (pass) => {
+    rope.encode(pass, T);
+    attn.encodeAt(pass, T, pos0 + T - 1);
+  });
+  const what = `rope+attention ${JSON.stringify(c)} seed=${seed}`;
+  expectClose(`${what} q`, await readF32(device, qOut, T * qDim), qRef, { rtol: 1e-5, atol: 1e-6 });
+  const gotK = await readU32(device, kc, kvF16 ? cacheK.length / 2 : cacheK.length);
+  const wantK = toCache(cacheK);
+  if (kvF16) {
+    // f16 rounding of values that differ by an f32 ulp can differ by one f16 ulp: compare as floats.
+    const a = new Float32Array(cacheK.length);
+    const b = new Float32Array(cacheK.length);
+    for (let i = 0; i < gotK.length; i++) {
+      a[2 * i] = f16BitsToF32(gotK[i] & 0xffff);
+      a[2 * i + 1] = f16BitsToF32(gotK[i] >>> 16);
+      b[2 * i] = fromCache(cacheK[2 * i]);
+      b[2 * i + 1] = fromCache(cacheK[2 * i + 1]);
+    }
+    expectClose(`${what} k cache`, a, b, { rtol: 1e-3, atol: 1e-6 });
+  } else {
+    expectClose(`${what} k cache`, new Float32Array(gotK.buffer), wantK as Float32Array, {
+      rtol: 1e-5,
+      atol: 1e-6,
+    });
+  }
+
+  // Reference attention in f64 over the cache as stored.
+  const group = heads / kvHeads;
+  const ref = new Float64Array(T * qDim);
+  for (let t = 0; t < T; t++) {
+    const last = pos0 + t;
+    for (let h = 0; h < heads; h++) {
+      const kvh = Math.floor(h / group);
+      const scores = new Float64Array(last + 1);
+      let m = -Infinity;
+      for (let j = 0; j <= last; j++) {
+        let s = 0;
+        for (let d = 0; d < D; d++)
+          s += qRef[t * qDim + h * D + d] * fromCache(cacheK[(kvh * maxPos + j) * D + d]);
+        scores[j] = s / Math.sqrt(D);
+        m = Math.max(m, scores[j]);
+      }
+      let l = 0;
+      for (let j = 0; j <= last; j++) l += scores[j] = Math.exp(scores[j] - m);
+      for (let d = 0; d < D; d++) {
+        let o = 0;
+        for (let j = 0; j <= last; j++) o += scores[j] * fromCache(cacheV[(kvh * maxPos + j) * D + d]);
+        ref[t * qDim + h * D + d] = o / l;
+      }
+    }
+  }
+  const gotOut = await readF32(device, out, T * outStride);
+  const packed = new Float32Array(T * qDim);
+  for (let t = 0; t < T; t++) packed.set(gotOut.subarray(t * outStride, t * outStride + qDim), t * qDim);
+  expectClose(`${what} output`, packed, ref, { rtol: 1e-4, atol: 1e-5 });
+  for (const k of [rope, attn] as Encodable[]) k.destroy();
+  for (const b of [qkvBuf, csBuf, qOut, kc, vc, step, out]) b.destroy();
+}
+
+async function checkArgmax(gpu: GpuContext, vocab: number): Promise<void> {
+  const seed = freshSeed();
+  const next = rng(seed);
+  const logits = randomF32(vocab, next, -10, 10);
+  // A tie for the maximum: the lower index must win (the CPU reference's rule).
+  const top = Math.floor(next() * (vocab - 1));
+  logits[top] = 20;
+  logits[vocab - 1] = 20;
+  const { device } = gpu;
+  const lb = uploadBuffer(device, logits);
+  const ids = storageBuffer(device, 16);
+  const history = storageBuffer(device, 64);
+  poison(device, ids);
+  poison(device, history);
+  const step = stepBuffer(gpu, 3, 2);
+  const k = await argmaxKernel(gpu, { logits: lb, vocab, ids, history, step });
+  await run(gpu, (pass) => k.encode(pass));
+  const got = await readU32(device, ids, 1);
+  const hist = await readU32(device, history, 16);
+  expectEqual(`argmax vocab=${vocab} seed=${seed}`, [got[0], hist[5]], [top, top]);
+  k.destroy();
+  for (const b of [lb, ids, history, step]) b.destroy();
+}
+
+export const modelKernelCases: KernelCase[] = [
+  ...(['f32', 'f16', 'w4a8', 'w4a16', 'w2-4-16'] as const).map((s) => ({
+    name: `embed ${s}`,
+    run: (gpu: GpuContext) => checkEmbed(gpu, s, 301, 200, 3),
+  })),
+  ...(
+    [
+      { heads: 4, kvHeads: 4, headDim: 16, pos0: 0, tokens: 5, kvF16: false },
+      { heads: 6, kvHeads: 2, headDim: 32, pos0: 70, tokens: 1, kvF16: false },
+      { heads: 8, kvHeads: 2, headDim: 64, pos0: 130, tokens: 3, kvF16: true },
+      { heads: 8, kvHeads: 1, headDim: 80, pos0: 9, tokens: 70, kvF16: false },
+      { heads: 4, kvHeads: 1, headDim: 128, pos0: 200, tokens: 1, kvF16: true },
+    ] as AttnCase[]
+  ).map((c) => ({
+    name: `rope+attention ${JSON.stringify(c)}`,
+    run: (gpu: GpuContext) => checkRopeAttention(gpu, c),
+  })),
+  ...[17, 2048, 50_001].map((v) => ({
+    name: `argmax vocab=${v}`,
+    run: (gpu: GpuContext) => checkArgmax(gpu, v),
+  })),
+];
