@@ -2,7 +2,8 @@
 // matmul). One workgroup per token:
 //   v = NORMALIZE ? x · rsqrt(mean(x²) + eps) · weight : x
 //   INT8_OUT: s = max|v| / 127, q = clamp(round(v / s), -127, 127) packed 4 per u32 (zero-padded
-//             to kp), scale[token] = s;  otherwise out[token][k] = v.
+//             to the row stride), scale[token] = s;  otherwise out[token][k] = v.
+// Rows of x and of the output are `stride` elements apart (activations are padded, see ACT_ALIGN).
 // With NORMALIZE = false and INT8_OUT = true this is the standalone activation quantizer.
 
 override WG: u32 = 256u;
@@ -10,8 +11,8 @@ override NORMALIZE: bool = true;
 override INT8_OUT: bool = false;
 
 struct Params {
-  k: u32,   // features per token
-  kp: u32,  // padded features per token in the int8 output (multiple of 4)
+  k: u32,       // features per token
+  stride: u32,  // elements per token row of x, of the f32 output, and of the int8 output (multiple of 4)
   eps: f32,
 }
 
@@ -62,7 +63,7 @@ fn value(base: u32, i: u32, inv: f32) -> f32 {
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let token = wid.x;
-  let base = token * params.k;
+  let base = token * params.stride;
   var inv = 1.0;
   if (NORMALIZE) {
     var ss = 0.0;
@@ -85,7 +86,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let s = wg_max(m, lid) / 127.0;
   // An all-zero token quantizes to zeros with scale 0 (no division by zero).
   let r = select(0.0, 1.0 / s, s > 0.0);
-  let words = params.kp / 4u;
+  let words = params.stride / 4u;
   for (var wi = lid; wi < words; wi += WG) {
     var packed = 0u;
     for (var b = 0u; b < 4u; b++) {

@@ -17,8 +17,10 @@ export interface RmsNormArgs {
   xOffset?: number;
   /** Norm weight [k]; null = no normalization (plain activation quantizer). */
   weight: GPUBuffer | null;
-  /** f32 output [tokens][k], or int8 output: packed words [tokens][kp/4] + per-token scale. */
-  out: { f32: GPUBuffer } | { q: GPUBuffer; scale: GPUBuffer; kp: number };
+  /** Elements per token row of x and of the output (f32 or int8); default k. */
+  stride?: number;
+  /** f32 output [tokens][stride], or int8 output: packed words [tokens][stride/4] + per-token scale. */
+  out: { f32: GPUBuffer } | { q: GPUBuffer; scale: GPUBuffer };
 }
 
 /**
@@ -33,11 +35,11 @@ export async function rmsNormKernel(gpu: GpuContext, a: RmsNormArgs): Promise<En
     entryPoint: 'main',
     constants: { WG, NORMALIZE: a.weight ? 1 : 0, INT8_OUT: int8 ? 1 : 0 },
   });
-  const kp = 'q' in a.out ? a.out.kp : a.k;
-  const params = uniformBuffer(
-    device,
-    new Uint32Array([a.k, kp, new Uint32Array(new Float32Array([a.eps]).buffer)[0]]),
-  );
+  const stride = a.stride ?? a.k;
+  if (int8 && stride % 4)
+    throw new Error(`rmsnorm: int8 rows need a stride that is a multiple of 4, got ${stride}`);
+  const eps = new Uint32Array(new Float32Array([a.eps]).buffer)[0];
+  const params = uniformBuffer(device, new Uint32Array([a.k, stride, eps]));
   // Unused bindings still need a buffer: the pipeline's auto layout lists every binding it names.
   // The outputs this specialization never writes get a tiny placeholder.
   // (two of them: writable bindings must not alias).

@@ -176,8 +176,7 @@ export class GpuSession {
     const xn = act(H, 'xn');
     const attnIn = int8 ? act(A, 'attn-in') : ({ kind: 'f32', x: attn, stride: A } as Activations);
     const hIn = int8 ? act(I, 'mlp-in') : ({ kind: 'f32', x: h, stride: I } as Activations);
-    const normOut = (a: Activations) =>
-      a.kind === 'int8' ? { q: a.q, scale: a.scale, kp: a.stride } : { f32: (a as { x: GPUBuffer }).x };
+    const normOut = (a: Activations) => (a.kind === 'int8' ? { q: a.q, scale: a.scale } : { f32: a.x });
 
     // RoPE table: cos/sin of f32 angles, exactly as the reference computes them.
     const invFreq = ropeInvFreq(c);
@@ -208,13 +207,24 @@ export class GpuSession {
       const vc = buf(kvBytes, `v-cache-${i}`);
       const quantize = async (from: GPUBuffer, to: Activations, k: number) =>
         to.kind === 'int8'
-          ? keep(await rmsNormKernel(gpu, { tokens: T, k, eps: 0, x: from, weight: null, out: normOut(to) }))
+          ? keep(
+              await rmsNormKernel(gpu, {
+                tokens: T,
+                k,
+                stride: to.stride,
+                eps: 0,
+                x: from,
+                weight: null,
+                out: normOut(to),
+              }),
+            )
           : null;
       layers.push({
         attnNorm: keep(
           await rmsNormKernel(gpu, {
             tokens: T,
             k: c.hiddenSize,
+            stride: H,
             eps: c.rmsNormEps,
             x,
             weight: w.attnNorm,
@@ -248,6 +258,7 @@ export class GpuSession {
           await rmsNormKernel(gpu, {
             tokens: T,
             k: c.hiddenSize,
+            stride: H,
             eps: c.rmsNormEps,
             x,
             weight: w.mlpNorm,
@@ -272,6 +283,7 @@ export class GpuSession {
           await rmsNormKernel(gpu, {
             tokens: 1,
             k: c.hiddenSize,
+            stride: H,
             eps: c.rmsNormEps,
             x,
             xOffset: (tokens - 1) * H * 4,

@@ -150,60 +150,51 @@ function roundEven(v: number): number {
 async function checkRmsNorm(gpu: GpuContext, tokens: number, K: number, int8: boolean, normalize: boolean) {
   const seed = freshSeed();
   const next = rng(seed);
-  const x = randomF32(tokens * K, next, -3, 3);
+  // Rows are padded to the activation stride, as in the model; the padding must be ignored.
+  const S = Math.ceil(K / ACT_ALIGN) * ACT_ALIGN;
+  const x = randomF32(tokens * S, next, -3, 3);
   const w = randomF32(K, next, 0.5, 1.5);
   const eps = 1e-5;
-  const Kp = Math.ceil(K / 32) * 32;
   const refV = new Float64Array(tokens * K);
   for (let t = 0; t < tokens; t++) {
     let ss = 0;
-    for (let k = 0; k < K; k++) ss += x[t * K + k] ** 2;
+    for (let k = 0; k < K; k++) ss += x[t * S + k] ** 2;
     const inv = normalize ? 1 / Math.sqrt(ss / K + eps) : 1;
-    for (let k = 0; k < K; k++) refV[t * K + k] = normalize ? x[t * K + k] * inv * w[k] : x[t * K + k];
+    for (let k = 0; k < K; k++) refV[t * K + k] = normalize ? x[t * S + k] * inv * w[k] : x[t * S + k];
   }
   const { device } = gpu;
   const xb = uploadBuffer(device, x);
   const wb = uploadBuffer(device, w);
+  const weight = normalize ? wb : null;
   const what = `rmsnorm tokens=${tokens} K=${K} int8=${int8} normalize=${normalize} seed=${seed}`;
   if (!int8) {
-    const out = storageBuffer(device, tokens * K * 4);
+    const out = storageBuffer(device, tokens * S * 4);
     poison(device, out);
-    const k = await rmsNormKernel(gpu, {
-      tokens,
-      k: K,
-      eps,
-      x: xb,
-      weight: normalize ? wb : null,
-      out: { f32: out },
-    });
+    const k = await rmsNormKernel(gpu, { tokens, k: K, stride: S, eps, x: xb, weight, out: { f32: out } });
     await run(gpu, k);
-    expectClose(what, await readF32(device, out, tokens * K), refV, { rtol: 1e-5, atol: 1e-6 });
+    const got = await readF32(device, out, tokens * S);
+    const rows = new Float32Array(tokens * K);
+    for (let t = 0; t < tokens; t++) rows.set(got.subarray(t * S, t * S + K), t * K);
+    expectClose(what, rows, refV, { rtol: 1e-5, atol: 1e-6 });
     k.destroy();
     out.destroy();
   } else {
-    const q = storageBuffer(device, (tokens * Kp) / 1);
+    const q = storageBuffer(device, tokens * S);
     const scale = storageBuffer(device, tokens * 4);
     poison(device, q);
     poison(device, scale);
-    const k = await rmsNormKernel(gpu, {
-      tokens,
-      k: K,
-      eps,
-      x: xb,
-      weight: normalize ? wb : null,
-      out: { q, scale, kp: Kp },
-    });
+    const k = await rmsNormKernel(gpu, { tokens, k: K, stride: S, eps, x: xb, weight, out: { q, scale } });
     await run(gpu, k);
-    const gotQ = new Int8Array((await readU32(device, q, (tokens * Kp) / 4)).buffer);
+    const gotQ = new Int8Array((await readU32(device, q, (tokens * S) / 4)).buffer);
     const gotS = await readF32(device, scale, tokens);
     for (let t = 0; t < tokens; t++) {
       let m = 0;
       for (let kk = 0; kk < K; kk++) m = Math.max(m, Math.abs(refV[t * K + kk]));
       expectClose(`${what} scale[${t}]`, [gotS[t]], [m / 127], { rtol: 1e-5, atol: 0 });
-      const want = new Float64Array(Kp);
+      const want = new Float64Array(S); // zero padding up to the stride
       for (let kk = 0; kk < K; kk++) want[kk] = roundEven(refV[t * K + kk] / (m / 127));
       // The GPU's rsqrt and f32 rounding may move a value across a .5 boundary: one level off.
-      expectClose(`${what} q[${t}]`, gotQ.subarray(t * Kp, (t + 1) * Kp), want, { rtol: 0, atol: 1 });
+      expectClose(`${what} q[${t}]`, gotQ.subarray(t * S, (t + 1) * S), want, { rtol: 0, atol: 1 });
     }
     k.destroy();
     q.destroy();

@@ -1,0 +1,180 @@
+/**
+ * The whole model on the GPU (Node, Dawn/lavapipe) against the CPU reference forward on the real
+ * weights in ../shared/models: same greedy tokens, last-position logits within 1e-3 relative,
+ * and prefill-then-decode equal to token-by-token decoding.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Pack } from '../../src/format/pack-reader';
+import { acquireDevice, type GpuContext } from '../../src/gpu/device';
+import { GpuModel } from '../../src/model/gpu-model';
+import { packReferenceWeights } from '../../src/model/pack-weights';
+import { ReferenceModel } from '../../src/model/reference';
+import { TextTokenizer } from '../../src/tokenizer/tokenizer';
+import { memoryPack, stories260k, tinystories } from '../helpers/packs';
+
+let gpu: GpuContext;
+beforeAll(async () => {
+  gpu = await acquireDevice();
+});
+afterAll(() => gpu?.device.destroy());
+
+/** max |a − b| / max |b|: the logits' error relative to their scale. */
+function relError(a: Float32Array, b: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / den;
+}
+
+async function greedyGpu(
+  model: GpuModel,
+  prompt: number[],
+  n: number,
+): Promise<{ ids: number[]; logits: Float32Array }> {
+  const session = await model.createSession({ maxContext: 128, maxChunk: 16 });
+  const ids: number[] = [];
+  let next = await session.prefill(prompt);
+  const logits = await session.readLogits();
+  for (let i = 0; i < n; i++) {
+    ids.push(next);
+    if (i + 1 < n) next = await session.decode();
+  }
+  session.destroy();
+  return { ids, logits };
+}
+
+function greedyCpu(
+  ref: ReferenceModel,
+  prompt: number[],
+  n: number,
+): { ids: number[]; logits: Float32Array } {
+  const s = ref.newSession(128);
+  let logits = s.forward(prompt);
+  const first = Float32Array.from(logits);
+  const ids: number[] = [];
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let v = 1; v < logits.length; v++) if (logits[v] > logits[best]) best = v;
+    ids.push(best);
+    logits = s.forward([best]);
+  }
+  return { ids, logits: first };
+}
+
+describe.each([
+  {
+    model: 'tinystories-656k (HF safetensors)',
+    open: tinystories,
+    expected: 'Once upon a time, there was a little girl named Lily. She had a toy car',
+  },
+  {
+    model: 'stories260k (GGUF)',
+    open: stories260k,
+    expected: 'Once upon a time, there was a little girl named Lily.',
+  },
+])('$model, f32 pack on the GPU', ({ open, expected }) => {
+  let pack: Pack;
+  let model: GpuModel;
+  let ref: ReferenceModel;
+  let tok: TextTokenizer;
+  beforeAll(async () => {
+    const ckpt = await open();
+    pack = await memoryPack(ckpt, { scheme: 'f32' });
+    model = await GpuModel.load(gpu, pack);
+    ref = await ReferenceModel.load(await packReferenceWeights(pack));
+    tok = await TextTokenizer.fromFiles(await pack.readTokenizer());
+  });
+  afterAll(() => model?.destroy());
+
+  test('greedy from BOS: same tokens as the CPU reference and the known text; logits within 1e-3', async () => {
+    const bos = [pack.manifest.config.bosTokenId ?? 1];
+    const n = 24;
+    const gpuOut = await greedyGpu(model, bos, n);
+    const cpuOut = greedyCpu(ref, bos, n);
+    expect(gpuOut.ids).toEqual(cpuOut.ids);
+    expect(tok.decode(gpuOut.ids)).toContain(expected);
+    expect(relError(gpuOut.logits, cpuOut.logits)).toBeLessThan(1e-3);
+  });
+
+  test('a prompt in chunks then decode equals feeding it token by token', async () => {
+    const prompt = tok.encode('Once upon a time, in a small town, a boy found a very shiny');
+    const chunked = await model.createSession({ maxContext: 128, maxChunk: 5 });
+    await chunked.prefill(prompt);
+    await chunked.decode();
+    const a = await chunked.readLogits();
+    const single = await model.createSession({ maxContext: 128, maxChunk: 1 });
+    await single.prefill(prompt);
+    await single.decode();
+    const b = await single.readLogits();
+    expect(relError(a, b)).toBeLessThan(1e-4);
+    chunked.destroy();
+    single.destroy();
+  });
+});
+
+/** KL(p ‖ q) of two logit vectors, in nats. */
+function kl(pLogits: Float32Array, qLogits: Float32Array): number {
+  const logSoftmax = (l: Float32Array) => {
+    let m = -Infinity;
+    for (const v of l) m = Math.max(m, v);
+    let s = 0;
+    for (const v of l) s += Math.exp(v - m);
+    const lse = m + Math.log(s);
+    return Array.from(l, (v) => v - lse);
+  };
+  const lp = logSoftmax(pLogits);
+  const lq = logSoftmax(qLogits);
+  let d = 0;
+  for (let i = 0; i < lp.length; i++) d += Math.exp(lp[i]) * (lp[i] - lq[i]);
+  return d;
+}
+
+describe.each([
+  { scheme: 'w4a8' as const, method: 'rtn' as const },
+  { scheme: 'w4a16' as const, method: 'rtn' as const },
+  { scheme: 'w2-4-16' as const, method: 'rtn' as const },
+  { scheme: 'f16' as const, method: 'rtn' as const },
+])(
+  'tinystories-656k, $scheme pack: GPU kernels compute what the CPU reference of the same pack computes',
+  ({ scheme, method }) => {
+    test('greedy tokens and per-step distributions agree', async () => {
+      const pack = await memoryPack(await tinystories(), { scheme, method });
+      const model = await GpuModel.load(gpu, pack);
+      const ref = await ReferenceModel.load(await packReferenceWeights(pack), {
+        activationQuant: scheme === 'w4a8' ? 'int8-per-token' : undefined,
+      });
+      const session = await model.createSession({ maxContext: 128, maxChunk: 8 });
+      const cpu = ref.newSession(128);
+      const tok = await TextTokenizer.fromFiles(await pack.readTokenizer());
+      const prompt = tok.encode('Once upon a time');
+      let next = await session.prefill(prompt);
+      let cpuLogits = cpu.forward(prompt);
+      let worst = 0;
+      const gpuIds: number[] = [];
+      const cpuIds: number[] = [];
+      for (let i = 0; i < 16; i++) {
+        const gpuLogits = await session.readLogits();
+        worst = Math.max(worst, kl(cpuLogits, gpuLogits));
+        let best = 0;
+        for (let v = 1; v < cpuLogits.length; v++) if (cpuLogits[v] > cpuLogits[best]) best = v;
+        gpuIds.push(next);
+        cpuIds.push(best);
+        // Both continue from the GPU's choice so one near-tie cannot derail the comparison.
+        cpuLogits = cpu.forward([next]);
+        next = await session.decode();
+      }
+      // W4A8: per-token int8 rounding flips one level wherever the GPU's f32 arithmetic (e.g.
+      // inverseSqrt in RMSNorm) lands on the other side of a .5 boundary than the CPU's. This tiny
+      // model is that sensitive: perturbing only the norm weights by 1e-6 (relative) moves the CPU
+      // reference itself by KL 2.1e-3 over these steps (measured 2026-11-23), while activation
+      // quantization as a whole costs 9.2e-3. The float schemes differ only in accumulation order.
+      expect(worst).toBeLessThan(scheme === 'w4a8' ? 5e-3 : 1e-4);
+      expect(gpuIds.filter((id, i) => id === cpuIds[i]).length).toBeGreaterThanOrEqual(15);
+      session.destroy();
+      model.destroy();
+    });
+  },
+);
