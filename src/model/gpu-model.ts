@@ -8,10 +8,11 @@ import type { Encodable } from '../kernels/encodable';
 import { gemv } from '../kernels/gemv';
 import { ACT_ALIGN, type Activations, type GpuLinear } from '../kernels/linear';
 import { rmsNormKernel } from '../kernels/rmsnorm';
-import { argmaxKernel } from '../kernels/sample';
+import { type Sampler, samplerKernel } from '../kernels/sample';
 import type { Scheme } from '../quant/types';
 import { type ModelConfig, tensorNames } from './config';
 import { ropeInvFreq } from './reference';
+import type { SamplingParams } from './sampling-reference';
 
 /**
  * The LLaMA graph on the GPU. Weights stay in the pack's layout; a session owns every
@@ -129,6 +130,7 @@ export class GpuSession {
     readonly maxChunk: number,
     private readonly step: GPUBuffer,
     private readonly ids: GPUBuffer,
+    private readonly history: GPUBuffer,
     private readonly idOut: GPUBuffer,
     readonly logits: GPUBuffer,
     private readonly plan: StepPlan,
@@ -296,24 +298,34 @@ export class GpuSession {
       return k;
     };
     const lmHead = keep(await gemv(gpu, model.lmHead, lastIn, logits));
-    const sample = keep(await argmaxKernel(gpu, { logits, vocab: c.vocabSize, ids, history, step }));
+    const sample = keep(await samplerKernel(gpu, { logits, vocab: c.vocabSize, ids, history, step }));
     const plan: StepPlan = { embed, layers, finalNormFor, lmHead, sample };
-    const session = new GpuSession(model, maxContext, maxChunk, step, ids, idOut, logits, plan);
+    const session = new GpuSession(model, maxContext, maxChunk, step, ids, history, idOut, logits, plan);
     session.owned.push(...owned);
     session.kernels.push(...kernels);
     return session;
   }
 
+  /** Sampling for the following steps (temperature ≤ 0 or omitted: greedy) and its seed. */
+  setSampling(params: SamplingParams, seed = 0): void {
+    this.plan.sample.setParams(params);
+    this.plan.sample.setSeed(seed);
+  }
+
   /**
-   * Feeds `tokens` (prompt ids, or nothing to continue from the last sampled id) and returns the
-   * greedy next id. Prompts longer than maxChunk run as several steps.
+   * Appends `tokens` (prompt ids) to the sequence and returns the next id, sampled on the GPU.
+   * Prompts longer than maxChunk run as several steps.
    */
   async prefill(tokens: number[]): Promise<number> {
     if (tokens.length === 0) throw new Error('prefill: no tokens');
+    const { queue } = this.model.gpu.device;
     let next = -1;
     for (let i = 0; i < tokens.length; i += this.maxChunk) {
-      const chunk = tokens.slice(i, i + this.maxChunk);
-      this.model.gpu.device.queue.writeBuffer(this.ids, 0, new Uint32Array(chunk));
+      const chunk = new Uint32Array(tokens.slice(i, i + this.maxChunk));
+      queue.writeBuffer(this.ids, 0, chunk);
+      // The history feeds the repetition penalty: prompt ids count as previous ids.
+      if (this.position + chunk.length <= this.maxContext)
+        queue.writeBuffer(this.history, this.position * 4, chunk);
       next = await this.run(chunk.length);
     }
     return next;
@@ -397,5 +409,5 @@ interface StepPlan {
   layers: LayerPlan[];
   finalNormFor(tokens: number): Promise<Encodable>;
   lmHead: Encodable;
-  sample: Encodable;
+  sample: Sampler;
 }

@@ -57,13 +57,13 @@ export function freshSeed(): number {
   return (Math.random() * 2 ** 32) >>> 0;
 }
 
-export function randomF32(n: number, next: () => number, lo = -1, hi = 1): Float32Array {
+export function randomF32(n: number, next: () => number, lo = -1, hi = 1): Float32Array<ArrayBuffer> {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * next();
   return out;
 }
 
-export function randomU32(n: number, next: () => number): Uint32Array {
+export function randomU32(n: number, next: () => number): Uint32Array<ArrayBuffer> {
   const out = new Uint32Array(n);
   for (let i = 0; i < n; i++) out[i] = (next() * 4294967296) >>> 0;
   return out;

@@ -11,8 +11,9 @@ import { attentionKernel, ropeKernel } from '../../src/kernels/attention';
 import { embedKernel } from '../../src/kernels/embed';
 import type { Encodable } from '../../src/kernels/encodable';
 import type { GpuLinear } from '../../src/kernels/linear';
-import { argmaxKernel } from '../../src/kernels/sample';
+import { samplerKernel } from '../../src/kernels/sample';
 import { applyRope } from '../../src/model/reference';
+import { mulberry32, type SamplingParams, sampleToken } from '../../src/model/sampling-reference';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/quant/f16';
 import { dequantize, dequantizeGrid, packF16, packF32, packGrid } from '../../src/quant/layouts';
 import { rtnQuantize } from '../../src/quant/rtn';
@@ -253,28 +254,45 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
   for (const b of [qkvBuf, csBuf, qOut, kc, vc, step, out]) b.destroy();
 }
 
-async function checkArgmax(gpu: GpuContext, vocab: number): Promise<void> {
+/** The GPU sampler against src/model/sampling-reference.ts, over several seeded steps. */
+async function checkSampler(
+  gpu: GpuContext,
+  vocab: number,
+  params: SamplingParams,
+  steps: number,
+): Promise<void> {
   const seed = freshSeed();
   const next = rng(seed);
-  const logits = randomF32(vocab, next, -10, 10);
-  // A tie for the maximum: the lower index must win (the CPU reference's rule).
-  const top = Math.floor(next() * (vocab - 1));
-  logits[top] = 20;
-  logits[vocab - 1] = 20;
   const { device } = gpu;
-  const lb = uploadBuffer(device, logits);
+  const seen = Array.from({ length: 9 }, () => Math.floor(next() * vocab));
+  const history = storageBuffer(device, (seen.length + steps + 1) * 4);
+  device.queue.writeBuffer(history, 0, new Uint32Array(seen));
   const ids = storageBuffer(device, 16);
-  const history = storageBuffer(device, 64);
-  poison(device, ids);
-  poison(device, history);
-  const step = stepBuffer(gpu, 3, 2);
-  const k = await argmaxKernel(gpu, { logits: lb, vocab, ids, history, step });
-  await run(gpu, (pass) => k.encode(pass));
-  const got = await readU32(device, ids, 1);
-  const hist = await readU32(device, history, 16);
-  expectEqual(`argmax vocab=${vocab} seed=${seed}`, [got[0], hist[5]], [top, top]);
+  const lb = storageBuffer(device, vocab * 4);
+  const step = stepBuffer(gpu, 0, 0);
+  const k = await samplerKernel(gpu, { logits: lb, vocab, ids, history, step });
+  k.setParams(params);
+  k.setSeed(seed);
+  const stream = mulberry32(seed);
+  const what = `sampler ${JSON.stringify(params)} vocab=${vocab} seed=${seed}`;
+  for (let s = 0; s < steps; s++) {
+    const logits = randomF32(vocab, next, -4, 4);
+    // A tie for the maximum, one of them on a previous id: penalty and tie rules both matter.
+    logits[seen[0]] = 5;
+    logits[vocab - 1] = 5;
+    device.queue.writeBuffer(lb, 0, logits);
+    // The chunk's last token sits at position seen.length − 1: history[0 … seen.length) are previous ids.
+    device.queue.writeBuffer(step, 0, new Uint32Array([seen.length - 1, 1, 0, 0]));
+    poison(device, ids);
+    await run(gpu, (pass) => k.encode(pass));
+    const [got] = await readU32(device, ids, 1);
+    const stored = (await readU32(device, history, seen.length + 1))[seen.length];
+    const want = sampleToken(logits, params, seen, stream);
+    expectEqual(`${what} step ${s} (id, history)`, [got, stored], [want, want]);
+    seen.push(want);
+  }
   k.destroy();
-  for (const b of [lb, ids, history, step]) b.destroy();
+  for (const b of [history, ids, lb, step]) b.destroy();
 }
 
 export const modelKernelCases: KernelCase[] = [
@@ -294,8 +312,18 @@ export const modelKernelCases: KernelCase[] = [
     name: `rope+attention ${JSON.stringify(c)}`,
     run: (gpu: GpuContext) => checkRopeAttention(gpu, c),
   })),
-  ...[17, 2048, 50_001].map((v) => ({
-    name: `argmax vocab=${v}`,
-    run: (gpu: GpuContext) => checkArgmax(gpu, v),
+  ...(
+    [
+      // Few distinct vocab sizes: each is a pipeline specialization (slow to compile on lavapipe).
+      [2048, { temperature: 0 }],
+      [50_001, { temperature: 0, repetitionPenalty: 1.3 }],
+      [2048, { temperature: 0.8 }],
+      [2048, { temperature: 1, topK: 40 }],
+      [2048, { temperature: 0.7, topP: 0.9 }],
+      [2048, { temperature: 1.2, topK: 50, topP: 0.8, repetitionPenalty: 1.2 }],
+    ] as [number, SamplingParams][]
+  ).map(([v, p]) => ({
+    name: `sampler vocab=${v} ${JSON.stringify(p)}`,
+    run: (gpu: GpuContext) => checkSampler(gpu, v, p, 6),
   })),
 ];
