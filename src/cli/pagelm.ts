@@ -3,16 +3,22 @@
  * The `pagelm` command line (Node). Each subcommand lives in its own module; this file only
  * dispatches and turns errors into a message and a non-zero exit.
  */
+import { CONVERT_HELP, convertCommand } from './convert';
 import { doctorCommand } from './doctor';
+import { QUALITY_HELP, qualityCommand } from './quality';
+import { RUN_HELP, runCommand } from './run';
 import { UsageError } from './usage';
 
 type Command = (argv: string[]) => Promise<void>;
 
 const commands: Record<string, { run: Command; help: string }> = {
+  convert: { run: convertCommand, help: CONVERT_HELP },
   doctor: {
     run: doctorCommand,
     help: 'show the WebGPU adapter, its limits and which kernels can run [--json]',
   },
+  quality: { run: qualityCommand, help: QUALITY_HELP },
+  run: { run: runCommand, help: RUN_HELP },
 };
 
 function usage(): string {

@@ -1,0 +1,90 @@
+/**
+ * `pagelm run` end to end in Node (Dawn/lavapipe): convert the shared real models with the CLI,
+ * then generate. Greedy text must match ../shared/models/README.md (Hugging Face transformers).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { buildCli, type Cli } from '../helpers/cli';
+import { STORIES260K, TINYSTORIES } from '../helpers/packs';
+
+let cli: Cli;
+let tiny: string;
+let stories: string;
+beforeAll(async () => {
+  cli = await buildCli();
+  tiny = join(cli.root, 'tiny-f32');
+  stories = join(cli.root, 'stories-f32');
+  for (const [src, out] of [
+    [TINYSTORIES, tiny],
+    [STORIES260K, stories],
+  ]) {
+    const r = cli.run('convert', src, '--out', out, '--quant', 'f32');
+    if (r.code !== 0) throw new Error(`convert failed: ${r.stderr}`);
+  }
+}, 300_000);
+afterAll(() => cli?.dispose());
+
+describe('pagelm run', () => {
+  test('tinystories from BOS (--tokens 1): the transformers greedy text', () => {
+    const r = cli.run('run', tiny, '--tokens', '1', '--max-tokens', '24', '--json');
+    expect(r.stderr).not.toMatch(/pagelm:/);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.prompt_tokens).toEqual([1]);
+    expect(out.text).toContain(
+      'Once upon a time, there was a little girl named Lily. She had a toy car that she loved',
+    );
+  });
+
+  test('tinystories with a prompt streams the transformers continuation as text', () => {
+    const r = cli.run('run', tiny, '--prompt', 'Once upon a time', '--max-tokens', '20');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(', a little girl named Lily lived in a small house with her mom, dad');
+  });
+
+  test('stories260k (from GGUF) from BOS; --logits writes the last prompt position', () => {
+    const logits = join(cli.root, 'logits.json');
+    const r = cli.run('run', stories, '--tokens', '1', '--max-tokens', '16', '--json', '--logits', logits);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).text).toContain('Once upon a time, there was a little girl named Lily.');
+    const l = JSON.parse(readFileSync(logits, 'utf8'));
+    expect(l).toHaveLength(512);
+    expect(l.every((v: unknown) => typeof v === 'number' && Number.isFinite(v))).toBe(true);
+  });
+
+  test('seeded sampling is reproducible, and differs across seeds', () => {
+    const go = (seed: string) =>
+      JSON.parse(
+        cli.run(
+          'run',
+          tiny,
+          '--tokens',
+          '1',
+          '--max-tokens',
+          '20',
+          '--temperature',
+          '1',
+          '--top-p',
+          '0.9',
+          '--seed',
+          seed,
+          '--json',
+        ).stdout,
+      ).tokens;
+    const a = go('7');
+    expect(go('7')).toEqual(a);
+    expect(go('8')).not.toEqual(a);
+  });
+
+  test('bad input: missing pack → exit 1 naming it; bad --tokens → exit 2', () => {
+    const missing = join(cli.root, 'no-such-pack');
+    const r = cli.run('run', missing, '--tokens', '1');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no-such-pack/);
+    expect(existsSync(missing)).toBe(false);
+    const bad = cli.run('run', tiny, '--tokens', '1,x');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--tokens/);
+  });
+});
