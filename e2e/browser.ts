@@ -2,10 +2,13 @@
  * Browser test harness: a Vite dev server over the repo and Debian's Chromium driven by
  * playwright-core (no browser download: `npx playwright install` cannot work on these machines).
  */
+
+import { resolve } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 
 export const CHROMIUM = process.env.PAGELM_CHROMIUM ?? '/usr/bin/chromium';
+export const SHARED_MODELS = resolve(process.cwd(), '../shared/models');
 
 // Flags from ../shared/gpu/README.md: WebGPU on SwiftShader, and no background networking
 // (the closed network otherwise gets flooded with refused connections).
@@ -33,7 +36,10 @@ export async function startHarness(opts: { extraArgs?: string[] } = {}): Promise
     configFile: false,
     root: process.cwd(),
     logLevel: 'error',
-    server: { host: '127.0.0.1', port: 0, strictPort: false },
+    // 404 for missing files (the SPA fallback would answer them with index.html and 200).
+    appType: 'mpa',
+    // The shared real models live beside the repo; tests fetch them through /@fs/.
+    server: { host: '127.0.0.1', port: 0, strictPort: false, fs: { allow: [process.cwd(), SHARED_MODELS] } },
   });
   await server.listen();
   const address = server.httpServer?.address();
