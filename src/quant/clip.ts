@@ -63,6 +63,7 @@ export function clipSearch(
   const Fq = new Float64Array(RB * nG * r);
   const wB = new Float64Array(f ? RB * K : 0);
   const qB = new Float64Array(f ? RB * K : 0);
+  const ct = new Float64Array(f ? r * RB : 0); // one group's products, [t][row]
   // F1[g] = Σ_{k∈g} Fc[k] (w4a16 only: the bias term); the same for every row.
   const F1 = new Float64Array(asym ? nG * r : 0);
   if (f && asym) {
@@ -89,7 +90,7 @@ export function clipSearch(
     const wRow = W.subarray(n * K, (n + 1) * K);
     const qRow = grid.q.subarray(n * K, (n + 1) * K);
     const rb = n % RB;
-    if (f && rb === 0) batchProducts(grid, W, n, Math.min(RB, N - n), f, Fw, Fq, wB, qB, mid);
+    if (f && rb === 0) batchProducts(grid, W, n, Math.min(RB, N - n), f, Fw, Fq, wB, qB, ct, mid);
     const po = rb * nG * r; // this row's slice of Fw / Fq
     if (f) {
       y.fill(0);
@@ -228,6 +229,7 @@ function batchProducts(
   Fq: Float64Array,
   wB: Float64Array,
   qB: Float64Array,
+  ct: Float64Array,
   mid: boolean,
 ): void {
   const { K, nGroups: nG, groupSize } = grid;
@@ -240,13 +242,22 @@ function batchProducts(
       qB[rb * K + k] = grid.q[n * K + k] - (mid ? w2Offset(grid.is4![gi] !== 0) : 0);
     }
   }
-  Fw.fill(0);
-  Fq.fill(0);
+  // FcT is the big operand (r × K) and the batch rows the small one, so FcT goes first: gemmNT
+  // keeps its second operand's tile in cache, and FcT is then streamed once per batch.
   for (let g = 0; g < nG; g++) {
     const k0 = g * groupSize;
     const len = Math.min(K, k0 + groupSize) - k0;
-    gemmNT(rows, r, len, wB, k0, K, FcT, k0, K, Fw, g * r, nG * r, 1);
-    gemmNT(rows, r, len, qB, k0, K, FcT, k0, K, Fq, g * r, nG * r, 1);
+    for (const [src, dst] of [
+      [wB, Fw],
+      [qB, Fq],
+    ] as const) {
+      ct.fill(0);
+      gemmNT(r, rows, len, FcT, k0, K, src, k0, K, ct, 0, rows, 1);
+      for (let rb = 0; rb < rows; rb++) {
+        const o = (rb * nG + g) * r;
+        for (let t = 0; t < r; t++) dst[o + t] = ct[t * rows + rb];
+      }
+    }
   }
 }
 

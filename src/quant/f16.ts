@@ -39,14 +39,25 @@ export function f32ToF16Bits(x: number): number {
   return sign | ((e << 10) + m);
 }
 
-/** f16 bits → number (exactly representable as float32 and float64). */
-export function f16BitsToF32(h: number): number {
+function f16BitsToF32Slow(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >>> 10) & 0x1f;
   const mant = h & 0x3ff;
   if (exp === 0) return sign * mant * 2 ** -24;
   if (exp === 0x1f) return mant !== 0 ? Number.NaN : sign * Number.POSITIVE_INFINITY;
   return sign * (1024 + mant) * 2 ** (exp - 25);
+}
+
+// All 65536 values, built on first use (256 KiB): decoding whole f16 tensors is then a lookup.
+let table: Float32Array | null = null;
+
+/** f16 bits → number (exactly representable as float32 and float64). */
+export function f16BitsToF32(h: number): number {
+  if (!table) {
+    table = new Float32Array(65536);
+    for (let i = 0; i < 65536; i++) table[i] = f16BitsToF32Slow(i);
+  }
+  return table[h & 0xffff];
 }
 
 /** Round a number to the nearest f16 value (RNE), returned as a number. */

@@ -6,9 +6,9 @@
  *
  * Caveat (measured on synthetic layers, test/quant/smoothquant.test.ts): with 4-bit per-channel
  * weights the weight error grows with the largest |W_j·s_j| of the row, so α = 0.5 — tuned for
- * W8A8 — helps a lot with extreme activation outliers but can hurt with mild ones; α ≈ 0.25 was
- * the best of {0, 0.1, 0.25, 0.5, 0.75} in every synthetic case we tried. chooseSmoothAlpha picks α
- * on calibration data.
+ * W8A8 — helps a lot with extreme activation outliers but can hurt with mild ones; α ≈ 0.25–0.4
+ * was the best of {0, 0.1, 0.25, 0.4, 0.5, 0.75} in every synthetic case we tried.
+ * chooseSmoothAlpha picks α on calibration data.
  */
 
 import { dequantizeGrid } from './layouts';
