@@ -1,0 +1,70 @@
+/**
+ * A pack against the checkpoint it came from, on the CPU reference: the glue between the pack
+ * reader, the reference model and compareModels, shared by `pagelm quality` and the table script.
+ * Browser-safe.
+ */
+import type { Checkpoint } from '../format/checkpoint';
+import type { PackManifest } from '../format/pack';
+import type { ModelConfig } from '../model/config';
+import { type DequantizingPack, packReferenceWeights } from '../model/pack-weights';
+import { ReferenceModel } from '../model/reference';
+import { type CompareOptions, compareModels, type QualityReport } from './quality';
+
+export interface PackQuality extends QualityReport {
+  scheme: PackManifest['scheme'];
+  method: PackManifest['method'];
+  /** Bits per weight of the pack's linear weights (from its provenance). */
+  bitsPerWeight: number;
+  /** Whether the test side quantized activations per token to int8 (w4a8 packs). */
+  activationQuant: boolean;
+}
+
+/** The reference model a pack stands for: its dequantized weights, int8 activations for w4a8. */
+export async function packModel(pack: DequantizingPack): Promise<ReferenceModel> {
+  const weights = await packReferenceWeights(pack);
+  // W4A8 kernels quantize every linear's input per token; the other schemes keep f32 activations.
+  return ReferenceModel.fromWeights(
+    weights,
+    pack.manifest.scheme === 'w4a8' ? { activationQuant: 'int8-per-token' } : {},
+  );
+}
+
+const SHAPE_KEYS: (keyof ModelConfig)[] = [
+  'hiddenSize',
+  'intermediateSize',
+  'numLayers',
+  'numHeads',
+  'numKvHeads',
+  'headDim',
+  'vocabSize',
+];
+
+/** Refuses to compare a pack with a checkpoint of another model (the numbers would be meaningless). */
+export function checkSameModel(ref: ModelConfig, pack: ModelConfig): void {
+  const diff = SHAPE_KEYS.filter((k) => ref[k] !== pack[k]);
+  if (diff.length) {
+    throw new Error(
+      `the pack and the reference are different models (${diff.map((k) => `${k} ${pack[k]} vs ${ref[k]}`).join(', ')})`,
+    );
+  }
+}
+
+/** Compares the pack with the fp32 reference of `ckpt` over `tokens`. */
+export async function evaluatePack(
+  pack: DequantizingPack,
+  ckpt: Checkpoint | ReferenceModel,
+  tokens: number[],
+  options: CompareOptions = {},
+): Promise<PackQuality> {
+  const ref = ckpt instanceof ReferenceModel ? ckpt : await ReferenceModel.load(ckpt);
+  checkSameModel(ref.config, pack.manifest.config);
+  const test = await packModel(pack);
+  const report = await compareModels(ref, test, tokens, options);
+  return {
+    scheme: pack.manifest.scheme,
+    method: pack.manifest.method,
+    bitsPerWeight: pack.manifest.provenance.bitsPerWeight,
+    activationQuant: test.activationQuant !== undefined,
+    ...report,
+  };
+}
