@@ -44,7 +44,14 @@ export {
   w2n4,
   w4a8Geometry,
 } from './layouts';
-export { choleskyInPlace, inverseCholeskyUpper, invertLowerInPlace, pivotedCholesky } from './linalg';
+export {
+  choleskyInPlace,
+  gemmNT,
+  inverseCholeskyUpper,
+  invertLowerInPlace,
+  pivotedCholesky,
+  ulCholeskyTransposed,
+} from './linalg';
 export { relativeOutputErrorCalib, weightErrors } from './metrics';
 export { rtnParams, rtnQuantize } from './rtn';
 export type { LinearWeight, SmoothOptions } from './smoothquant';

@@ -207,7 +207,8 @@ export function invertLowerInPlace(L: Float64Array, n: number): void {
  * GPTQ), without forming H⁻¹: with P the index reversal, P·H·P = L̃·L̃ᵀ gives
  * H⁻¹ = (P·L̃⁻¹·P)ᵀ·(P·L̃⁻¹·P), and P·M·P of a row-major matrix is just its flat reversal.
  * Cost n³/3 (one Cholesky + one triangular inverse) instead of n³ for inverse-then-Cholesky.
- * H is not modified.
+ * H is not modified. (GPTQ itself uses the cheaper ulCholeskyTransposed, U = R⁻¹; this is kept for
+ * callers that want the reference implementation's factor.)
  */
 export function inverseCholeskyUpper(H: Float64Array, n: number): Float64Array {
   const A = new Float64Array(n * n);
