@@ -35,12 +35,37 @@ const USAGE = `usage: pagelm convert <dir | file.gguf | URL> --out <dir> --quant
 
 const METHODS: Method[] = ['rtn', 'clip', 'gptq'];
 
+/**
+ * Hugging Face hub page URLs (what a browser's address bar shows) to file URLs:
+ * `https://huggingface.co/org/repo` and `…/tree/<rev>` → `…/resolve/<rev>/`, `…/blob/<rev>/f.gguf`
+ * → `…/resolve/<rev>/f.gguf`. Anything else is returned unchanged.
+ */
+export function resolveHubUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return url;
+  }
+  if (u.hostname !== 'huggingface.co' && u.hostname !== 'www.huggingface.co') return url;
+  const parts = u.pathname.split('/').filter(Boolean);
+  if (parts.length === 2 || (parts.length === 4 && parts[2] === 'tree')) {
+    const rev = parts.length === 4 ? parts[3] : 'main';
+    return `${u.origin}/${parts[0]}/${parts[1]}/resolve/${rev}/`;
+  }
+  if (parts.length >= 5 && parts[2] === 'blob') {
+    return `${u.origin}/${[parts[0], parts[1], 'resolve', ...parts.slice(3)].join('/')}${u.search}`;
+  }
+  return url;
+}
+
 /** Recognises what the argument names and opens it as a Checkpoint (FormatError naming it if it cannot). */
 export async function openCheckpointArg(arg: string): Promise<Checkpoint> {
   if (/^https?:\/\//i.test(arg)) {
-    return /\.gguf([?#]|$)/i.test(arg)
-      ? openGgufCheckpoint(urlSource(arg))
-      : openHfCheckpoint(urlDirectory(arg));
+    const url = resolveHubUrl(arg);
+    return /\.gguf([?#]|$)/i.test(url)
+      ? openGgufCheckpoint(urlSource(url))
+      : openHfCheckpoint(urlDirectory(url));
   }
   let st: Awaited<ReturnType<typeof stat>>;
   try {
@@ -166,6 +191,9 @@ export async function convertCommand(argv: string[]): Promise<void> {
       throw new FormatError(args.calib, `cannot read calibration text: ${(e as Error).message}`);
     }
     if (calibText.trim() === '') throw new FormatError(args.calib, 'calibration text is empty');
+  }
+  if (args.calib !== undefined && args.method === 'rtn' && !args.smooth) {
+    process.stderr.write('pagelm: note: --calib is unused with --method rtn (no calibration needed)\n');
   }
   // Open (and so validate) the source before anything is created on disk.
   const ckpt = await openCheckpointArg(args.source);

@@ -41,8 +41,12 @@ export interface ConvertOptions {
   name?: string;
   writer?: PackWriterOptions;
   calibration?: Omit<CalibrationOptions, 'text' | 'onProgress'>;
-  /** Measure relOutputError per tensor when calibration data exists (costs N·K² per tensor). Default true. */
-  measureOutputError?: boolean;
+  /**
+   * Measure relOutputError per tensor when calibration data exists. It costs N·K² multiply-adds
+   * per tensor (as much as GPTQ itself), so the default 'auto' measures only tensors with
+   * N·K² ≤ 4·10⁹ (a few seconds each); true measures all, false none.
+   */
+  measureOutputError?: boolean | 'auto';
   /**
    * How GPTQ's scales are chosen before it picks the integers: 'clip' (default: clip search on
    * the calibration outputs, the "clip picks the scale, GPTQ picks the integers" recipe) or 'rtn'
@@ -211,7 +215,8 @@ async function run(ckpt: Checkpoint, writer: PackWriter, opts: ConvertOptions): 
     });
     calibSeconds += (now() - tc) / 1000;
   }
-  const measure = opts.measureOutputError ?? true;
+  const measureMode = opts.measureOutputError ?? 'auto';
+  const measure = (N: number, K: number) => (measureMode === 'auto' ? N * K * K <= 4e9 : measureMode);
   /** Calibration context of an input (Gram rescaled by the smoothing factors when given). */
   const calibFor = (layer: number, key: InputKey, K: number, s?: Float32Array): CalibContext | undefined => {
     if (!calibrator) return undefined;
@@ -282,7 +287,7 @@ async function run(ckpt: Checkpoint, writer: PackWriter, opts: ConvertOptions): 
       calib: how.calib,
       colScale: how.colScale,
       gptq: { scale: opts.gptqScale ?? 'clip' },
-      measureOutputError: measure,
+      measureOutputError: measure(src.N, src.K),
       blockBytes: opts.blockBytes,
     });
     await writer.addTensor(name, [src.N, src.K], scheme, r.groupSize, r.components);

@@ -54,3 +54,21 @@ describe('convert progress output', () => {
     expect(formatDuration(Number.NaN)).toBe('--:--');
   });
 });
+
+describe('Hugging Face hub URLs', () => {
+  it('page URLs become resolve URLs; others are unchanged', async () => {
+    const { resolveHubUrl } = await import('../../src/cli/convert');
+    expect(resolveHubUrl('https://huggingface.co/org/model')).toBe(
+      'https://huggingface.co/org/model/resolve/main/',
+    );
+    expect(resolveHubUrl('https://huggingface.co/org/model/tree/v2')).toBe(
+      'https://huggingface.co/org/model/resolve/v2/',
+    );
+    expect(resolveHubUrl('https://huggingface.co/org/model/blob/main/sub/m.gguf')).toBe(
+      'https://huggingface.co/org/model/resolve/main/sub/m.gguf',
+    );
+    const plain = 'https://huggingface.co/org/model/resolve/main/m.gguf';
+    expect(resolveHubUrl(plain)).toBe(plain);
+    expect(resolveHubUrl('http://127.0.0.1:8000/tinystories')).toBe('http://127.0.0.1:8000/tinystories');
+  });
+});
