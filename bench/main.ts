@@ -1,34 +1,51 @@
 /**
  * `npm run bench`: benchmarks on the current WebGPU adapter (Node + Dawn). Results are printed as
- * a table and, with --out FILE, written as JSON. Figures are ratios to the measured bandwidth of
- * the same device in the same run; a figure above that roofline is a measurement bug and aborts.
+ * tables and, with --out FILE, written as JSON. Figures are ratios to the read bandwidth measured
+ * in the same run on the same device; a figure above that roofline is a measurement bug and aborts.
+ *
+ *   --suites bandwidth,decode     which suites (default both)
+ *   --shapes llama-3.2-1b,llama-2-7b --schemes w4a8,w4a16,w2-4-16
+ *   --contexts 128,2048 --decode-tokens 32 --prefill-tokens 512
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { acquireDevice } from '../src/gpu/device';
+import type { Scheme } from '../src/quant/types';
 import { measureBandwidth } from './bandwidth';
+import { benchDecode, type DecodeResult } from './decode';
+import { SHAPES } from './synthetic';
 
 declare const __PAGELM_COMMIT__: string;
+
+const list = (s: string) => s.split(',').filter(Boolean);
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       out: { type: 'string' },
+      suites: { type: 'string', default: 'bandwidth,decode' },
       'buffer-mib': { type: 'string' },
       buffers: { type: 'string', default: '4' },
+      shapes: { type: 'string', default: Object.keys(SHAPES).join(',') },
+      schemes: { type: 'string', default: 'w4a8,w4a16,w2-4-16' },
+      contexts: { type: 'string', default: '128,2048' },
+      'decode-tokens': { type: 'string', default: '32' },
+      'prefill-tokens': { type: 'string', default: '512' },
     },
   });
+  const suites = new Set(list(values.suites));
   const gpu = await acquireDevice({ dawnToggles: ['disable-dawn-features=timestamp_quantization'] });
   const software = /llvmpipe|swiftshader|software/i.test(
     `${gpu.caps.adapter.description} ${gpu.caps.adapter.architecture}`,
   );
-  const bufferMiB = Number(values['buffer-mib'] ?? (software ? 16 : 256));
-  const buffers = Number(values.buffers);
   const device = gpu.caps.adapter.device || gpu.caps.adapter.description;
   const header = { device, date: new Date().toISOString(), commit: __PAGELM_COMMIT__ };
   console.log(`pagelm bench — ${device} — ${header.date} — commit ${header.commit}`);
 
-  const bandwidth = await measureBandwidth(gpu, bufferMiB, buffers);
+  // The roofline is always measured: every other figure is a ratio to it.
+  const bufferMiB = Number(values['buffer-mib'] ?? (software ? 16 : 256));
+  const bandwidth = await measureBandwidth(gpu, bufferMiB, Number(values.buffers));
+  const readGBs = bandwidth.find((b) => b.kernel === 'read')!.gbPerSecond;
   console.log('\nmemory bandwidth (rotating buffers, past L2)');
   console.log('kernel  buffers      GB/s   timing     spread');
   for (const r of bandwidth) {
@@ -36,7 +53,37 @@ async function main(): Promise<void> {
       `${r.kernel.padEnd(7)} ${`${r.buffers}×${r.bufferMiB} MiB`.padEnd(12)} ${r.gbPerSecond.toFixed(1).padStart(8)}   ${r.method.padEnd(9)}  ${(100 * r.spread).toFixed(1)}%`,
     );
   }
-  if (values.out) writeFileSync(values.out, JSON.stringify({ ...header, bandwidth }, null, 2));
+
+  const decode: DecodeResult[] = [];
+  if (suites.has('decode')) {
+    const contexts = list(values.contexts).map(Number);
+    console.log('\nend to end (JS call → token id in JS, greedy sampling on the GPU), synthetic weights');
+    console.log(
+      'shape          scheme    weights GB  prefill tok/s  ' +
+        contexts.map((c) => `decode@${c} tok/s (roofline)`).join('  '),
+    );
+    for (const shape of list(values.shapes)) {
+      for (const scheme of list(values.schemes) as Scheme[]) {
+        const r = await benchDecode(gpu, shape, scheme, readGBs, {
+          contexts,
+          decodeTokens: Number(values['decode-tokens']),
+          prefillTokens: Number(values['prefill-tokens']),
+        });
+        decode.push(r);
+        console.log(
+          `${shape.padEnd(14)} ${scheme.padEnd(9)} ${r.weightGB.toFixed(2).padStart(10)}  ${r.prefillTokensPerS.toFixed(0).padStart(13)}  ` +
+            r.decode
+              .map((d) =>
+                `${d.tokensPerS.toFixed(1).padStart(9)} (${(100 * d.rooflineFraction).toFixed(1)}%)`.padEnd(
+                  30,
+                ),
+              )
+              .join(''),
+        );
+      }
+    }
+  }
+  if (values.out) writeFileSync(values.out, JSON.stringify({ ...header, bandwidth, decode }, null, 2));
   gpu.device.destroy();
 }
 

@@ -1,5 +1,4 @@
-import { fusedNames, type PackTensor } from '../format/pack';
-import type { Pack } from '../format/pack-reader';
+import { fusedNames, type PackManifest, type PackTensor } from '../format/pack';
 import { roundUp, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { GpuContext } from '../gpu/device';
 import { type AttentionKernel, attentionKernel, ropeKernel } from '../kernels/attention';
@@ -9,7 +8,7 @@ import { gemv } from '../kernels/gemv';
 import { ACT_ALIGN, type Activations, type GpuLinear } from '../kernels/linear';
 import { rmsNormKernel } from '../kernels/rmsnorm';
 import { type Sampler, samplerKernel } from '../kernels/sample';
-import type { Scheme } from '../quant/types';
+import type { Components, Scheme } from '../quant/types';
 import { type ModelConfig, tensorNames } from './config';
 import { ropeInvFreq } from './reference';
 import type { SamplingParams } from './sampling-reference';
@@ -19,6 +18,17 @@ import type { SamplingParams } from './sampling-reference';
  * activation buffer and the KV cache, allocated once, and runs each step (a prefill chunk or
  * one decode token) as one command encoder whose only readback is the sampled token id.
  */
+
+/**
+ * What loading needs from a pack: its manifest's model description and tensor table, and the
+ * components of each tensor piece. A Pack (src/format/pack-reader.ts) is one; the benchmark
+ * builds synthetic ones in real model shapes.
+ */
+export interface WeightSource {
+  manifest: Pick<PackManifest, 'config' | 'scheme' | 'tensors'>;
+  tensor(name: string): PackTensor;
+  readTensorComponents(name: string, piece: number): Promise<Components>;
+}
 
 export interface LoadProgress {
   tensor: string;
@@ -49,7 +59,11 @@ export class GpuModel {
   ) {}
 
   /** Uploads every tensor of the pack, piece by piece (no whole-model copy in JS memory). */
-  static async load(gpu: GpuContext, pack: Pack, onProgress?: (p: LoadProgress) => void): Promise<GpuModel> {
+  static async load(
+    gpu: GpuContext,
+    pack: WeightSource,
+    onProgress?: (p: LoadProgress) => void,
+  ): Promise<GpuModel> {
     const { config, scheme } = pack.manifest;
     const buffers: GPUBuffer[] = [];
     const total = pack.manifest.tensors.length;

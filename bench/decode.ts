@@ -1,0 +1,69 @@
+import type { GpuContext } from '../src/gpu/device';
+import { GpuModel } from '../src/model/gpu-model';
+import type { Scheme } from '../src/quant/types';
+import { SHAPES, syntheticWeights } from './synthetic';
+
+/**
+ * End-to-end speed the way a user sees it: from the JS call to the token id back in JS,
+ * sampling included (greedy), on synthetic weights in real shapes. Decode is compared with the
+ * bandwidth roofline: bytes a token must read (every weight once + the KV cache so far) over the
+ * read bandwidth measured in the same run.
+ */
+export interface DecodeResult {
+  shape: string;
+  scheme: Scheme;
+  weightGB: number;
+  prefillTokensPerS: number;
+  decode: { context: number; tokensPerS: number; bytesPerToken: number; rooflineFraction: number }[];
+}
+
+function randomIds(n: number, vocab: number): number[] {
+  return Array.from({ length: n }, (_, i) => (i * 2654435761) % vocab);
+}
+
+export async function benchDecode(
+  gpu: GpuContext,
+  shape: string,
+  scheme: Scheme,
+  readGBs: number,
+  opts: { contexts: number[]; decodeTokens: number; prefillTokens: number },
+): Promise<DecodeResult> {
+  const config = SHAPES[shape];
+  const weights = syntheticWeights(config, scheme);
+  const model = await GpuModel.load(gpu, weights);
+  const maxContext = Math.max(...opts.contexts, opts.prefillTokens) + opts.decodeTokens + 1;
+  const session = await model.createSession({ maxContext, maxChunk: 512 });
+  // Per token every linear weight is read once; an untied embedding table only one row.
+  const perTokenWeights = weights.weightBytes - weights.tensorBytes('model.embed_tokens.weight');
+  const kvBytesPerPos = 2 * config.numLayers * config.numKvHeads * config.headDim * 2; // f16 K and V
+
+  // Warm up: compile every pipeline, touch every buffer.
+  await session.prefill(randomIds(8, config.vocabSize));
+  await session.decode();
+
+  session.reset();
+  const prompt = randomIds(opts.prefillTokens, config.vocabSize);
+  let t0 = performance.now();
+  await session.prefill(prompt);
+  const prefillTokensPerS = opts.prefillTokens / ((performance.now() - t0) / 1e3);
+
+  const decode: DecodeResult['decode'] = [];
+  for (const context of opts.contexts) {
+    session.reset();
+    await session.prefill(randomIds(context, config.vocabSize));
+    t0 = performance.now();
+    for (let i = 0; i < opts.decodeTokens; i++) await session.decode();
+    const secondsPerToken = (performance.now() - t0) / 1e3 / opts.decodeTokens;
+    const bytesPerToken = perTokenWeights + kvBytesPerPos * (context + opts.decodeTokens / 2);
+    const rooflineFraction = bytesPerToken / secondsPerToken / 1e9 / readGBs;
+    if (rooflineFraction > 1.02) {
+      throw new Error(
+        `${shape} ${scheme}: ${(rooflineFraction * 100).toFixed(0)}% of the read roofline is a measurement bug`,
+      );
+    }
+    decode.push({ context, tokensPerS: 1 / secondsPerToken, bytesPerToken, rooflineFraction });
+  }
+  session.destroy();
+  model.destroy();
+  return { shape, scheme, weightGB: weights.weightBytes / 1e9, prefillTokensPerS, decode };
+}
