@@ -72,6 +72,8 @@ export class Calibrator {
     results: Map<string, InputStats>;
   } | null = null;
   private readonly budget: number;
+  /** Wall time spent on calibration so far: loading the model, tokenizing, forward passes, Grams. */
+  seconds = 0;
 
   private constructor(
     private readonly model: ReferenceModel,
@@ -89,6 +91,7 @@ export class Calibrator {
     tokenizer: TextTokenizer,
     opts: CalibrationOptions,
   ): Promise<Calibrator> {
+    const t0 = now();
     const c = ckpt.config;
     const chunkTokens = Math.min(opts.chunkTokens ?? 512, c.maxPositionEmbeddings);
     const bos = [...tokenizer.bosPrefix];
@@ -105,7 +108,9 @@ export class Calibrator {
     const tokens = chunks.reduce((s, ch) => s + ch.length, 0);
     const sha256 = await sha256Hex(new TextEncoder().encode(opts.text));
     const model = await ReferenceModel.load(ckpt);
-    return new Calibrator(model, chunks, tokens, sha256, opts);
+    const cal = new Calibrator(model, chunks, tokens, sha256, opts);
+    cal.seconds = (now() - t0) / 1000;
+    return cal;
   }
 
   /** Statistics of the input of `key` in `layer` (layer = numLayers for lm_head). */
@@ -114,6 +119,7 @@ export class Calibrator {
     if (key === 'lm_head' ? layer !== c.numLayers : !(layer >= 0 && layer < c.numLayers)) {
       throw new Error(`calibration: no input ${key} in layer ${layer}`);
     }
+    const t0 = now();
     if (!this.window || layer < this.window.first || layer > this.window.last) this.runWindow(layer);
     const id = `${layer}:${key}`;
     let r = this.window!.results.get(id);
@@ -123,6 +129,7 @@ export class Calibrator {
       this.window!.results.set(id, r);
       this.window!.acc.delete(id); // result() copied the Gram; keep one copy only
     }
+    this.seconds += (now() - t0) / 1000;
     return r;
   }
 

@@ -205,24 +205,19 @@ async function run(ckpt: Checkpoint, writer: PackWriter, opts: ConvertOptions): 
   }
 
   let calibrator: Calibrator | null = null;
-  let calibSeconds = 0;
   if (method !== 'rtn' || alpha !== null) {
-    const tc = now();
     calibrator = await Calibrator.create(ckpt, tokenizer, {
       ...opts.calibration,
       text: opts.calibText ?? DEFAULT_CALIBRATION_TEXT,
       onProgress: (e) => opts.onProgress?.(e),
     });
-    calibSeconds += (now() - tc) / 1000;
   }
   const measureMode = opts.measureOutputError ?? 'auto';
   const measure = (N: number, K: number) => (measureMode === 'auto' ? N * K * K <= 4e9 : measureMode);
   /** Calibration context of an input (Gram rescaled by the smoothing factors when given). */
   const calibFor = (layer: number, key: InputKey, K: number, s?: Float32Array): CalibContext | undefined => {
     if (!calibrator) return undefined;
-    const tc = now();
     const st = calibrator.stats(layer, key);
-    calibSeconds += (now() - tc) / 1000;
     return new CalibContext({ gram: s ? smoothGram(st.gram, K, s) : st.gram, T: st.T }, K);
   };
 
@@ -414,7 +409,11 @@ async function run(ckpt: Checkpoint, writer: PackWriter, opts: ConvertOptions): 
   if (scheme === 'w4a8') summary.groupSize = opts.groupSize;
   if (alpha !== null) summary.smoothQuant = { alpha };
   if (calibrator) {
-    summary.calibration = { tokens: calibrator.tokens, sha256: calibrator.sha256, seconds: calibSeconds };
+    summary.calibration = {
+      tokens: calibrator.tokens,
+      sha256: calibrator.sha256,
+      seconds: calibrator.seconds,
+    };
   }
   return summary;
 }
