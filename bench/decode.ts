@@ -15,6 +15,10 @@ export interface DecodeResult {
   weightGB: number;
   prefillTokensPerS: number;
   decode: { context: number; tokensPerS: number; bytesPerToken: number; rooflineFraction: number }[];
+  /** GPU seconds per kernel family for one decode step at the first context (timestamp-query). */
+  profile?: Record<string, number>;
+  /** Dispatch count of one decode step. */
+  dispatches?: number;
 }
 
 function randomIds(n: number, vocab: number): number[] {
@@ -48,6 +52,7 @@ export async function benchDecode(
   const prefillTokensPerS = opts.prefillTokens / ((performance.now() - t0) / 1e3);
 
   const decode: DecodeResult['decode'] = [];
+  let profile: Record<string, number> | undefined;
   for (const context of opts.contexts) {
     session.reset();
     await session.prefill(randomIds(context, config.vocabSize));
@@ -62,8 +67,9 @@ export async function benchDecode(
       );
     }
     decode.push({ context, tokensPerS: 1 / secondsPerToken, bytesPerToken, rooflineFraction });
+    if (!profile && gpu.caps.features.timestampQuery) profile = await session.profileDecode();
   }
   session.destroy();
   model.destroy();
-  return { shape, scheme, weightGB: weights.weightBytes / 1e9, prefillTokensPerS, decode };
+  return { shape, scheme, weightGB: weights.weightBytes / 1e9, prefillTokensPerS, decode, profile };
 }

@@ -83,6 +83,21 @@ async function main(): Promise<void> {
       }
     }
   }
+  const profiled = decode.filter((d) => d.profile);
+  if (profiled.length) {
+    console.log('\nGPU time per decode step by kernel family (µs; each kernel in its own timestamped pass)');
+    const families = [...new Set(profiled.flatMap((d) => Object.keys(d.profile!)))];
+    console.log(
+      `${'family'.padEnd(14)}${profiled.map((d) => `${d.shape.slice(6)} ${d.scheme}`.padStart(16)).join('')}`,
+    );
+    for (const f of [...families, 'total']) {
+      const cell = (d: DecodeResult) => {
+        const v = f === 'total' ? Object.values(d.profile!).reduce((a, b) => a + b, 0) : (d.profile![f] ?? 0);
+        return (v * 1e6).toFixed(0).padStart(16);
+      };
+      console.log(`${f.padEnd(14)}${profiled.map(cell).join('')}`);
+    }
+  }
   if (values.out) writeFileSync(values.out, JSON.stringify({ ...header, bandwidth, decode }, null, 2));
   gpu.device.destroy();
 }

@@ -360,6 +360,38 @@ export class GpuSession {
     this.position = 0;
   }
 
+  /**
+   * The step's kernels in order, each with its family name (for profiling): encoding them into
+   * one pass is the step.
+   */
+  private async stepKernels(tokens: number): Promise<[string, (pass: GPUComputePassEncoder) => void][]> {
+    const p = this.plan;
+    const finalNorm = await p.finalNormFor(tokens);
+    const lastPos = this.position + tokens - 1;
+    const list: [string, (pass: GPUComputePassEncoder) => void][] = [
+      ['embed', (q) => p.embed.encode(q, tokens)],
+    ];
+    const add = (family: string, k: Encodable | null) => {
+      if (k) list.push([family, (q) => k.encode(q, tokens)]);
+    };
+    for (const l of p.layers) {
+      add('rmsnorm', l.attnNorm);
+      add('gemv qkv', l.qkv);
+      add('rope', l.rope);
+      list.push(['attention', (q) => l.attention.encodeAt(q, tokens, lastPos)]);
+      add('quantize', l.attnQuant);
+      add('gemv o', l.o);
+      add('rmsnorm', l.mlpNorm);
+      add('gemv gate_up', l.gateUp);
+      add('quantize', l.mlpQuant);
+      add('gemv down', l.down);
+    }
+    list.push(['rmsnorm', (q) => finalNorm.encode(q, 1)]);
+    list.push(['gemv lm_head', (q) => p.lmHead.encode(q, 1)]);
+    list.push(['sample', (q) => p.sample.encode(q)]);
+    return list;
+  }
+
   private async run(tokens: number): Promise<number> {
     const { device } = this.model.gpu;
     if (this.position + tokens > this.maxContext) {
@@ -368,27 +400,10 @@ export class GpuSession {
       );
     }
     device.queue.writeBuffer(this.step, 0, new Uint32Array([this.position, tokens]));
-    const p = this.plan;
-    const finalNorm = await p.finalNormFor(tokens);
-    const lastPos = this.position + tokens - 1;
+    const kernels = await this.stepKernels(tokens);
     const enc = device.createCommandEncoder({ label: `step@${this.position}+${tokens}` });
     const pass = enc.beginComputePass();
-    p.embed.encode(pass, tokens);
-    for (const l of p.layers) {
-      l.attnNorm.encode(pass, tokens);
-      l.qkv.encode(pass, tokens);
-      l.rope.encode(pass, tokens);
-      l.attention.encodeAt(pass, tokens, lastPos);
-      l.attnQuant?.encode(pass, tokens);
-      l.o.encode(pass, tokens);
-      l.mlpNorm.encode(pass, tokens);
-      l.gateUp.encode(pass, tokens);
-      l.mlpQuant?.encode(pass, tokens);
-      l.down.encode(pass, tokens);
-    }
-    finalNorm.encode(pass, 1);
-    p.lmHead.encode(pass, 1);
-    p.sample.encode(pass);
+    for (const [, record] of kernels) record(pass);
     pass.end();
     enc.copyBufferToBuffer(this.ids, 0, this.idOut, 0, 4);
     device.queue.submit([enc.finish()]);
@@ -397,6 +412,49 @@ export class GpuSession {
     this.idOut.unmap();
     this.position += tokens;
     return id;
+  }
+
+  /**
+   * One decode step with every kernel in its own timestamped compute pass: GPU seconds per
+   * kernel family (needs timestamp-query). Separate passes add a little overhead each, so the
+   * sum exceeds a normal step; the split is what matters. Advances the session like decode().
+   */
+  async profileDecode(): Promise<Record<string, number>> {
+    const { device, caps } = this.model.gpu;
+    if (!caps.features.timestampQuery) throw new Error('profileDecode needs the timestamp-query feature');
+    device.queue.writeBuffer(this.step, 0, new Uint32Array([this.position, 1]));
+    const kernels = await this.stepKernels(1);
+    const n = kernels.length;
+    const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * n });
+    const resolve = device.createBuffer({
+      size: 16 * n,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const read = device.createBuffer({
+      size: 16 * n,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = device.createCommandEncoder();
+    kernels.forEach(([, record], i) => {
+      const pass = enc.beginComputePass({
+        timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+      });
+      record(pass);
+      pass.end();
+    });
+    enc.resolveQuerySet(querySet, 0, 2 * n, resolve, 0);
+    enc.copyBufferToBuffer(resolve, 0, read, 0, 16 * n);
+    device.queue.submit([enc.finish()]);
+    await read.mapAsync(GPUMapMode.READ);
+    const t = new BigUint64Array(read.getMappedRange().slice(0));
+    read.unmap();
+    const out: Record<string, number> = {};
+    kernels.forEach(([family], i) => {
+      out[family] = (out[family] ?? 0) + Number(t[2 * i + 1] - t[2 * i]) / 1e9;
+    });
+    for (const x of [querySet, resolve, read]) x.destroy();
+    this.position += 1;
+    return out;
   }
 
   destroy(): void {
