@@ -161,7 +161,7 @@ export function syntheticWeights(config: ModelConfig, scheme: Scheme): Synthetic
   const byName = new Map(tensors.map((t) => [t.name, t]));
   const tensorBytes = (name: string) => {
     const t = byName.get(name);
-    if (!t || t.shape.length !== 2) return 0;
+    if (t?.shape.length !== 2) return 0;
     let bytes = 0;
     for (const p of t.pieces) {
       for (const s of Object.values(componentSpec(scheme, p.rows[1] - p.rows[0], t.shape[1], t.groupSize))) {
