@@ -5,15 +5,19 @@
 //
 //   npm run -s build:cli && node scripts/quality-table.mjs > /tmp/table.md
 //
-// Options: --models DIR (default /work/shared/models), --text FILE (passed to quality).
+// Options: --models DIR (default ../shared/models beside the repo), --text FILE (passed to quality).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
-  options: { models: { type: 'string', default: '/work/shared/models' }, text: { type: 'string' } },
+  options: {
+    models: { type: 'string', default: fileURLToPath(new URL('../../shared/models', import.meta.url)) },
+    text: { type: 'string' },
+  },
 });
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'pagelm.js');
 

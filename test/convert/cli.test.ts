@@ -22,6 +22,7 @@ import { openPack } from '../../src/format/pack-reader';
 import { tensorNames } from '../../src/model/config';
 import { directorySource } from '../../src/node/file-source';
 import { PackDirSink } from '../../src/node/pack-dir';
+import { SHARED_MODELS } from '../helpers/models';
 import { startStaticServer } from '../helpers/static-server';
 import { STORIES260K, TINYSTORIES } from './helpers';
 
@@ -104,7 +105,7 @@ describe('pagelm convert (CLI)', () => {
   });
 
   it('http(s) URLs: a .gguf URL and an HF checkpoint base URL', async () => {
-    const server = await startStaticServer('/work/shared/models');
+    const server = await startStaticServer(SHARED_MODELS);
     try {
       const r = await pagelmAsync(
         'convert',

@@ -7,8 +7,7 @@ import { tensorNames } from '../../src/model/config';
 import { roundF16, unpackGrid } from '../../src/quant';
 import type { QuantScheme, Scheme } from '../../src/quant/types';
 
-export const TINYSTORIES = '/work/shared/models/tinystories-656k';
-export const STORIES260K = '/work/shared/models/stories260k-gguf/stories260K.gguf';
+export { STORIES260K, TINYSTORIES } from '../helpers/models';
 
 export function openMemoryPack(sink: MemoryPackSink, verify = true): Promise<Pack> {
   return openPack(memoryDirectory('mem', Object.fromEntries(sink.files)), { verify });

@@ -16,8 +16,9 @@ import {
   type TensorSpec,
   writeGguf,
 } from '../helpers/gguf-writer';
+import { STORIES260K } from '../helpers/models';
 
-const STORIES = '/work/shared/models/stories260k-gguf/stories260K.gguf';
+const STORIES = STORIES260K;
 const T = { F32: 0, Q8_1: 9, Q8_0: 8 };
 
 async function formatError(p: Promise<unknown>): Promise<FormatError> {

@@ -6,9 +6,10 @@ import { type GgufValue, readGguf } from '../../src/format/gguf';
 import { ggufTokenizerFiles, spmMerges } from '../../src/format/gguf-tokenizer';
 import { fileSource } from '../../src/node/file-source';
 import { TextTokenizer } from '../../src/tokenizer/tokenizer';
+import { SMOLLM2_SHAPE, STORIES260K } from '../helpers/models';
 
-const STORIES = '/work/shared/models/stories260k-gguf/stories260K.gguf';
-const SMOLLM_TOKENIZER = '/work/shared/models/smollm2-135m-shape/tokenizer.json';
+const STORIES = STORIES260K;
+const SMOLLM_TOKENIZER = `${SMOLLM2_SHAPE}/tokenizer.json`;
 
 let meta: Map<string, GgufValue>;
 

@@ -9,8 +9,9 @@ import { openHfCheckpoint, parseHfConfig } from '../../src/format/hf-checkpoint'
 import { decodeToF32, f16ToF32, parseSafetensors } from '../../src/format/safetensors';
 import { tensorNames } from '../../src/model/config';
 import { directorySource, fileSource } from '../../src/node/file-source';
+import { TINYSTORIES } from '../helpers/models';
 
-const MODEL_DIR = '/work/shared/models/tinystories-656k';
+const MODEL_DIR = TINYSTORIES;
 const DIR = 'mem/tinystories';
 const ST_FILE = `${DIR}/model.safetensors`;
 const CONFIG_FILE = `${DIR}/config.json`;

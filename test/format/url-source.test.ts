@@ -5,9 +5,10 @@ import { openGgufCheckpoint } from '../../src/format/gguf-checkpoint';
 import { openHfCheckpoint } from '../../src/format/hf-checkpoint';
 import { urlDirectory, urlSource } from '../../src/format/url-source';
 import { directorySource, fileSource } from '../../src/node/file-source';
+import { SHARED_MODELS } from '../helpers/models';
 import { type StaticServer, startStaticServer } from '../helpers/static-server';
 
-const MODELS = '/work/shared/models';
+const MODELS = SHARED_MODELS;
 const GGUF_PATH = 'stories260k-gguf/stories260K.gguf';
 const GGUF_SIZE = 1185376;
 /** Quick retries so failure tests stay fast. */

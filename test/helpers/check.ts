@@ -40,17 +40,8 @@ export function expectEqual(what: string, actual: ArrayLike<number>, expected: A
   expectClose(what, actual, expected, { rtol: 0, atol: 0 });
 }
 
-/** Small, fast, seedable PRNG (mulberry32); tests print the seed so a failure can be replayed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seedable PRNG of the CPU sampling reference; tests print the seed so a failure can be replayed. */
+export { mulberry32 as rng } from '../../src/model/sampling-reference';
 
 /** A fresh seed per run: inputs differ every time, but a failing seed is reported. */
 export function freshSeed(): number {

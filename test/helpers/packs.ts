@@ -1,7 +1,6 @@
 /** Test helpers: convert the shared real models into in-memory packs. */
 
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { type ConvertOptions, convertCheckpoint } from '../../src/convert/convert';
 import { memoryDirectory, memorySource } from '../../src/format/byte-source';
 import type { Checkpoint } from '../../src/format/checkpoint';
@@ -10,10 +9,9 @@ import { openHfCheckpoint } from '../../src/format/hf-checkpoint';
 import { openPack, type Pack } from '../../src/format/pack-reader';
 import { MemoryPackSink } from '../../src/format/pack-writer';
 import { directorySource } from '../../src/node/file-source';
+import { STORIES260K, TINYSTORIES } from './models';
 
-export const SHARED = resolve(__dirname, '../../../shared/models');
-export const TINYSTORIES = `${SHARED}/tinystories-656k`;
-export const STORIES260K = `${SHARED}/stories260k-gguf/stories260K.gguf`;
+export { STORIES260K, TINYSTORIES } from './models';
 
 export async function tinystories(): Promise<Checkpoint> {
   return openHfCheckpoint(directorySource(TINYSTORIES));

@@ -2,7 +2,7 @@
  * A tiny static file server for tests (node:http on 127.0.0.1, random port) with HTTP Range
  * support, so URL sources can be tested against real HTTP without leaving the machine.
  *
- *   const server = await startStaticServer('/work/shared/models');
+ *   const server = await startStaticServer(SHARED_MODELS);
  *   fetch(`${server.url}stories260k-gguf/stories260K.gguf`, { headers: { Range: 'bytes=0-3' } });
  *   server.requests; // [{ method: 'GET', path: '/stories260k-gguf/stories260K.gguf', range: 'bytes=0-3', status: 206 }]
  *   await server.close();

@@ -4,8 +4,9 @@ import { openHfCheckpoint } from '../../src/format/hf-checkpoint';
 import { greedy, quantizeActivationsInt8, ReferenceModel, roundHalfEven } from '../../src/model/reference';
 import { directorySource } from '../../src/node/file-source';
 import { TextTokenizer } from '../../src/tokenizer/tokenizer';
+import { TINYSTORIES } from '../helpers/models';
 
-const MODEL_DIR = '/work/shared/models/tinystories-656k';
+const MODEL_DIR = TINYSTORIES;
 const f = Math.fround;
 
 describe('quantizeActivationsInt8 (the W4A8 kernels’ per-token activation quantizer)', () => {

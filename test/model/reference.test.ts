@@ -5,8 +5,9 @@ import { type ModelConfig, tensorNames } from '../../src/model/config';
 import { greedy, type LinearName, ReferenceModel, ropeInvFreq } from '../../src/model/reference';
 import { directorySource } from '../../src/node/file-source';
 import { TextTokenizer } from '../../src/tokenizer/tokenizer';
+import { TINYSTORIES } from '../helpers/models';
 
-const MODEL_DIR = '/work/shared/models/tinystories-656k';
+const MODEL_DIR = TINYSTORIES;
 
 let ckpt: Checkpoint;
 let model: ReferenceModel;

@@ -11,8 +11,9 @@ import { ReferenceModel } from '../../src/model/reference';
 import { directorySource } from '../../src/node/file-source';
 import { dequantize, packF32, quantizeLinear } from '../../src/quant';
 import type { Scheme } from '../../src/quant/types';
+import { TINYSTORIES } from '../helpers/models';
 
-const MODEL_DIR = '/work/shared/models/tinystories-656k';
+const MODEL_DIR = TINYSTORIES;
 
 let ckpt: Checkpoint;
 beforeAll(async () => {

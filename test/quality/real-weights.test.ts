@@ -14,13 +14,14 @@ import { evaluatePack, type PackQuality } from '../../src/quality/evaluate';
 import { compareModels } from '../../src/quality/quality';
 import type { Method, Scheme } from '../../src/quant/types';
 import { TextTokenizer } from '../../src/tokenizer/tokenizer';
+import { TINYSTORIES } from '../helpers/models';
 
 /**
  * The quantizers must earn their keep on real weights: converted with the real converter, scored
  * on the CPU reference (w4a8 with int8 activations, as the GPU computes), on text the
  * calibration never saw. A short text keeps this to seconds; the full table is docs/quality.md.
  */
-const MODEL_DIR = '/work/shared/models/tinystories-656k';
+const MODEL_DIR = TINYSTORIES;
 
 let ckpt: Checkpoint;
 let ref: ReferenceModel;

@@ -1,15 +1,6 @@
 /** Test helpers: a seeded RNG (failures reproduce from the printed seed) and synthetic layers. */
 
-export function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as makeRng } from '../../src/model/sampling-reference';
 
 /** Seed from QUANT_SEED or the clock; printed so a failing run can be replayed. */
 export function testSeed(name: string): number {

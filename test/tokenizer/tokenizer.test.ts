@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type ChatMessage, TextTokenizer } from '../../src/tokenizer/tokenizer';
+import { SMOLLM2_SHAPE, TINYSTORIES } from '../helpers/models';
 
-const TINY = '/work/shared/models/tinystories-656k';
-const SMOL = '/work/shared/models/smollm2-135m-shape';
+const TINY = TINYSTORIES;
+const SMOL = SMOLLM2_SHAPE;
 
 /** SmolLM2-135M-Instruct's chat template (ChatML with a default system turn). */
 const SMOLLM2_TEMPLATE =
