@@ -3,7 +3,7 @@
  * tables and, with --out FILE, written as JSON. Figures are ratios to the read bandwidth measured
  * in the same run on the same device; a figure above that roofline is a measurement bug and aborts.
  *
- *   --suites bandwidth,decode     which suites (default both)
+ *   --suites bandwidth,decode,quant   which suites (default bandwidth,decode; quant = CPU quantizer speed)
  *   --shapes llama-3.2-1b,llama-2-7b --schemes w4a8,w4a16,w2-4-16
  *   --contexts 128,2048 --decode-tokens 32 --prefill-tokens 512
  */
@@ -13,6 +13,7 @@ import { acquireDevice } from '../src/gpu/device';
 import type { Scheme } from '../src/quant/types';
 import { measureBandwidth } from './bandwidth';
 import { benchDecode, type DecodeResult } from './decode';
+import { benchQuantizers } from './quantizers';
 import { SHAPES } from './synthetic';
 
 declare const __PAGELM_COMMIT__: string;
@@ -34,6 +35,13 @@ async function main(): Promise<void> {
     },
   });
   const suites = new Set(list(values.suites));
+  if (suites.has('quant')) {
+    console.log('quantizers (CPU)');
+    for (const line of benchQuantizers({ N: 4096, K: 4096, calibTokens: 512, calibrated: true }))
+      console.log(line);
+    suites.delete('quant');
+    if (suites.size === 0) return;
+  }
   const gpu = await acquireDevice({ dawnToggles: ['disable-dawn-features=timestamp_quantization'] });
   const software = /llvmpipe|swiftshader|software/i.test(
     `${gpu.caps.adapter.description} ${gpu.caps.adapter.architecture}`,

@@ -1,4 +1,3 @@
-import { spawn, spawnSync } from 'node:child_process';
 import {
   cpSync,
   existsSync,
@@ -13,7 +12,6 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertCheckpoint } from '../../src/convert/convert';
 import { FormatError } from '../../src/format/errors';
@@ -22,43 +20,24 @@ import { openPack } from '../../src/format/pack-reader';
 import { tensorNames } from '../../src/model/config';
 import { directorySource } from '../../src/node/file-source';
 import { PackDirSink } from '../../src/node/pack-dir';
+import { buildCli, type Cli } from '../helpers/cli';
 import { SHARED_MODELS } from '../helpers/models';
 import { startStaticServer } from '../helpers/static-server';
 import { STORIES260K, TINYSTORIES } from './helpers';
 
-/**
- * `pagelm convert` end to end: the CLI is bundled exactly as `npm run build:cli` does (into a
- * temp dir, so it never races a build in dist/) and spawned, so exit codes and stderr are real.
- */
+/** `pagelm convert` end to end through the real, spawned CLI (test/helpers/cli.ts). */
+let cli: Cli;
 let root: string;
-let cli: string;
 
 beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), 'pagelm-cli-'));
-  const outDir = join(root, 'dist');
-  await build({ configFile: 'vite.cli.config.ts', logLevel: 'error', build: { outDir, emptyOutDir: true } });
-  cli = join(outDir, 'pagelm.js');
+  cli = await buildCli();
+  root = cli.root;
 }, 120_000);
 
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+afterAll(() => cli?.dispose());
 
-function pagelm(...args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: root, timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** Async spawn: the test process must keep serving HTTP while the CLI runs. */
-function pagelmAsync(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd: root });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const pagelm = (...args: string[]) => cli.run(...args);
+const pagelmAsync = (...args: string[]) => cli.runAsync(...args);
 
 /** Nothing of a failed run may remain: no output dir, no temp dir beside it. */
 function expectNothingLeft(parent: string, out: string) {

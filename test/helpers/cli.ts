@@ -2,14 +2,22 @@
  * Runs the real `pagelm` CLI: bundled exactly as `npm run build:cli` does, into a temp dir (so it
  * never races a build in dist/), and spawned, so exit codes, stdout and stderr are real.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'vite';
 
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
 export interface Cli {
   root: string;
-  run(...args: string[]): { code: number | null; stdout: string; stderr: string };
+  run(...args: string[]): CliResult;
+  /** For runs that talk to a server living in the test process (spawnSync would block it). */
+  runAsync(...args: string[]): Promise<CliResult>;
   dispose(): void;
 }
 
@@ -32,6 +40,16 @@ export async function buildCli(): Promise<Cli> {
       });
       return { code: r.status, stdout: r.stdout, stderr: r.stderr };
     },
+    runAsync: (...args) =>
+      new Promise((done, fail) => {
+        const child = spawn(process.execPath, [cli, ...args], { cwd: root });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d) => (stdout += d));
+        child.stderr.on('data', (d) => (stderr += d));
+        child.on('error', fail);
+        child.on('close', (code) => done({ code, stdout, stderr }));
+      }),
     dispose: () => rmSync(root, { recursive: true, force: true }),
   };
 }
