@@ -361,6 +361,18 @@ export class GpuSession {
   }
 
   /**
+   * Keeps the first `position` tokens of the KV cache and forgets the rest, so a conversation that
+   * extends an earlier one re-uses its cache: rewind to the common prefix, then prefill the new
+   * tokens. (Later positions are simply overwritten.)
+   */
+  rewind(position: number): void {
+    if (!Number.isInteger(position) || position < 0 || position > this.position) {
+      throw new Error(`rewind: position ${position} is outside 0 … ${this.position}`);
+    }
+    this.position = position;
+  }
+
+  /**
    * The step's kernels in order, each with its family name (for profiling): encoding them into
    * one pass is the step.
    */
