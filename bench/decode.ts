@@ -15,6 +15,8 @@ export interface DecodeResult {
   weightGB: number;
   prefillTokensPerS: number;
   decode: { context: number; tokensPerS: number; bytesPerToken: number; rooflineFraction: number }[];
+  /** GPU seconds of one ordinary decode step (single pass) at the first context. */
+  stepGpuSeconds?: number;
   /** GPU seconds per kernel family for one decode step at the first context (timestamp-query). */
   profile?: Record<string, number>;
   /** Dispatch count of one decode step. */
@@ -53,6 +55,7 @@ export async function benchDecode(
 
   const decode: DecodeResult['decode'] = [];
   let profile: Record<string, number> | undefined;
+  let stepGpuSeconds: number | undefined;
   for (const context of opts.contexts) {
     session.reset();
     await session.prefill(randomIds(context, config.vocabSize));
@@ -67,9 +70,22 @@ export async function benchDecode(
       );
     }
     decode.push({ context, tokensPerS: 1 / secondsPerToken, bytesPerToken, rooflineFraction });
-    if (!profile && gpu.caps.features.timestampQuery) profile = await session.profileDecode();
+    if (!profile && gpu.caps.features.timestampQuery) {
+      const steps: number[] = [];
+      for (let i = 0; i < 5; i++) steps.push(await session.timedDecode());
+      stepGpuSeconds = steps.sort((a, b) => a - b)[2];
+      profile = await session.profileDecode();
+    }
   }
   session.destroy();
   model.destroy();
-  return { shape, scheme, weightGB: weights.weightBytes / 1e9, prefillTokensPerS, decode, profile };
+  return {
+    shape,
+    scheme,
+    weightGB: weights.weightBytes / 1e9,
+    prefillTokensPerS,
+    decode,
+    profile,
+    stepGpuSeconds,
+  };
 }

@@ -98,6 +98,12 @@ async function main(): Promise<void> {
     console.log(
       `${'family'.padEnd(14)}${profiled.map((d) => `${d.shape.slice(6)} ${d.scheme}`.padStart(16)).join('')}`,
     );
+    console.log(
+      `${'one pass'.padEnd(14)}${profiled.map((d) => ((d.stepGpuSeconds ?? 0) * 1e6).toFixed(0).padStart(16)).join('')}   ← GPU time of a normal step (single pass)`,
+    );
+    console.log(
+      `${'JS-timed'.padEnd(14)}${profiled.map((d) => (1e6 / d.decode[0].tokensPerS).toFixed(0).padStart(16)).join('')}   ← per token, from JS`,
+    );
     for (const f of [...families, 'total']) {
       const cell = (d: DecodeResult) => {
         const v = f === 'total' ? Object.values(d.profile!).reduce((a, b) => a + b, 0) : (d.profile![f] ?? 0);

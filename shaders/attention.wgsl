@@ -27,7 +27,8 @@ struct Step {
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> kcache: array<u32>;
+// K is read a vec4<u32> at a time (8 f16 or 4 f32 values); V a u32 word at a time.
+@group(0) @binding(1) var<storage, read> kcache: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> vcache: array<u32>;
 @group(0) @binding(3) var<storage, read_write> part_o: array<f32>;
 @group(0) @binding(4) var<storage, read_write> part_ml: array<vec2<f32>>;
@@ -35,17 +36,35 @@ struct Step {
 @group(0) @binding(6) var<uniform> step: Step;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
 
-var<workgroup> sq: array<f32, GROUP * HEAD_DIM>;
+// Cache elements per vec4<u32> of K.
+override KVEC: u32 = select(4u, 8u, KV_F16);
+
+var<workgroup> sq: array<vec4<f32>, GROUP * HEAD_DIM / 4u>;
 var<workgroup> sp: array<f32, GROUP * WG>;
 var<workgroup> red: array<f32, WG>;
 
-fn cache_at(kv: u32, index: u32) -> f32 {
-  if (KV_F16) {
-    let word = select(vcache[index / 2u], kcache[index / 2u], kv == 0u);
-    let v = unpack2x16float(word);
-    return select(v.x, v.y, (index & 1u) == 1u);
+// q_g · k_j for one key: K in vec4 loads against q (pre-scaled) in workgroup memory.
+fn key_dot(g: u32, key_vec_base: u32) -> f32 {
+  var s = 0.0;
+  let qb = g * HEAD_DIM / 4u;
+  for (var c = 0u; c < HEAD_DIM / KVEC; c++) {
+    let w = kcache[key_vec_base + c];
+    if (KV_F16) {
+      s += dot(vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)), sq[qb + 2u * c])
+         + dot(vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w)), sq[qb + 2u * c + 1u]);
+    } else {
+      s += dot(bitcast<vec4<f32>>(w), sq[qb + c]);
+    }
   }
-  return bitcast<f32>(select(vcache[index], kcache[index], kv == 0u));
+  return s;
+}
+
+// Dims (2p, 2p+1) of V at cache element index `elem` (even).
+fn v_pair(elem: u32) -> vec2<f32> {
+  if (KV_F16) {
+    return unpack2x16float(vcache[elem / 2u]);
+  }
+  return vec2<f32>(bitcast<f32>(vcache[elem]), bitcast<f32>(vcache[elem + 1u]));
 }
 
 fn wg_reduce(v: f32, lid: u32, is_max: bool) -> f32 {
@@ -78,20 +97,19 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
     return;
   }
   let n_keys = min(WG, last + 1u - k0);
-  for (var i = lid; i < GROUP * HEAD_DIM; i += WG) {
-    let h = kvh * GROUP + i / HEAD_DIM;
-    sq[i] = q[t * params.q_stride + h * HEAD_DIM + i % HEAD_DIM] * params.scale;
+  for (var i = lid; i < GROUP * HEAD_DIM / 4u; i += WG) {
+    let h = kvh * GROUP + (4u * i) / HEAD_DIM;
+    let base = t * params.q_stride + h * HEAD_DIM + (4u * i) % HEAD_DIM;
+    sq[i] = vec4<f32>(q[base], q[base + 1u], q[base + 2u], q[base + 3u]) * params.scale;
   }
   workgroupBarrier();
 
-  let key_base = (kvh * params.max_pos + k0 + lid) * HEAD_DIM;
+  // One key per invocation: scores for every query head of the group.
+  let key_vec_base = (kvh * params.max_pos + k0 + lid) * HEAD_DIM / KVEC;
   for (var g = 0u; g < GROUP; g++) {
     var s = -3.0e38;
     if (lid < n_keys) {
-      s = 0.0;
-      for (var d = 0u; d < HEAD_DIM; d++) {
-        s += sq[g * HEAD_DIM + d] * cache_at(0u, key_base + d);
-      }
+      s = key_dot(g, key_vec_base);
     }
     sp[g * WG + lid] = s;
   }
@@ -106,14 +124,19 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
     }
   }
   workgroupBarrier();
-  for (var i = lid; i < GROUP * HEAD_DIM; i += WG) {
-    let g = i / HEAD_DIM;
-    let d = i % HEAD_DIM;
-    var acc = 0.0;
+  // Σ_j p_j · v_j, two dims per invocation and step (one f16 word), coalesced across invocations.
+  let half_dim = HEAD_DIM / 2u;
+  for (var i = lid; i < GROUP * half_dim; i += WG) {
+    let g = i / half_dim;
+    let d = 2u * (i % half_dim);
+    var acc = vec2<f32>(0.0);
+    let vbase = (kvh * params.max_pos + k0) * HEAD_DIM + d;
     for (var j = 0u; j < n_keys; j++) {
-      acc += sp[g * WG + j] * cache_at(1u, (kvh * params.max_pos + k0 + j) * HEAD_DIM + d);
+      acc += sp[g * WG + j] * v_pair(vbase + j * HEAD_DIM);
     }
-    part_o[((slot_base + kvh * GROUP + g) * params.splits_max + split) * HEAD_DIM + d] = acc;
+    let o = ((slot_base + kvh * GROUP + g) * params.splits_max + split) * HEAD_DIM + d;
+    part_o[o] = acc.x;
+    part_o[o + 1u] = acc.y;
   }
 }
 

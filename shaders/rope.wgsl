@@ -1,5 +1,5 @@
 // RoPE (Hugging Face rotate_half convention) on q and k, and the KV-cache write, for a chunk of
-// tokens at positions pos0 … pos0 + tokens − 1. One workgroup per token. cos/sin come from a
+// tokens at positions pos0 … pos0 + tokens − 1. cos/sin come from a
 // table the host computes in f64 (llama3 frequency scaling included): GPU cos/sin lose accuracy
 // for the large angles of late positions.
 //   q_out[t][h·D + d]        = rope(qkv[t][h·D + d])                 (numHeads heads)
@@ -58,21 +58,25 @@ fn store_cache_pair(which: u32, index: u32, lo: f32, hi: f32) {
   }
 }
 
+// One workgroup per (head, token): q heads first, then KV heads (which also write V), so even
+// a single decode token spreads over numHeads + numKvHeads workgroups.
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  let t = wid.x;
+  let h = wid.x;
+  let t = wid.y;
   let pos = step.pos0 + t;
   let D = params.head_dim;
   let row = t * params.qkv_stride;
-  for (var i = lid; i < params.n_heads * D; i += WG) {
-    q_out[t * params.q_stride + i] = rotated(row + (i / D) * D, i % D, pos);
+  if (h < params.n_heads) {
+    for (var d = lid; d < D; d += WG) {
+      q_out[t * params.q_stride + h * D + d] = rotated(row + h * D, d, pos);
+    }
+    return;
   }
-  let pairs = params.n_kv_heads * D / 2u;
-  for (var p = lid; p < pairs; p += WG) {
-    let kvh = (2u * p) / D;
-    let d = (2u * p) % D;
-    let kbase = row + (params.n_heads + kvh) * D;
-    let vbase = row + (params.n_heads + params.n_kv_heads + kvh) * D;
+  let kvh = h - params.n_heads;
+  let kbase = row + (params.n_heads + kvh) * D;
+  let vbase = row + (params.n_heads + params.n_kv_heads + kvh) * D;
+  for (var d = 2u * lid; d < D; d += 2u * WG) {
     let dst = (kvh * params.max_pos + pos) * D + d;
     store_cache_pair(0u, dst, rotated(kbase, d, pos), rotated(kbase, d + 1u, pos));
     store_cache_pair(1u, dst, qkv[vbase + d], qkv[vbase + d + 1u]);

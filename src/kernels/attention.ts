@@ -58,7 +58,7 @@ export async function ropeKernel(
     entries: entries([b.qkv, b.cosSin, b.qOut, b.k, b.v, params, b.step]),
   });
   return {
-    encode: (pass, tokens = 1) => dispatch(pass, pipeline, group, tokens),
+    encode: (pass, tokens = 1) => dispatch(pass, pipeline, group, s.numHeads + s.numKvHeads, tokens),
     destroy: () => params.destroy(),
   };
 }
@@ -88,6 +88,8 @@ export async function attentionKernel(
 ): Promise<AttentionKernel> {
   const { device } = gpu;
   if (s.numHeads % s.numKvHeads) throw new Error('attention: numHeads must be a multiple of numKvHeads');
+  // K is read 8 values (one vec4<u32> of f16 pairs) at a time.
+  if (s.headDim % 8) throw new Error(`attention: head_dim ${s.headDim} is not a multiple of 8`);
   const constants = {
     WG: ATTN_SPLIT,
     HEAD_DIM: s.headDim,

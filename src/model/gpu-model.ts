@@ -404,7 +404,30 @@ export class GpuSession {
     return list;
   }
 
-  private async run(tokens: number): Promise<number> {
+  /**
+   * GPU seconds of one ordinary decode step (a single compute pass bracketed by timestamps), to
+   * tell GPU time from host overhead in the benchmark. Advances the session like decode().
+   */
+  async timedDecode(): Promise<number> {
+    const { device } = this.model.gpu;
+    const querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
+    const resolve = device.createBuffer({
+      size: 16,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    await this.run(1, { querySet, resolve, read });
+    await read.mapAsync(GPUMapMode.READ);
+    const [t0, t1] = new BigUint64Array(read.getMappedRange().slice(0));
+    read.unmap();
+    for (const x of [querySet, resolve, read]) x.destroy();
+    return Number(t1 - t0) / 1e9;
+  }
+
+  private async run(
+    tokens: number,
+    timing?: { querySet: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer },
+  ): Promise<number> {
     const { device } = this.model.gpu;
     if (this.position + tokens > this.maxContext) {
       throw new Error(
@@ -414,9 +437,23 @@ export class GpuSession {
     device.queue.writeBuffer(this.step, 0, new Uint32Array([this.position, tokens]));
     const kernels = await this.stepKernels(tokens);
     const enc = device.createCommandEncoder({ label: `step@${this.position}+${tokens}` });
-    const pass = enc.beginComputePass();
+    const pass = enc.beginComputePass(
+      timing
+        ? {
+            timestampWrites: {
+              querySet: timing.querySet,
+              beginningOfPassWriteIndex: 0,
+              endOfPassWriteIndex: 1,
+            },
+          }
+        : {},
+    );
     for (const [, record] of kernels) record(pass);
     pass.end();
+    if (timing) {
+      enc.resolveQuerySet(timing.querySet, 0, 2, timing.resolve, 0);
+      enc.copyBufferToBuffer(timing.resolve, 0, timing.read, 0, 16);
+    }
     enc.copyBufferToBuffer(this.ids, 0, this.idOut, 0, 4);
     device.queue.submit([enc.finish()]);
     await this.idOut.mapAsync(GPUMapMode.READ);
