@@ -60,7 +60,7 @@ export async function benchDecode(
     session.reset();
     await session.prefill(randomIds(context, config.vocabSize));
     t0 = performance.now();
-    for (let i = 0; i < opts.decodeTokens; i++) await session.decode();
+    await session.decodeStream(opts.decodeTokens, () => true);
     const secondsPerToken = (performance.now() - t0) / 1e3 / opts.decodeTokens;
     const bytesPerToken = perTokenWeights + kvBytesPerPos * (context + opts.decodeTokens / 2);
     const rooflineFraction = bytesPerToken / secondsPerToken / 1e9 / readGBs;

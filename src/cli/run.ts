@@ -93,13 +93,16 @@ export async function runCommand(argv: string[]): Promise<void> {
   const tPrefill = performance.now();
   if (values.logits) writeFileSync(values.logits, JSON.stringify(Array.from(await session.readLogits())));
   const eos = new Set(config.eosTokenIds);
-  while (out.length < maxTokens && !eos.has(next)) {
-    out.push(next);
-    const delta = stream.push(next);
+  // Keeps the id (streams its text) unless it ends generation; false stops.
+  const accept = (id: number): boolean => {
+    next = id;
+    if (eos.has(id) || out.length >= maxTokens) return false;
+    out.push(id);
+    const delta = stream.push(id);
     if (!values.json) process.stdout.write(delta);
-    if (out.length >= maxTokens) break;
-    next = await session.decode();
-  }
+    return out.length < maxTokens;
+  };
+  if (accept(next)) await session.decodeStream(maxTokens - out.length, accept);
   const tEnd = performance.now();
   const tail = stream.flush();
   if (!values.json) process.stdout.write(tail);

@@ -11,7 +11,15 @@ export interface Sampler extends Encodable {
   setParams(p: SamplingParams): void;
   /** Restarts the random stream (mulberry32 state = seed). */
   setSeed(seed: number): void;
+  /**
+   * Forgets the last recorded step's random draw (for an undone speculative step). mulberry32's
+   * state only ever adds a constant per draw, so the state after n draws is seed + n·C.
+   */
+  undoLastDraw(): void;
 }
+
+/** mulberry32's per-draw state increment (shaders/sample.wgsl next_uniform). */
+const MULBERRY_STEP = 0x6d2b79f5;
 
 /**
  * Picks the next token from `logits` ([vocab], the chunk's last token) on the GPU, with the
@@ -51,13 +59,38 @@ export async function samplerKernel(
     f[5] = p.repetitionPenalty ?? 1;
     device.queue.writeBuffer(params, 0, words);
   };
-  const setSeed = (seed: number) => device.queue.writeBuffer(rng, 0, new Uint32Array([seed >>> 0, 0, 0, 0]));
+  // Draws recorded since the seed: each non-greedy step takes exactly one uniform.
+  let seed = 0;
+  let draws = 0;
+  let greedy = true;
+  const writeState = () =>
+    device.queue.writeBuffer(
+      rng,
+      0,
+      new Uint32Array([(seed + Math.imul(draws, MULBERRY_STEP)) >>> 0, 0, 0, 0]),
+    );
+  const setSeed = (s: number) => {
+    seed = s >>> 0;
+    draws = 0;
+    writeState();
+  };
   setParams({ temperature: 0 });
   setSeed(0);
   return {
-    setParams,
+    setParams: (p) => {
+      greedy = !((p.temperature ?? 1) > 0);
+      setParams(p);
+    },
     setSeed,
-    encode: (pass) => dispatch(pass, pipeline, group, 1),
+    undoLastDraw: () => {
+      if (greedy) return;
+      draws -= 1;
+      writeState();
+    },
+    encode: (pass) => {
+      if (!greedy) draws += 1;
+      dispatch(pass, pipeline, group, 1);
+    },
     destroy: () => {
       for (const x of [params, work, rng]) x.destroy();
     },

@@ -135,6 +135,7 @@ export interface SessionOptions {
 export class GpuSession {
   /** Tokens in the KV cache. */
   position = 0;
+  private slot = 0;
   private readonly owned: GPUBuffer[] = [];
   private readonly kernels: Encodable[] = [];
 
@@ -145,7 +146,8 @@ export class GpuSession {
     private readonly step: GPUBuffer,
     private readonly ids: GPUBuffer,
     private readonly history: GPUBuffer,
-    private readonly idOut: GPUBuffer,
+    /** Two readback slots for the sampled id: one step can be in flight while the last is read. */
+    private readonly idOut: [GPUBuffer, GPUBuffer],
     readonly logits: GPUBuffer,
     private readonly plan: StepPlan,
   ) {}
@@ -177,7 +179,9 @@ export class GpuSession {
     const step = buf(16, 'step', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     const ids = buf(T * 4, 'ids');
     const history = buf((maxContext + 1) * 4, 'history');
-    const idOut = buf(4, 'id-readback', GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    const idOut: [GPUBuffer, GPUBuffer] = [0, 1].map((i) =>
+      buf(4, `id-readback-${i}`, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST),
+    ) as [GPUBuffer, GPUBuffer];
     const x = buf(T * H * 4, 'x');
     const qkv = buf(T * (qDim + 2 * kvDim) * 4, 'qkv');
     const q = buf(T * qDim * 4, 'q');
@@ -292,10 +296,11 @@ export class GpuSession {
       ? { kind: 'int8', q: buf(H, 'last-q'), scale: buf(4, 'last-s'), stride: H }
       : { kind: 'f32', x: buf(H * 4, 'last-f32'), stride: H };
     const finalNorms = new Map<number, Encodable>();
-    const finalNormFor = async (tokens: number) => {
-      let k = finalNorms.get(tokens);
-      if (!k) {
-        k = keep(
+    const preparing = new Map<number, Promise<void>>();
+    const prepareFinalNorm = async (tokens: number) => {
+      finalNorms.set(
+        tokens,
+        keep(
           await rmsNormKernel(gpu, {
             tokens: 1,
             k: c.hiddenSize,
@@ -306,14 +311,26 @@ export class GpuSession {
             weight: model.finalNorm,
             out: normOut(lastIn),
           }),
-        );
-        finalNorms.set(tokens, k);
+        ),
+      );
+    };
+    const ensureFinalNorm = (tokens: number): Promise<void> => {
+      let p = preparing.get(tokens);
+      if (!p) {
+        p = prepareFinalNorm(tokens);
+        preparing.set(tokens, p);
       }
+      return p;
+    };
+    const finalNorm = (tokens: number) => {
+      const k = finalNorms.get(tokens);
+      if (!k) throw new Error(`internal: final norm for ${tokens} tokens was not prepared`);
       return k;
     };
+    await ensureFinalNorm(1);
     const lmHead = keep(await gemv(gpu, model.lmHead, lastIn, logits));
     const sample = keep(await samplerKernel(gpu, { logits, vocab: c.vocabSize, ids, history, step }));
-    const plan: StepPlan = { embed, layers, finalNormFor, lmHead, sample };
+    const plan: StepPlan = { embed, layers, ensureFinalNorm, finalNorm, lmHead, sample };
     const session = new GpuSession(model, maxContext, maxChunk, step, ids, history, idOut, logits, plan);
     session.owned.push(...owned);
     session.kernels.push(...kernels);
@@ -376,9 +393,9 @@ export class GpuSession {
    * The step's kernels in order, each with its family name (for profiling): encoding them into
    * one pass is the step.
    */
-  private async stepKernels(tokens: number): Promise<[string, (pass: GPUComputePassEncoder) => void][]> {
+  private stepKernels(tokens: number): [string, (pass: GPUComputePassEncoder) => void][] {
     const p = this.plan;
-    const finalNorm = await p.finalNormFor(tokens);
+    const finalNorm = p.finalNorm(tokens);
     const lastPos = this.position + tokens - 1;
     const list: [string, (pass: GPUComputePassEncoder) => void][] = [
       ['embed', (q) => p.embed.encode(q, tokens)],
@@ -429,13 +446,16 @@ export class GpuSession {
     timing?: { querySet: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer },
   ): Promise<number> {
     const { device } = this.model.gpu;
+    await this.plan.ensureFinalNorm(tokens);
     if (this.position + tokens > this.maxContext) {
       throw new Error(
         `context full: ${this.position} + ${tokens} tokens exceed the session's ${this.maxContext}`,
       );
     }
+    // From here to the submit nothing awaits: concurrent steps (decodeStream) are encoded and
+    // submitted in call order, each with its own position.
     device.queue.writeBuffer(this.step, 0, new Uint32Array([this.position, tokens]));
-    const kernels = await this.stepKernels(tokens);
+    const kernels = this.stepKernels(tokens);
     const enc = device.createCommandEncoder({ label: `step@${this.position}+${tokens}` });
     const pass = enc.beginComputePass(
       timing
@@ -454,13 +474,43 @@ export class GpuSession {
       enc.resolveQuerySet(timing.querySet, 0, 2, timing.resolve, 0);
       enc.copyBufferToBuffer(timing.resolve, 0, timing.read, 0, 16);
     }
-    enc.copyBufferToBuffer(this.ids, 0, this.idOut, 0, 4);
+    const out = this.idOut[this.slot];
+    this.slot ^= 1;
+    enc.copyBufferToBuffer(this.ids, 0, out, 0, 4);
     device.queue.submit([enc.finish()]);
-    await this.idOut.mapAsync(GPUMapMode.READ);
-    const id = new Uint32Array(this.idOut.getMappedRange().slice(0))[0];
-    this.idOut.unmap();
     this.position += tokens;
+    await out.mapAsync(GPUMapMode.READ);
+    const id = new Uint32Array(out.getMappedRange().slice(0))[0];
+    out.unmap();
     return id;
+  }
+
+  /**
+   * Up to `maxSteps` decode steps, pipelined: step k+1 (whose input id is already on the GPU) is
+   * encoded and submitted before step k's id is read back, so the host's encoding and readback
+   * latency overlap GPU work instead of adding to it. `onToken` gets each id in order and
+   * returns false to stop; the one speculative step already in flight is then undone (rewind),
+   * leaving the session exactly as after the same number of decode() calls.
+   */
+  async decodeStream(maxSteps: number, onToken: (id: number) => boolean | Promise<boolean>): Promise<void> {
+    if (maxSteps <= 0) return;
+    let pending = this.run(1);
+    for (let i = 0; i < maxSteps; i++) {
+      const next = i + 1 < maxSteps ? this.run(1) : null;
+      const id = await pending;
+      if (!(await onToken(id))) {
+        if (next) {
+          await next;
+          this.position -= 1;
+          this.plan.sample.undoLastDraw();
+          // The speculative step sampled over ids[0]; put back the id the next step must consume.
+          this.model.gpu.device.queue.writeBuffer(this.ids, 0, new Uint32Array([id]));
+        }
+        return;
+      }
+      if (!next) return;
+      pending = next;
+    }
   }
 
   /**
@@ -472,7 +522,8 @@ export class GpuSession {
     const { device, caps } = this.model.gpu;
     if (!caps.features.timestampQuery) throw new Error('profileDecode needs the timestamp-query feature');
     device.queue.writeBuffer(this.step, 0, new Uint32Array([this.position, 1]));
-    const kernels = await this.stepKernels(1);
+    await this.plan.ensureFinalNorm(1);
+    const kernels = this.stepKernels(1);
     const n = kernels.length;
     const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * n });
     const resolve = device.createBuffer({
@@ -528,7 +579,9 @@ interface LayerPlan {
 interface StepPlan {
   embed: Encodable;
   layers: LayerPlan[];
-  finalNormFor(tokens: number): Promise<Encodable>;
+  /** The final norm reads the chunk's last row: one bind group per chunk length, made on first use. */
+  ensureFinalNorm(tokens: number): Promise<void>;
+  finalNorm(tokens: number): Encodable;
   lmHead: Encodable;
   sample: Sampler;
 }

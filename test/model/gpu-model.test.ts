@@ -178,3 +178,38 @@ describe.each([
     });
   },
 );
+
+describe('pipelined decoding (decodeStream)', () => {
+  test('gives the ids of plain decode() calls, and a stop leaves the session as plain decoding would', async () => {
+    const pack = await memoryPack(await tinystories(), { scheme: 'w4a8' });
+    const model = await GpuModel.load(gpu, pack);
+    const prompt = [1, 147, 201];
+    // Sampling, not greedy: the random stream must advance exactly once per kept token too.
+    const sampling = { temperature: 0.9, topP: 0.95 };
+
+    const plain = await model.createSession({ maxContext: 64 });
+    plain.setSampling(sampling, 11);
+    const want = [await plain.prefill(prompt)];
+    for (let i = 0; i < 12; i++) want.push(await plain.decode());
+
+    const piped = await model.createSession({ maxContext: 64 });
+    piped.setSampling(sampling, 11);
+    const got = [await piped.prefill(prompt)];
+    // Stop after 5 ids (a speculative step is in flight and must be undone)…
+    await piped.decodeStream(20, (id) => {
+      got.push(id);
+      return got.length < 6;
+    });
+    expect(piped.position).toBe(prompt.length + 5);
+    // …then continue with plain decode() and pipelined steps to the same length.
+    got.push(await piped.decode());
+    await piped.decodeStream(6, (id) => {
+      got.push(id);
+      return true;
+    });
+    expect(got).toEqual(want);
+    plain.destroy();
+    piped.destroy();
+    model.destroy();
+  });
+});
