@@ -9,7 +9,10 @@
  *
  * Options simulate awkward servers: `noRanges` ignores Range headers (always 200 with the whole
  * file, no Accept-Ranges), `failFirstN` drops the connection of the first N requests without a
- * response (a network error for the client), `hang` accepts requests and never answers.
+ * response (a network error for the client), `hang` accepts requests and never answers, `hold`
+ * never answers the paths it matches, `cutBodies` drops the connection part way through the
+ * next bodies. `cors` adds the headers a page on another origin (the Vite server) needs.
+ * `setOptions` changes them while the server runs (e.g. release a held file after a reload).
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -24,6 +27,15 @@ export interface StaticServerOptions {
   failFirstN?: number;
   /** Never answer (to test client timeouts). */
   hang?: boolean;
+  /** Never answer requests whose path (as logged) this returns true for: a stalled download. */
+  hold?: (path: string) => boolean;
+  /**
+   * The next `count` GET bodies longer than `afterBytes` are cut after that many bytes (headers
+   * announce the full length, then the connection drops): a connection lost mid-download.
+   */
+  cutBodies?: { count: number; afterBytes: number };
+  /** Cross-origin access: Access-Control-Allow-Origin: *, exposed Content-Range/Length/ETag, preflights answered. */
+  cors?: boolean;
 }
 
 export interface RequestLogEntry {
@@ -41,6 +53,8 @@ export interface StaticServer {
   url: string;
   /** Every request in arrival order. */
   requests: RequestLogEntry[];
+  /** Changes options for the requests that follow (failFirstN restarts its count). */
+  setOptions(changes: Partial<StaticServerOptions>): void;
   close(): Promise<void>;
 }
 
@@ -65,14 +79,30 @@ export async function startStaticServer(
 ): Promise<StaticServer> {
   const root = resolve(rootDir);
   const requests: RequestLogEntry[] = [];
+  options = { ...options };
   let toFail = options.failFirstN ?? 0;
+  let toCut = options.cutBodies?.count ?? 0;
+  const corsHeaders = (): Record<string, string> =>
+    options.cors
+      ? {
+          'Access-Control-Allow-Origin': '*',
+          'Access-Control-Expose-Headers': 'Content-Range, Content-Length, ETag, Accept-Ranges',
+        }
+      : {};
 
   const handle = async (req: IncomingMessage, res: ServerResponse, entry: RequestLogEntry) => {
     const send = (status: number, headers: Record<string, string | number> = {}, body?: string) => {
       entry.status = status;
-      res.writeHead(status, headers);
+      res.writeHead(status, { ...corsHeaders(), ...headers });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
+    if (req.method === 'OPTIONS' && options.cors) {
+      return send(204, {
+        'Access-Control-Allow-Methods': 'GET, HEAD',
+        'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] ?? 'Range',
+        'Access-Control-Max-Age': 600,
+      });
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, { Allow: 'GET, HEAD' });
 
     let rel: string;
@@ -93,7 +123,10 @@ export async function startStaticServer(
       return send(404, {}, 'not found');
     }
 
-    const base: Record<string, string | number> = { 'Content-Type': 'application/octet-stream' };
+    const base: Record<string, string | number> = {
+      ...corsHeaders(),
+      'Content-Type': 'application/octet-stream',
+    };
     if (!options.noRanges) base['Accept-Ranges'] = 'bytes';
     const rangeHeader = options.noRanges ? null : entry.range;
     const range = rangeHeader === null ? 'ignore' : parseRange(rangeHeader, size);
@@ -107,6 +140,17 @@ export async function startStaticServer(
     res.writeHead(status, headers);
     if (req.method === 'HEAD' || size === 0) {
       res.end();
+      return;
+    }
+    const cut = options.cutBodies;
+    if (req.method === 'GET' && cut && toCut > 0 && end - start + 1 > cut.afterBytes) {
+      toCut--;
+      const part = createReadStream(full, { start, end: start + cut.afterBytes - 1 });
+      part.on('error', () => res.destroy());
+      part.on('data', (chunk) => res.write(chunk));
+      // Flush what was sent and give the client a moment to take it in (so the cut comes after
+      // the bytes, as on a real dropped connection), then drop the connection mid-body.
+      part.on('end', () => res.write('', () => setTimeout(() => req.socket.destroy(), 200)));
       return;
     }
     const stream = createReadStream(full, { start, end });
@@ -131,7 +175,7 @@ export async function startStaticServer(
       req.socket.destroy();
       return;
     }
-    if (options.hang) return;
+    if (options.hang || options.hold?.(entry.path)) return;
     handle(req, res, entry).catch(() => res.destroy());
   });
 
@@ -143,6 +187,11 @@ export async function startStaticServer(
   return {
     url: `http://127.0.0.1:${port}/`,
     requests,
+    setOptions(changes) {
+      options = { ...options, ...changes };
+      if ('failFirstN' in changes) toFail = changes.failFirstN ?? 0;
+      if ('cutBodies' in changes) toCut = changes.cutBodies?.count ?? 0;
+    },
     close: () =>
       new Promise<void>((ok) => {
         server.close(() => ok());
