@@ -3,7 +3,8 @@
  * tables and, with --out FILE, written as JSON. Figures are ratios to the read bandwidth measured
  * in the same run on the same device; a figure above that roofline is a measurement bug and aborts.
  *
- *   --suites bandwidth,decode,quant   which suites (default bandwidth,decode; quant = CPU quantizer speed)
+ *   --suites bandwidth,decode,gemv,quant   which suites (default bandwidth,decode; gemv = per-layer
+ *                                          kernel variants; quant = CPU quantizer speed)
  *   --shapes llama-3.2-1b,llama-2-7b --schemes w4a8,w4a16,w2-4-16
  *   --contexts 128,2048 --decode-tokens 32 --prefill-tokens 512
  */
@@ -13,6 +14,7 @@ import { acquireDevice } from '../src/gpu/device';
 import type { Scheme } from '../src/quant/types';
 import { measureBandwidth } from './bandwidth';
 import { benchDecode, type DecodeResult } from './decode';
+import { benchGemv, GEMV_VARIANTS, type GemvResult } from './gemv';
 import { benchQuantizers } from './quantizers';
 import { SHAPES } from './synthetic';
 
@@ -91,6 +93,22 @@ async function main(): Promise<void> {
       }
     }
   }
+  const gemvResults: GemvResult[] = [];
+  if (suites.has('gemv')) {
+    console.log('\nGEMV per layer shape (weights rotated past L2): µs, GB/s, fraction of read bandwidth');
+    for (const shape of list(values.shapes)) {
+      for (const scheme of list(values.schemes) as Scheme[]) {
+        const rs = await benchGemv(gpu, shape, scheme, readGBs, GEMV_VARIANTS);
+        gemvResults.push(...rs);
+        for (const r of rs) {
+          console.log(
+            `${shape.padEnd(13)} ${r.layer.padEnd(8)} ${`${r.N}×${r.K}`.padEnd(12)} ${scheme.padEnd(8)} ${r.variant.padEnd(24)} ` +
+              `${r.microseconds.toFixed(1).padStart(8)} µs ${r.gbPerSecond.toFixed(0).padStart(6)} GB/s ${(100 * r.rooflineFraction).toFixed(1).padStart(5)}%`,
+          );
+        }
+      }
+    }
+  }
   const profiled = decode.filter((d) => d.profile);
   if (profiled.length) {
     console.log('\nGPU time per decode step by kernel family (µs; each kernel in its own timestamped pass)');
@@ -112,7 +130,8 @@ async function main(): Promise<void> {
       console.log(`${f.padEnd(14)}${profiled.map(cell).join('')}`);
     }
   }
-  if (values.out) writeFileSync(values.out, JSON.stringify({ ...header, bandwidth, decode }, null, 2));
+  if (values.out)
+    writeFileSync(values.out, JSON.stringify({ ...header, bandwidth, decode, gemv: gemvResults }, null, 2));
   gpu.device.destroy();
 }
 

@@ -76,7 +76,7 @@ function fillRandom(words: Uint32Array, seed: number): void {
   }
 }
 
-function randomComponents(
+export function randomComponents(
   scheme: Scheme,
   rows: number,
   K: number,

@@ -1,0 +1,119 @@
+import { manifestGroupSize } from '../src/format/pack-layout';
+import { roundUp, storageBuffer, uploadBuffer } from '../src/gpu/buffers';
+import type { GpuContext } from '../src/gpu/device';
+import type { Encodable } from '../src/kernels/encodable';
+import { type GemvOptions, gemv } from '../src/kernels/gemv';
+import { ACT_ALIGN, type Activations, type GpuLinear } from '../src/kernels/linear';
+import type { Scheme } from '../src/quant/types';
+import { randomComponents } from './synthetic';
+import { calibrateIterations, timeGpu } from './timer';
+
+/**
+ * GEMV micro-benchmarks on the 1B and 7B layer shapes: weight GB/s ÷ the read bandwidth of the
+ * same run, per scheme and kernel variant. Each iteration uses another copy of the weights, and
+ * the copies together exceed the L2 several times over, so the figures are DRAM figures.
+ */
+export const LAYER_SHAPES: Record<string, [string, number, number][]> = {
+  'llama-2-7b': [
+    ['qkv', 12288, 4096],
+    ['o', 4096, 4096],
+    ['gate_up', 22016, 4096],
+    ['down', 4096, 11008],
+  ],
+  'llama-3.2-1b': [
+    ['qkv', 3072, 2048],
+    ['o', 2048, 2048],
+    ['gate_up', 16384, 2048],
+    ['down', 2048, 8192],
+    ['lm_head', 128256, 2048],
+  ],
+};
+
+export interface GemvVariant {
+  name: string;
+  opts: GemvOptions;
+}
+
+export const GEMV_VARIANTS: GemvVariant[] = [
+  { name: 'tpr32', opts: { threadsPerRow: 32 } },
+  { name: 'tpr16', opts: { threadsPerRow: 16 } },
+  { name: 'tpr64', opts: { threadsPerRow: 64 } },
+  { name: 'tpr32 scales per thread', opts: { threadsPerRow: 32, scalesInShared: false } },
+];
+
+export interface GemvResult {
+  shape: string;
+  layer: string;
+  scheme: Scheme;
+  variant: string;
+  N: number;
+  K: number;
+  microseconds: number;
+  gbPerSecond: number;
+  rooflineFraction: number;
+}
+
+const L2_MULTIPLE = 256 * 1024 * 1024; // rotate through at least this many bytes of weights
+
+export async function benchGemv(
+  gpu: GpuContext,
+  shape: string,
+  scheme: Scheme,
+  readGBs: number,
+  variants: GemvVariant[],
+): Promise<GemvResult[]> {
+  const { device } = gpu;
+  const results: GemvResult[] = [];
+  for (const [layer, N, K] of LAYER_SHAPES[shape]) {
+    const groupSize = manifestGroupSize(scheme, K) ?? K;
+    const comps = randomComponents(scheme, N, K, groupSize, N * 31 + K);
+    const bytes = Object.values(comps).reduce((a, c) => a + c.byteLength, 0);
+    const copies = Math.max(2, Math.ceil(L2_MULTIPLE / bytes));
+    const weights: GpuLinear[] = [];
+    for (let i = 0; i < copies; i++) {
+      const buffers: Record<string, GPUBuffer> = {};
+      for (const [name, arr] of Object.entries(comps)) buffers[name] = uploadBuffer(device, arr);
+      weights.push({ scheme, N, K, groupSize, pieces: [{ row0: 0, rows: N, buffers }] });
+    }
+    const stride = roundUp(K, ACT_ALIGN);
+    const x: Activations =
+      scheme === 'w4a8'
+        ? {
+            kind: 'int8',
+            q: uploadBuffer(device, new Uint32Array(stride / 4).fill(0x01ff02fe)),
+            scale: uploadBuffer(device, new Float32Array([0.01])),
+            stride,
+          }
+        : { kind: 'f32', x: uploadBuffer(device, new Float32Array(stride).fill(0.01)), stride };
+    const y = storageBuffer(device, N * 4);
+    for (const v of variants) {
+      if (scheme !== 'w4a8' && scheme !== 'w4a16' && scheme !== 'w2-4-16') continue;
+      const kernels: Encodable[] = [];
+      for (const w of weights) kernels.push(await gemv(gpu, w, x, y, v.opts));
+      const encode = (pass: GPUComputePassEncoder, i: number) => kernels[i % kernels.length].encode(pass);
+      const iterations = await calibrateIterations(gpu, encode, 0.03);
+      const t = await timeGpu(gpu, encode, { iterations, samples: 5 });
+      const gbPerSecond = bytes / t.secondsPerIteration / 1e9;
+      if (gbPerSecond > readGBs * 1.02)
+        throw new Error(
+          `${layer} ${scheme} ${v.name}: ${gbPerSecond.toFixed(0)} GB/s exceeds the read roofline: a measurement bug`,
+        );
+      results.push({
+        shape,
+        layer,
+        scheme,
+        variant: v.name,
+        N,
+        K,
+        microseconds: t.secondsPerIteration * 1e6,
+        gbPerSecond,
+        rooflineFraction: gbPerSecond / readGBs,
+      });
+      for (const k of kernels) k.destroy();
+    }
+    for (const w of weights) for (const b of Object.values(w.pieces[0].buffers)) b.destroy();
+    for (const b of x.kind === 'int8' ? [x.q, x.scale] : [x.x]) b.destroy();
+    y.destroy();
+  }
+  return results;
+}
