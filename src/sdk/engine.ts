@@ -355,13 +355,19 @@ class LocalEngine implements Engine {
   }
 
   private async complete(body: ChatCompletionCreateParams, signal?: AbortSignal): Promise<ChatCompletion> {
-    const o = await this.runChat(
+    const run = this.runChat(
       body,
       signal,
       () => {},
       () => {},
-    );
-    return completionOf(o.meta, o.result.text, o.finishReason, o.usage, o.timing);
+    ).then((o) => completionOf(o.meta, o.result.text, o.finishReason, o.usage, o.timing));
+    if (!signal) return run;
+    // Settle at once on abort (as the worker proxy does); generation winds down within a token.
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(new AbortError());
+      signal.addEventListener('abort', onAbort, { once: true });
+      run.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
   /**
@@ -370,13 +376,17 @@ class LocalEngine implements Engine {
    */
   private stream(body: ChatCompletionCreateParams, signal?: AbortSignal): Promise<ChatCompletionStream> {
     const ctl = new AbortController();
-    const forward = () => ctl.abort();
-    if (signal?.aborted) ctl.abort();
-    signal?.addEventListener('abort', forward, { once: true });
     const channel = new Channel<ChatCompletionChunk>(() => ctl.abort());
+    // An abort ends the stream at once: nothing decoded after it is delivered.
+    const abort = () => {
+      ctl.abort();
+      channel.fail(new AbortError());
+    };
+    if (signal?.aborted) ctl.abort();
+    signal?.addEventListener('abort', abort, { once: true });
     const stream: ChatCompletionStream = {
       [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator](),
-      abort: () => ctl.abort(),
+      abort,
     };
     return new Promise((resolve, reject) => {
       let meta: ResponseMeta | null = null;
@@ -403,7 +413,7 @@ class LocalEngine implements Engine {
             else reject(e);
           },
         )
-        .finally(() => signal?.removeEventListener('abort', forward));
+        .finally(() => signal?.removeEventListener('abort', abort));
     });
   }
 }

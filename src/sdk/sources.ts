@@ -35,9 +35,10 @@ export interface OpenOptions {
   verify?: boolean;
 }
 
-function fromPack(p: StoredPack, fallbackName: string): OpenedModel {
+/** The model's name: the caller's if given, else the manifest's, else where it came from. */
+function fromPack(p: StoredPack, name: { given?: string; fallback: string }): OpenedModel {
   return {
-    name: p.manifest.name ?? fallbackName,
+    name: name.given ?? p.manifest.name ?? name.fallback,
     weights: p,
     generation: p.manifest.generation ?? {},
     readTokenizer: () => p.readTokenizer(),
@@ -53,14 +54,13 @@ export async function openModelSource(source: ModelSource, opts: OpenOptions = {
       const base = (globalThis as { location?: { href: string } }).location?.href;
       const url = base ? new URL(source.url, base).href : source.url;
       const pack = await openPack(urlDirectory(url, { headers: source.headers }), { verify: opts.verify });
-      return fromPack(pack, url);
+      return fromPack(pack, { fallback: url });
     }
     case 'memory': {
       const files =
         source.files instanceof Map ? Object.fromEntries(source.files) : { ...(source.files ?? {}) };
-      const name = source.name ?? 'memory';
-      const pack = await openPack(memoryDirectory(name, files), { verify: opts.verify });
-      return fromPack(pack, name);
+      const pack = await openPack(memoryDirectory(source.name ?? 'memory', files), { verify: opts.verify });
+      return fromPack(pack, { given: source.name, fallback: 'memory' });
     }
     case 'stored': {
       if (!opts.openStored) {
@@ -71,7 +71,7 @@ export async function openModelSource(source: ModelSource, opts: OpenOptions = {
       }
       const pack = await opts.openStored(source.id);
       if (opts.verify && 'verifyAll' in pack && typeof pack.verifyAll === 'function') await pack.verifyAll();
-      return fromPack(pack, source.id);
+      return fromPack(pack, { fallback: source.id });
     }
     default:
       throw new InvalidRequestError('source', "source.kind must be 'url', 'memory' or 'stored'");
