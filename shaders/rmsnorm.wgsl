@@ -6,6 +6,11 @@
 // Rows of x and of the output are `stride` elements apart (activations are padded, see ACT_ALIGN).
 // With NORMALIZE = false and INT8_OUT = true this is the standalone activation quantizer.
 
+#if SUBGROUPS
+enable subgroups;
+#endif
+
+// A power of two; as large as the device allows (up to 1024): one token's row is short.
 override WG: u32 = 256u;
 override NORMALIZE: bool = true;
 override INT8_OUT: bool = false;
@@ -25,26 +30,24 @@ struct Params {
 
 var<workgroup> red: array<f32, WG>;
 
-fn wg_sum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] += red[lid + s];
-    }
-    workgroupBarrier();
+// Workgroup-wide sum or max (WG a power of two). With SUBGROUPS the first step is a subgroup
+// reduction, so only WG / subgroup_size partials go through shared memory and barriers.
+fn wg_reduce(v: f32, lid: u32, lane: u32, sg_size: u32, is_max: bool) -> f32 {
+#if SUBGROUPS
+  let folded = select(subgroupAdd(v), subgroupMax(v), is_max);
+  if (lane == 0u) {
+    red[lid / sg_size] = folded;
   }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
-fn wg_max(v: f32, lid: u32) -> f32 {
+  var n = WG / sg_size;
+#else
   red[lid] = v;
+  var n = WG;
+#endif
   workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] = max(red[lid], red[lid + s]);
+  while (n > 1u) {
+    n = n / 2u;
+    if (lid < n) {
+      red[lid] = select(red[lid] + red[lid + n], max(red[lid], red[lid + n]), is_max);
     }
     workgroupBarrier();
   }
@@ -61,7 +64,18 @@ fn value(base: u32, i: u32, inv: f32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+fn main(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+#if SUBGROUPS
+  @builtin(subgroup_invocation_id) lane: u32,
+  @builtin(subgroup_size) sg_size: u32,
+#endif
+) {
+#if !SUBGROUPS
+  let lane = 0u;
+  let sg_size = 1u;
+#endif
   let token = wid.x;
   let base = token * params.stride;
   var inv = 1.0;
@@ -71,7 +85,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       let v = x[base + i];
       ss += v * v;
     }
-    inv = inverseSqrt(wg_sum(ss, lid) / f32(params.k) + params.eps);
+    inv = inverseSqrt(wg_reduce(ss, lid, lane, sg_size, false) / f32(params.k) + params.eps);
   }
   if (!INT8_OUT) {
     for (var i = lid; i < params.k; i += WG) {
@@ -83,7 +97,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   for (var i = lid; i < params.k; i += WG) {
     m = max(m, abs(value(base, i, inv)));
   }
-  let s = wg_max(m, lid) / 127.0;
+  let s = wg_reduce(m, lid, lane, sg_size, true) / 127.0;
   // An all-zero token quantizes to zeros with scale 0 (no division by zero).
   let r = select(0.0, 1.0 / s, s > 0.0);
   let words = params.stride / 4u;

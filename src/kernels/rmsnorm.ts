@@ -6,7 +6,11 @@ import type { Encodable } from './encodable';
 
 export const rmsnormShader = { name: 'rmsnorm', code: rmsnormWgsl };
 
-const WG = 256;
+/** One workgroup per token: as many invocations as the device allows, up to 1024. */
+function workgroupSize(gpu: GpuContext): number {
+  const limit = Math.min(1024, gpu.caps.limits.maxComputeInvocationsPerWorkgroup);
+  return 2 ** Math.floor(Math.log2(limit));
+}
 
 export interface RmsNormArgs {
   tokens: number;
@@ -30,9 +34,15 @@ export interface RmsNormArgs {
 export async function rmsNormKernel(gpu: GpuContext, a: RmsNormArgs): Promise<Encodable> {
   const { device } = gpu;
   const int8 = 'q' in a.out;
+  const WG = workgroupSize(gpu);
   const pipeline = await gpu.pipelines.get({
     shader: rmsnormShader,
     entryPoint: 'main',
+    // Subgroup reductions need every subgroup full: WG a multiple of the largest subgroup size.
+    flags: {
+      SUBGROUPS:
+        gpu.caps.features.subgroups && gpu.caps.subgroupMaxSize > 0 && WG % gpu.caps.subgroupMaxSize === 0,
+    },
     constants: { WG, NORMALIZE: a.weight ? 1 : 0, INT8_OUT: int8 ? 1 : 0 },
   });
   const stride = a.stride ?? a.k;
