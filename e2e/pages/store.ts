@@ -84,11 +84,9 @@ async function loadAndGenerate(db: string, id: string, tokens: number) {
   gpu ??= await acquireDevice();
   const before = heap();
   let peak = before;
-  let peakHeld = 0;
   const model = await GpuModel.load(gpu, pack, () => {
     const h = heap();
     if (h !== null && (peak === null || h > peak)) peak = h;
-    peakHeld = Math.max(peakHeld, pack.stats.heldBytes);
   });
   try {
     const session = await model.createSession({ maxContext: 64 });
@@ -104,7 +102,6 @@ async function loadAndGenerate(db: string, id: string, tokens: number) {
       ids,
       stats: { ...pack.stats },
       heap: { before, peak },
-      peakHeldAtProgress: peakHeld,
     };
   } finally {
     model.destroy();

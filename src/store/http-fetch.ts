@@ -142,22 +142,31 @@ export async function fetchBytes(
         onBytes(whole.length);
       } else {
         const reader = res.body.getReader();
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          arm();
-          if (buf) {
-            if (received + value.length > buf.length) {
-              await reader.cancel().catch(() => {});
-              throw tooLong(url, res.status, expected!);
+        // fetch() aborts its body on the signal; cancelling here as well keeps the idle timeout
+        // working with fetch wrappers that do not pass the signal on.
+        const stop = () => reader.cancel(attempt.signal.reason).catch(() => {});
+        attempt.signal.addEventListener('abort', stop, { once: true });
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            arm();
+            if (buf) {
+              if (received + value.length > buf.length) {
+                await reader.cancel().catch(() => {});
+                throw tooLong(url, res.status, expected!);
+              }
+              buf.set(value, received);
+            } else {
+              chunks.push(value);
             }
-            buf.set(value, received);
-          } else {
-            chunks.push(value);
+            received += value.length;
+            onBytes(value.length);
           }
-          received += value.length;
-          onBytes(value.length);
+        } finally {
+          attempt.signal.removeEventListener('abort', stop);
         }
+        if (attempt.signal.aborted) throw attempt.signal.reason;
       }
       if (buf && received < buf.length) {
         lastReason = `connection closed after ${received} of ${buf.length} bytes`;

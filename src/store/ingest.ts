@@ -46,6 +46,11 @@ export interface IngestOptions {
   onProgress?(p: StoreProgress): void;
   /** Stops cleanly: in-flight reads are cancelled, stored files stay (resume later). */
   signal?: AbortSignal;
+  /**
+   * Ask for persistent storage first (default true). Chromium decides silently; Firefox may show
+   * a permission prompt, so a page can turn this off and ask at a moment of its choosing.
+   */
+  persist?: boolean;
 }
 
 export interface StoreResult {
@@ -124,7 +129,7 @@ async function storeLocked(
   const kept = all.filter((f) => stored.has(f.file) && !todo.includes(f));
 
   let remaining = todo.reduce((n, f) => n + f.bytes, 0);
-  const persisted = await requestPersistence(storage);
+  const persisted = opts.persist === false ? false : await requestPersistence(storage);
   // Refuse before anything is written: a model that cannot fit should not leave half of itself behind.
   await checkSpace(storage, remaining, id);
 

@@ -29,6 +29,8 @@ export interface StoredPackStats {
 export interface StoredPack extends Pack {
   readonly id: string;
   readonly stats: StoredPackStats;
+  /** Drops the cached shard (after GpuModel.load the pack may be kept for readTokenizer only). */
+  release(): void;
 }
 
 export interface OpenStoredOptions {
@@ -44,6 +46,11 @@ class FileCache {
     private readonly capacity: number,
     private readonly stats: StoredPackStats,
   ) {}
+
+  clear(): void {
+    this.entries.clear();
+    this.stats.heldBytes = 0;
+  }
 
   get(name: string, bytes: number, load: () => Promise<Uint8Array>): Promise<Uint8Array> {
     const hit = this.entries.get(name);
@@ -179,5 +186,5 @@ export async function openPackRecords(
   const pack = await openPack(
     storedDirectory(records, id, JSON.stringify(rec.manifest), files, cache, stats),
   );
-  return Object.assign(pack, { id, stats });
+  return Object.assign(pack, { id, stats, release: () => cache.clear() });
 }
