@@ -21,7 +21,7 @@ import { packFiles } from './pack-files';
 import { defaultStorage, type StorageLike } from './quota';
 import { DEFAULT_DB_NAME, Records } from './records';
 import { describeModel, type StoredModelInfo } from './status';
-import { type OpenStoredOptions, openPackRecords, type StoredPack } from './stored-pack';
+import { type OpenStoredOptions, openPackRecords, recordBytes, type StoredPack } from './stored-pack';
 
 export interface ModelStoreOptions {
   /** IndexedDB database name (default "pagelm-models"). */
@@ -130,12 +130,10 @@ export class ModelStore {
       const r = await this.records.file(id, f.file);
       let ok = false;
       try {
-        const data = r?.data;
-        if (data instanceof Blob && data.size === f.bytes) {
-          ok = (await sha256Hex(new Uint8Array(await data.arrayBuffer()))) === f.sha256;
-        }
+        const bytes = await recordBytes(r?.data);
+        ok = bytes !== null && bytes.length === f.bytes && (await sha256Hex(bytes)) === f.sha256;
       } catch {
-        ok = false;
+        ok = false; // unreadable: refetching it is the only cure
       }
       if (!ok) await this.records.markBad(id, f.file);
     }

@@ -82,7 +82,8 @@ class FileCache {
   }
 }
 
-async function recordBytes(data: unknown): Promise<Uint8Array | null> {
+/** The bytes of a file record's data (Blob as written; ArrayBuffer/view also read), or null. */
+export async function recordBytes(data: unknown): Promise<Uint8Array | null> {
   if (data instanceof Blob) return new Uint8Array(await data.arrayBuffer());
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
