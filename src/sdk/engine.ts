@@ -254,6 +254,7 @@ class LocalEngine implements Engine {
       if (e instanceof OutOfMemoryError) this.dropDevice();
       throw e;
     }
+    opened.release();
     const tSession = now();
     report('session');
     let cache: KvCache;

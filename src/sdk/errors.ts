@@ -11,6 +11,14 @@ export {
   ShaderCompileError,
   WebGPUUnavailableError,
 } from '../gpu/errors';
+export {
+  DownloadError,
+  IntegrityError,
+  NotFoundError,
+  NotReadyError,
+  QuotaError,
+  StoreError,
+} from '../store/errors';
 
 /**
  * The conversation (prompt + the tokens asked for) does not fit the context the model was loaded

@@ -56,29 +56,44 @@ export async function generate(input: GenerateInput): Promise<GenerateResult> {
   };
 
   const t0 = performance.now();
-  let { next, reused, prefilled } = await cache.prefill(input.prompt);
+  const { next: first, reused, prefilled } = await cache.prefill(input.prompt);
   const tPrefill = performance.now();
   let count = 0;
   let steps = 0;
   let finishReason: FinishReason = 'length';
-  for (;;) {
+  let aborted = false;
+  // Takes one sampled id; false ends generation (EOS, a stop string, max tokens, abort).
+  const accept = (id: number): boolean => {
+    if (signal?.aborted) {
+      aborted = true;
+      return false;
+    }
     // EOS ends the answer and is not part of it.
-    if (input.eos.has(next)) {
+    if (input.eos.has(id)) {
       finishReason = 'stop';
-      break;
+      return false;
     }
     count++;
-    const r = stops.push(decoder.push(next));
+    const r = stops.push(decoder.push(id));
     emit(r.text);
     if (r.stopped) {
       finishReason = 'stop';
-      break;
+      return false;
     }
-    if (count >= input.maxTokens) break;
-    checkAbort(signal);
-    next = await cache.decode(next);
-    steps++;
+    if (signal?.aborted) {
+      aborted = true;
+      return false;
+    }
+    return count < input.maxTokens;
+  };
+  if (accept(first)) {
+    await cache.decodeStream(first, input.maxTokens - count, (id) => {
+      steps++;
+      return accept(id);
+    });
   }
+  // Checked between tokens (in accept), so at most the step in flight finishes after an abort.
+  if (aborted || signal?.aborted) throw new AbortError();
   const tEnd = performance.now();
   if (!stops.stopped) {
     const r = stops.push(decoder.flush());

@@ -40,11 +40,26 @@ export class KvCache {
     return { next, reused: plan.keep, prefilled: plan.tokens.length };
   }
 
-  /** Runs `last` (the id the previous step sampled, already on the GPU) and samples the next. */
-  async decode(last: number): Promise<number> {
-    const next = await this.guard(() => this.session.decode());
-    this.ids.push(last);
-    return next;
+  /**
+   * Pipelined decoding (GpuSession.decodeStream: step k+1 is submitted before step k's id is
+   * read): up to `maxSteps` steps, the first running `first` (the id the previous step sampled,
+   * already on the GPU). `onToken` gets each new id and returns false to stop; the session then
+   * undoes its one speculative step, so the cache holds exactly the ids that were run.
+   */
+  async decodeStream(
+    first: number,
+    maxSteps: number,
+    onToken: (id: number) => boolean | Promise<boolean>,
+  ): Promise<void> {
+    let last = first;
+    await this.guard(() =>
+      this.session.decodeStream(maxSteps, (id) => {
+        // The step that produced `id` ran `last`: it is in the cache now.
+        this.ids.push(last);
+        last = id;
+        return onToken(id);
+      }),
+    );
   }
 
   clear(): void {

@@ -14,6 +14,14 @@ import {
   WebGPUUnavailableError,
 } from '../gpu/errors';
 import {
+  DownloadError,
+  IntegrityError,
+  NotFoundError,
+  NotReadyError,
+  QuotaError,
+  StoreError,
+} from '../store/errors';
+import {
   AbortError,
   ContextWindowExceeded,
   DeviceLostError,
@@ -96,6 +104,12 @@ const ERROR_CLASSES: Record<string, new (...args: never[]) => Error> = {
   MissingFeatureError,
   ShaderCompileError,
   WebGPUUnavailableError,
+  StoreError,
+  IntegrityError,
+  QuotaError,
+  DownloadError,
+  NotFoundError,
+  NotReadyError,
   TypeError,
   RangeError,
 };

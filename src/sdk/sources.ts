@@ -14,20 +14,24 @@ import type { WeightSource } from '../model/gpu-model';
 import { InvalidRequestError } from './errors';
 import type { ModelSource } from './types';
 
-/** What opening a stored pack must give: a Pack (src/format/pack-reader.ts) is one. */
-export interface StoredPack extends WeightSource {
+/** What opening a stored pack must give: a Pack (src/format/pack-reader.ts) is one, src/store's StoredPack too. */
+export interface StoredPackLike extends WeightSource {
   manifest: WeightSource['manifest'] & Partial<Pick<PackManifest, 'name' | 'generation'>>;
   readTokenizer(): Promise<TokenizerFiles>;
+  /** Drops cached file bytes once the weights are on the GPU (src/store keeps the current shard). */
+  release?(): void;
 }
 
 /** Opens a pack kept by the page's store, by id (src/store's openStoredPack has this shape). */
-export type StoredPackOpener = (id: string) => Promise<StoredPack>;
+export type StoredPackOpener = (id: string) => Promise<StoredPackLike>;
 
 export interface OpenedModel {
   name: string;
   weights: WeightSource;
   generation: GenerationDefaults;
   readTokenizer(): Promise<TokenizerFiles>;
+  /** Frees what the source caches after a load (nothing for URL and memory packs). */
+  release(): void;
 }
 
 export interface OpenOptions {
@@ -36,12 +40,13 @@ export interface OpenOptions {
 }
 
 /** The model's name: the caller's if given, else the manifest's, else where it came from. */
-function fromPack(p: StoredPack, name: { given?: string; fallback: string }): OpenedModel {
+function fromPack(p: StoredPackLike, name: { given?: string; fallback: string }): OpenedModel {
   return {
     name: name.given ?? p.manifest.name ?? name.fallback,
     weights: p,
     generation: p.manifest.generation ?? {},
     readTokenizer: () => p.readTokenizer(),
+    release: () => p.release?.(),
   };
 }
 
@@ -63,6 +68,9 @@ export async function openModelSource(source: ModelSource, opts: OpenOptions = {
       return fromPack(pack, { given: source.name, fallback: 'memory' });
     }
     case 'stored': {
+      if (typeof source.id !== 'string' || source.id === '') {
+        throw new InvalidRequestError('source.id', 'source.id: give the id of a stored model');
+      }
       if (!opts.openStored) {
         throw new InvalidRequestError(
           'source',

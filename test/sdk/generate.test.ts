@@ -18,7 +18,7 @@ beforeAll(() => {
   });
 });
 
-/** A cache whose steps sample `script` in order; records what ran. */
+/** A cache whose steps sample `script` in order; records the ids each step ran. */
 function scripted(script: number[]) {
   const log = { prefills: [] as number[][], decodes: [] as number[], sampling: [] as unknown[] };
   let i = 0;
@@ -28,9 +28,14 @@ function scripted(script: number[]) {
       log.prefills.push(prompt);
       return { next: script[i++], reused: 0, prefilled: prompt.length };
     },
-    decode: async (last: number) => {
-      log.decodes.push(last);
-      return script[i++];
+    // Like GpuSession.decodeStream: a step runs the previous id and samples the next.
+    decodeStream: async (first: number, maxSteps: number, onToken: (id: number) => boolean) => {
+      let last = first;
+      for (let k = 0; k < maxSteps; k++) {
+        log.decodes.push(last);
+        last = script[i++];
+        if (!onToken(last)) return;
+      }
     },
   } as unknown as KvCache;
   return { cache, log };
