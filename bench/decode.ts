@@ -15,6 +15,8 @@ export interface DecodeResult {
   weightGB: number;
   prefillTokensPerS: number;
   decode: { context: number; tokensPerS: number; bytesPerToken: number; rooflineFraction: number }[];
+  /** Host milliseconds to encode and submit one decode step (first context). */
+  hostEncodeMs?: number;
   /** GPU seconds of one ordinary decode step (single pass) at the first context. */
   stepGpuSeconds?: number;
   /** GPU seconds per kernel family for one decode step at the first context (timestamp-query). */
@@ -37,7 +39,8 @@ export async function benchDecode(
   const config = SHAPES[shape];
   const weights = syntheticWeights(config, scheme);
   const model = await GpuModel.load(gpu, weights);
-  const maxContext = Math.max(...opts.contexts, opts.prefillTokens) + opts.decodeTokens + 1;
+  // + room for the profiling steps after the timed decode.
+  const maxContext = Math.max(...opts.contexts, opts.prefillTokens) + opts.decodeTokens + 8;
   const session = await model.createSession({ maxContext, maxChunk: 512 });
   // Per token every linear weight is read once; an untied embedding table only one row.
   const perTokenWeights = weights.weightBytes - weights.tensorBytes('model.embed_tokens.weight');
@@ -56,11 +59,14 @@ export async function benchDecode(
   const decode: DecodeResult['decode'] = [];
   let profile: Record<string, number> | undefined;
   let stepGpuSeconds: number | undefined;
+  let hostEncodeMs: number | undefined;
   for (const context of opts.contexts) {
     session.reset();
     await session.prefill(randomIds(context, config.vocabSize));
     t0 = performance.now();
+    const host0 = { ...session.hostStats };
     await session.decodeStream(opts.decodeTokens, () => true);
+    hostEncodeMs ??= (session.hostStats.encodeMs - host0.encodeMs) / (session.hostStats.steps - host0.steps);
     const secondsPerToken = (performance.now() - t0) / 1e3 / opts.decodeTokens;
     const bytesPerToken = perTokenWeights + kvBytesPerPos * (context + opts.decodeTokens / 2);
     const rooflineFraction = bytesPerToken / secondsPerToken / 1e9 / readGBs;
@@ -87,5 +93,6 @@ export async function benchDecode(
     decode,
     profile,
     stepGpuSeconds,
+    hostEncodeMs,
   };
 }

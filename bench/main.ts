@@ -120,6 +120,9 @@ async function main(): Promise<void> {
       `${'one pass'.padEnd(14)}${profiled.map((d) => ((d.stepGpuSeconds ?? 0) * 1e6).toFixed(0).padStart(16)).join('')}   ← GPU time of a normal step (single pass)`,
     );
     console.log(
+      `${'host encode'.padEnd(14)}${profiled.map((d) => ((d.hostEncodeMs ?? 0) * 1e3).toFixed(0).padStart(16)).join('')}   ← JS time to encode + submit a step`,
+    );
+    console.log(
       `${'JS-timed'.padEnd(14)}${profiled.map((d) => (1e6 / d.decode[0].tokensPerS).toFixed(0).padStart(16)).join('')}   ← per token, from JS`,
     );
     for (const f of [...families, 'total']) {

@@ -95,6 +95,23 @@ export class GpuModel {
       if (t.scheme !== 'f32') throw new Error(`${name}: norm weights must be f32, got ${t.scheme}`);
       return b;
     };
+    try {
+      return await GpuModel.upload(gpu, pack, buffers, linear, vector);
+    } catch (e) {
+      // A failed load (a corrupt shard, out of memory) must not leak what was already uploaded.
+      for (const b of buffers) b.destroy();
+      throw e;
+    }
+  }
+
+  private static async upload(
+    gpu: GpuContext,
+    pack: WeightSource,
+    buffers: GPUBuffer[],
+    linear: (name: string) => Promise<GpuLinear>,
+    vector: (name: string) => Promise<GPUBuffer>,
+  ): Promise<GpuModel> {
+    const { config, scheme } = pack.manifest;
     const layers: LayerWeights[] = [];
     for (let i = 0; i < config.numLayers; i++) {
       const n = tensorNames.layer(i);
@@ -135,6 +152,8 @@ export interface SessionOptions {
 export class GpuSession {
   /** Tokens in the KV cache. */
   position = 0;
+  /** Host time spent encoding and submitting steps (ms) and the number of steps: for the benchmark. */
+  readonly hostStats = { encodeMs: 0, steps: 0 };
   private slot = 0;
   private readonly owned: GPUBuffer[] = [];
   private readonly kernels: Encodable[] = [];
@@ -454,6 +473,7 @@ export class GpuSession {
     }
     // From here to the submit nothing awaits: concurrent steps (decodeStream) are encoded and
     // submitted in call order, each with its own position.
+    const t0 = performance.now();
     device.queue.writeBuffer(this.step, 0, new Uint32Array([this.position, tokens]));
     const kernels = this.stepKernels(tokens);
     const enc = device.createCommandEncoder({ label: `step@${this.position}+${tokens}` });
@@ -479,6 +499,8 @@ export class GpuSession {
     enc.copyBufferToBuffer(this.ids, 0, out, 0, 4);
     device.queue.submit([enc.finish()]);
     this.position += tokens;
+    this.hostStats.encodeMs += performance.now() - t0;
+    this.hostStats.steps += 1;
     await out.mapAsync(GPUMapMode.READ);
     const id = new Uint32Array(out.getMappedRange().slice(0))[0];
     out.unmap();
