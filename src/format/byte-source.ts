@@ -107,3 +107,17 @@ export function blobDirectory(name: string, files: Record<string, Blob>): Source
         : null,
   };
 }
+
+/** The chunks one after another (a streamed body). */
+export function concatBytes(
+  chunks: readonly Uint8Array[],
+  total = chunks.reduce((n, c) => n + c.length, 0),
+): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}

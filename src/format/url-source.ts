@@ -7,7 +7,7 @@
  * errors, 5xx, 429, timeouts) is retried a bounded number of times with exponential backoff;
  * answers that cannot improve (404, 403, a host name that does not resolve) fail at once.
  */
-import { checkRange } from './byte-source';
+import { checkRange, concatBytes } from './byte-source';
 import type { ByteSource, SourceDirectory } from './checkpoint';
 import { FormatError } from './errors';
 
@@ -98,13 +98,7 @@ async function readBodyLimited(res: Response, limit: number): Promise<Uint8Array
     }
     chunks.push(value);
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concatBytes(chunks, total);
 }
 
 /** Random access to one URL. Nothing is fetched until size() or read() is called. */

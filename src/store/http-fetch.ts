@@ -1,3 +1,4 @@
+import { concatBytes } from '../format/byte-source';
 /**
  * Downloads one file over http(s) for the store: streamed, with byte progress, bounded retries
  * for transient trouble (network errors, 5xx/429/408, a stalled body), and a lost connection
@@ -37,16 +38,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     };
     signal.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 /**
@@ -173,7 +164,7 @@ export async function fetchBytes(
         failures = received > before ? 1 : failures + 1;
         continue;
       }
-      return buf ?? concat(chunks, received);
+      return buf ?? concatBytes(chunks, received);
     } catch (e) {
       if (e instanceof DownloadError) throw e;
       if (signal.aborted) throw signal.reason;
