@@ -40,8 +40,27 @@ afterAll(async () => {
   await rm(PACK_DIR, { recursive: true, force: true });
 });
 
+/**
+ * Others edit the tree while these tests run; Vite's client would reload the page on every change
+ * (losing the engine mid-test). A stub client keeps the page as loaded.
+ */
+async function newStablePage(): Promise<Page> {
+  const p = await h.newPage();
+  await p.route(/\/@vite\/client$/, (route) =>
+    route.fulfill({
+      contentType: 'text/javascript',
+      body:
+        'const hot = { accept() {}, dispose() {}, prune() {}, invalidate() {}, on() {}, off() {}, send() {}, data: {} };\n' +
+        'export const createHotContext = () => hot;\n' +
+        'export const updateStyle = () => {};\nexport const removeStyle = () => {};\n' +
+        'export const injectQuery = (url) => url;\nexport class ErrorOverlay {}\n',
+    }),
+  );
+  return p;
+}
+
 async function openSdkPage(): Promise<Page> {
-  page = await h.newPage();
+  page = await newStablePage();
   page.on('console', (m) => {
     if (m.type() === 'error') console.error('[page]', m.text());
   });
@@ -362,7 +381,7 @@ test('stored source: a pack downloaded into the IndexedDB store loads by id in t
 
 test('examples/embed.html runs on the built library (dist/lib: pagelm.js + its worker)', async () => {
   await build({ configFile: resolve(process.cwd(), 'vite.lib.config.ts'), logLevel: 'error' });
-  page = await h.newPage();
+  page = await newStablePage();
   const workers: string[] = [];
   page.on('worker', (w) => workers.push(new URL(w.url()).pathname));
   await page.goto(`${h.baseUrl}/examples/embed.html?pack=${encodeURIComponent(packUrl)}`);

@@ -378,20 +378,22 @@ class LocalEngine implements Engine {
   private stream(body: ChatCompletionCreateParams, signal?: AbortSignal): Promise<ChatCompletionStream> {
     const ctl = new AbortController();
     const channel = new Channel<ChatCompletionChunk>(() => ctl.abort());
-    // An abort ends the stream at once: nothing decoded after it is delivered.
-    const abort = () => {
-      ctl.abort();
-      channel.fail(new AbortError());
-    };
-    if (signal?.aborted) ctl.abort();
-    signal?.addEventListener('abort', abort, { once: true });
-    const stream: ChatCompletionStream = {
-      [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator](),
-      abort,
-    };
     return new Promise((resolve, reject) => {
       let meta: ResponseMeta | null = null;
       let first = true;
+      // An abort settles at once: a queued request rejects, a running stream ends without
+      // delivering anything decoded after it; generation itself stops within one token.
+      const abort = () => {
+        ctl.abort();
+        channel.fail(new AbortError());
+        if (!meta) reject(new AbortError());
+      };
+      const stream: ChatCompletionStream = {
+        [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator](),
+        abort,
+      };
+      if (signal?.aborted) abort();
+      signal?.addEventListener('abort', abort, { once: true });
       this.runChat(
         body,
         ctl.signal,

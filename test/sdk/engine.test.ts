@@ -129,6 +129,18 @@ describe('engine (Node + Dawn)', () => {
     expect(r.choices[0].message.content.startsWith(CONTINUATION)).toBe(true);
   });
 
+  test('requests queue; aborting a queued one rejects it at once without disturbing the running one', async () => {
+    const body = { messages: [user('Once upon a time')], temperature: 0, max_tokens: 40 };
+    const running = engine.chat.completions.create(body);
+    const ctl = new AbortController();
+    const queued = engine.chat.completions.create({ ...body, stream: true }, { signal: ctl.signal });
+    ctl.abort();
+    await expect(queued).rejects.toBeInstanceOf(AbortError);
+    const r = await running;
+    expect(r.usage.completion_tokens).toBe(40);
+    expect(r.choices[0].message.content.startsWith(CONTINUATION)).toBe(true);
+  });
+
   test('context window: typed error by default, truncation on request', async () => {
     const long = 'Once upon a time there was a dog. '.repeat(20);
     await expect(
