@@ -250,7 +250,9 @@ class LocalEngine implements Engine {
         }),
       );
     } catch (e) {
-      // A half-loaded model's buffers are not reachable to destroy one by one: drop the device.
+      // An OOM shows in the error scope only after load returned (allocation does not throw), so
+      // the model that came back holds invalid buffers we never see: dropping the device frees
+      // everything and gives the next load a clean device.
       if (e instanceof OutOfMemoryError) this.dropDevice();
       throw e;
     }
