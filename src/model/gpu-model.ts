@@ -519,8 +519,18 @@ export class GpuSession {
     let pending = this.run(1);
     for (let i = 0; i < maxSteps; i++) {
       const next = i + 1 < maxSteps ? this.run(1) : null;
-      const id = await pending;
-      if (!(await onToken(id))) {
+      let id: number;
+      let keepGoing: boolean;
+      try {
+        id = await pending;
+        keepGoing = await onToken(id);
+      } catch (e) {
+        // Device lost, or the callback threw: the speculative step fails or is moot; observe it
+        // so its rejection is not left unhandled, and report the first error.
+        next?.catch(() => {});
+        throw e;
+      }
+      if (!keepGoing) {
         if (next) {
           await next;
           this.position -= 1;
