@@ -64,7 +64,6 @@ export class GpuModel {
     pack: WeightSource,
     onProgress?: (p: LoadProgress) => void,
   ): Promise<GpuModel> {
-    const { config, scheme } = pack.manifest;
     const buffers: GPUBuffer[] = [];
     const total = pack.manifest.tensors.length;
     let index = 0;
