@@ -31,6 +31,9 @@ beforeAll(async () => {
     sink,
     { scheme: 'f32' },
   );
+  // The embed example imports the built library: build it before the dev server starts, or the
+  // server's first look at examples/embed.html fails on the missing file and the failure sticks.
+  await build({ configFile: resolve(process.cwd(), 'vite.lib.config.ts'), logLevel: 'error' });
   h = await startHarness();
   packUrl = `${h.baseUrl}/@fs${PACK_DIR}/`;
 }, 120_000);
@@ -379,8 +382,7 @@ test('stored source: a pack downloaded into the IndexedDB store loads by id in t
   await page.close();
 }, 120_000);
 
-test('examples/embed.html runs on the built library (dist/lib: pagelm.js + its worker)', async () => {
-  await build({ configFile: resolve(process.cwd(), 'vite.lib.config.ts'), logLevel: 'error' });
+test('examples/embed.html runs on the built library (dist/lib: pagelm.js + its worker, built in beforeAll)', async () => {
   page = await newStablePage();
   const workers: string[] = [];
   page.on('worker', (w) => workers.push(new URL(w.url()).pathname));
