@@ -1,4 +1,5 @@
 import type { GpuContext } from '../src/gpu/device';
+import { TimestampQueries } from '../src/gpu/timestamps';
 
 /**
  * GPU timing for benchmarks. With timestamp-query the compute pass is bracketed by timestamps
@@ -26,35 +27,19 @@ export async function timeGpu(
 ): Promise<Timing> {
   const { device } = gpu;
   const samples = opts.samples ?? 5;
-  const useTimestamps = gpu.caps.features.timestampQuery;
-  const querySet = useTimestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
-  const resolve = useTimestamps
-    ? device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC })
-    : null;
-  const readback = useTimestamps
-    ? device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })
-    : null;
+  const timing = gpu.caps.features.timestampQuery ? new TimestampQueries(device, 1) : null;
 
   const runBatch = async (): Promise<number> => {
     const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass(
-      querySet ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {},
-    );
+    const pass = enc.beginComputePass(timing ? { timestampWrites: timing.pass(0) } : {});
     for (let i = 0; i < opts.iterations; i++) encode(pass, i);
     pass.end();
-    if (querySet && resolve && readback) {
-      enc.resolveQuerySet(querySet, 0, 2, resolve, 0);
-      enc.copyBufferToBuffer(resolve, 0, readback, 0, 16);
-    }
+    timing?.resolve(enc);
     const t0 = performance.now();
     device.queue.submit([enc.finish()]);
     await device.queue.onSubmittedWorkDone();
     const hostSeconds = (performance.now() - t0) / 1e3;
-    if (!readback) return hostSeconds;
-    await readback.mapAsync(GPUMapMode.READ);
-    const [begin, end] = new BigUint64Array(readback.getMappedRange().slice(0));
-    readback.unmap();
-    return Number(end - begin) / 1e9;
+    return timing ? (await timing.seconds())[0] : hostSeconds;
   };
 
   for (let i = 0; i < (opts.warmup ?? 1); i++) await runBatch();
@@ -62,12 +47,10 @@ export async function timeGpu(
   for (let i = 0; i < samples; i++) times.push(await runBatch());
   times.sort((a, b) => a - b);
   const median = times[Math.floor(times.length / 2)];
-  querySet?.destroy();
-  resolve?.destroy();
-  readback?.destroy();
+  timing?.destroy();
   return {
     secondsPerIteration: median / opts.iterations,
-    method: useTimestamps ? 'timestamp' : 'host',
+    method: timing ? 'timestamp' : 'host',
     spread: (times[times.length - 1] - times[0]) / median,
   };
 }

@@ -1,6 +1,7 @@
 import { fusedNames, type PackManifest, type PackTensor } from '../format/pack';
-import { roundUp, STORAGE, uploadBuffer } from '../gpu/buffers';
+import { readF32, roundUp, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { GpuContext } from '../gpu/device';
+import { TimestampQueries } from '../gpu/timestamps';
 import { type AttentionKernel, attentionKernel, ropeKernel } from '../kernels/attention';
 import { embedKernel } from '../kernels/embed';
 import type { Encodable } from '../kernels/encodable';
@@ -209,7 +210,7 @@ export class GpuSession {
     // Normalized / quantized inputs of the matmuls: f32 rows, or int8 rows + per-token scale.
     const act = (len: number, label: string): Activations =>
       int8
-        ? { kind: 'int8', q: buf((T * len) / 1, `${label}-q`), scale: buf(T * 4, `${label}-s`), stride: len }
+        ? { kind: 'int8', q: buf(T * len, `${label}-q`), scale: buf(T * 4, `${label}-s`), stride: len }
         : { kind: 'f32', x: buf(T * len * 4, `${label}-f32`), stride: len };
     const xn = act(H, 'xn');
     const attnIn = int8 ? act(A, 'attn-in') : ({ kind: 'f32', x: attn, stride: A } as Activations);
@@ -387,7 +388,6 @@ export class GpuSession {
 
   /** The logits of the last token of the last step (for tests and `pagelm run --logits`). */
   async readLogits(): Promise<Float32Array> {
-    const { readF32 } = await import('../gpu/buffers');
     return readF32(this.model.gpu.device, this.logits, this.model.config.vocabSize);
   }
 
@@ -444,25 +444,14 @@ export class GpuSession {
    * tell GPU time from host overhead in the benchmark. Advances the session like decode().
    */
   async timedDecode(): Promise<number> {
-    const { device } = this.model.gpu;
-    const querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
-    const resolve = device.createBuffer({
-      size: 16,
-      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
-    });
-    const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    await this.run(1, { querySet, resolve, read });
-    await read.mapAsync(GPUMapMode.READ);
-    const [t0, t1] = new BigUint64Array(read.getMappedRange().slice(0));
-    read.unmap();
-    for (const x of [querySet, resolve, read]) x.destroy();
-    return Number(t1 - t0) / 1e9;
+    const timing = new TimestampQueries(this.model.gpu.device, 1);
+    await this.run(1, timing);
+    const [seconds] = await timing.seconds();
+    timing.destroy();
+    return seconds;
   }
 
-  private async run(
-    tokens: number,
-    timing?: { querySet: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer },
-  ): Promise<number> {
+  private async run(tokens: number, timing?: TimestampQueries): Promise<number> {
     const { device } = this.model.gpu;
     await this.plan.ensureFinalNorm(tokens);
     if (this.position + tokens > this.maxContext) {
@@ -476,23 +465,10 @@ export class GpuSession {
     device.queue.writeBuffer(this.step, 0, new Uint32Array([this.position, tokens]));
     const kernels = this.stepKernels(tokens);
     const enc = device.createCommandEncoder({ label: `step@${this.position}+${tokens}` });
-    const pass = enc.beginComputePass(
-      timing
-        ? {
-            timestampWrites: {
-              querySet: timing.querySet,
-              beginningOfPassWriteIndex: 0,
-              endOfPassWriteIndex: 1,
-            },
-          }
-        : {},
-    );
+    const pass = enc.beginComputePass(timing ? { timestampWrites: timing.pass(0) } : {});
     for (const [, record] of kernels) record(pass);
     pass.end();
-    if (timing) {
-      enc.resolveQuerySet(timing.querySet, 0, 2, timing.resolve, 0);
-      enc.copyBufferToBuffer(timing.resolve, 0, timing.read, 0, 16);
-    }
+    timing?.resolve(enc);
     const out = this.idOut[this.slot];
     this.slot ^= 1;
     enc.copyBufferToBuffer(this.ids, 0, out, 0, 4);
@@ -555,35 +531,21 @@ export class GpuSession {
     device.queue.writeBuffer(this.step, 0, new Uint32Array([this.position, 1]));
     await this.plan.ensureFinalNorm(1);
     const kernels = this.stepKernels(1);
-    const n = kernels.length;
-    const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * n });
-    const resolve = device.createBuffer({
-      size: 16 * n,
-      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
-    });
-    const read = device.createBuffer({
-      size: 16 * n,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
+    const timing = new TimestampQueries(device, kernels.length);
     const enc = device.createCommandEncoder();
     kernels.forEach(([, record], i) => {
-      const pass = enc.beginComputePass({
-        timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
-      });
+      const pass = enc.beginComputePass({ timestampWrites: timing.pass(i) });
       record(pass);
       pass.end();
     });
-    enc.resolveQuerySet(querySet, 0, 2 * n, resolve, 0);
-    enc.copyBufferToBuffer(resolve, 0, read, 0, 16 * n);
+    timing.resolve(enc);
     device.queue.submit([enc.finish()]);
-    await read.mapAsync(GPUMapMode.READ);
-    const t = new BigUint64Array(read.getMappedRange().slice(0));
-    read.unmap();
+    const seconds = await timing.seconds();
+    timing.destroy();
     const out: Record<string, number> = {};
     kernels.forEach(([family], i) => {
-      out[family] = (out[family] ?? 0) + Number(t[2 * i + 1] - t[2 * i]) / 1e9;
+      out[family] = (out[family] ?? 0) + seconds[i];
     });
-    for (const x of [querySet, resolve, read]) x.destroy();
     this.position += 1;
     return out;
   }
