@@ -27,32 +27,17 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
+#include "gemv_common"
 #include "row_sum"
-#include "gemv_store"
 
 @compute @workgroup_size(WG)
-fn main(
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(workgroup_id) wid: vec3<u32>,
-#if SUBGROUPS
-  @builtin(subgroup_invocation_id) lane: u32,
-  @builtin(subgroup_size) sg_size: u32,
-#endif
-) {
-#if !SUBGROUPS
-  let lane = 0u;
-  let sg_size = 1u;
-#endif
-  let rows_per_wg = WG / TPR;
-  let token = wid.z;
-  let xo = token * params.x_stride;
-  let row = (wid.y * params.wg_per_row_x + wid.x) * rows_per_wg + lid / TPR;
-  let t = lid % TPR;
-  let live = row < params.n_rows;
+fn main(inv: GemvInvocation) {
+  let me = gemv_tile(inv);
+  let xo = me.token * params.x_stride;
   var acc = 0.0;
-  if (live) {
-    let base = row * params.row_len;
-    for (var j = t; j < params.row_len; j += TPR) {
+  if (me.live) {
+    let base = me.row * params.row_len;
+    for (var j = me.t; j < params.row_len; j += TPR) {
       let w = weight[base + j];
       if (F16) {
         let v = unpack2x16float(w);
@@ -62,5 +47,5 @@ fn main(
       }
     }
   }
-  store_row(row_sum(acc, lid, lane, sg_size), lid, row, live, params.row0, token * params.y_stride);
+  store_row(row_sum(acc, me), me, params.row0, me.token * params.y_stride);
 }

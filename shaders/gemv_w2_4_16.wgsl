@@ -46,8 +46,8 @@ struct Params {
 var<workgroup> sscale: array<f32, SCALE_SLOTS>;
 var<workgroup> sinfo: array<u32, SCALE_SLOTS>;
 
+#include "gemv_common"
 #include "row_sum"
-#include "gemv_store"
 #include "nibbles"
 
 const IS4: u32 = 0x80000000u;
@@ -101,38 +101,21 @@ fn group_dot(row: u32, g: u32, info: u32, first: vec4<u32>, xo: u32) -> vec2<f32
 }
 
 @compute @workgroup_size(WG)
-fn main(
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(workgroup_id) wid: vec3<u32>,
-#if SUBGROUPS
-  @builtin(subgroup_invocation_id) lane: u32,
-  @builtin(subgroup_size) sg_size: u32,
-#endif
-) {
-#if !SUBGROUPS
-  let lane = 0u;
-  let sg_size = 1u;
-#endif
-  let rows_per_wg = WG / TPR;
-  let token = wid.z;
-  let xo = token * params.x_stride;
-  let tile_row0 = (wid.y * params.wg_per_row_x + wid.x) * rows_per_wg;
-  let local_row = lid / TPR;
-  let t = lid % TPR;
-  let row = tile_row0 + local_row;
-  let live = row < params.n_rows;
-  let safe_row = min(row, params.n_rows - 1u);
+fn main(inv: GemvInvocation) {
+  let me = gemv_tile(inv);
+  let xo = me.token * params.x_stride;
+  let safe_row = min(me.row, params.n_rows - 1u);
 
   // First weight load in flight before the scale work.
   var first_info = 0u;
   var w = vec4<u32>(0u);
-  if (live && t < params.groups) {
-    first_info = group_info(row, t);
-    w = qweight[(row * params.row_words + (first_info & ~IS4)) / 4u];
+  if (me.live && me.t < params.groups) {
+    first_info = group_info(me.row, me.t);
+    w = qweight[(me.row * params.row_words + (first_info & ~IS4)) / 4u];
   }
   if (SCALES_IN_SHARED) {
-    for (var i = lid; i < rows_per_wg * params.groups; i += WG) {
-      let r = min(tile_row0 + i / params.groups, params.n_rows - 1u);
+    for (var i = me.lid; i < (WG / TPR) * params.groups; i += WG) {
+      let r = min(me.tile_row0 + i / params.groups, params.n_rows - 1u);
       let g = i % params.groups;
       sscale[i] = group_scale(r, g);
       sinfo[i] = group_info(r, g);
@@ -141,30 +124,30 @@ fn main(
   }
 
   var acc = 0.0;
-  if (live) {
-    for (var g = t; g < params.groups; g += TPR) {
+  if (me.live) {
+    for (var g = me.t; g < params.groups; g += TPR) {
       var info = first_info;
       var scale = 0.0;
       if (SCALES_IN_SHARED) {
-        info = sinfo[local_row * params.groups + g];
-        scale = sscale[local_row * params.groups + g];
+        info = sinfo[me.local_row * params.groups + g];
+        scale = sscale[me.local_row * params.groups + g];
       } else {
-        if (g != t) {
-          info = group_info(row, g);
+        if (g != me.t) {
+          info = group_info(me.row, g);
         }
-        scale = group_scale(row, g);
+        scale = group_scale(me.row, g);
       }
-      if (g != t) {
-        w = qweight[(row * params.row_words + (info & ~IS4)) / 4u];
+      if (g != me.t) {
+        w = qweight[(me.row * params.row_words + (info & ~IS4)) / 4u];
       }
-      acc += scale * group_dot(row, g, info, w, xo).x;
+      acc += scale * group_dot(me.row, g, info, w, xo).x;
     }
     // Sparse f16 residuals of this row.
-    for (var i = outlier_row_ptr[safe_row] + t; i < outlier_row_ptr[safe_row + 1u]; i += TPR) {
+    for (var i = outlier_row_ptr[safe_row] + me.t; i < outlier_row_ptr[safe_row + 1u]; i += TPR) {
       let e = outliers[i];
       let col = e & 0xFFFFu;
       acc += unpack2x16float(e).y * x[xo + col / 4u][col % 4u];
     }
   }
-  store_row(row_sum(acc, lid, lane, sg_size), lid, row, live, params.row0, token * params.y_stride);
+  store_row(row_sum(acc, me), me, params.row0, me.token * params.y_stride);
 }

@@ -37,8 +37,8 @@ struct Params {
 
 var<workgroup> sparams: array<vec2<f32>, SCALE_SLOTS>;
 
+#include "gemv_common"
 #include "row_sum"
-#include "gemv_store"
 #include "nibbles"
 
 fn group_params(local_row: u32, row: u32, g: u32) -> vec2<f32> {
@@ -49,51 +49,34 @@ fn group_params(local_row: u32, row: u32, g: u32) -> vec2<f32> {
 }
 
 @compute @workgroup_size(WG)
-fn main(
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(workgroup_id) wid: vec3<u32>,
-#if SUBGROUPS
-  @builtin(subgroup_invocation_id) lane: u32,
-  @builtin(subgroup_size) sg_size: u32,
-#endif
-) {
-#if !SUBGROUPS
-  let lane = 0u;
-  let sg_size = 1u;
-#endif
-  let rows_per_wg = WG / TPR;
-  let token = wid.z;
-  let tile_row0 = (wid.y * params.wg_per_row_x + wid.x) * rows_per_wg;
-  let local_row = lid / TPR;
-  let t = lid % TPR;
-  let row = tile_row0 + local_row;
-  let live = row < params.n_rows;
-  let base = row * params.chunks;
+fn main(inv: GemvInvocation) {
+  let me = gemv_tile(inv);
+  let base = me.row * params.chunks;
 
   var w = vec4<u32>(0u);
-  if (live && t < params.chunks) {
-    w = qweight[base + t];
+  if (me.live && me.t < params.chunks) {
+    w = qweight[base + me.t];
   }
   if (SCALES_IN_SHARED) {
-    for (var i = lid; i < rows_per_wg * params.groups; i += WG) {
-      let r = min(tile_row0 + i / params.groups, params.n_rows - 1u);
+    for (var i = me.lid; i < (WG / TPR) * params.groups; i += WG) {
+      let r = min(me.tile_row0 + i / params.groups, params.n_rows - 1u);
       sparams[i] = unpack2x16float(scales[r * params.groups + i % params.groups]);
     }
     workgroupBarrier();
   }
 
   var acc = 0.0;
-  if (live) {
-    for (var c = t; c < params.chunks; c += TPR) {
-      if (c != t) {
+  if (me.live) {
+    for (var c = me.t; c < params.chunks; c += TPR) {
+      if (c != me.t) {
         w = qweight[base + c];
       }
-      let xb = token * params.x_stride + 8u * c;
+      let xb = me.token * params.x_stride + 8u * c;
       let s = dot_u4x8(w.x, x[xb], x[xb + 1u]) + dot_u4x8(w.y, x[xb + 2u], x[xb + 3u])
             + dot_u4x8(w.z, x[xb + 4u], x[xb + 5u]) + dot_u4x8(w.w, x[xb + 6u], x[xb + 7u]);
-      let p = group_params(local_row, row, c / CHUNKS_PER_GROUP);
+      let p = group_params(me.local_row, me.row, c / CHUNKS_PER_GROUP);
       acc += p.x * s.x + p.y * s.y;
     }
   }
-  store_row(row_sum(acc, lid, lane, sg_size), lid, row, live, params.row0, token * params.y_stride);
+  store_row(row_sum(acc, me), me, params.row0, me.token * params.y_stride);
 }

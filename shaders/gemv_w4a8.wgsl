@@ -47,8 +47,8 @@ var<workgroup> sscale: array<f32, SCALE_SLOTS>;
 
 const NIB: u32 = 0xF0F0F0F0u;
 
+#include "gemv_common"
 #include "row_sum"
-#include "gemv_store"
 
 fn dot_chunk(w: vec4<u32>, a0: vec4<u32>, a1: vec4<u32>) -> i32 {
   return dot4I8Packed((w.x << 4u) & NIB, a0.x) + dot4I8Packed(w.x & NIB, a0.y)
@@ -65,37 +65,20 @@ fn scale_of(local_row: u32, row: u32, group: u32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn main(
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(workgroup_id) wid: vec3<u32>,
-#if SUBGROUPS
-  @builtin(subgroup_invocation_id) lane: u32,
-  @builtin(subgroup_size) sg_size: u32,
-#endif
-) {
-#if !SUBGROUPS
-  let lane = 0u;
-  let sg_size = 1u;
-#endif
-  let rows_per_wg = WG / TPR;
-  let token = wid.z;
-  let xo = token * params.x_stride;
-  let tile_row0 = (wid.y * params.wg_per_row_x + wid.x) * rows_per_wg;
-  let local_row = lid / TPR;
-  let t = lid % TPR;
-  let row = tile_row0 + local_row;
-  let live = row < params.n_rows;
-  let base = row * params.chunks;
+fn main(inv: GemvInvocation) {
+  let me = gemv_tile(inv);
+  let xo = me.token * params.x_stride;
+  let base = me.row * params.chunks;
 
   // Issue the first weight load before touching the scales, so the scale traffic overlaps it.
   var w = vec4<u32>(0u);
-  if (live && t < params.chunks) {
-    w = qweight[base + t];
+  if (me.live && me.t < params.chunks) {
+    w = qweight[base + me.t];
   }
   if (SCALES_IN_SHARED) {
-    let slots = rows_per_wg * params.groups;
-    for (var i = lid; i < slots; i += WG) {
-      let r = tile_row0 + i / params.groups;
+    let slots = (WG / TPR) * params.groups;
+    for (var i = me.lid; i < slots; i += WG) {
+      let r = me.tile_row0 + i / params.groups;
       sscale[i] = select(0.0, scales[min(r, params.n_rows - 1u) * params.groups + i % params.groups], r < params.n_rows);
     }
     workgroupBarrier();
@@ -103,9 +86,9 @@ fn main(
 
   var iacc: i32 = 0;
   var facc: f32 = 0.0;
-  if (live) {
-    for (var c = t; c < params.chunks; c += TPR) {
-      if (c != t) {
+  if (me.live) {
+    for (var c = me.t; c < params.chunks; c += TPR) {
+      if (c != me.t) {
         w = qweight[base + c];
       }
       let d = dot_chunk(w, xq[xo + 2u * c], xq[xo + 2u * c + 1u]);
@@ -113,16 +96,16 @@ fn main(
         iacc += d;
       } else {
         // max(): the division is folded at pipeline creation even where the branch is dead.
-        facc += f32(d) * scale_of(local_row, row, c / max(GROUP_CHUNKS, 1u));
+        facc += f32(d) * scale_of(me.local_row, me.row, c / max(GROUP_CHUNKS, 1u));
       }
     }
   }
   let acc = select(facc, f32(iacc), GROUP_CHUNKS == 0u);
 
-  let total = row_sum(acc, lid, lane, sg_size);
-  var value = total * xscale[token] * 0.0625;
-  if (GROUP_CHUNKS == 0u && live) {
-    value *= scale_of(local_row, row, 0u);
+  let total = row_sum(acc, me);
+  var value = total * xscale[me.token] * 0.0625;
+  if (GROUP_CHUNKS == 0u && me.live) {
+    value *= scale_of(me.local_row, me.row, 0u);
   }
-  store_row(value, lid, row, live, params.row0, token * params.y_stride);
+  store_row(value, me, params.row0, me.token * params.y_stride);
 }

@@ -1,4 +1,4 @@
-import gemvStore from '../../shaders/lib/gemv_store.wgsl?raw';
+import gemvCommon from '../../shaders/lib/gemv_common.wgsl?raw';
 import nibbles from '../../shaders/lib/nibbles.wgsl?raw';
 import rowSum from '../../shaders/lib/row_sum.wgsl?raw';
 
@@ -6,5 +6,5 @@ import rowSum from '../../shaders/lib/row_sum.wgsl?raw';
 export const shaderLib: Readonly<Record<string, string>> = {
   row_sum: rowSum,
   nibbles,
-  gemv_store: gemvStore,
+  gemv_common: gemvCommon,
 };

@@ -56,13 +56,15 @@ interface SchemePlan {
 }
 
 function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, tpr: number): SchemePlan {
+  const flags = { SUBGROUPS: (opts.subgroups ?? true) && canUseSubgroups(gpu, tpr) };
   const common = {
     WG,
     TPR: tpr,
     ACCUMULATE: opts.accumulate ? 1 : 0,
     GATED: opts.gated ? 1 : 0,
+    // Partials per row left after the subgroup step (bounds row_sum's tree; see row_sum.wgsl).
+    ROW_PARTIALS: flags.SUBGROUPS ? Math.max(1, tpr / Math.max(1, gpu.caps.subgroupMinSize)) : tpr,
   };
-  const flags = { SUBGROUPS: (opts.subgroups ?? true) && canUseSubgroups(gpu, tpr) };
   const rowsPerWg = WG / tpr;
   const staged = (opts.scalesInShared ?? true) ? 1 : 0;
   const needs = (kind: Activations['kind']) => {
