@@ -15,8 +15,10 @@ export interface DecodeResult {
   weightGB: number;
   prefillTokensPerS: number;
   decode: { context: number; tokensPerS: number; bytesPerToken: number; rooflineFraction: number }[];
-  /** Host milliseconds to encode and submit one decode step (first context). */
+  /** Host milliseconds to record one decode step's commands (first context). */
   hostEncodeMs?: number;
+  /** Host milliseconds of finish() + submit() for one decode step (Dawn's translation to the backend). */
+  hostSubmitMs?: number;
   /** GPU seconds of one ordinary decode step (single pass) at the first context. */
   stepGpuSeconds?: number;
   /** GPU seconds per kernel family for one decode step at the first context (timestamp-query). */
@@ -60,13 +62,16 @@ export async function benchDecode(
   let profile: Record<string, number> | undefined;
   let stepGpuSeconds: number | undefined;
   let hostEncodeMs: number | undefined;
+  let hostSubmitMs: number | undefined;
   for (const context of opts.contexts) {
     session.reset();
     await session.prefill(randomIds(context, config.vocabSize));
     t0 = performance.now();
     const host0 = { ...session.hostStats };
     await session.decodeStream(opts.decodeTokens, () => true);
-    hostEncodeMs ??= (session.hostStats.encodeMs - host0.encodeMs) / (session.hostStats.steps - host0.steps);
+    const steps = session.hostStats.steps - host0.steps;
+    hostEncodeMs ??= (session.hostStats.encodeMs - host0.encodeMs) / steps;
+    hostSubmitMs ??= (session.hostStats.submitMs - host0.submitMs) / steps;
     const secondsPerToken = (performance.now() - t0) / 1e3 / opts.decodeTokens;
     const bytesPerToken = perTokenWeights + kvBytesPerPos * (context + opts.decodeTokens / 2);
     const rooflineFraction = bytesPerToken / secondsPerToken / 1e9 / readGBs;
@@ -94,5 +99,6 @@ export async function benchDecode(
     profile,
     stepGpuSeconds,
     hostEncodeMs,
+    hostSubmitMs,
   };
 }

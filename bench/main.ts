@@ -120,7 +120,10 @@ async function main(): Promise<void> {
       `${'one pass'.padEnd(14)}${profiled.map((d) => ((d.stepGpuSeconds ?? 0) * 1e6).toFixed(0).padStart(16)).join('')}   ← GPU time of a normal step (single pass)`,
     );
     console.log(
-      `${'host encode'.padEnd(14)}${profiled.map((d) => ((d.hostEncodeMs ?? 0) * 1e3).toFixed(0).padStart(16)).join('')}   ← JS time to encode + submit a step`,
+      `${'host encode'.padEnd(14)}${profiled.map((d) => ((d.hostEncodeMs ?? 0) * 1e3).toFixed(0).padStart(16)).join('')}   ← JS time to record a step's commands`,
+    );
+    console.log(
+      `${'host submit'.padEnd(14)}${profiled.map((d) => ((d.hostSubmitMs ?? 0) * 1e3).toFixed(0).padStart(16)).join('')}   ← finish() + submit() of a step`,
     );
     console.log(
       `${'JS-timed'.padEnd(14)}${profiled.map((d) => (1e6 / d.decode[0].tokensPerS).toFixed(0).padStart(16)).join('')}   ← per token, from JS`,

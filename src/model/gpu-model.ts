@@ -153,7 +153,7 @@ export class GpuSession {
   /** Tokens in the KV cache. */
   position = 0;
   /** Host time spent encoding and submitting steps (ms) and the number of steps: for the benchmark. */
-  readonly hostStats = { encodeMs: 0, steps: 0 };
+  readonly hostStats = { encodeMs: 0, submitMs: 0, steps: 0 };
   private slot = 0;
   private readonly owned: GPUBuffer[] = [];
   private readonly kernels: Encodable[] = [];
@@ -472,9 +472,12 @@ export class GpuSession {
     const out = this.idOut[this.slot];
     this.slot ^= 1;
     enc.copyBufferToBuffer(this.ids, 0, out, 0, 4);
+    const t1 = performance.now();
     device.queue.submit([enc.finish()]);
     this.position += tokens;
-    this.hostStats.encodeMs += performance.now() - t0;
+    const t2 = performance.now();
+    this.hostStats.encodeMs += t1 - t0;
+    this.hostStats.submitMs += t2 - t1;
     this.hostStats.steps += 1;
     await out.mapAsync(GPUMapMode.READ);
     const id = new Uint32Array(out.getMappedRange().slice(0))[0];
