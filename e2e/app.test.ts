@@ -104,14 +104,6 @@ const waitReady = (p: Page) =>
   p.waitForFunction(() => (window as unknown as { pagelmApp?: AppState }).pagelmApp?.ready === true, null, {
     timeout: 45_000,
   });
-const waitIdle = (p: Page) =>
-  p.waitForFunction(
-    () => (window as unknown as { pagelmApp: AppState }).pagelmApp.generating === false,
-    null,
-    {
-      timeout: 90_000,
-    },
-  );
 const replies = (p: Page) => p.locator('#messages .msg.assistant .body').allTextContents();
 
 async function greedy(p: Page, maxTokens: number): Promise<void> {
@@ -194,21 +186,31 @@ describe('chat with the default model', () => {
   afterAll(() => ctx?.close());
 
   test('first visit downloads the default pack with progress, then greedy streaming', async () => {
-    // Slow the pack's files a little so the progress bar can be seen (and photographed).
-    await ctx.route('**/models/**', async (route) => {
-      await new Promise((r) => setTimeout(r, 400));
-      await route.continue();
+    // Throttle the network (about 150 KB/s) so the progress bar can be seen mid-download.
+    const cdp = await ctx.newCDPSession(page);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 20,
+      downloadThroughput: 150_000,
+      uploadThroughput: 150_000,
     });
     await page.goto(base);
     await page.locator('#download').waitFor({ state: 'visible', timeout: 60_000 });
-    await page.waitForFunction(
-      () => (document.getElementById('download-progress') as HTMLProgressElement).value > 0,
-    );
+    await page.waitForFunction(() => {
+      const bar = document.getElementById('download-progress') as HTMLProgressElement;
+      return bar.value > 0 && bar.value < bar.max;
+    });
     const text = await page.textContent('#download-text');
-    expect(text).toMatch(/of .* · .*\/s · /);
+    expect(text).toMatch(/ of [\d.]+ KiB · .*\/s · about \d+ s left/);
     await page.screenshot({ path: `${SHOTS}/download.png` });
     await waitReady(page);
-    await ctx.unroute('**/models/**');
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: -1,
+    });
     expect(await page.locator('#download').isHidden()).toBe(true);
     const status = await page.textContent('#status');
     expect(status).toContain('tinystories-656k');
@@ -341,6 +343,39 @@ test('offline: reload without network, chat still generates from the stored mode
     throw e;
   } finally {
     await ctx.setOffline(false);
+    await ctx.close();
+  }
+});
+
+test('model manager: quantize a Hugging Face folder in the page, chat with it, delete it', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+  const page = await newPage(ctx);
+  try {
+    // No default pack at this URL: the page opens the model manager.
+    await page.goto(`${base}/?pack=/no-such-pack/`);
+    await page.locator('#empty').waitFor({ state: 'visible', timeout: 30_000 });
+    await page.locator('#models').waitFor({ state: 'visible' });
+    expect(await page.textContent('#model-list')).toContain('No models stored yet');
+    await page.selectOption('#conv-scheme', 'w4a16');
+    await page.selectOption('#conv-method', 'rtn');
+    await page.setInputFiles('#conv-hf', `${SHARED_MODELS}/tinystories-656k`);
+    await page.waitForFunction(() =>
+      /Quantizing|Storing|Stored/.test(document.getElementById('task-text')!.textContent ?? ''),
+    );
+    await page.screenshot({ path: `${SHOTS}/models.png` });
+    await waitReady(page);
+    expect(await page.textContent('#status')).toMatch(/tinystories-656k \(w4a16 rtn\)/);
+    expect(await page.textContent('#model-list')).toMatch(/w4a16 rtn · [\d.]+ KiB · ready · in use/);
+    await greedy(page, 12);
+    await (await send(page, 'Once upon a time')).wait();
+    const [reply] = await replies(page);
+    expect(reply.startsWith(', a little girl')).toBe(true);
+    await page.click('#model-list button[aria-label^="Delete"]');
+    await page.waitForFunction(() =>
+      document.getElementById('model-list')!.textContent!.includes('No models stored'),
+    );
+    expect(await app(page)).toMatchObject({ ready: false });
+  } finally {
     await ctx.close();
   }
 });

@@ -375,8 +375,9 @@ async function downloadPack(url: string, where: 'download' | 'task'): Promise<St
 
 async function renderModelList(): Promise<void> {
   const ul = $('model-list');
-  ul.replaceChildren();
   const models = await store.list();
+  // After the await: two overlapping calls must not both append their rows.
+  ul.replaceChildren();
   if (models.length === 0) {
     const li = document.createElement('li');
     li.textContent = 'No models stored yet.';
@@ -533,7 +534,9 @@ async function chooseModel(): Promise<void> {
   if (!pick) {
     let served = false;
     try {
-      served = (await fetch(new URL('manifest.json', defaultUrl), { cache: 'no-store' })).ok;
+      // A pack manifest, not an SPA fallback page answering 200 for every path.
+      const res = await fetch(new URL('manifest.json', defaultUrl), { cache: 'no-store' });
+      served = res.ok && Array.isArray(((await res.json()) as { shards?: unknown }).shards);
     } catch {
       served = false;
     }
