@@ -3,7 +3,9 @@
 // On first run it converts ../shared/models/tinystories-656k (when that folder exists) into a
 // w4a8 GPTQ pack under public/models/tinystories-656k-w4a8/ (git-ignored); the page offers that
 // pack as its default model and downloads it into the browser's store on the first visit.
-import { spawn, spawnSync } from 'node:child_process';
+// Then it builds the page (dist/app) and serves the build: the service worker, which makes the page
+// work offline, is only active in the built page. `npm run dev` serves the sources with hot reload.
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
@@ -26,8 +28,19 @@ if (existsSync(resolve(pack, 'manifest.json'))) {
   console.log('default model: none (no ../shared/models/tinystories-656k); add one in the page\'s model manager');
 }
 
-const vite = spawn('npx', ['vite', '--host', '127.0.0.1', '--port', process.env.PORT ?? '5173'], {
-  cwd: root,
-  stdio: 'inherit',
+const { build, preview } = await import('vite');
+const outDir = resolve(root, 'dist/app');
+await build({
+  configFile: false,
+  root,
+  logLevel: 'warn',
+  build: { outDir, emptyOutDir: true, target: 'es2022' },
+  worker: { format: 'es' },
 });
-vite.on('exit', (code) => process.exit(code ?? 0));
+const server = await preview({
+  configFile: false,
+  root,
+  build: { outDir },
+  preview: { host: '127.0.0.1', port: Number(process.env.PORT ?? 5173), strictPort: true },
+});
+server.printUrls();
