@@ -255,6 +255,23 @@ describe('chat with the default model', () => {
     expect(all[2].length).toBeGreaterThan(0);
   });
 
+  test('regenerate replaces the last reply (greedy: the same text); copy puts it on the clipboard', async () => {
+    await ctx.grantPermissions(['clipboard-read', 'clipboard-write']);
+    const before = await replies(page);
+    const before3 = (await app(page)).finished;
+    await page.locator('#messages .msg.assistant .regenerate').click();
+    await page.waitForFunction(
+      (n) => (window as unknown as { pagelmApp: AppState }).pagelmApp.finished > n,
+      before3,
+      { timeout: 60_000 },
+    );
+    const after = await replies(page);
+    expect(after).toHaveLength(before.length);
+    expect(after.at(-1)).toBe(before.at(-1));
+    await page.locator('#messages .msg.assistant .copy').first().click();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(before[0].trimEnd());
+  });
+
   test('the conversation survives a reload', async () => {
     const before = await replies(page);
     await page.reload();

@@ -606,17 +606,21 @@ async function checkGpu(): Promise<boolean> {
     setStatus(`${name} · ${kernelPath('w4a8')}${tooSmall ? ' · small storage bindings' : ''}`);
     return true;
   } catch (e) {
-    const err = e as Error;
-    setStatus('WebGPU unavailable');
-    const limit = err.name === 'LimitTooSmallError' || err.name === 'MissingFeatureError';
-    $('no-webgpu-title').textContent = limit
-      ? 'This GPU is too small for pagelm'
-      : 'This browser cannot run pagelm yet';
-    $('no-webgpu-reason').textContent = err.message;
-    $('no-webgpu').hidden = false;
-    $('composer').hidden = true;
+    showNoGpu(e as Error);
     return false;
   }
+}
+
+function showNoGpu(err: Error): void {
+  const limit = err.name === 'LimitTooSmallError' || err.name === 'MissingFeatureError';
+  setStatus(limit ? 'GPU too small for pagelm' : 'WebGPU unavailable');
+  $('no-webgpu-title').textContent = limit
+    ? 'This GPU is too small for pagelm'
+    : 'This browser cannot run pagelm yet';
+  $('no-webgpu-reason').textContent = err.message;
+  $('no-webgpu').hidden = false;
+  $('download').hidden = true;
+  $('composer').hidden = true;
 }
 
 function registerServiceWorker(): void {
@@ -638,6 +642,12 @@ async function start(): Promise<void> {
   try {
     await chooseModel();
   } catch (e) {
+    const err = e as Error;
+    // The engine's own device can still refuse (a limit or feature the model needs): say it plainly.
+    if (['LimitTooSmallError', 'MissingFeatureError', 'WebGPUUnavailableError'].includes(err.name)) {
+      showNoGpu(err);
+      return;
+    }
     showError(e);
     openPanel('models', true);
   }
