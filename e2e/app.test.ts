@@ -364,7 +364,7 @@ test('offline: reload without network, chat still generates from the stored mode
   }
 });
 
-test('model manager: quantize a Hugging Face folder in the page, chat with it, delete it', async () => {
+test('model manager: quantize a Hugging Face folder in the page, chat, delete; then a GGUF file', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1100, height: 760 } });
   const page = await newPage(ctx);
   try {
@@ -392,6 +392,14 @@ test('model manager: quantize a Hugging Face folder in the page, chat with it, d
       document.getElementById('model-list')!.textContent!.includes('No models stored'),
     );
     expect(await app(page)).toMatchObject({ ready: false });
+
+    // A GGUF file (stories260K, llama2.c) through the same worker.
+    await page.setInputFiles('#conv-gguf', `${SHARED_MODELS}/stories260k-gguf/stories260K.gguf`);
+    await waitReady(page);
+    expect(await page.textContent('#model-list')).toMatch(/w4a16 rtn · .* · ready · in use/);
+    await page.click('#new-chat');
+    await (await send(page, 'Once upon a time')).wait();
+    expect((await replies(page))[0].length).toBeGreaterThan(0);
   } finally {
     await ctx.close();
   }
