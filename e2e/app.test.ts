@@ -335,7 +335,7 @@ test('offline: reload without network, chat still generates from the stored mode
     await ctx.setOffline(true);
     expect(
       await page.evaluate(() =>
-        fetch('/index.html', { cache: 'no-store' }).then(
+        fetch('/index.html', { cache: 'reload' }).then(
           () => 'cached',
           () => 'failed',
         ),

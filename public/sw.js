@@ -27,7 +27,9 @@ self.addEventListener('fetch', (event) => {
   const req = event.request;
   const url = new URL(req.url);
   if (req.method !== 'GET' || url.origin !== self.location.origin) return;
-  if (url.pathname.startsWith('/models/') || req.headers.has('range') || url.pathname === '/sw.js') return;
+  // Model files go to IndexedDB, not here: the store fetches with cache: 'no-store' (any pack URL).
+  if (req.cache === 'no-store' || url.pathname.startsWith('/models/') || req.headers.has('range')) return;
+  if (url.pathname === '/sw.js') return;
   if (req.mode === 'navigate') {
     // Pages: network first (fresh HTML after a deploy), the cached shell when offline.
     event.respondWith(
