@@ -6,8 +6,7 @@
  * at /models/tinystories-656k-w4a8/ of the build, exactly where `npm start` puts it.
  * Screenshots go to test-results/screenshots/ (docs/app.md shows them).
  */
-import { execFileSync } from 'node:child_process';
-import { cp, mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { build, type PreviewServer, preview } from 'vite';
@@ -16,53 +15,21 @@ import { convertCheckpoint } from '../src/convert/convert';
 import { openHfCheckpoint } from '../src/format/hf-checkpoint';
 import { directorySource } from '../src/node/file-source';
 import { PackDirSink } from '../src/node/pack-dir';
-import { CHROMIUM, SHARED_MODELS } from './browser';
+import { CHROMIUM, CHROMIUM_ARGS, SHARED_MODELS } from './browser';
 
 /** ../shared/models/README.md: the greedy continuation of "Once upon a time". */
 const CONTINUATION = ', a little girl named Lily lived in a small house';
 const OUT = resolve(process.cwd(), '.packs/app-e2e');
-/**
- * Others edit kernels and shaders while these tests run; a half-edited shader would break the
- * build under test. So the page is built from a snapshot: the committed tree (git HEAD) with the
- * working copy's page files (index.html, src/app/, public/) on top. PAGELM_APP_E2E_TREE=worktree
- * builds the working tree as it is instead.
- */
-const SRC = resolve(process.cwd(), '.packs/app-e2e-src');
-const FROM_WORKTREE = process.env.PAGELM_APP_E2E_TREE === 'worktree';
-
-async function snapshot(): Promise<string> {
-  if (FROM_WORKTREE) return process.cwd();
-  await rm(SRC, { recursive: true, force: true });
-  await mkdir(SRC, { recursive: true });
-  const tar = execFileSync('git', ['archive', 'HEAD', 'src', 'shaders', 'index.html', 'tsconfig.json']);
-  execFileSync('tar', ['-x', '-C', SRC], { input: tar });
-  await rm(`${SRC}/src/app`, { recursive: true, force: true });
-  await cp('src/app', `${SRC}/src/app`, { recursive: true });
-  await cp('index.html', `${SRC}/index.html`);
-  await cp('public', `${SRC}/public`, { recursive: true, filter: (f) => !f.includes('/public/models') });
-  return SRC;
-}
 const SHOTS = resolve(process.cwd(), 'test-results/screenshots');
-const ARGS = [
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
 
 let server: PreviewServer;
 let browser: Browser;
 let base: string;
 
 beforeAll(async () => {
-  const root = await snapshot();
   await build({
     configFile: false,
-    root,
+    root: process.cwd(),
     logLevel: 'error',
     build: { outDir: OUT, emptyOutDir: true, target: 'es2022' },
     worker: { format: 'es' },
@@ -75,7 +42,7 @@ beforeAll(async () => {
   );
   server = await preview({
     configFile: false,
-    root,
+    root: process.cwd(),
     logLevel: 'error',
     build: { outDir: OUT },
     preview: { host: '127.0.0.1', port: 0, strictPort: false },
@@ -83,7 +50,7 @@ beforeAll(async () => {
   const addr = server.httpServer.address();
   if (!addr || typeof addr === 'string') throw new Error('preview server has no port');
   base = `http://127.0.0.1:${addr.port}`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   await mkdir(SHOTS, { recursive: true });
 }, 180_000);
 
@@ -91,7 +58,6 @@ afterAll(async () => {
   await browser?.close();
   await server?.close();
   await rm(OUT, { recursive: true, force: true });
-  if (!FROM_WORKTREE) await rm(SRC, { recursive: true, force: true });
 });
 
 interface AppState {

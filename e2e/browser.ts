@@ -12,7 +12,7 @@ export const SHARED_MODELS = resolve(process.cwd(), '../shared/models');
 
 // Flags from ../shared/gpu/README.md: WebGPU on SwiftShader, and no background networking
 // (the closed network otherwise gets flooded with refused connections).
-const ARGS = [
+export const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--enable-unsafe-webgpu',
   '--enable-features=Vulkan',
@@ -48,7 +48,7 @@ export async function startHarness(opts: { extraArgs?: string[] } = {}): Promise
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: [...ARGS, ...(opts.extraArgs ?? [])],
+    args: [...CHROMIUM_ARGS, ...(opts.extraArgs ?? [])],
   });
   return {
     server,
