@@ -6,7 +6,7 @@ import {
   type QuantizeOptions,
   quantizeLinear,
 } from '../quant';
-import type { Components, Method, Scheme } from '../quant/types';
+import type { Components, Method, QuantStats, Scheme } from '../quant/types';
 import type { RowSource } from './fuse';
 
 /**
@@ -34,19 +34,8 @@ export interface RowQuantOptions {
   measureOutputError?: boolean;
 }
 
-export interface TensorQuantStats {
-  method: Method | 'none';
-  seconds: number;
-  /** max |W − Q(W)| (in the smoothed space when SmoothQuant is on). */
-  maxAbsError: number;
-  rmsError: number;
-  /** ‖(W − Q)Xᵀ‖² / ‖WXᵀ‖² on the calibration tokens, when measured. */
-  relOutputError?: number;
-  /** w2-4-16: number of fp16 outliers. */
-  outliers?: number;
-  /** clip: mean clip ratio over groups. */
-  meanClipRatio?: number;
-}
+/** Per-tensor statistics are the quantizer's own (maxAbsError is in the smoothed space under SmoothQuant). */
+export type TensorQuantStats = QuantStats;
 
 export interface RowQuantResult {
   components: Components;
