@@ -23,6 +23,10 @@ export interface DecodeResult {
   stepGpuSeconds?: number;
   /** GPU seconds per kernel family for one decode step at the first context (timestamp-query). */
   profile?: Record<string, number>;
+  /** Host milliseconds to record a decode step with nothing else running (no submit, no GPU work). */
+  encodeOnlyMs?: number;
+  /** GPU seconds each family adds to a single-pass step (step time minus step time without it). */
+  marginal?: Record<string, number>;
   /** Dispatch count of one decode step. */
   dispatches?: number;
 }
@@ -88,6 +92,14 @@ export async function benchDecode(
       profile = await session.profileDecode();
     }
   }
+  const encodeOnlyMs = await session.measureEncode();
+  let marginal: Record<string, number> | undefined;
+  if (gpu.caps.features.timestampQuery) {
+    // Last: leaving families out corrupts the session's state.
+    const m = await session.marginalProfile();
+    stepGpuSeconds ??= m.full;
+    marginal = Object.fromEntries(Object.entries(m.without).map(([f, t]) => [f, m.full - t]));
+  }
   session.destroy();
   model.destroy();
   return {
@@ -100,5 +112,7 @@ export async function benchDecode(
     stepGpuSeconds,
     hostEncodeMs,
     hostSubmitMs,
+    encodeOnlyMs,
+    marginal,
   };
 }

@@ -29,7 +29,7 @@ async function main(): Promise<void> {
       suites: { type: 'string', default: 'bandwidth,decode' },
       'buffer-mib': { type: 'string' },
       buffers: { type: 'string', default: '4' },
-      shapes: { type: 'string', default: Object.keys(SHAPES).join(',') },
+      shapes: { type: 'string', default: 'llama-3.2-1b,llama-2-7b' },
       schemes: { type: 'string', default: 'w4a8,w4a16,w2-4-16' },
       contexts: { type: 'string', default: '128,2048' },
       'decode-tokens': { type: 'string', default: '32' },
@@ -114,7 +114,7 @@ async function main(): Promise<void> {
     console.log('\nGPU time per decode step by kernel family (µs; each kernel in its own timestamped pass)');
     const families = [...new Set(profiled.flatMap((d) => Object.keys(d.profile!)))];
     console.log(
-      `${'family'.padEnd(14)}${profiled.map((d) => `${d.shape.slice(6)} ${d.scheme}`.padStart(16)).join('')}`,
+      `${'family'.padEnd(14)}${profiled.map((d) => `${d.shape.replace('llama-', '')} ${d.scheme}`.padStart(16)).join('')}`,
     );
     console.log(
       `${'one pass'.padEnd(14)}${profiled.map((d) => ((d.stepGpuSeconds ?? 0) * 1e6).toFixed(0).padStart(16)).join('')}   ← GPU time of a normal step (single pass)`,
@@ -128,10 +128,16 @@ async function main(): Promise<void> {
     console.log(
       `${'JS-timed'.padEnd(14)}${profiled.map((d) => (1e6 / d.decode[0].tokensPerS).toFixed(0).padStart(16)).join('')}   ← per token, from JS`,
     );
+    console.log(
+      `${'encode alone'.padEnd(14)}${profiled.map((d) => ((d.encodeOnlyMs ?? 0) * 1e3).toFixed(0).padStart(16)).join('')}   ← the same, nothing else running`,
+    );
+    console.log('  (per family: own pass | marginal = one-pass step time minus the step without it)');
     for (const f of [...families, 'total']) {
+      const sum = (r: Record<string, number> | undefined) => Object.values(r ?? {}).reduce((a, b) => a + b, 0);
       const cell = (d: DecodeResult) => {
-        const v = f === 'total' ? Object.values(d.profile!).reduce((a, b) => a + b, 0) : (d.profile![f] ?? 0);
-        return (v * 1e6).toFixed(0).padStart(16);
+        const own = f === 'total' ? sum(d.profile) : (d.profile![f] ?? 0);
+        const marginal = f === 'total' ? sum(d.marginal) : (d.marginal?.[f] ?? 0);
+        return `${(own * 1e6).toFixed(0)} | ${(marginal * 1e6).toFixed(0)}`.padStart(16);
       };
       console.log(`${f.padEnd(14)}${profiled.map(cell).join('')}`);
     }

@@ -29,6 +29,17 @@ export const SHAPES: Record<string, ModelConfig> = {
     vocab: 32000,
     tied: false,
   }),
+  // 7B's layer count and kernel sequence at a tiny width: the per-token dispatch count and host
+  // encoding cost of 7B, at a size any adapter (lavapipe included) runs in seconds.
+  'thin-32-layers': llama({
+    hidden: 256,
+    layers: 32,
+    heads: 4,
+    kvHeads: 4,
+    ffn: 512,
+    vocab: 512,
+    tied: false,
+  }),
 };
 
 function llama(s: {

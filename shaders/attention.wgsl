@@ -1,15 +1,22 @@
 // Causal attention over the KV cache for a chunk of query tokens (decode: one token; prefill:
 // many), split along the sequence and merged (flash-decoding):
-//   partial: one workgroup per (split of WG keys, KV head, query token). It serves all GROUP query
-//            heads that share the KV head (GQA), so each K/V element is read once per split,
-//            and writes an unnormalized output with its running max and sum.
+//   partial: one workgroup per (split of SPLIT keys, KV head, query token). It serves all GROUP
+//            query heads that share the KV head (GQA), so each K/V element is read from memory
+//            once per split, and writes an unnormalized output with its running max and sum.
 //   merge:   one workgroup per (query head, token) rescales and sums the splits.
 // Query token t sits at position pos0 + t and sees keys 0 … pos0 + t.
+//
+// Batch-1 decode is latency-bound here (a few MB per layer), so every loop over keys or
+// dimensions has a trip count fixed at pipeline creation: the compiler unrolls it and issues
+// all of a thread's loads before the first one returns. Keys past the last visible one are
+// read (clamped into the cache) and masked with select(), never by a data-dependent bound.
 
-override WG: u32 = 64u;        // keys per split
+override WG: u32 = 128u;        // invocations per workgroup
+override SPLIT: u32 = 32u;      // keys per workgroup; divides WG
 override HEAD_DIM: u32 = 64u;
-override GROUP: u32 = 1u;      // query heads per KV head
+override GROUP: u32 = 1u;       // query heads per KV head
 override KV_F16: bool = false;
+override PV_SLICES: u32 = 2u;   // key slices of the P·V phase: max(1, WG / (HEAD_DIM / 2))
 
 struct Params {
   n_heads: u32,
@@ -36,27 +43,28 @@ struct Step {
 @group(0) @binding(6) var<uniform> step: Step;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
 
-// Cache elements per vec4<u32> of K.
+// Cache elements per vec4<u32> of K, and vec4<u32> chunks per key.
 override KVEC: u32 = select(4u, 8u, KV_F16);
+override CHUNKS: u32 = HEAD_DIM / KVEC;
+// Invocations sharing one key's dot product in the Q·K phase.
+override PER_KEY: u32 = WG / SPLIT;
+// Keys each P·V slice walks.
+override SLICE_KEYS: u32 = (SPLIT + PV_SLICES - 1u) / PV_SLICES;
 
 var<workgroup> sq: array<vec4<f32>, GROUP * HEAD_DIM / 4u>;
-var<workgroup> sp: array<f32, GROUP * WG>;
-var<workgroup> red: array<f32, WG>;
+var<workgroup> sdot: array<f32, GROUP * WG>;        // Q·K partials [g][key][part]
+var<workgroup> sp: array<f32, GROUP * SPLIT>;       // scores, then probabilities
+var<workgroup> smax: array<f32, GROUP>;
+var<workgroup> sacc: array<vec2<f32>, WG>;          // P·V partials of one head [slice][pair]
 
-// q_g · k_j for one key: K in vec4 loads against q (pre-scaled) in workgroup memory.
-fn key_dot(g: u32, key_vec_base: u32) -> f32 {
-  var s = 0.0;
+// q_g · (chunk c of a key), chunk = 8 f16 or 4 f32 values.
+fn chunk_dot(g: u32, w: vec4<u32>, c: u32) -> f32 {
   let qb = g * HEAD_DIM / 4u;
-  for (var c = 0u; c < HEAD_DIM / KVEC; c++) {
-    let w = kcache[key_vec_base + c];
-    if (KV_F16) {
-      s += dot(vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)), sq[qb + 2u * c])
+  if (KV_F16) {
+    return dot(vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)), sq[qb + 2u * c])
          + dot(vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w)), sq[qb + 2u * c + 1u]);
-    } else {
-      s += dot(bitcast<vec4<f32>>(w), sq[qb + c]);
-    }
   }
-  return s;
+  return dot(bitcast<vec4<f32>>(w), sq[qb + c]);
 }
 
 // Dims (2p, 2p+1) of V at cache element index `elem` (even).
@@ -67,27 +75,13 @@ fn v_pair(elem: u32) -> vec2<f32> {
   return vec2<f32>(bitcast<f32>(vcache[elem]), bitcast<f32>(vcache[elem + 1u]));
 }
 
-fn wg_reduce(v: f32, lid: u32, is_max: bool) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] = select(red[lid] + red[lid + s], max(red[lid], red[lid + s]), is_max);
-    }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
 @compute @workgroup_size(WG)
 fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let split = wid.x;
   let kvh = wid.y;
   let t = wid.z;
   let last = step.pos0 + t;            // last visible key
-  let k0 = split * WG;
+  let k0 = split * SPLIT;
   let slot_base = t * params.n_heads;
   if (k0 > last) {
     // Nothing visible in this split for this token: an empty partial.
@@ -96,7 +90,7 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
     }
     return;
   }
-  let n_keys = min(WG, last + 1u - k0);
+  let n_keys = min(SPLIT, last + 1u - k0);
   for (var i = lid; i < GROUP * HEAD_DIM / 4u; i += WG) {
     let h = kvh * GROUP + (4u * i) / HEAD_DIM;
     let base = t * params.q_stride + h * HEAD_DIM + (4u * i) % HEAD_DIM;
@@ -104,47 +98,93 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
   }
   workgroupBarrier();
 
-  // One key per invocation: scores for every query head of the group.
-  let key_vec_base = (kvh * params.max_pos + k0 + lid) * HEAD_DIM / KVEC;
+  // Q·K: PER_KEY neighbouring invocations share a key (consecutive 16-byte chunks: coalesced).
+  let key = lid / PER_KEY;
+  let part = lid % PER_KEY;
+  let kbase = (kvh * params.max_pos + min(k0 + key, params.max_pos - 1u)) * CHUNKS;
   for (var g = 0u; g < GROUP; g++) {
-    var s = -3.0e38;
-    if (lid < n_keys) {
-      s = key_dot(g, key_vec_base);
+    var s = 0.0;
+    for (var c = part; c < CHUNKS; c += PER_KEY) {
+      s += chunk_dot(g, kcache[kbase + c], c);
     }
-    sp[g * WG + lid] = s;
+    sdot[g * WG + lid] = s;
   }
   workgroupBarrier();
-  for (var g = 0u; g < GROUP; g++) {
-    let m = wg_reduce(sp[g * WG + lid], lid, true);
-    let p = select(0.0, exp(sp[g * WG + lid] - m), lid < n_keys);
-    sp[g * WG + lid] = p;
-    let l = wg_reduce(p, lid, false);
-    if (lid == 0u) {
-      part_ml[(slot_base + kvh * GROUP + g) * params.splits_max + split] = vec2<f32>(m, l);
+  for (var i = lid; i < GROUP * SPLIT; i += WG) {
+    let g = i / SPLIT;
+    let j = i % SPLIT;
+    var s = 0.0;
+    for (var p = 0u; p < PER_KEY; p++) {
+      s += sdot[g * WG + j * PER_KEY + p];
     }
+    sp[i] = select(-3.0e38, s, j < n_keys);
   }
   workgroupBarrier();
-  // Σ_j p_j · v_j, two dims per invocation and step (one f16 word), coalesced across invocations.
+  if (lid < GROUP) {
+    var m = -3.0e38;
+    for (var j = 0u; j < SPLIT; j++) {
+      m = max(m, sp[lid * SPLIT + j]);
+    }
+    smax[lid] = m;
+  }
+  workgroupBarrier();
+  for (var i = lid; i < GROUP * SPLIT; i += WG) {
+    sp[i] = select(0.0, exp(sp[i] - smax[i / SPLIT]), i % SPLIT < n_keys);
+  }
+  workgroupBarrier();
+  if (lid < GROUP) {
+    var l = 0.0;
+    for (var j = 0u; j < SPLIT; j++) {
+      l += sp[lid * SPLIT + j];
+    }
+    part_ml[(slot_base + kvh * GROUP + lid) * params.splits_max + split] = vec2<f32>(smax[lid], l);
+  }
+
+  // P·V: invocation (slice, pair) sums dims (2·pair, 2·pair + 1) over its slice's keys; a V
+  // row's pairs are consecutive words, so each key is one coalesced read across the pairs.
   let half_dim = HEAD_DIM / 2u;
-  for (var i = lid; i < GROUP * half_dim; i += WG) {
-    let g = i / half_dim;
-    let d = 2u * (i % half_dim);
-    var acc = vec2<f32>(0.0);
-    let vbase = (kvh * params.max_pos + k0) * HEAD_DIM + d;
-    for (var j = 0u; j < n_keys; j++) {
-      acc += sp[g * WG + j] * v_pair(vbase + j * HEAD_DIM);
+  for (var g = 0u; g < GROUP; g++) {
+    // PV_SLICES · half_dim ≤ WG when there are several slices; one slice loops over the pairs.
+    for (var i = lid; i < PV_SLICES * half_dim; i += WG) {
+      let pair = i % half_dim;
+      let slice = i / half_dim;
+      var acc = vec2<f32>(0.0);
+      for (var jj = 0u; jj < SLICE_KEYS; jj++) {
+        let j = min(slice * SLICE_KEYS + jj, SPLIT - 1u);
+        let v = v_pair((kvh * params.max_pos + min(k0 + j, params.max_pos - 1u)) * HEAD_DIM + 2u * pair);
+        acc += select(vec2<f32>(0.0), sp[g * SPLIT + j] * v, slice * SLICE_KEYS + jj < n_keys);
+      }
+      if (PV_SLICES == 1u) {
+        store_pair(slot_base + kvh * GROUP + g, split, pair, acc);
+      } else {
+        sacc[i] = acc;
+      }
     }
-    let o = ((slot_base + kvh * GROUP + g) * params.splits_max + split) * HEAD_DIM + d;
-    part_o[o] = acc.x;
-    part_o[o + 1u] = acc.y;
+    if (PV_SLICES > 1u) {
+      workgroupBarrier();
+      if (lid < half_dim) {
+        var acc = vec2<f32>(0.0);
+        for (var s = 0u; s < PV_SLICES; s++) {
+          acc += sacc[s * half_dim + lid];
+        }
+        store_pair(slot_base + kvh * GROUP + g, split, lid, acc);
+      }
+      workgroupBarrier();
+    }
   }
+}
+
+fn store_pair(head_slot: u32, split: u32, pair: u32, acc: vec2<f32>) {
+  let o = (head_slot * params.splits_max + split) * HEAD_DIM + 2u * pair;
+  part_o[o] = acc.x;
+  part_o[o + 1u] = acc.y;
 }
 
 @compute @workgroup_size(WG)
 fn merge(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let h = wid.x;
   let t = wid.y;
-  let splits = (step.pos0 + t) / WG + 1u;
+  let splits = (step.pos0 + t) / SPLIT + 1u;
   let slot = (t * params.n_heads + h) * params.splits_max;
   var m = -3.0e38;
   for (var s = 0u; s < splits; s++) {

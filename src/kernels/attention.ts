@@ -8,9 +8,6 @@ import type { Encodable } from './encodable';
 export const ropeShader = { name: 'rope', code: ropeWgsl };
 export const attentionShader = { name: 'attention', code: attentionWgsl };
 
-/** Keys per attention split (the partial kernel's workgroup size). */
-export const ATTN_SPLIT = 64;
-
 export interface AttentionShape {
   numHeads: number;
   numKvHeads: number;
@@ -68,9 +65,18 @@ export interface AttentionKernel extends Encodable {
   encodeAt(pass: GPUComputePassEncoder, tokens: number, lastPos: number): void;
 }
 
+/** Invocations per attention workgroup. */
+const ATTN_WG = 128;
+/**
+ * Keys per split. Decode (one query) has little work per layer, so it splits finely to occupy
+ * the GPU; a prefill chunk has a workgroup per query token already, and coarse splits keep its
+ * partial buffers small.
+ */
+export const ATTN_SPLIT = { decode: 32, prefill: 128 } as const;
+
 /**
  * Split-sequence attention: partial (per split × KV head × token) then merge (per head × token)
- * into `out`. `maxTokens` sizes the partial buffers.
+ * into `out`. `maxTokens` sizes the prefill partial buffers.
  */
 export async function attentionKernel(
   gpu: GpuContext,
@@ -90,41 +96,57 @@ export async function attentionKernel(
   if (s.numHeads % s.numKvHeads) throw new Error('attention: numHeads must be a multiple of numKvHeads');
   // K is read 8 values (one vec4<u32> of f16 pairs) at a time.
   if (s.headDim % 8) throw new Error(`attention: head_dim ${s.headDim} is not a multiple of 8`);
-  const constants = {
-    WG: ATTN_SPLIT,
-    HEAD_DIM: s.headDim,
-    GROUP: s.numHeads / s.numKvHeads,
-    KV_F16: s.kvF16 ? 1 : 0,
-  };
-  const partial = await gpu.pipelines.get({ shader: attentionShader, entryPoint: 'partial', constants });
-  const merge = await gpu.pipelines.get({ shader: attentionShader, entryPoint: 'merge', constants });
-  const splitsMax = Math.ceil(s.maxPos / ATTN_SPLIT);
-  const slots = maxTokens * s.numHeads * splitsMax;
-  const partO = device.createBuffer({ size: slots * s.headDim * 4, usage: GPUBufferUsage.STORAGE });
-  const partMl = device.createBuffer({ size: slots * 8, usage: GPUBufferUsage.STORAGE });
-  const params = uniformBuffer(
-    device,
-    new Uint32Array([
-      s.numHeads,
-      s.numKvHeads,
-      b.qStride,
-      s.maxPos,
-      splitsMax,
-      b.outStride,
-      new Uint32Array(new Float32Array([1 / Math.sqrt(s.headDim)]).buffer)[0],
-    ]),
+  const variants = [
+    { split: ATTN_SPLIT.decode, tokens: 1 },
+    { split: ATTN_SPLIT.prefill, tokens: maxTokens },
+  ];
+  const slots = (v: (typeof variants)[number]) => v.tokens * s.numHeads * Math.ceil(s.maxPos / v.split);
+  // Both variants share one pair of partial buffers (a step uses one of them).
+  const maxSlots = Math.max(...variants.map(slots));
+  const partO = device.createBuffer({ size: maxSlots * s.headDim * 4, usage: GPUBufferUsage.STORAGE });
+  const partMl = device.createBuffer({ size: maxSlots * 8, usage: GPUBufferUsage.STORAGE });
+  const owned = [partO, partMl];
+  const prepared = await Promise.all(
+    variants.map(async (v) => {
+      const constants = {
+        WG: ATTN_WG,
+        SPLIT: v.split,
+        HEAD_DIM: s.headDim,
+        GROUP: s.numHeads / s.numKvHeads,
+        KV_F16: s.kvF16 ? 1 : 0,
+        PV_SLICES: Math.max(1, Math.floor(ATTN_WG / (s.headDim / 2))),
+      };
+      const partial = await gpu.pipelines.get({ shader: attentionShader, entryPoint: 'partial', constants });
+      const merge = await gpu.pipelines.get({ shader: attentionShader, entryPoint: 'merge', constants });
+      const params = uniformBuffer(
+        device,
+        new Uint32Array([
+          s.numHeads,
+          s.numKvHeads,
+          b.qStride,
+          s.maxPos,
+          Math.ceil(s.maxPos / v.split),
+          b.outStride,
+          new Uint32Array(new Float32Array([1 / Math.sqrt(s.headDim)]).buffer)[0],
+        ]),
+      );
+      owned.push(params);
+      const partialGroup = device.createBindGroup({
+        layout: partial.getBindGroupLayout(0),
+        entries: entries([b.q, b.k, b.v, partO, partMl, params, b.step, null]),
+      });
+      const mergeGroup = device.createBindGroup({
+        layout: merge.getBindGroupLayout(0),
+        entries: entries([null, null, null, partO, partMl, params, b.step, b.out]),
+      });
+      return { split: v.split, partial, merge, partialGroup, mergeGroup };
+    }),
   );
-  const partialGroup = device.createBindGroup({
-    layout: partial.getBindGroupLayout(0),
-    entries: entries([b.q, b.k, b.v, partO, partMl, params, b.step, null]),
-  });
-  const mergeGroup = device.createBindGroup({
-    layout: merge.getBindGroupLayout(0),
-    entries: entries([null, null, null, partO, partMl, params, b.step, b.out]),
-  });
   const encodeAt = (pass: GPUComputePassEncoder, tokens: number, lastPos: number) => {
-    dispatch(pass, partial, partialGroup, Math.floor(lastPos / ATTN_SPLIT) + 1, s.numKvHeads, tokens);
-    dispatch(pass, merge, mergeGroup, s.numHeads, tokens);
+    if (tokens > maxTokens) throw new Error(`attention: ${tokens} tokens exceed the prepared ${maxTokens}`);
+    const v = prepared[tokens === 1 ? 0 : 1];
+    dispatch(pass, v.partial, v.partialGroup, Math.floor(lastPos / v.split) + 1, s.numKvHeads, tokens);
+    dispatch(pass, v.merge, v.mergeGroup, s.numHeads, tokens);
   };
   return {
     encodeAt,
@@ -132,7 +154,7 @@ export async function attentionKernel(
       throw new Error('attention: use encodeAt(pass, tokens, lastPos)');
     },
     destroy: () => {
-      for (const buf of [partO, partMl, params]) buf.destroy();
+      for (const buf of owned) buf.destroy();
     },
   };
 }

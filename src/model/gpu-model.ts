@@ -553,6 +553,54 @@ export class GpuSession {
     return out;
   }
 
+  /**
+   * Marginal GPU cost of each kernel family inside a normal single-pass step: the step's GPU time
+   * with and without that family (median of `repeats`). Unlike profileDecode there is no per-pass
+   * overhead, and overlap between neighbours shows. Leaving kernels out corrupts the step's
+   * outputs, so this is for benchmarks only: the session must be reset (or discarded) afterwards.
+   */
+  async marginalProfile(repeats = 5): Promise<{ full: number; without: Record<string, number> }> {
+    const { device, caps } = this.model.gpu;
+    if (!caps.features.timestampQuery) throw new Error('marginalProfile needs the timestamp-query feature');
+    await this.plan.ensureFinalNorm(1);
+    const kernels = this.stepKernels(1);
+    const time = async (skip: string | null) => {
+      const runs: number[] = [];
+      for (let r = 0; r < repeats; r++) {
+        device.queue.writeBuffer(this.step, 0, new Uint32Array([this.position, 1]));
+        const timing = new TimestampQueries(device, 1);
+        const enc = device.createCommandEncoder();
+        const pass = enc.beginComputePass({ timestampWrites: timing.pass(0) });
+        for (const [family, record] of kernels) if (family !== skip) record(pass);
+        pass.end();
+        timing.resolve(enc);
+        device.queue.submit([enc.finish()]);
+        runs.push((await timing.seconds())[0]);
+        timing.destroy();
+      }
+      return runs.sort((a, b) => a - b)[repeats >> 1];
+    };
+    const full = await time(null);
+    const without: Record<string, number> = {};
+    for (const family of new Set(kernels.map(([f]) => f))) without[family] = await time(family);
+    return { full, without };
+  }
+
+  /** Host milliseconds to record one decode step's commands (encoded and finished, never submitted). */
+  async measureEncode(steps = 50): Promise<number> {
+    await this.plan.ensureFinalNorm(1);
+    const { device } = this.model.gpu;
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) {
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      for (const [, record] of this.stepKernels(1)) record(pass);
+      pass.end();
+      enc.finish();
+    }
+    return (performance.now() - t0) / steps;
+  }
+
   destroy(): void {
     for (const k of this.kernels) k.destroy();
     for (const b of this.owned) b.destroy();
