@@ -1,5 +1,5 @@
 import type { GpuContext } from '../src/gpu/device';
-import { GpuModel } from '../src/model/gpu-model';
+import { GpuModel, type KernelTuning } from '../src/model/gpu-model';
 import type { Scheme } from '../src/quant/types';
 import { SHAPES, syntheticWeights } from './synthetic';
 
@@ -12,6 +12,8 @@ import { SHAPES, syntheticWeights } from './synthetic';
 export interface DecodeResult {
   shape: string;
   scheme: Scheme;
+  /** Kernel choices of this run (bench --variants). */
+  variant: string;
   weightGB: number;
   prefillTokensPerS: number;
   decode: { context: number; tokensPerS: number; bytesPerToken: number; rooflineFraction: number }[];
@@ -40,14 +42,14 @@ export async function benchDecode(
   shape: string,
   scheme: Scheme,
   readGBs: number,
-  opts: { contexts: number[]; decodeTokens: number; prefillTokens: number },
+  opts: { contexts: number[]; decodeTokens: number; prefillTokens: number; tuning?: KernelTuning },
 ): Promise<DecodeResult> {
   const config = SHAPES[shape];
   const weights = syntheticWeights(config, scheme);
   const model = await GpuModel.load(gpu, weights);
   // + room for the profiling steps after the timed decode.
   const maxContext = Math.max(...opts.contexts, opts.prefillTokens) + opts.decodeTokens + 8;
-  const session = await model.createSession({ maxContext, maxChunk: 512 });
+  const session = await model.createSession({ maxContext, maxChunk: 512, tuning: opts.tuning });
   // Per token every linear weight is read once; an untied embedding table only one row.
   const perTokenWeights = weights.weightBytes - weights.tensorBytes('model.embed_tokens.weight');
   const kvBytesPerPos = 2 * config.numLayers * config.numKvHeads * config.headDim * 2; // f16 K and V
@@ -105,6 +107,7 @@ export async function benchDecode(
   return {
     shape,
     scheme,
+    variant: opts.tuning ? variantName(opts.tuning) : 'default',
     weightGB: weights.weightBytes / 1e9,
     prefillTokensPerS,
     decode,
@@ -115,4 +118,21 @@ export async function benchDecode(
     encodeOnlyMs,
     marginal,
   };
+}
+
+/** Kernel variants by name for `--variants` (default = the session's defaults). */
+export const DECODE_VARIANTS: Record<string, KernelTuning | undefined> = {
+  default: undefined,
+  unfused: { fuseActivations: false },
+  'fused-tpr4': { fusedThreadsPerRow: 4 },
+  'fused-tpr8': { fusedThreadsPerRow: 8 },
+  'fused-tpr16': { fusedThreadsPerRow: 16 },
+  'fused-tpr32': { fusedThreadsPerRow: 32 },
+};
+
+function variantName(t: KernelTuning): string {
+  return (
+    Object.entries(DECODE_VARIANTS).find(([, v]) => JSON.stringify(v) === JSON.stringify(t))?.[0] ??
+    JSON.stringify(t)
+  );
 }

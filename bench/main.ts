@@ -7,13 +7,14 @@
  *                                          kernel variants; quant = CPU quantizer speed)
  *   --shapes llama-3.2-1b,llama-2-7b --schemes w4a8,w4a16,w2-4-16
  *   --contexts 128,2048 --decode-tokens 32 --prefill-tokens 512
+ *   --variants default,unfused,fused-tpr4,...   kernel choices to compare (bench/decode.ts)
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { acquireDevice } from '../src/gpu/device';
 import type { Scheme } from '../src/quant/types';
 import { measureBandwidth } from './bandwidth';
-import { benchDecode, type DecodeResult } from './decode';
+import { benchDecode, DECODE_VARIANTS, type DecodeResult } from './decode';
 import { benchGemv, GEMV_VARIANTS, type GemvResult } from './gemv';
 import { benchQuantizers } from './quantizers';
 import { SHAPES } from './synthetic';
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
       contexts: { type: 'string', default: '128,2048' },
       'decode-tokens': { type: 'string', default: '32' },
       'prefill-tokens': { type: 'string', default: '512' },
+      variants: { type: 'string', default: 'default' },
     },
   });
   const suites = new Set(list(values.suites));
@@ -74,22 +76,26 @@ async function main(): Promise<void> {
     );
     for (const shape of list(values.shapes)) {
       for (const scheme of list(values.schemes) as Scheme[]) {
-        const r = await benchDecode(gpu, shape, scheme, readGBs, {
-          contexts,
-          decodeTokens: Number(values['decode-tokens']),
-          prefillTokens: Number(values['prefill-tokens']),
-        });
-        decode.push(r);
-        console.log(
-          `${shape.padEnd(14)} ${scheme.padEnd(9)} ${r.weightGB.toFixed(2).padStart(10)}  ${r.prefillTokensPerS.toFixed(0).padStart(13)}  ` +
-            r.decode
-              .map((d) =>
-                `${d.tokensPerS.toFixed(1).padStart(9)} (${(100 * d.rooflineFraction).toFixed(1)}%)`.padEnd(
-                  30,
-                ),
-              )
-              .join(''),
-        );
+        for (const variant of list(values.variants)) {
+          if (!(variant in DECODE_VARIANTS)) throw new Error(`unknown --variants entry '${variant}'`);
+          const r = await benchDecode(gpu, shape, scheme, readGBs, {
+            contexts,
+            decodeTokens: Number(values['decode-tokens']),
+            prefillTokens: Number(values['prefill-tokens']),
+            tuning: DECODE_VARIANTS[variant],
+          });
+          decode.push(r);
+          console.log(
+            `${shape.padEnd(14)} ${`${scheme}${variant === 'default' ? '' : `/${variant}`}`.padEnd(9)} ${r.weightGB.toFixed(2).padStart(10)}  ${r.prefillTokensPerS.toFixed(0).padStart(13)}  ` +
+              r.decode
+                .map((d) =>
+                  `${d.tokensPerS.toFixed(1).padStart(9)} (${(100 * d.rooflineFraction).toFixed(1)}%)`.padEnd(
+                    30,
+                  ),
+                )
+                .join(''),
+          );
+        }
       }
     }
   }
@@ -114,30 +120,31 @@ async function main(): Promise<void> {
     console.log('\nGPU time per decode step by kernel family (µs; each kernel in its own timestamped pass)');
     const families = [...new Set(profiled.flatMap((d) => Object.keys(d.profile!)))];
     console.log(
-      `${'family'.padEnd(14)}${profiled.map((d) => `${d.shape.replace('llama-', '')} ${d.scheme}`.padStart(16)).join('')}`,
+      `${'family'.padEnd(14)}${profiled.map((d) => `${d.shape.replace('llama-', '')} ${d.scheme}${d.variant === 'default' ? '' : `/${d.variant}`}`.padStart(22)).join('')}`,
     );
     console.log(
-      `${'one pass'.padEnd(14)}${profiled.map((d) => ((d.stepGpuSeconds ?? 0) * 1e6).toFixed(0).padStart(16)).join('')}   ← GPU time of a normal step (single pass)`,
+      `${'one pass'.padEnd(14)}${profiled.map((d) => ((d.stepGpuSeconds ?? 0) * 1e6).toFixed(0).padStart(22)).join('')}   ← GPU time of a normal step (single pass)`,
     );
     console.log(
-      `${'host encode'.padEnd(14)}${profiled.map((d) => ((d.hostEncodeMs ?? 0) * 1e3).toFixed(0).padStart(16)).join('')}   ← JS time to record a step's commands`,
+      `${'host encode'.padEnd(14)}${profiled.map((d) => ((d.hostEncodeMs ?? 0) * 1e3).toFixed(0).padStart(22)).join('')}   ← JS time to record a step's commands`,
     );
     console.log(
-      `${'host submit'.padEnd(14)}${profiled.map((d) => ((d.hostSubmitMs ?? 0) * 1e3).toFixed(0).padStart(16)).join('')}   ← finish() + submit() of a step`,
+      `${'host submit'.padEnd(14)}${profiled.map((d) => ((d.hostSubmitMs ?? 0) * 1e3).toFixed(0).padStart(22)).join('')}   ← finish() + submit() of a step`,
     );
     console.log(
-      `${'JS-timed'.padEnd(14)}${profiled.map((d) => (1e6 / d.decode[0].tokensPerS).toFixed(0).padStart(16)).join('')}   ← per token, from JS`,
+      `${'JS-timed'.padEnd(14)}${profiled.map((d) => (1e6 / d.decode[0].tokensPerS).toFixed(0).padStart(22)).join('')}   ← per token, from JS`,
     );
     console.log(
-      `${'encode alone'.padEnd(14)}${profiled.map((d) => ((d.encodeOnlyMs ?? 0) * 1e3).toFixed(0).padStart(16)).join('')}   ← the same, nothing else running`,
+      `${'encode alone'.padEnd(14)}${profiled.map((d) => ((d.encodeOnlyMs ?? 0) * 1e3).toFixed(0).padStart(22)).join('')}   ← the same, nothing else running`,
     );
     console.log('  (per family: own pass | marginal = one-pass step time minus the step without it)');
     for (const f of [...families, 'total']) {
-      const sum = (r: Record<string, number> | undefined) => Object.values(r ?? {}).reduce((a, b) => a + b, 0);
+      const sum = (r: Record<string, number> | undefined) =>
+        Object.values(r ?? {}).reduce((a, b) => a + b, 0);
       const cell = (d: DecodeResult) => {
         const own = f === 'total' ? sum(d.profile) : (d.profile![f] ?? 0);
         const marginal = f === 'total' ? sum(d.marginal) : (d.marginal?.[f] ?? 0);
-        return `${(own * 1e6).toFixed(0)} | ${(marginal * 1e6).toFixed(0)}`.padStart(16);
+        return `${(own * 1e6).toFixed(0)} | ${(marginal * 1e6).toFixed(0)}`.padStart(22);
       };
       console.log(`${f.padEnd(14)}${profiled.map(cell).join('')}`);
     }

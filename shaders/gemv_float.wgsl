@@ -1,7 +1,7 @@
 // f32 / f16 GEMV for the reference packs (docs/FORMAT.md, schemes f32 and f16). F16 weights
 // are pairs packed in u32 (no shader-f16 needed); activations are f32, zero-padded to Kp.
 // Not tuned: these packs exist to check the quantized ones.
-#if SUBGROUPS
+#if SUBGROUP_BUILTINS
 enable subgroups;
 #endif
 

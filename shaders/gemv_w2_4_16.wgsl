@@ -7,7 +7,7 @@
 // then the workgroup decodes every group scale and word offset of its tile into workgroup
 // memory (independent of the weights), one barrier, then the math. With SCALES_IN_SHARED = 0
 // every invocation decodes its own groups' scale and offset inline instead.
-#if SUBGROUPS
+#if SUBGROUP_BUILTINS
 enable subgroups;
 #endif
 

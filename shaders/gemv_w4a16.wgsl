@@ -5,7 +5,7 @@
 // chunks (one vec4<u32> of weights, eight vec4<f32> of activations). The tile's group parameters
 // are unpacked into workgroup memory after the first weight loads are issued (SCALES_IN_SHARED),
 // or unpacked per chunk from global memory by every invocation.
-#if SUBGROUPS
+#if SUBGROUP_BUILTINS
 enable subgroups;
 #endif
 

@@ -6,11 +6,18 @@
 // folds into the final float multiply.
 //
 // TPR threads share a row and stride along K in 32-weight chunks (one vec4<u32> of weights
-// against two vec4<u32> of activations); ROWS = WG / TPR rows per workgroup.
+// against two vec4<u32> of activations), UNROLL chunks per step with all their loads issued
+// first; ROWS = WG / TPR rows per workgroup.
 // The tile's scales are loaded into workgroup memory after the first weight loads are issued
 // and before the one barrier (SCALES_IN_SHARED = 1), or read per chunk from global memory by
 // every thread (0), the switch the benchmark uses to measure the "asynchronous dequantization" idea.
-#if SUBGROUPS
+//
+// Activations: int8 rows + per-token scale made by the rmsnorm kernel, or (flag X_F32) the f32
+// rows themselves: every workgroup then normalizes (NORM) and quantizes its token's row into
+// workgroup memory first, with the rmsnorm kernel's math, while its first weight loads are in
+// flight. That removes a dispatch and a barrier per matmul at the cost of each workgroup
+// re-reading the f32 row (from L2), so the host uses it with few, tall workgroups.
+#if SUBGROUP_BUILTINS
 enable subgroups;
 #endif
 
@@ -24,6 +31,10 @@ override SCALES_IN_SHARED: bool = true;
 override ACCUMULATE: bool = false;
 // Rows are (gate, up) pairs: write silu(gate)·up, one output per pair.
 override GATED: bool = false;
+// X_F32: normalize with the norm weight before quantizing (RMSNorm fused), and the staged row's
+// length in vec4<u32> (Kp / 16).
+override NORM: bool = false;
+override SX_VEC4: u32 = 1u;
 
 
 struct Params {
@@ -33,13 +44,20 @@ struct Params {
   row0: u32,        // first output index of this piece
   wg_per_row_x: u32,
   x_stride: u32,    // per token, in units of the x binding's element type
-  y_stride: u32,    // per token, in f32// workgroups along x (the grid may be 2D for many rows)
+  y_stride: u32,    // per token, in f32
+  k: u32,           // X_F32: features per token (the norm's mean is over these)
+  eps: f32,         // X_F32 with NORM: RMSNorm epsilon
 }
 
 @group(0) @binding(0) var<storage, read> qweight: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> scales: array<f32>;
+#if X_F32
+@group(0) @binding(2) var<storage, read> xf: array<f32>;
+@group(0) @binding(3) var<storage, read> norm_w: array<f32>;
+#else
 @group(0) @binding(2) var<storage, read> xq: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> xscale: array<f32>;
+#endif
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
 
@@ -49,6 +67,66 @@ const NIB: u32 = 0xF0F0F0F0u;
 
 #include "gemv_common"
 #include "row_sum"
+
+#if X_F32
+#include "wg_reduce"
+
+var<workgroup> sx: array<vec4<u32>, SX_VEC4>;
+
+fn x_value(base: u32, i: u32, inv: f32) -> f32 {
+  if (i >= params.k) {
+    return 0.0;
+  }
+  if (NORM) {
+    return xf[base + i] * inv * norm_w[i];
+  }
+  return xf[base + i];
+}
+
+// The token's activations → int8 in `sx` (as rmsnorm.wgsl computes them); returns their scale.
+fn stage_x(me: GemvTile) -> f32 {
+  let base = me.token * params.x_stride;
+  var inv = 1.0;
+  if (NORM) {
+    var ss = 0.0;
+    for (var i = me.lid; i < params.k; i += WG) {
+      let v = xf[base + i];
+      ss += v * v;
+    }
+    inv = inverseSqrt(wg_reduce(ss, me.lid, me.lane, me.sg_size, false) / f32(params.k) + params.eps);
+  }
+  var m = 0.0;
+  for (var i = me.lid; i < params.k; i += WG) {
+    m = max(m, abs(x_value(base, i, inv)));
+  }
+  let s = wg_reduce(m, me.lid, me.lane, me.sg_size, true) / 127.0;
+  let r = select(0.0, 1.0 / s, s > 0.0);
+  for (var v4 = me.lid; v4 < SX_VEC4; v4 += WG) {
+    var words = vec4<u32>(0u);
+    for (var wi = 0u; wi < 4u; wi++) {
+      var packed = 0u;
+      for (var b = 0u; b < 4u; b++) {
+        let q = i32(clamp(round(x_value(base, 16u * v4 + 4u * wi + b, inv) * r), -127.0, 127.0));
+        packed |= (u32(q) & 0xFFu) << (8u * b);
+      }
+      words[wi] = packed;
+    }
+    sx[v4] = words;
+  }
+  workgroupBarrier();
+  return s;
+}
+
+fn x_chunk(xo: u32, i: u32) -> vec4<u32> {
+  return sx[i];
+}
+#else
+fn x_chunk(xo: u32, i: u32) -> vec4<u32> {
+  return xq[xo + i];
+}
+#endif
+
+const UNROLL: u32 = 4u;
 
 fn dot_chunk(w: vec4<u32>, a0: vec4<u32>, a1: vec4<u32>) -> i32 {
   return dot4I8Packed((w.x << 4u) & NIB, a0.x) + dot4I8Packed(w.x & NIB, a0.y)
@@ -69,11 +147,14 @@ fn main(inv: GemvInvocation) {
   let me = gemv_tile(inv);
   let xo = me.token * params.x_stride;
   let base = me.row * params.chunks;
+  // Rows past the piece's end read row 0 (in bounds) and are never stored.
+  let wbase = select(0u, base, me.live);
 
-  // Issue the first weight load before touching the scales, so the scale traffic overlaps it.
-  var w = vec4<u32>(0u);
-  if (me.live && me.t < params.chunks) {
-    w = qweight[base + me.t];
+  // Issue the first weight loads before the scales and the activation staging, so those
+  // overlap the loads in flight.
+  var w: array<vec4<u32>, UNROLL>;
+  for (var u = 0u; u < UNROLL; u++) {
+    w[u] = qweight[wbase + min(me.t + u * TPR, params.chunks - 1u)];
   }
   if (SCALES_IN_SHARED) {
     let slots = (WG / TPR) * params.groups;
@@ -83,27 +164,39 @@ fn main(inv: GemvInvocation) {
     }
     workgroupBarrier();
   }
+#if X_F32
+  let x_scale = stage_x(me);
+#else
+  let x_scale = xscale[me.token];
+#endif
 
   var iacc: i32 = 0;
   var facc: f32 = 0.0;
   if (me.live) {
-    for (var c = me.t; c < params.chunks; c += TPR) {
-      if (c != me.t) {
-        w = qweight[base + c];
+    for (var c0 = me.t; c0 < params.chunks; c0 += UNROLL * TPR) {
+      if (c0 != me.t) {
+        for (var u = 0u; u < UNROLL; u++) {
+          w[u] = qweight[wbase + min(c0 + u * TPR, params.chunks - 1u)];
+        }
       }
-      let d = dot_chunk(w, xq[xo + 2u * c], xq[xo + 2u * c + 1u]);
-      if (GROUP_CHUNKS == 0u) {
-        iacc += d;
-      } else {
-        // max(): the division is folded at pipeline creation even where the branch is dead.
-        facc += f32(d) * scale_of(me.local_row, me.row, c / max(GROUP_CHUNKS, 1u));
+      for (var u = 0u; u < UNROLL; u++) {
+        let c = c0 + u * TPR;
+        if (c < params.chunks) {
+          let d = dot_chunk(w[u], x_chunk(xo, 2u * c), x_chunk(xo, 2u * c + 1u));
+          if (GROUP_CHUNKS == 0u) {
+            iacc += d;
+          } else {
+            // max(): the division is folded at pipeline creation even where the branch is dead.
+            facc += f32(d) * scale_of(me.local_row, me.row, c / max(GROUP_CHUNKS, 1u));
+          }
+        }
       }
     }
   }
   let acc = select(facc, f32(iacc), GROUP_CHUNKS == 0u);
 
   let total = row_sum(acc, me);
-  var value = total * xscale[me.token] * 0.0625;
+  var value = total * x_scale * 0.0625;
   if (GROUP_CHUNKS == 0u && me.live) {
     value *= scale_of(me.local_row, me.row, 0u);
   }

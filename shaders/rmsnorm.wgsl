@@ -6,7 +6,7 @@
 // Rows of x and of the output are `stride` elements apart (activations are padded, see ACT_ALIGN).
 // With NORMALIZE = false and INT8_OUT = true this is the standalone activation quantizer.
 
-#if SUBGROUPS
+#if SG_REDUCE
 enable subgroups;
 #endif
 
@@ -28,33 +28,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> out_scale: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
 
-var<workgroup> red: array<f32, WG>;
-
-// Workgroup-wide sum or max (WG a power of two). With SUBGROUPS the first step is a subgroup
-// reduction, so only WG / subgroup_size partials go through shared memory and barriers.
-fn wg_reduce(v: f32, lid: u32, lane: u32, sg_size: u32, is_max: bool) -> f32 {
-#if SUBGROUPS
-  let folded = select(subgroupAdd(v), subgroupMax(v), is_max);
-  if (lane == 0u) {
-    red[lid / sg_size] = folded;
-  }
-  var n = WG / sg_size;
-#else
-  red[lid] = v;
-  var n = WG;
-#endif
-  workgroupBarrier();
-  while (n > 1u) {
-    n = n / 2u;
-    if (lid < n) {
-      red[lid] = select(red[lid] + red[lid + n], max(red[lid], red[lid + n]), is_max);
-    }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
+#include "wg_reduce"
 
 fn value(base: u32, i: u32, inv: f32) -> f32 {
   if (NORMALIZE) {
@@ -67,12 +41,12 @@ fn value(base: u32, i: u32, inv: f32) -> f32 {
 fn main(
   @builtin(local_invocation_index) lid: u32,
   @builtin(workgroup_id) wid: vec3<u32>,
-#if SUBGROUPS
+#if SG_REDUCE
   @builtin(subgroup_invocation_id) lane: u32,
   @builtin(subgroup_size) sg_size: u32,
 #endif
 ) {
-#if !SUBGROUPS
+#if !SG_REDUCE
   let lane = 0u;
   let sg_size = 1u;
 #endif

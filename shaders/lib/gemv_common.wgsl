@@ -1,4 +1,5 @@
-// Shared by the GEMV kernels (needs overrides WG, TPR, ACCUMULATE, GATED, SUBGROUPS as a flag,
+// Shared by the GEMV kernels (needs overrides WG, TPR, ACCUMULATE, GATED, the flag SUBGROUP_BUILTINS
+// (the subgroup builtins are declared; set whenever a reduction uses subgroups),
 // the kernel's `y` binding and `params.n_rows`, `params.wg_per_row_x`).
 //
 // Tiling: a workgroup of WG invocations computes ROWS = WG / TPR consecutive rows, TPR
@@ -7,7 +8,7 @@
 struct GemvInvocation {
   @builtin(local_invocation_index) lid: u32,
   @builtin(workgroup_id) wid: vec3<u32>,
-#if SUBGROUPS
+#if SUBGROUP_BUILTINS
   @builtin(subgroup_invocation_id) lane: u32,
   @builtin(subgroup_size) sg_size: u32,
 #endif
@@ -27,7 +28,7 @@ struct GemvTile {
 }
 
 fn gemv_tile(inv: GemvInvocation) -> GemvTile {
-#if SUBGROUPS
+#if SUBGROUP_BUILTINS
   let lane = inv.lane;
   let sg_size = inv.sg_size;
 #else

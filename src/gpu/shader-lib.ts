@@ -1,10 +1,12 @@
 import gemvCommon from '../../shaders/lib/gemv_common.wgsl?raw';
 import nibbles from '../../shaders/lib/nibbles.wgsl?raw';
 import rowSum from '../../shaders/lib/row_sum.wgsl?raw';
+import wgReduce from '../../shaders/lib/wg_reduce.wgsl?raw';
 
 /** WGSL snippets that kernels pull in with `#include "name"` (shaders/lib/). */
 export const shaderLib: Readonly<Record<string, string>> = {
   row_sum: rowSum,
   nibbles,
   gemv_common: gemvCommon,
+  wg_reduce: wgReduce,
 };

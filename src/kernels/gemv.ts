@@ -34,6 +34,31 @@ export interface GemvOptions {
   gated?: boolean;
   /** Per-token stride of y in f32 (default: the number of outputs). */
   yStride?: number;
+  /**
+   * W4A8 given f32 activations: each workgroup quantizes its token's row to int8 itself (after
+   * RMSNorm with `norm`, if given) instead of reading a separate quantizer's output. See
+   * canStageActivations() for the size limit.
+   */
+  norm?: { weight: GPUBuffer; eps: number };
+}
+
+/** Workgroup memory of the W4A8 kernel besides the staged row: scales, row sums, reductions. */
+function w4a8SharedBytes(rowsPerWg: number, nGroups: number, stagedK: number): number {
+  return 4 * rowsPerWg * nGroups + 3 * 4 * WG + (stagedK ? roundUp(stagedK, 128) : 0);
+}
+
+/**
+ * Whether a W4A8 GEMV over K features can take f32 activations and quantize them in its
+ * prologue: the int8 row must fit in workgroup memory beside the kernel's other arrays.
+ */
+export function canStageActivations(
+  gpu: GpuContext,
+  K: number,
+  threadsPerRow: number,
+  groupSize = K,
+): boolean {
+  const { nGroups } = w4a8Geometry(K, groupSize >= K ? undefined : groupSize);
+  return w4a8SharedBytes(WG / threadsPerRow, nGroups, K) <= gpu.caps.limits.maxComputeWorkgroupStorageSize;
 }
 
 const WG = 256;
@@ -53,10 +78,14 @@ interface SchemePlan {
   extra?: number[];
   /** Bindings before `x, y, params` (or, for w4a8, before `xq, xscale, y, params`). */
   weights(p: GpuLinearPiece): GPUBuffer[];
+  /** The activation bindings, when not the plain ones of `x` (w4a8 staging: `xf, norm_w`). */
+  inputs?: GPUBuffer[];
 }
 
 function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, tpr: number): SchemePlan {
-  const flags = { SUBGROUPS: (opts.subgroups ?? true) && canUseSubgroups(gpu, tpr) };
+  const wantSubgroups = (opts.subgroups ?? true) && gpu.caps.features.subgroups;
+  const rowSubgroups = wantSubgroups && canUseSubgroups(gpu, tpr);
+  const flags = { SUBGROUPS: rowSubgroups, SUBGROUP_BUILTINS: rowSubgroups };
   const common = {
     WG,
     TPR: tpr,
@@ -72,24 +101,45 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
   };
   switch (w.scheme) {
     case 'w4a8': {
-      needs('int8');
       const perChannel = w.groupSize >= w.K;
       const { Kp, nGroups } = w4a8Geometry(w.K, perChannel ? undefined : w.groupSize);
+      // f32 activations: the kernel quantizes them itself (X_F32), see GemvOptions.norm.
+      const staging = x.kind === 'f32';
+      if (!staging && opts.norm) throw new Error('gemv w4a8: a fused norm needs f32 activations');
+      if (staging && !canStageActivations(gpu, w.K, tpr, w.groupSize)) {
+        throw new Error(
+          `gemv w4a8: an int8 row of ${w.K} does not fit in workgroup memory; quantize separately`,
+        );
+      }
+      const maxSubgroup = gpu.caps.subgroupMaxSize;
+      const sgReduce = staging && wantSubgroups && maxSubgroup > 0 && WG % maxSubgroup === 0;
+      const eps = new Uint32Array(new Float32Array([opts.norm?.eps ?? 0]).buffer)[0];
       return {
         spec: {
           shader: gemvShaders.w4a8,
           entryPoint: 'main',
-          flags,
+          flags: {
+            ...flags,
+            X_F32: staging,
+            SG_REDUCE: sgReduce,
+            SUBGROUP_BUILTINS: rowSubgroups || sgReduce,
+          },
           constants: {
             ...common,
             GROUP_CHUNKS: perChannel ? 0 : w.groupSize / 32,
             SCALE_SLOTS: rowsPerWg * nGroups,
             SCALES_IN_SHARED: staged,
+            NORM: opts.norm ? 1 : 0,
+            SX_VEC4: staging ? Kp / 16 : 1,
+            // Declared only with X_F32 (in wg_reduce).
+            ...(staging ? { RED_PARTIALS: sgReduce ? WG / Math.max(1, gpu.caps.subgroupMinSize) : WG } : {}),
           },
         },
         params: (p, gx) => [p.rows, Kp / 32, nGroups, p.row0, gx],
-        xStride: x.stride / 16,
+        xStride: staging ? x.stride : x.stride / 16,
+        extra: [w.K, eps],
         weights: (p) => [p.buffers.qweight, p.buffers.scales],
+        inputs: staging ? [x.x, opts.norm?.weight ?? x.x] : undefined,
       };
     }
     case 'w4a16': {
@@ -167,7 +217,7 @@ export async function gemv(
   const p = plan(gpu, w, x, opts, tpr);
   const pipeline = await gpu.pipelines.get(p.spec);
   const maxDim = gpu.caps.limits.maxComputeWorkgroupsPerDimension;
-  const inputs = x.kind === 'int8' ? [x.q, x.scale] : [x.x];
+  const inputs = p.inputs ?? (x.kind === 'int8' ? [x.q, x.scale] : [x.x]);
   const parts = w.pieces.map((piece) => {
     const [gx, gy] = grid2d(Math.ceil(piece.rows / (WG / tpr)), maxDim);
     const words = [...p.params(piece, gx), p.xStride, yStride, ...(p.extra ?? [])];

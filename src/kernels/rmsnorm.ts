@@ -35,15 +35,19 @@ export async function rmsNormKernel(gpu: GpuContext, a: RmsNormArgs): Promise<En
   const { device } = gpu;
   const int8 = 'q' in a.out;
   const WG = workgroupSize(gpu);
+  // Subgroup reductions need every subgroup full: WG a multiple of the largest subgroup size.
+  const sgReduce =
+    gpu.caps.features.subgroups && gpu.caps.subgroupMaxSize > 0 && WG % gpu.caps.subgroupMaxSize === 0;
   const pipeline = await gpu.pipelines.get({
     shader: rmsnormShader,
     entryPoint: 'main',
-    // Subgroup reductions need every subgroup full: WG a multiple of the largest subgroup size.
-    flags: {
-      SUBGROUPS:
-        gpu.caps.features.subgroups && gpu.caps.subgroupMaxSize > 0 && WG % gpu.caps.subgroupMaxSize === 0,
+    flags: { SG_REDUCE: sgReduce },
+    constants: {
+      WG,
+      NORMALIZE: a.weight ? 1 : 0,
+      INT8_OUT: int8 ? 1 : 0,
+      RED_PARTIALS: sgReduce ? WG / Math.max(1, gpu.caps.subgroupMinSize) : WG,
     },
-    constants: { WG, NORMALIZE: a.weight ? 1 : 0, INT8_OUT: int8 ? 1 : 0 },
   });
   const stride = a.stride ?? a.k;
   if (int8 && stride % 4)

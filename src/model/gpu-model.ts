@@ -5,7 +5,7 @@ import { TimestampQueries } from '../gpu/timestamps';
 import { type AttentionKernel, attentionKernel, ropeKernel } from '../kernels/attention';
 import { embedKernel } from '../kernels/embed';
 import type { Encodable } from '../kernels/encodable';
-import { gemv } from '../kernels/gemv';
+import { canStageActivations, gemv } from '../kernels/gemv';
 import { ACT_ALIGN, type Activations, type GpuLinear } from '../kernels/linear';
 import { rmsNormKernel } from '../kernels/rmsnorm';
 import { type Sampler, samplerKernel } from '../kernels/sample';
@@ -146,6 +146,18 @@ export interface SessionOptions {
   maxChunk?: number;
   /** KV cache as f16 pairs (default: true for quantized packs, false for f32/f16 reference packs). */
   kvF16?: boolean;
+  /** Kernel choices, for benchmarks and ablations; the defaults are the fast ones. */
+  tuning?: KernelTuning;
+}
+
+export interface KernelTuning {
+  /**
+   * W4A8: each matmul normalizes/quantizes its f32 input in its own prologue (default true)
+   * instead of a separate RMSNorm/quantize dispatch before it.
+   */
+  fuseActivations?: boolean;
+  /** Invocations per row of those fused matmuls (default 8: tall workgroups amortize the prologue). */
+  fusedThreadsPerRow?: number;
 }
 
 /** One conversation's state on the GPU: KV cache, activations, and the prepared kernels. */
@@ -239,9 +251,21 @@ export class GpuSession {
     const shape = { numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: D, maxPos: maxContext, kvF16 };
     const kvBytes = c.numKvHeads * maxContext * D * (kvF16 ? 2 : 4);
 
+    const fusedTpr = opts.tuning?.fusedThreadsPerRow ?? 8;
+    const fuse = (lin: GpuLinear) =>
+      int8 &&
+      (opts.tuning?.fuseActivations ?? true) &&
+      canStageActivations(gpu, lin.K, fusedTpr, lin.groupSize);
+    const f32In = (b: GPUBuffer, stride: number): Activations => ({ kind: 'f32', x: b, stride });
     const layers: LayerPlan[] = [];
     for (let i = 0; i < c.numLayers; i++) {
       const w = model.layers[i];
+      // W4A8 with fusion: the matmuls read the f32 residual / attention output / MLP hidden and
+      // normalize + quantize it in their prologue; otherwise a norm/quantize dispatch precedes each.
+      const fusedAttn = fuse(w.qkv);
+      const fusedO = fuse(w.o);
+      const fusedMlp = fuse(w.gateUp);
+      const fusedDown = fuse(w.down);
       const kc = buf(kvBytes, `k-cache-${i}`);
       const vc = buf(kvBytes, `v-cache-${i}`);
       const quantize = async (from: GPUBuffer, to: Activations, k: number) =>
@@ -258,19 +282,29 @@ export class GpuSession {
               }),
             )
           : null;
-      layers.push({
-        attnNorm: keep(
+      const norm = async (weight: GPUBuffer) =>
+        keep(
           await rmsNormKernel(gpu, {
             tokens: T,
             k: c.hiddenSize,
             stride: H,
             eps: c.rmsNormEps,
             x,
-            weight: w.attnNorm,
+            weight,
             out: normOut(xn),
           }),
+        );
+      const fusedOpts = (weight?: GPUBuffer) => ({
+        threadsPerRow: fusedTpr,
+        norm: weight ? { weight, eps: c.rmsNormEps } : undefined,
+      });
+      layers.push({
+        attnNorm: fusedAttn ? null : await norm(w.attnNorm),
+        qkv: keep(
+          fusedAttn
+            ? await gemv(gpu, w.qkv, f32In(x, H), qkv, fusedOpts(w.attnNorm))
+            : await gemv(gpu, w.qkv, xn, qkv),
         ),
-        qkv: keep(await gemv(gpu, w.qkv, xn, qkv)),
         rope: keep(
           await ropeKernel(gpu, shape, {
             qkv,
@@ -291,22 +325,30 @@ export class GpuSession {
             T,
           ),
         ),
-        attnQuant: await quantize(attn, attnIn, qDim),
-        o: keep(await gemv(gpu, w.o, attnIn, x, { accumulate: true, yStride: H })),
-        mlpNorm: keep(
-          await rmsNormKernel(gpu, {
-            tokens: T,
-            k: c.hiddenSize,
-            stride: H,
-            eps: c.rmsNormEps,
-            x,
-            weight: w.mlpNorm,
-            out: normOut(xn),
+        attnQuant: fusedO ? null : await quantize(attn, attnIn, qDim),
+        o: keep(
+          await gemv(gpu, w.o, fusedO ? f32In(attn, A) : attnIn, x, {
+            accumulate: true,
+            yStride: H,
+            ...(fusedO ? fusedOpts() : {}),
           }),
         ),
-        gateUp: keep(await gemv(gpu, w.gateUp, xn, h, { gated: true, yStride: I })),
-        mlpQuant: await quantize(h, hIn, c.intermediateSize),
-        down: keep(await gemv(gpu, w.down, hIn, x, { accumulate: true, yStride: H })),
+        mlpNorm: fusedMlp ? null : await norm(w.mlpNorm),
+        gateUp: keep(
+          await gemv(gpu, w.gateUp, fusedMlp ? f32In(x, H) : xn, h, {
+            gated: true,
+            yStride: I,
+            ...(fusedMlp ? fusedOpts(w.mlpNorm) : {}),
+          }),
+        ),
+        mlpQuant: fusedDown ? null : await quantize(h, hIn, c.intermediateSize),
+        down: keep(
+          await gemv(gpu, w.down, fusedDown ? f32In(h, I) : hIn, x, {
+            accumulate: true,
+            yStride: H,
+            ...(fusedDown ? fusedOpts() : {}),
+          }),
+        ),
       });
     }
     const embed = keep(await embedKernel(gpu, model.embed, ids, x, H));
@@ -608,13 +650,13 @@ export class GpuSession {
 }
 
 interface LayerPlan {
-  attnNorm: Encodable;
+  attnNorm: Encodable | null;
   qkv: Encodable;
   rope: Encodable;
   attention: AttentionKernel;
   attnQuant: Encodable | null;
   o: Encodable;
-  mlpNorm: Encodable;
+  mlpNorm: Encodable | null;
   gateUp: Encodable;
   mlpQuant: Encodable | null;
   down: Encodable;

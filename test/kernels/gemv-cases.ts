@@ -39,6 +39,26 @@ interface GemvCase {
   tokens?: number;
   /** Interleaved (gate, up) rows → silu(gate)·up. */
   gated?: boolean;
+  /** W4A8 from f32 activations quantized in the kernel, after RMSNorm ('norm') or not. */
+  stage?: 'quantize' | 'norm';
+}
+
+/**
+ * What the kernel's prologue computes from an f32 row: RMSNorm (optional), then symmetric int8
+ * with scale max|v| / 127, round half to even. f32 arithmetic as on the GPU.
+ */
+function quantizeRow(x: Float32Array, K: number, norm: Float32Array | null, eps: number) {
+  const f = Math.fround;
+  let inv = 1;
+  if (norm) {
+    let ss = 0;
+    for (let k = 0; k < K; k++) ss = f(ss + f(x[k] * x[k]));
+    inv = f(1 / Math.sqrt(f(f(ss / K) + eps)));
+  }
+  const v = Array.from({ length: K }, (_, k) => (norm ? f(f(x[k] * inv) * norm[k]) : x[k]));
+  const s = f(v.reduce((m, a) => Math.max(m, Math.abs(a)), 0) / 127);
+  const r = s > 0 ? f(1 / s) : 0;
+  return { q: v.map((a) => Math.max(-127, Math.min(127, roundEven(f(a * r))))), s };
 }
 
 /** Quantizes random weights with the real quantizer and returns the layout + its exact dequantization. */
@@ -74,13 +94,36 @@ async function checkGemv(gpu: GpuContext, c: GemvCase): Promise<void> {
       xf[t * stride + k] = next() * 2 - 1;
     }
   }
+  const eps = 1e-5;
+  const norm = c.stage === 'norm' ? randomF32(K, next, 0.5, 1.5) : null;
+  if (c.stage) {
+    // The kernel quantizes f32 rows itself: the reference uses that quantization.
+    for (let t = 0; t < T; t++) {
+      for (let k = 0; k < K; k++) xf[t * stride + k] = (next() * 2 - 1) * 3;
+      const { q, s } = quantizeRow(xf.subarray(t * stride, t * stride + K), K, norm, eps);
+      sx[t] = s;
+      for (let k = 0; k < K; k++) xi[t * stride + k] = q[k];
+    }
+  }
   const xval = (t: number, k: number) => (int8 ? xi[t * stride + k] * sx[t] : xf[t * stride + k]);
+  // One int8 level moved across a rounding boundary by f32 differences costs |w|·s per element.
+  const flipSlack = new Float64Array(T * N);
+  if (c.stage) {
+    for (let t = 0; t < T; t++)
+      for (let n = 0; n < N; n++) {
+        let m = 0;
+        for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(Wq[n * K + k]));
+        flipSlack[t * N + n] = 2 * m * sx[t];
+      }
+  }
 
   // Reference rows in f64, then the epilogue (gating, residual).
   const outs = c.gated ? N / 2 : N;
   const y0 = randomF32(T * outs, next);
   const ref = new Float64Array(T * outs);
   const mag = new Float64Array(T * outs);
+  // Tolerance is 1e-5 · mag: the flip slack in those units (|silu'| ≤ 1.1 for the gated pair).
+  const slack = (t: number, n: number, gain = 1) => flipSlack[t * N + n] * gain * 1e5;
   for (let t = 0; t < T; t++) {
     const rowVal = new Float64Array(N);
     const rowMag = new Float64Array(N);
@@ -96,10 +139,14 @@ async function checkGemv(gpu: GpuContext, c: GemvCase): Promise<void> {
         const g = rowVal[2 * j];
         const u = rowVal[2 * j + 1];
         ref[t * outs + j] = base + (g / (1 + Math.exp(-g))) * u;
-        mag[t * outs + j] = Math.abs(base) + (rowMag[2 * j] + 1) * (rowMag[2 * j + 1] + 1);
+        mag[t * outs + j] =
+          Math.abs(base) +
+          (rowMag[2 * j] + 1) * (rowMag[2 * j + 1] + 1) +
+          slack(t, 2 * j, 1.1 * Math.abs(u) + 1) +
+          slack(t, 2 * j + 1, Math.abs(g) + 1);
       } else {
         ref[t * outs + j] = base + rowVal[j];
-        mag[t * outs + j] = Math.abs(base) + rowMag[j];
+        mag[t * outs + j] = Math.abs(base) + rowMag[j] + slack(t, j);
       }
     }
   }
@@ -115,13 +162,16 @@ async function checkGemv(gpu: GpuContext, c: GemvCase): Promise<void> {
     pieces.push({ row0: r0, rows: r1 - r0, buffers });
   }
   const weight: GpuLinear = { scheme: c.scheme, N, K, groupSize, pieces };
-  const inputs = int8 ? [uploadBuffer(device, xi), uploadBuffer(device, sx)] : [uploadBuffer(device, xf)];
-  const x: Activations = int8
-    ? { kind: 'int8', q: inputs[0], scale: inputs[1], stride }
-    : { kind: 'f32', x: inputs[0], stride };
+  const inputs =
+    int8 && !c.stage ? [uploadBuffer(device, xi), uploadBuffer(device, sx)] : [uploadBuffer(device, xf)];
+  if (norm) inputs.push(uploadBuffer(device, norm));
+  const x: Activations =
+    int8 && !c.stage
+      ? { kind: 'int8', q: inputs[0], scale: inputs[1], stride }
+      : { kind: 'f32', x: inputs[0], stride };
   const y = c.accumulate ? uploadBuffer(device, y0) : storageBuffer(device, T * outs * 4);
   if (!c.accumulate) poison(device, y);
-  const k = await gemv(gpu, weight, x, y, c);
+  const k = await gemv(gpu, weight, x, y, { ...c, norm: norm ? { weight: inputs[1], eps } : undefined });
   const enc = device.createCommandEncoder();
   const pass = enc.beginComputePass();
   k.encode(pass, T);
@@ -229,6 +279,11 @@ const gemvCases: GemvCase[] = [
   // Prefill batching (tokens in grid z) and the fused SiLU×up epilogue, every scheme.
   { scheme: 'w4a8', N: 96, K: 200, tokens: 5 },
   { scheme: 'w4a8', N: 130, K: 256, gated: true, tokens: 3, pieces: 2 },
+  // Activations quantized (and normalized) in the kernel's prologue, as the model's layers use it.
+  { scheme: 'w4a8', N: 100, K: 4096, stage: 'norm', threadsPerRow: 8 },
+  { scheme: 'w4a8', N: 130, K: 300, stage: 'norm', gated: true, tokens: 3, threadsPerRow: 4 },
+  { scheme: 'w4a8', N: 70, K: 1000, stage: 'quantize', accumulate: true, groupSize: 64, threadsPerRow: 16 },
+  { scheme: 'w4a8', N: 64, K: 11008, stage: 'quantize', threadsPerRow: 32, subgroups: false },
   { scheme: 'w4a16', N: 64, K: 300, gated: true, tokens: 2, threadsPerRow: 16 },
   { scheme: 'w2-4-16', N: 50, K: 128, tokens: 4, accumulate: true },
   { scheme: 'w2-4-16', N: 72, K: 200, gated: true, subgroups: false },
