@@ -30,7 +30,12 @@ async function main(): Promise<void> {
       suites: { type: 'string', default: 'bandwidth,decode' },
       'buffer-mib': { type: 'string' },
       buffers: { type: 'string', default: '4' },
-      shapes: { type: 'string', default: 'llama-3.2-1b,llama-2-7b' },
+      shapes: {
+        type: 'string',
+        default: Object.keys(SHAPES)
+          .filter((s) => s.startsWith('llama'))
+          .join(','),
+      },
       schemes: { type: 'string', default: 'w4a8,w4a16,w2-4-16' },
       contexts: { type: 'string', default: '128,2048' },
       'decode-tokens': { type: 'string', default: '32' },
