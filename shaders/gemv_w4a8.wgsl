@@ -52,8 +52,8 @@ struct Params {
 @group(0) @binding(0) var<storage, read> qweight: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> scales: array<f32>;
 #if X_F32
-@group(0) @binding(2) var<storage, read> xf: array<f32>;
-@group(0) @binding(3) var<storage, read> norm_w: array<f32>;
+@group(0) @binding(2) var<storage, read> xf: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> norm_w: array<vec4<f32>>;
 #else
 @group(0) @binding(2) var<storage, read> xq: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> xscale: array<f32>;
@@ -73,45 +73,61 @@ const NIB: u32 = 0xF0F0F0F0u;
 
 var<workgroup> sx: array<vec4<u32>, SX_VEC4>;
 
-fn x_value(base: u32, i: u32, inv: f32) -> f32 {
-  if (i >= params.k) {
-    return 0.0;
-  }
-  if (NORM) {
-    return xf[base + i] * inv * norm_w[i];
-  }
-  return xf[base + i];
-}
+// Each invocation stages up to XCH_MAX chunks of 16 activations (chunk = one vec4<u32> of int8),
+// chunk lid + j·WG for j < X_CHUNKS; the host checks SX_VEC4 ≤ XCH_MAX · WG. The loops run to
+// the constant XCH_MAX, so every load of the row is issued at once: the prologue costs about
+// one memory round trip per pass, not one per element.
+const XCH_MAX: u32 = 4u;
+override X_CHUNKS: u32 = 1u;
 
 // The token's activations → int8 in `sx` (as rmsnorm.wgsl computes them); returns their scale.
 fn stage_x(me: GemvTile) -> f32 {
-  let base = me.token * params.x_stride;
+  let base4 = me.token * params.x_stride / 4u;
+  let k4 = params.k / 4u;
+  var xs: array<vec4<f32>, 4u * XCH_MAX>;
+  var ws: array<vec4<f32>, 4u * XCH_MAX>;
+  var ss = 0.0;
+  for (var j = 0u; j < XCH_MAX; j++) {
+    for (var e = 0u; e < 4u; e++) {
+      let v4 = 4u * (me.lid + j * WG) + e;
+      var v = vec4<f32>(0.0);
+      var w = vec4<f32>(1.0);
+      if (j < X_CHUNKS && v4 < k4) {
+        v = xf[base4 + v4];
+        if (NORM) {
+          w = norm_w[v4];
+        }
+      }
+      xs[4u * j + e] = v;
+      ws[4u * j + e] = w;
+      ss += dot(v, v);
+    }
+  }
   var inv = 1.0;
   if (NORM) {
-    var ss = 0.0;
-    for (var i = me.lid; i < params.k; i += WG) {
-      let v = xf[base + i];
-      ss += v * v;
-    }
     inv = inverseSqrt(wg_reduce(ss, me.lid, me.lane, me.sg_size, false) / f32(params.k) + params.eps);
   }
   var m = 0.0;
-  for (var i = me.lid; i < params.k; i += WG) {
-    m = max(m, abs(x_value(base, i, inv)));
+  for (var i = 0u; i < 4u * XCH_MAX; i++) {
+    if (NORM) {
+      xs[i] = xs[i] * inv * ws[i];
+    }
+    let a = abs(xs[i]);
+    m = max(m, max(max(a.x, a.y), max(a.z, a.w)));
   }
   let s = wg_reduce(m, me.lid, me.lane, me.sg_size, true) / 127.0;
+  // An all-zero token quantizes to zeros with scale 0 (no division by zero).
   let r = select(0.0, 1.0 / s, s > 0.0);
-  for (var v4 = me.lid; v4 < SX_VEC4; v4 += WG) {
-    var words = vec4<u32>(0u);
-    for (var wi = 0u; wi < 4u; wi++) {
-      var packed = 0u;
-      for (var b = 0u; b < 4u; b++) {
-        let q = i32(clamp(round(x_value(base, 16u * v4 + 4u * wi + b, inv) * r), -127.0, 127.0));
-        packed |= (u32(q) & 0xFFu) << (8u * b);
+  for (var j = 0u; j < XCH_MAX; j++) {
+    let ch = me.lid + j * WG;
+    if (j < X_CHUNKS && ch < SX_VEC4) {
+      var words = vec4<u32>(0u);
+      for (var e = 0u; e < 4u; e++) {
+        let q = vec4<i32>(clamp(round(xs[4u * j + e] * r), vec4<f32>(-127.0), vec4<f32>(127.0)));
+        words[e] = pack4xI8(q);
       }
-      words[wi] = packed;
+      sx[ch] = words;
     }
-    sx[v4] = words;
   }
   workgroupBarrier();
   return s;

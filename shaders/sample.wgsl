@@ -94,6 +94,16 @@ fn next_uniform() -> f32 {
   return f32(t ^ (t >> 14u)) / 4294967296.0;
 }
 
+const GREEDY_UNROLL: u32 = 16u;
+
+// The logit of id i after the repetition penalty (HF: divide positive, multiply negative).
+fn penalized(l: f32, i: u32) -> f32 {
+  if ((atomicLoad(&seen[min(i, s_params.vocab - 1u) / 32u]) & (1u << (i % 32u))) != 0u) {
+    return select(l / s_params.penalty, l * s_params.penalty, l < 0.0);
+  }
+  return l;
+}
+
 @compute @workgroup_size(WG)
 fn sample(@builtin(local_invocation_index) lid: u32) {
   let V = s_params.vocab;
@@ -108,23 +118,23 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
     }
   }
   workgroupBarrier();
-  var m = -3.4e38;
-  for (var i = lid; i < V; i += WG) {
-    var l = s_logits[i];
-    if ((atomicLoad(&seen[i / 32u]) & (1u << (i % 32u))) != 0u) {
-      l = select(l / s_params.penalty, l * s_params.penalty, l < 0.0);
-    }
-    l *= s_params.inv_temperature;
-    work[i] = l;
-    m = max(m, l);
-  }
   if (s_params.greedy == 1u) {
+    // Argmax straight from the logits, GREEDY_UNROLL loads in flight per invocation: this is
+    // the per-token path of greedy decoding, and a 128K vocabulary is 500 loads per invocation.
     var v = -3.4e38;
     var vi = 0xFFFFFFFFu;
-    for (var i = lid; i < V; i += WG) {
-      if (better(work[i], i, v, vi)) {
-        v = work[i];
-        vi = i;
+    for (var i0 = lid; i0 < V; i0 += GREEDY_UNROLL * WG) {
+      var l: array<f32, GREEDY_UNROLL>;
+      for (var u = 0u; u < GREEDY_UNROLL; u++) {
+        l[u] = s_logits[min(i0 + u * WG, V - 1u)];
+      }
+      for (var u = 0u; u < GREEDY_UNROLL; u++) {
+        let i = i0 + u * WG;
+        let pl = penalized(l[u], i);
+        if (i < V && better(pl, i, v, vi)) {
+          v = pl;
+          vi = i;
+        }
       }
     }
     best_v[lid] = v;
@@ -142,6 +152,12 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
       s_history[n_prev] = best_i[0];
     }
     return;
+  }
+  var m = -3.4e38;
+  for (var i = lid; i < V; i += WG) {
+    let l = penalized(s_logits[i], i) * s_params.inv_temperature;
+    work[i] = l;
+    m = max(m, l);
   }
   m = max_f(m, lid);
   for (var i = lid; i < V; i += WG) {

@@ -42,6 +42,9 @@ export interface GemvOptions {
   norm?: { weight: GPUBuffer; eps: number };
 }
 
+/** Chunks of 16 activations one invocation stages at most (XCH_MAX in gemv_w4a8.wgsl). */
+const STAGE_CHUNKS_MAX = 4;
+
 /** Workgroup memory of the W4A8 kernel besides the staged row: scales, row sums, reductions. */
 function w4a8SharedBytes(rowsPerWg: number, nGroups: number, stagedK: number): number {
   return 4 * rowsPerWg * nGroups + 3 * 4 * WG + (stagedK ? roundUp(stagedK, 128) : 0);
@@ -57,8 +60,12 @@ export function canStageActivations(
   threadsPerRow: number,
   groupSize = K,
 ): boolean {
-  const { nGroups } = w4a8Geometry(K, groupSize >= K ? undefined : groupSize);
-  return w4a8SharedBytes(WG / threadsPerRow, nGroups, K) <= gpu.caps.limits.maxComputeWorkgroupStorageSize;
+  const { Kp, nGroups } = w4a8Geometry(K, groupSize >= K ? undefined : groupSize);
+  return (
+    K % 4 === 0 && // rows are read a vec4 at a time
+    Kp / 16 <= STAGE_CHUNKS_MAX * WG &&
+    w4a8SharedBytes(WG / threadsPerRow, nGroups, K) <= gpu.caps.limits.maxComputeWorkgroupStorageSize
+  );
 }
 
 const WG = 256;
@@ -131,8 +138,13 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
             SCALES_IN_SHARED: staged,
             NORM: opts.norm ? 1 : 0,
             SX_VEC4: staging ? Kp / 16 : 1,
-            // Declared only with X_F32 (in wg_reduce).
-            ...(staging ? { RED_PARTIALS: sgReduce ? WG / Math.max(1, gpu.caps.subgroupMinSize) : WG } : {}),
+            // Declared only with X_F32.
+            ...(staging
+              ? {
+                  X_CHUNKS: Math.ceil(Kp / 16 / WG),
+                  RED_PARTIALS: sgReduce ? WG / Math.max(1, gpu.caps.subgroupMinSize) : WG,
+                }
+              : {}),
           },
         },
         params: (p, gx) => [p.rows, Kp / 32, nGroups, p.row0, gx],
