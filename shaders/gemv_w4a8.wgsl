@@ -143,6 +143,9 @@ fn x_chunk(xo: u32, i: u32) -> vec4<u32> {
 #endif
 
 const UNROLL: u32 = 4u;
+// Tokens per workgroup: TOKENS (override, ≤ TT_MAX; 1 with X_F32) — see main().
+const TT_MAX: u32 = 8u;
+override TOKENS: u32 = 1u;
 
 fn dot_chunk(w: vec4<u32>, a0: vec4<u32>, a1: vec4<u32>) -> i32 {
   return dot4I8Packed((w.x << 4u) & NIB, a0.x) + dot4I8Packed(w.x & NIB, a0.y)
@@ -182,12 +185,13 @@ fn main(inv: GemvInvocation) {
   }
 #if X_F32
   let x_scale = stage_x(me);
-#else
-  let x_scale = xscale[me.token];
 #endif
 
-  var iacc: i32 = 0;
-  var facc: f32 = 0.0;
+  // TOKENS > 1 (prefill, int8 input): each weight chunk is loaded once and applied to TOKENS
+  // consecutive tokens (z = token block), so a chunk of prompt reads the weights 1/TOKENS as often.
+  let tok0 = me.token * TOKENS;
+  var iacc: array<i32, TT_MAX>;
+  var facc: array<f32, TT_MAX>;
   if (me.live) {
     for (var c0 = me.t; c0 < params.chunks; c0 += UNROLL * TPR) {
       if (c0 != me.t) {
@@ -198,23 +202,37 @@ fn main(inv: GemvInvocation) {
       for (var u = 0u; u < UNROLL; u++) {
         let c = c0 + u * TPR;
         if (c < params.chunks) {
-          let d = dot_chunk(w[u], x_chunk(xo, 2u * c), x_chunk(xo, 2u * c + 1u));
-          if (GROUP_CHUNKS == 0u) {
-            iacc += d;
-          } else {
+          var gscale = 1.0;
+          if (GROUP_CHUNKS != 0u) {
             // max(): the division is folded at pipeline creation even where the branch is dead.
-            facc += f32(d) * scale_of(me.local_row, me.row, c / max(GROUP_CHUNKS, 1u));
+            gscale = scale_of(me.local_row, me.row, c / max(GROUP_CHUNKS, 1u));
+          }
+          for (var tt = 0u; tt < TT_MAX; tt++) {
+            if (tt < TOKENS) {
+              let xo = (tok0 + tt) * params.x_stride;
+              let d = dot_chunk(w[u], x_chunk(xo, 2u * c), x_chunk(xo, 2u * c + 1u));
+              if (GROUP_CHUNKS == 0u) {
+                iacc[tt] += d;
+              } else {
+                facc[tt] += f32(d) * gscale;
+              }
+            }
           }
         }
       }
     }
   }
-  let acc = select(facc, f32(iacc), GROUP_CHUNKS == 0u);
-
-  let total = row_sum(acc, me);
-  var value = total * x_scale * 0.0625;
-  if (GROUP_CHUNKS == 0u && me.live) {
-    value *= scale_of(me.local_row, me.row, 0u);
+  for (var tt = 0u; tt < TOKENS; tt++) {
+    let acc = select(facc[min(tt, TT_MAX - 1u)], f32(iacc[min(tt, TT_MAX - 1u)]), GROUP_CHUNKS == 0u);
+    let total = row_sum(acc, me);
+#if X_F32
+    var value = total * x_scale * 0.0625;
+#else
+    var value = total * xscale[tok0 + tt] * 0.0625;
+#endif
+    if (GROUP_CHUNKS == 0u && me.live) {
+      value *= scale_of(me.local_row, me.row, 0u);
+    }
+    store_row(value, me, params.row0, (tok0 + tt) * params.y_stride);
   }
-  store_row(value, me, params.row0, me.token * params.y_stride);
 }

@@ -40,6 +40,12 @@ export interface GemvOptions {
    * canStageActivations() for the size limit.
    */
   norm?: { weight: GPUBuffer; eps: number };
+  /**
+   * W4A8 with int8 input: tokens per workgroup (1 … 8, default 1). Each weight chunk is then
+   * read once per block of tokens (prefill). x and y must hold whole blocks: rows up to the
+   * token count rounded up to this; the extra rows are computed and written, never read.
+   */
+  tokensPerWorkgroup?: number;
 }
 
 /** Chunks of 16 activations one invocation stages at most (XCH_MAX in gemv_w4a8.wgsl). */
@@ -113,6 +119,10 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
       // f32 activations: the kernel quantizes them itself (X_F32), see GemvOptions.norm.
       const staging = x.kind === 'f32';
       if (!staging && opts.norm) throw new Error('gemv w4a8: a fused norm needs f32 activations');
+      const tokens = opts.tokensPerWorkgroup ?? 1;
+      if (!Number.isInteger(tokens) || tokens < 1 || tokens > 8 || (staging && tokens > 1)) {
+        throw new Error(`gemv w4a8: tokensPerWorkgroup ${tokens} must be 1 … 8 (1 with f32 input)`);
+      }
       if (staging && !canStageActivations(gpu, w.K, tpr, w.groupSize)) {
         throw new Error(
           `gemv w4a8: an int8 row of ${w.K} does not fit in workgroup memory; quantize separately`,
@@ -137,6 +147,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
             SCALE_SLOTS: rowsPerWg * nGroups,
             SCALES_IN_SHARED: staged,
             NORM: opts.norm ? 1 : 0,
+            TOKENS: tokens,
             SX_VEC4: staging ? Kp / 16 : 1,
             // Declared only with X_F32.
             ...(staging
@@ -227,6 +238,7 @@ export async function gemv(
   }
   const yStride = opts.yStride ?? (opts.gated ? w.N / 2 : w.N);
   const p = plan(gpu, w, x, opts, tpr);
+  const tokenBlock = opts.tokensPerWorkgroup ?? 1;
   const pipeline = await gpu.pipelines.get(p.spec);
   const maxDim = gpu.caps.limits.maxComputeWorkgroupsPerDimension;
   const inputs = p.inputs ?? (x.kind === 'int8' ? [x.q, x.scale] : [x.x]);
@@ -239,7 +251,8 @@ export async function gemv(
   });
   return {
     encode: (pass, tokens = 1) => {
-      for (const part of parts) dispatch(pass, pipeline, part.group, part.gx, part.gy, tokens);
+      const blocks = Math.ceil(tokens / tokenBlock);
+      for (const part of parts) dispatch(pass, pipeline, part.group, part.gx, part.gy, blocks);
     },
     destroy: () => {
       for (const part of parts) part.params.destroy();

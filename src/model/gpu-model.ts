@@ -150,6 +150,9 @@ export interface SessionOptions {
   tuning?: KernelTuning;
 }
 
+/** Tokens per workgroup of the W4A8 prefill matmuls (activation buffers hold whole blocks). */
+const PREFILL_TOKEN_BLOCK = 8;
+
 export interface KernelTuning {
   /**
    * W4A8: each matmul normalizes/quantizes its f32 input in its own prologue (default true)
@@ -205,7 +208,8 @@ export class GpuSession {
     const H = roundUp(c.hiddenSize, ACT_ALIGN);
     const A = roundUp(qDim, ACT_ALIGN);
     const I = roundUp(c.intermediateSize, ACT_ALIGN);
-    const T = maxChunk;
+    // Activation rows: whole prefill token blocks (the W4A8 prefill GEMV writes 8 tokens at a time).
+    const T = roundUp(maxChunk, PREFILL_TOKEN_BLOCK);
 
     const step = buf(16, 'step', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     const ids = buf(T * 4, 'ids');
@@ -258,16 +262,25 @@ export class GpuSession {
       canStageActivations(gpu, lin.K, fusedTpr, lin.groupSize);
     const f32In = (b: GPUBuffer, stride: number): Activations => ({ kind: 'f32', x: b, stride });
     const layers: LayerPlan[] = [];
-    for (let i = 0; i < c.numLayers; i++) {
+    const prefillLayers: LayerPlan[] = [];
+    // Prefill (W4A8): int8 activations from separate norm/quantize dispatches, and matmuls that
+    // apply each weight chunk to a block of tokens; decode: the fused single-token matmuls.
+    const block = { tokensPerWorkgroup: PREFILL_TOKEN_BLOCK };
+    const makeLayer = async (
+      i: number,
+      kc: GPUBuffer,
+      vc: GPUBuffer,
+      shared: Pick<LayerPlan, 'rope' | 'attention'> | null,
+      prefill: boolean,
+    ): Promise<LayerPlan> => {
       const w = model.layers[i];
       // W4A8 with fusion: the matmuls read the f32 residual / attention output / MLP hidden and
       // normalize + quantize it in their prologue; otherwise a norm/quantize dispatch precedes each.
-      const fusedAttn = fuse(w.qkv);
-      const fusedO = fuse(w.o);
-      const fusedMlp = fuse(w.gateUp);
-      const fusedDown = fuse(w.down);
-      const kc = buf(kvBytes, `k-cache-${i}`);
-      const vc = buf(kvBytes, `v-cache-${i}`);
+      const fusedAttn = !prefill && fuse(w.qkv);
+      const fusedO = !prefill && fuse(w.o);
+      const fusedMlp = !prefill && fuse(w.gateUp);
+      const fusedDown = !prefill && fuse(w.down);
+      const blocked = prefill ? block : {};
       const quantize = async (from: GPUBuffer, to: Activations, k: number) =>
         to.kind === 'int8'
           ? keep(
@@ -298,39 +311,43 @@ export class GpuSession {
         threadsPerRow: fusedTpr,
         norm: weight ? { weight, eps: c.rmsNormEps } : undefined,
       });
-      layers.push({
+      return {
         attnNorm: fusedAttn ? null : await norm(w.attnNorm),
         qkv: keep(
           fusedAttn
             ? await gemv(gpu, w.qkv, f32In(x, H), qkv, fusedOpts(w.attnNorm))
-            : await gemv(gpu, w.qkv, xn, qkv),
+            : await gemv(gpu, w.qkv, xn, qkv, blocked),
         ),
-        rope: keep(
-          await ropeKernel(gpu, shape, {
-            qkv,
-            qkvStride: qDim + 2 * kvDim,
-            cosSin,
-            qOut: q,
-            qStride: qDim,
-            k: kc,
-            v: vc,
-            step,
-          }),
-        ),
-        attention: keep(
-          await attentionKernel(
-            gpu,
-            shape,
-            { q, qStride: qDim, k: kc, v: vc, out: attn, outStride: A, step },
-            T,
+        rope:
+          shared?.rope ??
+          keep(
+            await ropeKernel(gpu, shape, {
+              qkv,
+              qkvStride: qDim + 2 * kvDim,
+              cosSin,
+              qOut: q,
+              qStride: qDim,
+              k: kc,
+              v: vc,
+              step,
+            }),
           ),
-        ),
+        attention:
+          shared?.attention ??
+          keep(
+            await attentionKernel(
+              gpu,
+              shape,
+              { q, qStride: qDim, k: kc, v: vc, out: attn, outStride: A, step },
+              T,
+            ),
+          ),
         attnQuant: fusedO ? null : await quantize(attn, attnIn, qDim),
         o: keep(
           await gemv(gpu, w.o, fusedO ? f32In(attn, A) : attnIn, x, {
             accumulate: true,
             yStride: H,
-            ...(fusedO ? fusedOpts() : {}),
+            ...(fusedO ? fusedOpts() : blocked),
           }),
         ),
         mlpNorm: fusedMlp ? null : await norm(w.mlpNorm),
@@ -338,7 +355,7 @@ export class GpuSession {
           await gemv(gpu, w.gateUp, fusedMlp ? f32In(x, H) : xn, h, {
             gated: true,
             yStride: I,
-            ...(fusedMlp ? fusedOpts(w.mlpNorm) : {}),
+            ...(fusedMlp ? fusedOpts(w.mlpNorm) : blocked),
           }),
         ),
         mlpQuant: fusedDown ? null : await quantize(h, hIn, c.intermediateSize),
@@ -346,10 +363,17 @@ export class GpuSession {
           await gemv(gpu, w.down, fusedDown ? f32In(h, I) : hIn, x, {
             accumulate: true,
             yStride: H,
-            ...(fusedDown ? fusedOpts() : {}),
+            ...(fusedDown ? fusedOpts() : blocked),
           }),
         ),
-      });
+      };
+    };
+    for (let i = 0; i < c.numLayers; i++) {
+      const kc = buf(kvBytes, `k-cache-${i}`);
+      const vc = buf(kvBytes, `v-cache-${i}`);
+      const decodeLayer = await makeLayer(i, kc, vc, null, false);
+      layers.push(decodeLayer);
+      prefillLayers.push(int8 ? await makeLayer(i, kc, vc, decodeLayer, true) : decodeLayer);
     }
     const embed = keep(await embedKernel(gpu, model.embed, ids, x, H));
     // Final norm of the chunk's last token only (a bind group per chunk length: the row offset).
@@ -391,7 +415,7 @@ export class GpuSession {
     await ensureFinalNorm(1);
     const lmHead = keep(await gemv(gpu, model.lmHead, lastIn, logits));
     const sample = keep(await samplerKernel(gpu, { logits, vocab: c.vocabSize, ids, history, step }));
-    const plan: StepPlan = { embed, layers, ensureFinalNorm, finalNorm, lmHead, sample };
+    const plan: StepPlan = { embed, layers, prefillLayers, ensureFinalNorm, finalNorm, lmHead, sample };
     const session = new GpuSession(model, maxContext, maxChunk, step, ids, history, idOut, logits, plan);
     session.owned.push(...owned);
     session.kernels.push(...kernels);
@@ -463,7 +487,7 @@ export class GpuSession {
     const add = (family: string, k: Encodable | null) => {
       if (k) list.push([family, (q) => k.encode(q, tokens)]);
     };
-    for (const l of p.layers) {
+    for (const l of tokens === 1 ? p.layers : p.prefillLayers) {
       add('rmsnorm', l.attnNorm);
       add('gemv qkv', l.qkv);
       add('rope', l.rope);
@@ -664,7 +688,10 @@ interface LayerPlan {
 
 interface StepPlan {
   embed: Encodable;
+  /** Per layer, the kernels of a decode step (one token) … */
   layers: LayerPlan[];
+  /** … and of a prefill step (several); the same objects where they do not differ. */
+  prefillLayers: LayerPlan[];
   /** The final norm reads the chunk's last row: one bind group per chunk length, made on first use. */
   ensureFinalNorm(tokens: number): Promise<void>;
   finalNorm(tokens: number): Encodable;

@@ -39,6 +39,8 @@ interface GemvCase {
   tokens?: number;
   /** Interleaved (gate, up) rows → silu(gate)·up. */
   gated?: boolean;
+  /** W4A8 with int8 input: tokens per workgroup (prefill blocks). */
+  tokensPerWorkgroup?: number;
   /** W4A8 from f32 activations quantized in the kernel, after RMSNorm ('norm') or not. */
   stage?: 'quantize' | 'norm';
 }
@@ -80,13 +82,16 @@ async function checkGemv(gpu: GpuContext, c: GemvCase): Promise<void> {
   const next = rng(seed);
   const { N, K } = c;
   const T = c.tokens ?? 1;
+  // Token blocks write whole blocks: buffers hold the token count rounded up (extra rows unchecked).
+  const block = c.tokensPerWorkgroup ?? 1;
+  const Tpad = Math.ceil(T / block) * block;
   const W = randomF32(N * K, next);
   const { comps, Wq, groupSize } = quantizedWeights(c, W);
   const int8 = c.scheme === 'w4a8';
   const stride = Math.ceil(K / ACT_ALIGN) * ACT_ALIGN; // zero-padded per-token rows
-  const xi = new Int8Array(T * stride);
-  const xf = new Float32Array(T * stride);
-  const sx = new Float32Array(T);
+  const xi = new Int8Array(Tpad * stride);
+  const xf = new Float32Array(Tpad * stride);
+  const sx = new Float32Array(Tpad);
   for (let t = 0; t < T; t++) {
     sx[t] = 0.01 + next() * 0.05;
     for (let k = 0; k < K; k++) {
@@ -169,7 +174,9 @@ async function checkGemv(gpu: GpuContext, c: GemvCase): Promise<void> {
     int8 && !c.stage
       ? { kind: 'int8', q: inputs[0], scale: inputs[1], stride }
       : { kind: 'f32', x: inputs[0], stride };
-  const y = c.accumulate ? uploadBuffer(device, y0) : storageBuffer(device, T * outs * 4);
+  const yPadded = new Float32Array(Tpad * outs);
+  yPadded.set(y0);
+  const y = c.accumulate ? uploadBuffer(device, yPadded) : storageBuffer(device, Tpad * outs * 4);
   if (!c.accumulate) poison(device, y);
   const k = await gemv(gpu, weight, x, y, { ...c, norm: norm ? { weight: inputs[1], eps } : undefined });
   const enc = device.createCommandEncoder();
@@ -279,6 +286,10 @@ const gemvCases: GemvCase[] = [
   // Prefill batching (tokens in grid z) and the fused SiLU×up epilogue, every scheme.
   { scheme: 'w4a8', N: 96, K: 200, tokens: 5 },
   { scheme: 'w4a8', N: 130, K: 256, gated: true, tokens: 3, pieces: 2 },
+  // Token blocks (prefill): 11 tokens in blocks of 4 and 8, with groups, gating, accumulation.
+  { scheme: 'w4a8', N: 96, K: 200, tokens: 11, tokensPerWorkgroup: 4 },
+  { scheme: 'w4a8', N: 130, K: 256, gated: true, tokens: 11, tokensPerWorkgroup: 8, pieces: 2 },
+  { scheme: 'w4a8', N: 70, K: 1000, groupSize: 64, accumulate: true, tokens: 9, tokensPerWorkgroup: 8 },
   // Activations quantized (and normalized) in the kernel's prologue, as the model's layers use it.
   { scheme: 'w4a8', N: 100, K: 4096, stage: 'norm', threadsPerRow: 8 },
   { scheme: 'w4a8', N: 130, K: 300, stage: 'norm', gated: true, tokens: 3, threadsPerRow: 4 },
