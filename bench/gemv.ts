@@ -1,6 +1,7 @@
 import { manifestGroupSize } from '../src/format/pack-layout';
 import { roundUp, storageBuffer, uploadBuffer } from '../src/gpu/buffers';
 import type { GpuContext } from '../src/gpu/device';
+import { dequantizeW4a8Kernel } from '../src/kernels/dequant';
 import type { Encodable } from '../src/kernels/encodable';
 import { type GemvOptions, gemv } from '../src/kernels/gemv';
 import { ACT_ALIGN, type Activations, type GpuLinear } from '../src/kernels/linear';
@@ -37,6 +38,7 @@ export interface GemvVariant {
 export const GEMV_VARIANTS: GemvVariant[] = [
   { name: 'tpr32', opts: { threadsPerRow: 32 } },
   { name: 'tpr16', opts: { threadsPerRow: 16 } },
+  { name: 'tpr8', opts: { threadsPerRow: 8 } },
   { name: 'tpr64', opts: { threadsPerRow: 64 } },
   { name: 'tpr32 scales per thread', opts: { threadsPerRow: 32, scalesInShared: false } },
 ];
@@ -110,6 +112,45 @@ export async function benchGemv(
         rooflineFraction: gbPerSecond / readGBs,
       });
       for (const k of kernels) k.destroy();
+    }
+    if (scheme === 'w4a8') {
+      // FastGEMM ablation: the same weights dequantized to f16 by a separate pass each call,
+      // then a float GEMV over them (the paper's baseline); GB/s counts the W4A8 bytes, as above.
+      const Kp = (comps.qweight.length / N) * 8;
+      const scratch = storageBuffer(device, N * Kp * 2);
+      const xf = uploadBuffer(device, new Float32Array(roundUp(Kp, ACT_ALIGN)).fill(0.01));
+      const dense: GpuLinear = {
+        scheme: 'f16',
+        N,
+        K: Kp,
+        groupSize: Kp,
+        pieces: [{ row0: 0, rows: N, buffers: { data: scratch } }],
+      };
+      const gemvF16 = await gemv(gpu, dense, { kind: 'f32', x: xf, stride: roundUp(Kp, ACT_ALIGN) }, y);
+      const dequant: Encodable[] = [];
+      for (const w of weights)
+        dequant.push(await dequantizeW4a8Kernel(gpu, w.pieces[0], K, groupSize, scratch));
+      const encode = (pass: GPUComputePassEncoder, i: number) => {
+        dequant[i % dequant.length].encode(pass);
+        gemvF16.encode(pass);
+      };
+      const iterations = await calibrateIterations(gpu, encode, 0.03);
+      const t = await timeGpu(gpu, encode, { iterations, samples: 5 });
+      const gbPerSecond = bytes / t.secondsPerIteration / 1e9;
+      results.push({
+        shape,
+        layer,
+        scheme,
+        variant: 'dequantize → f16 GEMV',
+        N,
+        K,
+        microseconds: t.secondsPerIteration * 1e6,
+        gbPerSecond,
+        rooflineFraction: gbPerSecond / readGBs,
+      });
+      for (const k of [...dequant, gemvF16]) k.destroy();
+      scratch.destroy();
+      xf.destroy();
     }
     for (const w of weights) for (const b of Object.values(w.pieces[0].buffers)) b.destroy();
     for (const b of x.kind === 'int8' ? [x.q, x.scale] : [x.x]) b.destroy();

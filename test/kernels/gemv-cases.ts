@@ -7,9 +7,11 @@
 import { sliceRows } from '../../src/format/pieces';
 import { poison, readF32, readU32, storageBuffer, uploadBuffer } from '../../src/gpu/buffers';
 import type { GpuContext } from '../../src/gpu/device';
+import { dequantizeW4a8Kernel } from '../../src/kernels/dequant';
 import { gemv } from '../../src/kernels/gemv';
 import { ACT_ALIGN, type Activations, type GpuLinear } from '../../src/kernels/linear';
 import { rmsNormKernel } from '../../src/kernels/rmsnorm';
+import { f16BitsToF32, f32ToF16Bits } from '../../src/quant/f16';
 import { dequantize, dequantizeGrid, packF16, packF32, packGrid } from '../../src/quant/layouts';
 import { rtnQuantize } from '../../src/quant/rtn';
 import type { Components, Scheme } from '../../src/quant/types';
@@ -302,7 +304,48 @@ const gemvCases: GemvCase[] = [
   { scheme: 'f16', N: 33, K: 48, tokens: 7, accumulate: true },
 ];
 
+/** The ablation baseline's dequantize pass: W4A8 → f16 rows of Kp, padding zero. */
+async function checkDequantW4a8(gpu: GpuContext, N: number, K: number, groupSize?: number): Promise<void> {
+  const seed = freshSeed();
+  const W = randomF32(N * K, rng(seed));
+  const grid = rtnQuantize(W, N, K, 'w4a8', { groupSize });
+  const comps = packGrid(grid);
+  const Wq = dequantizeGrid(grid);
+  const { device } = gpu;
+  const buffers = {
+    qweight: uploadBuffer(device, comps.qweight),
+    scales: uploadBuffer(device, comps.scales),
+  };
+  const Kp = (comps.qweight.length / N) * 8;
+  const out = storageBuffer(device, N * Kp * 2);
+  poison(device, out);
+  const k = await dequantizeW4a8Kernel(gpu, { row0: 0, rows: N, buffers }, K, grid.groupSize, out);
+  await run(gpu, k);
+  const words = await readU32(device, out, (N * Kp) / 2);
+  const got = new Float32Array(N * Kp);
+  const want = new Float32Array(N * Kp);
+  for (let i = 0; i < words.length; i++) {
+    got[2 * i] = f16BitsToF32(words[i] & 0xffff);
+    got[2 * i + 1] = f16BitsToF32(words[i] >>> 16);
+  }
+  for (let n = 0; n < N; n++)
+    for (let c = 0; c < K; c++) want[n * Kp + c] = f16BitsToF32(f32ToF16Bits(Wq[n * K + c]));
+  // q · s in f32 then one f16 rounding on both sides: equal up to that rounding's tie cases.
+  expectClose(`dequant w4a8 N=${N} K=${K} g=${groupSize} seed=${seed}`, got, want, { rtol: 1e-3, atol: 0 });
+  k.destroy();
+  for (const b of [buffers.qweight, buffers.scales, out]) b.destroy();
+}
+
 export const gemvKernelCases: KernelCase[] = [
+  ...(
+    [
+      [37, 100, undefined],
+      [64, 4096, 128],
+    ] as const
+  ).map(([N, K, g]) => ({
+    name: `dequant w4a8 N=${N} K=${K} group=${g ?? 'channel'}`,
+    run: (gpu: GpuContext) => checkDequantW4a8(gpu, N, K, g),
+  })),
   ...gemvCases.map((c) => ({
     name: `gemv ${JSON.stringify(c)}`,
     run: (gpu: GpuContext) => checkGemv(gpu, c),
