@@ -124,10 +124,11 @@ export async function benchDecode(
 export const DECODE_VARIANTS: Record<string, KernelTuning | undefined> = {
   default: undefined,
   unfused: { fuseActivations: false },
-  'fused-tpr4': { fusedThreadsPerRow: 4 },
-  'fused-tpr8': { fusedThreadsPerRow: 8 },
-  'fused-tpr16': { fusedThreadsPerRow: 16 },
-  'fused-tpr32': { fusedThreadsPerRow: 32 },
+  'norm-tpr4': { fusedThreadsPerRow: { norm: 4 } },
+  'norm-tpr16': { fusedThreadsPerRow: { norm: 16 } },
+  'quant-tpr8': { fusedThreadsPerRow: { quantize: 8 } },
+  'quant-tpr16': { fusedThreadsPerRow: { quantize: 16 } },
+  'quant-tpr64': { fusedThreadsPerRow: { quantize: 64 } },
 };
 
 function variantName(t: KernelTuning): string {

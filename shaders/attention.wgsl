@@ -50,6 +50,11 @@ override CHUNKS: u32 = HEAD_DIM / KVEC;
 override PER_KEY: u32 = WG / SPLIT;
 // Keys each P·V slice walks.
 override SLICE_KEYS: u32 = (SPLIT + PV_SLICES - 1u) / PV_SLICES;
+// Chunks of one key each Q·K invocation loads (KCH), in batches of KCH_MAX.
+const KCH_MAX: u32 = 8u;
+override KCH: u32 = (CHUNKS + PER_KEY - 1u) / PER_KEY;
+// Split slots per (token, head): bounds the merge's workgroup arrays.
+override SPLITS_MAX: u32 = 64u;
 
 var<workgroup> sq: array<vec4<f32>, GROUP * HEAD_DIM / 4u>;
 var<workgroup> sdot: array<f32, GROUP * WG>;        // Q·K partials [g][key][part]
@@ -102,12 +107,27 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
   let key = lid / PER_KEY;
   let part = lid % PER_KEY;
   let kbase = (kvh * params.max_pos + min(k0 + key, params.max_pos - 1u)) * CHUNKS;
+  // This invocation's chunks of the key, KCH_MAX loads in flight at a time (constant trips).
   for (var g = 0u; g < GROUP; g++) {
-    var s = 0.0;
-    for (var c = part; c < CHUNKS; c += PER_KEY) {
-      s += chunk_dot(g, kcache[kbase + c], c);
+    sdot[g * WG + lid] = 0.0;
+  }
+  for (var c0 = 0u; c0 < KCH; c0 += KCH_MAX) {
+    var kv: array<vec4<u32>, KCH_MAX>;
+    for (var cc = 0u; cc < KCH_MAX; cc++) {
+      if (c0 + cc < KCH) {
+        kv[cc] = kcache[kbase + min(part + (c0 + cc) * PER_KEY, CHUNKS - 1u)];
+      }
     }
-    sdot[g * WG + lid] = s;
+    for (var g = 0u; g < GROUP; g++) {
+      var s = 0.0;
+      for (var cc = 0u; cc < KCH_MAX; cc++) {
+        let c = part + (c0 + cc) * PER_KEY;
+        if (c0 + cc < KCH && c < CHUNKS) {
+          s += chunk_dot(g, kv[cc], c);
+        }
+      }
+      sdot[g * WG + lid] += s;
+    }
   }
   workgroupBarrier();
   for (var i = lid; i < GROUP * SPLIT; i += WG) {
@@ -180,24 +200,47 @@ fn store_pair(head_slot: u32, split: u32, pair: u32, acc: vec2<f32>) {
   part_o[o + 1u] = acc.y;
 }
 
+var<workgroup> mw: array<f32, SPLITS_MAX>;     // merge: weight exp(m_s − m) of each split
+var<workgroup> ml: array<vec2<f32>, SPLITS_MAX>;
+
+const MERGE_UNROLL: u32 = 8u;
+
 @compute @workgroup_size(WG)
 fn merge(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let h = wid.x;
   let t = wid.y;
   let splits = (step.pos0 + t) / SPLIT + 1u;
   let slot = (t * params.n_heads + h) * params.splits_max;
+  // Every split's (max, sum) loaded at once, then combined from workgroup memory.
+  for (var s = lid; s < splits; s += WG) {
+    ml[s] = part_ml[slot + s];
+  }
+  workgroupBarrier();
   var m = -3.0e38;
   for (var s = 0u; s < splits; s++) {
-    m = max(m, part_ml[slot + s].x);
+    m = max(m, ml[s].x);
   }
+  for (var s = lid; s < splits; s += WG) {
+    mw[s] = exp(ml[s].x - m);
+  }
+  workgroupBarrier();
   var l = 0.0;
   for (var s = 0u; s < splits; s++) {
-    l += exp(part_ml[slot + s].x - m) * part_ml[slot + s].y;
+    l += mw[s] * ml[s].y;
   }
   for (var d = lid; d < HEAD_DIM; d += WG) {
     var acc = 0.0;
-    for (var s = 0u; s < splits; s++) {
-      acc += exp(part_ml[slot + s].x - m) * part_o[(slot + s) * HEAD_DIM + d];
+    // MERGE_UNROLL splits' outputs in flight per step (clamped reads, masked weights).
+    for (var s0 = 0u; s0 < splits; s0 += MERGE_UNROLL) {
+      var o: array<f32, MERGE_UNROLL>;
+      for (var u = 0u; u < MERGE_UNROLL; u++) {
+        o[u] = part_o[(slot + min(s0 + u, splits - 1u)) * HEAD_DIM + d];
+      }
+      for (var u = 0u; u < MERGE_UNROLL; u++) {
+        if (s0 + u < splits) {
+          acc += mw[s0 + u] * o[u];
+        }
+      }
     }
     out[t * params.out_stride + h * HEAD_DIM + d] = acc / l;
   }

@@ -115,7 +115,9 @@ export async function attentionKernel(
         GROUP: s.numHeads / s.numKvHeads,
         KV_F16: s.kvF16 ? 1 : 0,
         PV_SLICES: Math.max(1, Math.floor(ATTN_WG / (s.headDim / 2))),
+        SPLITS_MAX: Math.ceil(s.maxPos / v.split),
       };
+
       const partial = await gpu.pipelines.get({ shader: attentionShader, entryPoint: 'partial', constants });
       const merge = await gpu.pipelines.get({ shader: attentionShader, entryPoint: 'merge', constants });
       const params = uniformBuffer(

@@ -159,8 +159,11 @@ export interface KernelTuning {
    * instead of a separate RMSNorm/quantize dispatch before it.
    */
   fuseActivations?: boolean;
-  /** Invocations per row of those fused matmuls (default 8: tall workgroups amortize the prologue). */
-  fusedThreadsPerRow?: number;
+  /**
+   * Invocations per row of the fused matmuls whose prologue normalizes (qkv, gate_up; default 8:
+   * tall workgroups amortize the prologue) and of those that only quantize (o, down; default 32).
+   */
+  fusedThreadsPerRow?: { norm?: number; quantize?: number };
 }
 
 /** One conversation's state on the GPU: KV cache, activations, and the prepared kernels. */
@@ -255,11 +258,10 @@ export class GpuSession {
     const shape = { numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: D, maxPos: maxContext, kvF16 };
     const kvBytes = c.numKvHeads * maxContext * D * (kvF16 ? 2 : 4);
 
-    const fusedTpr = opts.tuning?.fusedThreadsPerRow ?? 8;
-    const fuse = (lin: GpuLinear) =>
-      int8 &&
-      (opts.tuning?.fuseActivations ?? true) &&
-      canStageActivations(gpu, lin.K, fusedTpr, lin.groupSize);
+    const normTpr = opts.tuning?.fusedThreadsPerRow?.norm ?? 8;
+    const quantTpr = opts.tuning?.fusedThreadsPerRow?.quantize ?? 32;
+    const fuse = (lin: GpuLinear, tpr: number) =>
+      int8 && (opts.tuning?.fuseActivations ?? true) && canStageActivations(gpu, lin.K, tpr, lin.groupSize);
     const f32In = (b: GPUBuffer, stride: number): Activations => ({ kind: 'f32', x: b, stride });
     const layers: LayerPlan[] = [];
     const prefillLayers: LayerPlan[] = [];
@@ -276,10 +278,10 @@ export class GpuSession {
       const w = model.layers[i];
       // W4A8 with fusion: the matmuls read the f32 residual / attention output / MLP hidden and
       // normalize + quantize it in their prologue; otherwise a norm/quantize dispatch precedes each.
-      const fusedAttn = !prefill && fuse(w.qkv);
-      const fusedO = !prefill && fuse(w.o);
-      const fusedMlp = !prefill && fuse(w.gateUp);
-      const fusedDown = !prefill && fuse(w.down);
+      const fusedAttn = !prefill && fuse(w.qkv, normTpr);
+      const fusedO = !prefill && fuse(w.o, quantTpr);
+      const fusedMlp = !prefill && fuse(w.gateUp, normTpr);
+      const fusedDown = !prefill && fuse(w.down, quantTpr);
       const blocked = prefill ? block : {};
       const quantize = async (from: GPUBuffer, to: Activations, k: number) =>
         to.kind === 'int8'
@@ -308,7 +310,7 @@ export class GpuSession {
           }),
         );
       const fusedOpts = (weight?: GPUBuffer) => ({
-        threadsPerRow: fusedTpr,
+        threadsPerRow: weight ? normTpr : quantTpr,
         norm: weight ? { weight, eps: c.rmsNormEps } : undefined,
       });
       return {

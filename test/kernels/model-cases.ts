@@ -319,7 +319,7 @@ export const modelKernelCases: KernelCase[] = [
       { heads: 6, kvHeads: 2, headDim: 32, pos0: 70, tokens: 1, kvF16: false },
       { heads: 8, kvHeads: 2, headDim: 64, pos0: 130, tokens: 3, kvF16: true },
       { heads: 8, kvHeads: 1, headDim: 80, pos0: 9, tokens: 70, kvF16: false },
-      { heads: 4, kvHeads: 1, headDim: 128, pos0: 200, tokens: 1, kvF16: true },
+      { heads: 4, kvHeads: 1, headDim: 128, pos0: 300, tokens: 1, kvF16: true },
       // Decode shapes: GQA 8 with a full cache; one P·V slice (head_dim 256); odd pair count.
       { heads: 16, kvHeads: 2, headDim: 128, pos0: 99, tokens: 1, kvF16: true, spare: 0 },
       { heads: 2, kvHeads: 2, headDim: 256, pos0: 40, tokens: 1, kvF16: true },
