@@ -124,11 +124,12 @@ export async function benchDecode(
 export const DECODE_VARIANTS: Record<string, KernelTuning | undefined> = {
   default: undefined,
   unfused: { fuseActivations: false },
-  'norm-tpr4': { fusedThreadsPerRow: { norm: 4 } },
   'norm-tpr16': { fusedThreadsPerRow: { norm: 16 } },
   'quant-tpr8': { fusedThreadsPerRow: { quantize: 8 } },
-  'quant-tpr16': { fusedThreadsPerRow: { quantize: 16 } },
-  'quant-tpr64': { fusedThreadsPerRow: { quantize: 64 } },
+  'quant-tpr32': { fusedThreadsPerRow: { quantize: 32 } },
+  'prefill-tpr4': { prefillThreadsPerRow: 4 },
+  'prefill-tpr16': { prefillThreadsPerRow: 16 },
+  'prefill-tpr32': { prefillThreadsPerRow: 32 },
 };
 
 function variantName(t: KernelTuning): string {

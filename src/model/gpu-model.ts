@@ -161,9 +161,11 @@ export interface KernelTuning {
   fuseActivations?: boolean;
   /**
    * Invocations per row of the fused matmuls whose prologue normalizes (qkv, gate_up; default 8:
-   * tall workgroups amortize the prologue) and of those that only quantize (o, down; default 32).
+   * tall workgroups amortize the prologue) and of those that only quantize (o, down; default 16).
    */
   fusedThreadsPerRow?: { norm?: number; quantize?: number };
+  /** Invocations per row of the W4A8 prefill matmuls (token blocks; default 8). */
+  prefillThreadsPerRow?: number;
 }
 
 /** One conversation's state on the GPU: KV cache, activations, and the prepared kernels. */
@@ -259,7 +261,7 @@ export class GpuSession {
     const kvBytes = c.numKvHeads * maxContext * D * (kvF16 ? 2 : 4);
 
     const normTpr = opts.tuning?.fusedThreadsPerRow?.norm ?? 8;
-    const quantTpr = opts.tuning?.fusedThreadsPerRow?.quantize ?? 32;
+    const quantTpr = opts.tuning?.fusedThreadsPerRow?.quantize ?? 16;
     const fuse = (lin: GpuLinear, tpr: number) =>
       int8 && (opts.tuning?.fuseActivations ?? true) && canStageActivations(gpu, lin.K, tpr, lin.groupSize);
     const f32In = (b: GPUBuffer, stride: number): Activations => ({ kind: 'f32', x: b, stride });
@@ -267,7 +269,12 @@ export class GpuSession {
     const prefillLayers: LayerPlan[] = [];
     // Prefill (W4A8): int8 activations from separate norm/quantize dispatches, and matmuls that
     // apply each weight chunk to a block of tokens; decode: the fused single-token matmuls.
-    const block = { tokensPerWorkgroup: PREFILL_TOKEN_BLOCK };
+    // Few invocations per row: a warp then spans several rows that read the same activation
+    // chunk (one broadcast load) and each invocation does more work per epilogue.
+    const block = {
+      tokensPerWorkgroup: PREFILL_TOKEN_BLOCK,
+      threadsPerRow: opts.tuning?.prefillThreadsPerRow ?? 8,
+    };
     const makeLayer = async (
       i: number,
       kc: GPUBuffer,
