@@ -6,7 +6,7 @@
  *   --suites bandwidth,decode,gemv,quant   which suites (default bandwidth,decode; gemv = per-layer
  *                                          kernel variants; quant = CPU quantizer speed)
  *   --shapes llama-3.2-1b,llama-2-7b --schemes w4a8,w4a16,w2-4-16
- *   --contexts 128,2048 --decode-tokens 32 --prefill-tokens 512
+ *   --contexts 128,2048 --decode-tokens 128 --prefill-tokens 512
  *   --variants default,unfused,fused-tpr4,...   kernel choices to compare (bench/decode.ts)
  */
 import { writeFileSync } from 'node:fs';
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
       },
       schemes: { type: 'string', default: 'w4a8,w4a16,w2-4-16' },
       contexts: { type: 'string', default: '128,2048' },
-      'decode-tokens': { type: 'string', default: '32' },
+      'decode-tokens': { type: 'string', default: '128' },
       'prefill-tokens': { type: 'string', default: '512' },
       variants: { type: 'string', default: 'default' },
     },
