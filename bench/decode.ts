@@ -137,7 +137,7 @@ export const DECODE_VARIANTS: Record<string, KernelTuning | undefined> = {
   'norm-tpr16': { fusedThreadsPerRow: { norm: 16 } },
   'quant-tpr8': { fusedThreadsPerRow: { quantize: 8 } },
   'quant-tpr32': { fusedThreadsPerRow: { quantize: 32 } },
-  'prefill-tpr4': { prefillThreadsPerRow: 4 },
+  'prefill-tpr8': { prefillThreadsPerRow: 8 },
   'prefill-tpr16': { prefillThreadsPerRow: 16 },
   'prefill-tpr32': { prefillThreadsPerRow: 32 },
 };

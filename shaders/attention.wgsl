@@ -17,6 +17,10 @@ override HEAD_DIM: u32 = 64u;
 override GROUP: u32 = 1u;       // query heads per KV head
 override KV_F16: bool = false;
 override PV_SLICES: u32 = 2u;   // key slices of the P·V phase: max(1, WG / (HEAD_DIM / 2))
+// Decode: RoPE fused in (rope.wgsl's math). Each workgroup rotates its query heads straight from
+// the qkv row, and the workgroup whose split holds the new position writes its rotated K and its
+// V into the cache before reading the split: one dispatch per layer fewer than rope + attention.
+override FUSED_ROPE: bool = false;
 
 struct Params {
   n_heads: u32,
@@ -26,6 +30,7 @@ struct Params {
   splits_max: u32,   // split slots per (token, head) in the partial buffers
   out_stride: u32,   // per token, f32 (merge output)
   scale: f32,        // 1 / sqrt(head_dim)
+  qkv_stride: u32,   // FUSED_ROPE: per token, f32
 }
 
 struct Step {
@@ -35,13 +40,45 @@ struct Step {
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 // K is read a vec4<u32> at a time (8 f16 or 4 f32 values); V a u32 word at a time.
-@group(0) @binding(1) var<storage, read> kcache: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read> vcache: array<u32>;
+@group(0) @binding(1) var<storage, read_write> kcache: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read_write> vcache: array<u32>;
 @group(0) @binding(3) var<storage, read_write> part_o: array<f32>;
 @group(0) @binding(4) var<storage, read_write> part_ml: array<vec2<f32>>;
 @group(0) @binding(5) var<uniform> params: Params;
 @group(0) @binding(6) var<uniform> step: Step;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
+@group(0) @binding(8) var<storage, read> qkv: array<f32>;            // FUSED_ROPE
+@group(0) @binding(9) var<storage, read> cos_sin: array<vec2<f32>>;  // FUSED_ROPE: [max_pos][HEAD_DIM / 2]
+
+// Element d of the head starting at qkv[base], rotated to position pos (as rope.wgsl).
+fn rotated(base: u32, d: u32, pos: u32) -> f32 {
+  let half = HEAD_DIM / 2u;
+  let i = d % half;
+  let cs = cos_sin[pos * half + i];
+  let a = qkv[base + i];
+  let b = qkv[base + i + half];
+  return select(b * cs.x + a * cs.y, a * cs.x - b * cs.y, d < half);
+}
+
+// Dims (d, d+1) of the cache at f32-element index e (even), as rope.wgsl stores them.
+fn store_k_pair(e: u32, lo: f32, hi: f32) {
+  if (KV_F16) {
+    let word = e / 2u;
+    kcache[word / 4u][word % 4u] = pack2x16float(vec2<f32>(lo, hi));
+  } else {
+    kcache[e / 4u][e % 4u] = bitcast<u32>(lo);
+    kcache[(e + 1u) / 4u][(e + 1u) % 4u] = bitcast<u32>(hi);
+  }
+}
+
+fn store_v_pair(e: u32, lo: f32, hi: f32) {
+  if (KV_F16) {
+    vcache[e / 2u] = pack2x16float(vec2<f32>(lo, hi));
+  } else {
+    vcache[e] = bitcast<u32>(lo);
+    vcache[e + 1u] = bitcast<u32>(hi);
+  }
+}
 
 // Cache elements per vec4<u32> of K, and vec4<u32> chunks per key.
 override KVEC: u32 = select(4u, 8u, KV_F16);
@@ -96,10 +133,31 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
     return;
   }
   let n_keys = min(SPLIT, last + 1u - k0);
-  for (var i = lid; i < GROUP * HEAD_DIM / 4u; i += WG) {
-    let h = kvh * GROUP + (4u * i) / HEAD_DIM;
-    let base = t * params.q_stride + h * HEAD_DIM + (4u * i) % HEAD_DIM;
-    sq[i] = vec4<f32>(q[base], q[base + 1u], q[base + 2u], q[base + 3u]) * params.scale;
+  if (FUSED_ROPE) {
+    let row = t * params.qkv_stride;
+    for (var i = lid; i < GROUP * HEAD_DIM / 4u; i += WG) {
+      let base = row + (kvh * GROUP + (4u * i) / HEAD_DIM) * HEAD_DIM;
+      let d = (4u * i) % HEAD_DIM;
+      sq[i] = vec4<f32>(rotated(base, d, last), rotated(base, d + 1u, last), rotated(base, d + 2u, last),
+                        rotated(base, d + 3u, last)) * params.scale;
+    }
+    if (last < k0 + SPLIT) {
+      // This split holds the new position: put its K (rotated) and V in the cache first.
+      let kbase = row + (params.n_heads + kvh) * HEAD_DIM;
+      let vbase = row + (params.n_heads + params.n_kv_heads + kvh) * HEAD_DIM;
+      for (var d = 2u * lid; d < HEAD_DIM; d += 2u * WG) {
+        let e = (kvh * params.max_pos + last) * HEAD_DIM + d;
+        store_k_pair(e, rotated(kbase, d, last), rotated(kbase, d + 1u, last));
+        store_v_pair(e, qkv[vbase + d], qkv[vbase + d + 1u]);
+      }
+      storageBarrier();
+    }
+  } else {
+    for (var i = lid; i < GROUP * HEAD_DIM / 4u; i += WG) {
+      let h = kvh * GROUP + (4u * i) / HEAD_DIM;
+      let base = t * params.q_stride + h * HEAD_DIM + (4u * i) % HEAD_DIM;
+      sq[i] = vec4<f32>(q[base], q[base + 1u], q[base + 2u], q[base + 3u]) * params.scale;
+    }
   }
   workgroupBarrier();
 

@@ -76,7 +76,9 @@ export const ATTN_SPLIT = { decode: 32, prefill: 128 } as const;
 
 /**
  * Split-sequence attention: partial (per split × KV head × token) then merge (per head × token)
- * into `out`. `maxTokens` sizes the prefill partial buffers.
+ * into `out`. `maxTokens` sizes the prefill partial buffers. A chunk of several tokens needs the
+ * rope kernel to have written q and the cache first; a single token (decode) is rotated and
+ * cached by the partial kernel itself, from `qkv`, so the rope dispatch is skipped.
  */
 export async function attentionKernel(
   gpu: GpuContext,
@@ -89,6 +91,10 @@ export async function attentionKernel(
     out: GPUBuffer;
     outStride: number;
     step: GPUBuffer;
+    /** The qkv rows and RoPE table: single-token steps apply RoPE and write K/V here (see below). */
+    qkv: GPUBuffer;
+    qkvStride: number;
+    cosSin: GPUBuffer;
   },
   maxTokens: number,
 ): Promise<AttentionKernel> {
@@ -96,9 +102,10 @@ export async function attentionKernel(
   if (s.numHeads % s.numKvHeads) throw new Error('attention: numHeads must be a multiple of numKvHeads');
   // K is read 8 values (one vec4<u32> of f16 pairs) at a time.
   if (s.headDim % 8) throw new Error(`attention: head_dim ${s.headDim} is not a multiple of 8`);
+  // Decode fuses RoPE and the K/V cache write (the rope kernel is for chunks of several tokens).
   const variants = [
-    { split: ATTN_SPLIT.decode, tokens: 1 },
-    { split: ATTN_SPLIT.prefill, tokens: maxTokens },
+    { split: ATTN_SPLIT.decode, tokens: 1, fusedRope: true },
+    { split: ATTN_SPLIT.prefill, tokens: maxTokens, fusedRope: false },
   ];
   const slots = (v: (typeof variants)[number]) => v.tokens * s.numHeads * Math.ceil(s.maxPos / v.split);
   // Both variants share one pair of partial buffers (a step uses one of them).
@@ -116,6 +123,7 @@ export async function attentionKernel(
         KV_F16: s.kvF16 ? 1 : 0,
         PV_SLICES: Math.max(1, Math.floor(ATTN_WG / (s.headDim / 2))),
         SPLITS_MAX: Math.ceil(s.maxPos / v.split),
+        FUSED_ROPE: v.fusedRope ? 1 : 0,
       };
 
       const partial = await gpu.pipelines.get({ shader: attentionShader, entryPoint: 'partial', constants });
@@ -130,12 +138,13 @@ export async function attentionKernel(
           Math.ceil(s.maxPos / v.split),
           b.outStride,
           new Uint32Array(new Float32Array([1 / Math.sqrt(s.headDim)]).buffer)[0],
+          b.qkvStride,
         ]),
       );
       owned.push(params);
       const partialGroup = device.createBindGroup({
         layout: partial.getBindGroupLayout(0),
-        entries: entries([b.q, b.k, b.v, partO, partMl, params, b.step, null]),
+        entries: entries([b.q, b.k, b.v, partO, partMl, params, b.step, null, b.qkv, b.cosSin]),
       });
       const mergeGroup = device.createBindGroup({
         layout: merge.getBindGroupLayout(0),

@@ -164,7 +164,7 @@ export interface KernelTuning {
    * tall workgroups amortize the prologue) and of those that only quantize (o, down; default 16).
    */
   fusedThreadsPerRow?: { norm?: number; quantize?: number };
-  /** Invocations per row of the W4A8 prefill matmuls (token blocks; default 8). */
+  /** Invocations per row of the W4A8 prefill matmuls (token blocks; default 4). */
   prefillThreadsPerRow?: number;
 }
 
@@ -265,6 +265,7 @@ export class GpuSession {
     const fuse = (lin: GpuLinear, tpr: number) =>
       int8 && (opts.tuning?.fuseActivations ?? true) && canStageActivations(gpu, lin.K, tpr, lin.groupSize);
     const f32In = (b: GPUBuffer, stride: number): Activations => ({ kind: 'f32', x: b, stride });
+    const qkvStride = qDim + 2 * kvDim;
     const layers: LayerPlan[] = [];
     const prefillLayers: LayerPlan[] = [];
     // Prefill (W4A8): int8 activations from separate norm/quantize dispatches, and matmuls that
@@ -273,7 +274,7 @@ export class GpuSession {
     // chunk (one broadcast load) and each invocation does more work per epilogue.
     const block = {
       tokensPerWorkgroup: PREFILL_TOKEN_BLOCK,
-      threadsPerRow: opts.tuning?.prefillThreadsPerRow ?? 8,
+      threadsPerRow: opts.tuning?.prefillThreadsPerRow ?? 4,
     };
     const makeLayer = async (
       i: number,
@@ -332,7 +333,7 @@ export class GpuSession {
           keep(
             await ropeKernel(gpu, shape, {
               qkv,
-              qkvStride: qDim + 2 * kvDim,
+              qkvStride,
               cosSin,
               qOut: q,
               qStride: qDim,
@@ -347,7 +348,7 @@ export class GpuSession {
             await attentionKernel(
               gpu,
               shape,
-              { q, qStride: qDim, k: kc, v: vc, out: attn, outStride: A, step },
+              { q, qStride: qDim, k: kc, v: vc, out: attn, outStride: A, step, qkv, qkvStride, cosSin },
               T,
             ),
           ),
@@ -499,7 +500,8 @@ export class GpuSession {
     for (const l of tokens === 1 ? p.layers : p.prefillLayers) {
       add('rmsnorm', l.attnNorm);
       add('gemv qkv', l.qkv);
-      add('rope', l.rope);
+      // A single token's RoPE and cache write happen inside attention (attentionKernel).
+      if (tokens > 1) add('rope', l.rope);
       list.push(['attention', (q) => l.attention.encodeAt(q, tokens, lastPos)]);
       add('quantize', l.attnQuant);
       add('gemv o', l.o);
