@@ -138,6 +138,8 @@ export const DECODE_VARIANTS: Record<string, KernelTuning | undefined> = {
   'quant-tpr8': { fusedThreadsPerRow: { quantize: 8 } },
   'quant-tpr32': { fusedThreadsPerRow: { quantize: 32 } },
   'prefill-tpr8': { prefillThreadsPerRow: 8 },
+  'prefill-block16': { prefillTokenBlock: 16 },
+  'prefill-block4': { prefillTokenBlock: 4 },
   'prefill-tpr16': { prefillThreadsPerRow: 16 },
   'prefill-tpr32': { prefillThreadsPerRow: 32 },
 };

@@ -144,7 +144,7 @@ fn x_chunk(xo: u32, i: u32) -> vec4<u32> {
 
 const UNROLL: u32 = 4u;
 // Tokens per workgroup: TOKENS (override, ≤ TT_MAX; 1 with X_F32) — see main().
-const TT_MAX: u32 = 8u;
+const TT_MAX: u32 = 16u;
 override TOKENS: u32 = 1u;
 
 fn dot_chunk(w: vec4<u32>, a0: vec4<u32>, a1: vec4<u32>) -> i32 {

@@ -150,8 +150,8 @@ export interface SessionOptions {
   tuning?: KernelTuning;
 }
 
-/** Tokens per workgroup of the W4A8 prefill matmuls (activation buffers hold whole blocks). */
-const PREFILL_TOKEN_BLOCK = 8;
+/** Largest token block of the W4A8 prefill matmuls: activation buffers hold whole blocks. */
+const PREFILL_TOKEN_BLOCK_MAX = 16;
 
 export interface KernelTuning {
   /**
@@ -166,6 +166,8 @@ export interface KernelTuning {
   fusedThreadsPerRow?: { norm?: number; quantize?: number };
   /** Invocations per row of the W4A8 prefill matmuls (token blocks; default 4). */
   prefillThreadsPerRow?: number;
+  /** Tokens per workgroup of the W4A8 prefill matmuls (1 … 16; default 8). */
+  prefillTokenBlock?: number;
 }
 
 /** One conversation's state on the GPU: KV cache, activations, and the prepared kernels. */
@@ -214,7 +216,7 @@ export class GpuSession {
     const A = roundUp(qDim, ACT_ALIGN);
     const I = roundUp(c.intermediateSize, ACT_ALIGN);
     // Activation rows: whole prefill token blocks (the W4A8 prefill GEMV writes 8 tokens at a time).
-    const T = roundUp(maxChunk, PREFILL_TOKEN_BLOCK);
+    const T = roundUp(maxChunk, PREFILL_TOKEN_BLOCK_MAX);
 
     const step = buf(16, 'step', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     const ids = buf(T * 4, 'ids');
@@ -273,7 +275,7 @@ export class GpuSession {
     // Few invocations per row: a warp then spans several rows that read the same activation
     // chunk (one broadcast load) and each invocation does more work per epilogue.
     const block = {
-      tokensPerWorkgroup: PREFILL_TOKEN_BLOCK,
+      tokensPerWorkgroup: opts.tuning?.prefillTokenBlock ?? 8,
       threadsPerRow: opts.tuning?.prefillThreadsPerRow ?? 4,
     };
     const makeLayer = async (
