@@ -3,8 +3,9 @@
  * tables and, with --out FILE, written as JSON. Figures are ratios to the read bandwidth measured
  * in the same run on the same device; a figure above that roofline is a measurement bug and aborts.
  *
- *   --suites bandwidth,decode,gemv,quant   which suites (default bandwidth,decode; gemv = per-layer
- *                                          kernel variants; quant = CPU quantizer speed)
+ *   --suites bandwidth,decode,gemv,gemm,quant   which suites (default bandwidth,decode; gemv =
+ *                                          per-layer kernel variants; gemm = the W4A8 prefill matmul;
+ *                                          quant = CPU quantizer speed)
  *   --shapes llama-3.2-1b,llama-2-7b --schemes w4a8,w4a16,w2-4-16
  *   --contexts 128,2048 --decode-tokens 128 --prefill-tokens 512
  *   --variants default,unfused,fused-tpr4,...   kernel choices to compare (bench/decode.ts)
@@ -15,6 +16,7 @@ import { acquireDevice } from '../src/gpu/device';
 import type { Scheme } from '../src/quant/types';
 import { measureBandwidth } from './bandwidth';
 import { benchDecode, DECODE_VARIANTS, type DecodeResult } from './decode';
+import { benchGemm, type GemmResult } from './gemm';
 import { benchGemv, GEMV_VARIANTS, type GemvResult } from './gemv';
 import { benchQuantizers } from './quantizers';
 import { SHAPES } from './synthetic';
@@ -120,6 +122,22 @@ async function main(): Promise<void> {
       }
     }
   }
+  const gemmResults: GemmResult[] = [];
+  if (suites.has('gemm')) {
+    const tokens = Number(values['prefill-tokens']);
+    console.log(
+      `\nW4A8 prefill matmul, ${tokens} tokens (int8 activations): µs, int-ops/s ÷ 113 T dp4a peak`,
+    );
+    for (const shape of list(values.shapes)) {
+      for (const r of await benchGemm(gpu, shape, tokens)) {
+        gemmResults.push(r);
+        console.log(
+          `${shape.padEnd(13)} ${r.layer.padEnd(8)} ${`${r.N}×${r.K}`.padEnd(12)} ${r.variant.padEnd(28)} ` +
+            `${r.microseconds.toFixed(1).padStart(9)} µs ${(r.opsPerSecond / 1e12).toFixed(1).padStart(6)} T ${(100 * r.peakFraction).toFixed(1).padStart(5)}%`,
+        );
+      }
+    }
+  }
   const profiled = decode.filter((d) => d.profile);
   if (profiled.length) {
     console.log('\nGPU time per decode step by kernel family (µs; each kernel in its own timestamped pass)');
@@ -155,7 +173,10 @@ async function main(): Promise<void> {
     }
   }
   if (values.out)
-    writeFileSync(values.out, JSON.stringify({ ...header, bandwidth, decode, gemv: gemvResults }, null, 2));
+    writeFileSync(
+      values.out,
+      JSON.stringify({ ...header, bandwidth, decode, gemv: gemvResults, gemm: gemmResults }, null, 2),
+    );
   gpu.device.destroy();
 }
 

@@ -147,11 +147,25 @@ const UNROLL: u32 = 4u;
 const TT_MAX: u32 = 16u;
 override TOKENS: u32 = 1u;
 
-fn dot_chunk(w: vec4<u32>, a0: vec4<u32>, a1: vec4<u32>) -> i32 {
-  return dot4I8Packed((w.x << 4u) & NIB, a0.x) + dot4I8Packed(w.x & NIB, a0.y)
-       + dot4I8Packed((w.y << 4u) & NIB, a0.z) + dot4I8Packed(w.y & NIB, a0.w)
-       + dot4I8Packed((w.z << 4u) & NIB, a1.x) + dot4I8Packed(w.z & NIB, a1.y)
-       + dot4I8Packed((w.w << 4u) & NIB, a1.z) + dot4I8Packed(w.w & NIB, a1.w);
+// 32 int4 weights → 32 int8 (16·q) in two vec4<u32>, lined up with the activation words: the
+// SINT4 → S8 step, a shift and a mask per word.
+struct Chunk8 {
+  lo: vec4<u32>,
+  hi: vec4<u32>,
+}
+
+fn widen(w: vec4<u32>) -> Chunk8 {
+  return Chunk8(
+    vec4<u32>((w.x << 4u) & NIB, w.x & NIB, (w.y << 4u) & NIB, w.y & NIB),
+    vec4<u32>((w.z << 4u) & NIB, w.z & NIB, (w.w << 4u) & NIB, w.w & NIB),
+  );
+}
+
+fn dot_chunk(w: Chunk8, a0: vec4<u32>, a1: vec4<u32>) -> i32 {
+  return dot4I8Packed(w.lo.x, a0.x) + dot4I8Packed(w.lo.y, a0.y)
+       + dot4I8Packed(w.lo.z, a0.z) + dot4I8Packed(w.lo.w, a0.w)
+       + dot4I8Packed(w.hi.x, a1.x) + dot4I8Packed(w.hi.y, a1.y)
+       + dot4I8Packed(w.hi.z, a1.z) + dot4I8Packed(w.hi.w, a1.w);
 }
 
 fn scale_of(local_row: u32, row: u32, group: u32) -> f32 {
@@ -207,10 +221,12 @@ fn main(inv: GemvInvocation) {
             // max(): the division is folded at pipeline creation even where the branch is dead.
             gscale = scale_of(me.local_row, me.row, c / max(GROUP_CHUNKS, 1u));
           }
+          // Widened once, used for every token of the block.
+          let w8 = widen(w[u]);
           for (var tt = 0u; tt < TT_MAX; tt++) {
             if (tt < TOKENS) {
               let xo = (tok0 + tt) * params.x_stride;
-              let d = dot_chunk(w[u], x_chunk(xo, 2u * c), x_chunk(xo, 2u * c + 1u));
+              let d = dot_chunk(w8, x_chunk(xo, 2u * c), x_chunk(xo, 2u * c + 1u));
               if (GROUP_CHUNKS == 0u) {
                 iacc[tt] += d;
               } else {
