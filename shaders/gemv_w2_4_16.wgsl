@@ -72,15 +72,12 @@ fn group_scale(row: u32, g: u32) -> f32 {
 
 // Σ q·x and Σ x over one word of sixteen 2-bit weights against x[0..15] = X0..X3.
 fn dot_u2x16(w: u32, X0: vec4<f32>, X1: vec4<f32>, X2: vec4<f32>, X3: vec4<f32>) -> vec2<f32> {
-  // Bits 8j + 2s of w hold weight 4j + s.
+  // Byte j of (w >> 2s) & 0x03030303 is weight 4j + s.
   let cols = transpose(mat4x4<f32>(X0, X1, X2, X3)); // cols[s] = (x[s], x[4+s], x[8+s], x[12+s])
-  let ww = vec4<u32>(w);
-  let shifts = vec4<u32>(0u, 8u, 16u, 24u);
-  let three = vec4<u32>(3u);
-  let qx = dot(small_uints_to_f32((ww >> shifts) & three), cols[0])
-         + dot(small_uints_to_f32((ww >> (shifts + vec4<u32>(2u))) & three), cols[1])
-         + dot(small_uints_to_f32((ww >> (shifts + vec4<u32>(4u))) & three), cols[2])
-         + dot(small_uints_to_f32((ww >> (shifts + vec4<u32>(6u))) & three), cols[3]);
+  let qx = dot(vec4<f32>(unpack4xU8(w & 0x03030303u)), cols[0])
+         + dot(vec4<f32>(unpack4xU8((w >> 2u) & 0x03030303u)), cols[1])
+         + dot(vec4<f32>(unpack4xU8((w >> 4u) & 0x03030303u)), cols[2])
+         + dot(vec4<f32>(unpack4xU8((w >> 6u) & 0x03030303u)), cols[3]);
   return vec2<f32>(qx, dot(X0 + X1 + X2 + X3, vec4<f32>(1.0)));
 }
 
