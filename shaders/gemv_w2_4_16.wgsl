@@ -81,27 +81,12 @@ fn dot_u2x16(w: u32, X0: vec4<f32>, X1: vec4<f32>, X2: vec4<f32>, X3: vec4<f32>)
   return vec2<f32>(qx, dot(X0 + X1 + X2 + X3, vec4<f32>(1.0)));
 }
 
-// A group's weights: one vec4<u32> (2-bit) or two (4-bit; the second is zero for 2-bit groups).
-struct GroupWords {
-  first: vec4<u32>,
-  second: vec4<u32>,
-}
-
-fn load_group(row: u32, info: u32) -> GroupWords {
+fn group_dot(row: u32, g: u32, info: u32, first: vec4<u32>, xo: u32) -> vec2<f32> {
   let wbase = (row * params.row_words + (info & ~IS4)) / 4u; // vec4 index
-  var gw = GroupWords(qweight[wbase], vec4<u32>(0u));
-  if ((info & IS4) != 0u) {
-    gw.second = qweight[wbase + 1u];
-  }
-  return gw;
-}
-
-fn group_dot(g: u32, info: u32, gw: GroupWords, xo: u32) -> vec2<f32> {
-  let first = gw.first;
   let xb = xo + 16u * g;
   var s = vec2<f32>(0.0);
   if ((info & IS4) != 0u) {
-    let w1 = gw.second;
+    let w1 = qweight[wbase + 1u];
     s = dot_u4x8(first.x, x[xb], x[xb + 1u]) + dot_u4x8(first.y, x[xb + 2u], x[xb + 3u])
       + dot_u4x8(first.z, x[xb + 4u], x[xb + 5u]) + dot_u4x8(first.w, x[xb + 6u], x[xb + 7u])
       + dot_u4x8(w1.x, x[xb + 8u], x[xb + 9u]) + dot_u4x8(w1.y, x[xb + 10u], x[xb + 11u])
@@ -121,12 +106,12 @@ fn main(inv: GemvInvocation) {
   let xo = me.token * params.x_stride;
   let safe_row = min(me.row, params.n_rows - 1u);
 
-  // First group's weights in flight before the scale work.
-  var info = 0u;
-  var gw = GroupWords(vec4<u32>(0u), vec4<u32>(0u));
+  // First weight load in flight before the scale work.
+  var first_info = 0u;
+  var w = vec4<u32>(0u);
   if (me.live && me.t < params.groups) {
-    info = group_info(me.row, me.t);
-    gw = load_group(me.row, info);
+    first_info = group_info(me.row, me.t);
+    w = qweight[(me.row * params.row_words + (first_info & ~IS4)) / 4u];
   }
   if (SCALES_IN_SHARED) {
     for (var i = me.lid; i < (WG / TPR) * params.groups; i += WG) {
@@ -140,28 +125,22 @@ fn main(inv: GemvInvocation) {
 
   var acc = 0.0;
   if (me.live) {
-    // Software-pipelined: the next group's words are requested before this group's math.
     for (var g = me.t; g < params.groups; g += TPR) {
-      let next = g + TPR;
-      var next_info = 0u;
-      var next_gw = GroupWords(vec4<u32>(0u), vec4<u32>(0u));
-      if (next < params.groups) {
-        if (SCALES_IN_SHARED) {
-          next_info = sinfo[me.local_row * params.groups + next];
-        } else {
-          next_info = group_info(me.row, next);
-        }
-        next_gw = load_group(me.row, next_info);
-      }
+      var info = first_info;
       var scale = 0.0;
       if (SCALES_IN_SHARED) {
+        info = sinfo[me.local_row * params.groups + g];
         scale = sscale[me.local_row * params.groups + g];
       } else {
+        if (g != me.t) {
+          info = group_info(me.row, g);
+        }
         scale = group_scale(me.row, g);
       }
-      acc += scale * group_dot(g, info, gw, xo).x;
-      info = next_info;
-      gw = next_gw;
+      if (g != me.t) {
+        w = qweight[(me.row * params.row_words + (info & ~IS4)) / 4u];
+      }
+      acc += scale * group_dot(me.row, g, info, w, xo).x;
     }
     // Sparse f16 residuals of this row.
     for (var i = outlier_row_ptr[safe_row] + me.t; i < outlier_row_ptr[safe_row + 1u]; i += TPR) {

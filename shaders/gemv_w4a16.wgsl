@@ -18,8 +18,6 @@ override ACCUMULATE: bool = false;
 override GATED: bool = false;
 
 const CHUNKS_PER_GROUP: u32 = 4u; // 128 / 32
-// Chunks per invocation per step, their loads issued together (memory-level parallelism).
-const UNROLL: u32 = 4u;
 
 struct Params {
   n_rows: u32,
@@ -55,12 +53,9 @@ fn main(inv: GemvInvocation) {
   let me = gemv_tile(inv);
   let base = me.row * params.chunks;
 
-  // Rows past the piece's end read row 0 (in bounds) and are never stored.
-  let wbase = select(0u, base, me.live);
-  // The first UNROLL weight loads are issued before the group parameters are staged.
-  var w: array<vec4<u32>, UNROLL>;
-  for (var u = 0u; u < UNROLL; u++) {
-    w[u] = qweight[wbase + min(me.t + u * TPR, params.chunks - 1u)];
+  var w = vec4<u32>(0u);
+  if (me.live && me.t < params.chunks) {
+    w = qweight[base + me.t];
   }
   if (SCALES_IN_SHARED) {
     for (var i = me.lid; i < (WG / TPR) * params.groups; i += WG) {
@@ -72,22 +67,15 @@ fn main(inv: GemvInvocation) {
 
   var acc = 0.0;
   if (me.live) {
-    for (var c0 = me.t; c0 < params.chunks; c0 += UNROLL * TPR) {
-      if (c0 != me.t) {
-        for (var u = 0u; u < UNROLL; u++) {
-          w[u] = qweight[wbase + min(c0 + u * TPR, params.chunks - 1u)];
-        }
+    for (var c = me.t; c < params.chunks; c += TPR) {
+      if (c != me.t) {
+        w = qweight[base + c];
       }
-      for (var u = 0u; u < UNROLL; u++) {
-        let c = c0 + u * TPR;
-        if (c < params.chunks) {
-          let xb = me.token * params.x_stride + 8u * c;
-          let s = dot_u4x8(w[u].x, x[xb], x[xb + 1u]) + dot_u4x8(w[u].y, x[xb + 2u], x[xb + 3u])
-                + dot_u4x8(w[u].z, x[xb + 4u], x[xb + 5u]) + dot_u4x8(w[u].w, x[xb + 6u], x[xb + 7u]);
-          let p = group_params(me.local_row, me.row, c / CHUNKS_PER_GROUP);
-          acc += p.x * s.x + p.y * s.y;
-        }
-      }
+      let xb = me.token * params.x_stride + 8u * c;
+      let s = dot_u4x8(w.x, x[xb], x[xb + 1u]) + dot_u4x8(w.y, x[xb + 2u], x[xb + 3u])
+            + dot_u4x8(w.z, x[xb + 4u], x[xb + 5u]) + dot_u4x8(w.w, x[xb + 6u], x[xb + 7u]);
+      let p = group_params(me.local_row, me.row, c / CHUNKS_PER_GROUP);
+      acc += p.x * s.x + p.y * s.y;
     }
   }
   store_row(row_sum(acc, me), me, params.row0, me.token * params.y_stride);
