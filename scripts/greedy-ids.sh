@@ -6,5 +6,5 @@ set -euo pipefail
 for p in "$@"; do
   echo "== $p"
   node dist/cli/pagelm.js run "$p" --tokens 1 --max-tokens 40 --json |
-    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.stringify(JSON.parse(s).ids)))'
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.stringify(JSON.parse(s).tokens)))'
 done
