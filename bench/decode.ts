@@ -105,6 +105,7 @@ export async function benchDecode(
     }
   }
   const encodeOnlyMs = await session.measureEncode();
+  const dispatches = await session.dispatchesPerStep(1);
   let marginal: Record<string, number> | undefined;
   if (gpu.caps.features.timestampQuery) {
     // Last: leaving families out corrupts the session's state.
@@ -127,6 +128,7 @@ export async function benchDecode(
     hostSubmitMs,
     encodeOnlyMs,
     marginal,
+    dispatches,
   };
 }
 

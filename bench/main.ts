@@ -158,6 +158,9 @@ async function main(): Promise<void> {
       `${'JS-timed'.padEnd(14)}${profiled.map((d) => (1e6 / d.decode[0].tokensPerS).toFixed(0).padStart(22)).join('')}   ← per token, from JS`,
     );
     console.log(
+      `${'dispatches'.padEnd(14)}${profiled.map((d) => String(d.dispatches ?? '').padStart(22)).join('')}   ← per decode step`,
+    );
+    console.log(
       `${'encode alone'.padEnd(14)}${profiled.map((d) => ((d.encodeOnlyMs ?? 0) * 1e3).toFixed(0).padStart(22)).join('')}   ← the same, nothing else running`,
     );
     console.log('  (per family: own pass | marginal = one-pass step time minus the step without it)');

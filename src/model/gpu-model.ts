@@ -665,6 +665,21 @@ export class GpuSession {
     return { full, without };
   }
 
+  /** Dispatches one step of `tokens` tokens records (counted on a stand-in pass: nothing runs). */
+  async dispatchesPerStep(tokens = 1): Promise<number> {
+    await this.plan.ensureFinalNorm(tokens);
+    let n = 0;
+    const counter = {
+      setPipeline() {},
+      setBindGroup() {},
+      dispatchWorkgroups() {
+        n++;
+      },
+    } as unknown as GPUComputePassEncoder;
+    for (const [, record] of this.stepKernels(tokens)) record(counter);
+    return n;
+  }
+
   /** Host milliseconds to record one decode step's commands (encoded and finished, never submitted). */
   async measureEncode(steps = 50): Promise<number> {
     await this.plan.ensureFinalNorm(1);

@@ -179,6 +179,41 @@ describe.each([
   },
 );
 
+describe('W4A8 kernel plans (tinystories-656k, 8 layers)', () => {
+  test('decode fuses norm/quantize/RoPE: 6 dispatches per layer; the unfused ablation agrees', async () => {
+    const pack = await memoryPack(await tinystories(), { scheme: 'w4a8' });
+    const model = await GpuModel.load(gpu, pack);
+    const layers = model.config.numLayers;
+    const fused = await model.createSession({ maxContext: 64, maxChunk: 8 });
+    const unfused = await model.createSession({
+      maxContext: 64,
+      maxChunk: 8,
+      tuning: { fuseActivations: false },
+    });
+    // embed + per layer + final norm, lm_head, sample.
+    expect(await fused.dispatchesPerStep(1)).toBe(4 + 6 * layers);
+    expect(await unfused.dispatchesPerStep(1)).toBe(4 + 10 * layers);
+    // Prefill chunks keep separate norm / quantize / RoPE dispatches (token-block matmuls).
+    expect(await fused.dispatchesPerStep(5)).toBe(4 + 11 * layers);
+    const prompt = [1, 147, 201, 282, 215];
+    const ids = [[await fused.prefill(prompt)], [await unfused.prefill(prompt)]];
+    let worst = 0;
+    for (let i = 0; i < 12; i++) {
+      const a = await fused.readLogits();
+      const b = await unfused.readLogits();
+      worst = Math.max(worst, kl(b, a));
+      ids[0].push(await fused.decode());
+      ids[1].push(await unfused.decode());
+    }
+    // The same math; only f32 reduction order differs (int8 levels can flip at .5 boundaries).
+    expect(worst).toBeLessThan(5e-3);
+    expect(ids[0].filter((id, i) => id === ids[1][i]).length).toBeGreaterThanOrEqual(12);
+    fused.destroy();
+    unfused.destroy();
+    model.destroy();
+  });
+});
+
 describe('pipelined decoding (decodeStream)', () => {
   test('gives the ids of plain decode() calls, and a stop leaves the session as plain decoding would', async () => {
     const pack = await memoryPack(await tinystories(), { scheme: 'w4a8' });
