@@ -6,7 +6,9 @@
 // index order, whose running sum exceeds u · total). Thresholds are found by bisection over the
 // bit patterns of positive f32 values (monotone as u32), so the k-th largest value is found
 // exactly, without sorting. u comes from mulberry32, whose state lives on the GPU, so a seed
-// gives the same stream as the CPU reference.
+// gives the same stream as the CPU reference. One workgroup walks the whole vocabulary once per
+// pass (about 35 passes with top-p), so every pass keeps LOADS_IN_FLIGHT loads in flight per
+// invocation, in the same summation order as a plain loop.
 
 override WG: u32 = 256u;
 
@@ -42,7 +44,6 @@ struct SampleParams {
 override VOCAB_WORDS: u32 = 1u; // ceil(vocab / 32): the penalty bitmap
 var<workgroup> seen: array<atomic<u32>, VOCAB_WORDS>;
 var<workgroup> red_f: array<f32, WG>;
-var<workgroup> red_u: array<u32, WG>;
 var<workgroup> slice_mass: array<f32, WG>;
 var<workgroup> draw_slice: u32;
 var<workgroup> draw_start: f32;
@@ -72,18 +73,6 @@ fn max_f(v: f32, lid: u32) -> f32 {
   return r;
 }
 
-fn sum_u(v: u32, lid: u32) -> u32 {
-  red_u[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { red_u[lid] += red_u[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = workgroupUniformLoad(&red_u[0]);
-  workgroupBarrier();
-  return r;
-}
-
 // mulberry32, identical to the CPU reference (u32 arithmetic wraps like Math.imul).
 fn next_uniform() -> f32 {
   let a = rng_state[0] + 0x6D2B79F5u;
@@ -94,7 +83,7 @@ fn next_uniform() -> f32 {
   return f32(t ^ (t >> 14u)) / 4294967296.0;
 }
 
-const GREEDY_UNROLL: u32 = 16u;
+const LOADS_IN_FLIGHT: u32 = 16u;
 
 // The logit of id i after the repetition penalty (HF: divide positive, multiply negative).
 fn penalized(l: f32, i: u32) -> f32 {
@@ -102,6 +91,27 @@ fn penalized(l: f32, i: u32) -> f32 {
     return select(l / s_params.penalty, l * s_params.penalty, l < 0.0);
   }
   return l;
+}
+
+const SCAN_COUNT_GE: u32 = 0u; // #{i : bits(e_i) ≥ a}
+const SCAN_MASS_IN: u32 = 1u;  // Σ e_i over a ≤ bits(e_i) ≤ b
+
+// This invocation's share of one pass over work[] (the exp values), LOADS_IN_FLIGHT loads in flight.
+fn scan(kind: u32, lid: u32, a: u32, b: u32) -> f32 {
+  let V = s_params.vocab;
+  var acc = 0.0;
+  for (var i0 = lid; i0 < V; i0 += LOADS_IN_FLIGHT * WG) {
+    var e: array<f32, LOADS_IN_FLIGHT>;
+    for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+      e[u] = work[min(i0 + u * WG, V - 1u)];
+    }
+    for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+      let bits = bitcast<u32>(e[u]);
+      let hit = i0 + u * WG < V && bits >= a && (kind == SCAN_COUNT_GE || bits <= b);
+      acc += select(0.0, select(e[u], 1.0, kind == SCAN_COUNT_GE), hit);
+    }
+  }
+  return acc;
 }
 
 @compute @workgroup_size(WG)
@@ -119,16 +129,16 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
   }
   workgroupBarrier();
   if (s_params.greedy == 1u) {
-    // Argmax straight from the logits, GREEDY_UNROLL loads in flight per invocation: this is
-    // the per-token path of greedy decoding, and a 128K vocabulary is 500 loads per invocation.
+    // Argmax straight from the logits: the per-token path of greedy decoding (a 128K
+    // vocabulary is 500 loads per invocation).
     var v = -3.4e38;
     var vi = 0xFFFFFFFFu;
-    for (var i0 = lid; i0 < V; i0 += GREEDY_UNROLL * WG) {
-      var l: array<f32, GREEDY_UNROLL>;
-      for (var u = 0u; u < GREEDY_UNROLL; u++) {
+    for (var i0 = lid; i0 < V; i0 += LOADS_IN_FLIGHT * WG) {
+      var l: array<f32, LOADS_IN_FLIGHT>;
+      for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
         l[u] = s_logits[min(i0 + u * WG, V - 1u)];
       }
-      for (var u = 0u; u < GREEDY_UNROLL; u++) {
+      for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
         let i = i0 + u * WG;
         let pl = penalized(l[u], i);
         if (i < V && better(pl, i, v, vi)) {
@@ -153,15 +163,35 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
     }
     return;
   }
+  // The passes below walk the whole vocabulary; each invocation keeps LOADS_IN_FLIGHT loads in
+  // flight (loads first, then the math), as the greedy path does.
   var m = -3.4e38;
-  for (var i = lid; i < V; i += WG) {
-    let l = penalized(s_logits[i], i) * s_params.inv_temperature;
-    work[i] = l;
-    m = max(m, l);
+  for (var i0 = lid; i0 < V; i0 += LOADS_IN_FLIGHT * WG) {
+    var l: array<f32, LOADS_IN_FLIGHT>;
+    for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+      l[u] = s_logits[min(i0 + u * WG, V - 1u)];
+    }
+    for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+      let i = i0 + u * WG;
+      if (i < V) {
+        let v = penalized(l[u], i) * s_params.inv_temperature;
+        work[i] = v;
+        m = max(m, v);
+      }
+    }
   }
   m = max_f(m, lid);
-  for (var i = lid; i < V; i += WG) {
-    work[i] = exp(work[i] - m); // in (0, 1]; the maximum is exactly 1
+  for (var i0 = lid; i0 < V; i0 += LOADS_IN_FLIGHT * WG) {
+    var l: array<f32, LOADS_IN_FLIGHT>;
+    for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+      l[u] = work[min(i0 + u * WG, V - 1u)];
+    }
+    for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+      let i = i0 + u * WG;
+      if (i < V) {
+        work[i] = exp(l[u] - m); // in (0, 1]; the maximum is exactly 1
+      }
+    }
   }
   storageBarrier();
 
@@ -172,19 +202,13 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
     loop {
       if (hi - lo <= 1u) { break; }
       let mid = lo + (hi - lo) / 2u;
-      var c = 0u;
-      for (var i = lid; i < V; i += WG) { c += select(0u, 1u, bitcast<u32>(work[i]) >= mid); }
-      if (sum_u(c, lid) >= s_params.top_k) { lo = mid; } else { hi = mid; }
+      // Counts are exact in f32 (vocabularies are far below 2^24).
+      if (sum_f(scan(SCAN_COUNT_GE, lid, mid, 0u), lid) >= f32(s_params.top_k)) { lo = mid; } else { hi = mid; }
     }
   }
   let k_floor = lo;
   // Mass of the top-k survivors.
-  var total = 0.0;
-  for (var i = lid; i < V; i += WG) {
-    let e = work[i];
-    total += select(0.0, e, bitcast<u32>(e) >= k_floor);
-  }
-  total = sum_f(total, lid);
+  let total = sum_f(scan(SCAN_MASS_IN, lid, k_floor, 0xFFFFFFFFu), lid);
 
   // Top-p: keep e ≥ τ, τ = min{τ : mass(e ≤ τ) > (1 − p) · total} over the survivors; the
   // largest value always survives.
@@ -196,12 +220,7 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
     loop {
       if (b - a <= 1u) { break; }
       let mid = a + (b - a) / 2u;
-      var s = 0.0;
-      for (var i = lid; i < V; i += WG) {
-        let u = bitcast<u32>(work[i]);
-        s += select(0.0, work[i], u >= k_floor && u <= mid);
-      }
-      if (sum_f(s, lid) > limit) { b = mid; } else { a = mid; }
+      if (sum_f(scan(SCAN_MASS_IN, lid, k_floor, mid), lid) > limit) { b = mid; } else { a = mid; }
     }
     p_floor = max(b, k_floor);
   }
@@ -212,9 +231,14 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
   let per = (V + WG - 1u) / WG;
   let begin = min(lid * per, V);
   let end = min(begin + per, V);
-  for (var i = begin; i < end; i++) {
-    let e = work[i];
-    kept += select(0.0, e, bitcast<u32>(e) >= p_floor);
+  for (var i0 = begin; i0 < end; i0 += LOADS_IN_FLIGHT) {
+    var e: array<f32, LOADS_IN_FLIGHT>;
+    for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+      e[u] = work[min(i0 + u, V - 1u)];
+    }
+    for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+      kept += select(0.0, e[u], i0 + u < end && bitcast<u32>(e[u]) >= p_floor);
+    }
   }
   slice_mass[lid] = kept;
   workgroupBarrier();
@@ -243,12 +267,18 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
   if (lid == draw_slice) {
     var running = draw_start;
     var chosen = 0xFFFFFFFFu;
-    for (var i = begin; i < end; i++) {
-      let e = work[i];
-      if (bitcast<u32>(e) >= p_floor) {
-        running += e;
-        chosen = i;
-        if (running > draw_target) { break; }
+    var done = false;
+    for (var i0 = begin; i0 < end && !done; i0 += LOADS_IN_FLIGHT) {
+      var e: array<f32, LOADS_IN_FLIGHT>;
+      for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+        e[u] = work[min(i0 + u, V - 1u)];
+      }
+      for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+        if (!done && i0 + u < end && bitcast<u32>(e[u]) >= p_floor) {
+          running += e[u];
+          chosen = i0 + u;
+          done = running > draw_target;
+        }
       }
     }
     s_ids[0] = chosen;
