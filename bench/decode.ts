@@ -1,5 +1,6 @@
 import type { GpuContext } from '../src/gpu/device';
 import { GpuModel, type KernelTuning } from '../src/model/gpu-model';
+import type { SamplingParams } from '../src/model/sampling-reference';
 import type { Scheme } from '../src/quant/types';
 import { SHAPES, syntheticWeights } from './synthetic';
 
@@ -42,7 +43,14 @@ export async function benchDecode(
   shape: string,
   scheme: Scheme,
   readGBs: number,
-  opts: { contexts: number[]; decodeTokens: number; prefillTokens: number; tuning?: KernelTuning },
+  opts: {
+    contexts: number[];
+    decodeTokens: number;
+    prefillTokens: number;
+    tuning?: KernelTuning;
+    /** Sampling instead of greedy (the chat page's way), seeded. */
+    sampling?: SamplingParams;
+  },
 ): Promise<DecodeResult> {
   const config = SHAPES[shape];
   const weights = syntheticWeights(config, scheme);
@@ -50,6 +58,7 @@ export async function benchDecode(
   // + room for the profiling steps after the timed decode.
   const maxContext = Math.max(...opts.contexts, opts.prefillTokens) + opts.decodeTokens + 8;
   const session = await model.createSession({ maxContext, maxChunk: 512, tuning: opts.tuning });
+  if (opts.sampling) session.setSampling(opts.sampling, 1);
   // Per token every linear weight is read once; an untied embedding table only one row.
   const perTokenWeights = weights.weightBytes - weights.tensorBytes('model.embed_tokens.weight');
   const kvBytesPerPos = 2 * config.numLayers * config.numKvHeads * config.headDim * 2; // f16 K and V
@@ -140,7 +149,6 @@ export const DECODE_VARIANTS: Record<string, KernelTuning | undefined> = {
   'quant-tpr8': { fusedThreadsPerRow: { quantize: 8 } },
   'quant-tpr32': { fusedThreadsPerRow: { quantize: 32 } },
   'prefill-tpr8': { prefillThreadsPerRow: 8 },
-  'prefill-block16': { prefillTokenBlock: 16 },
   'prefill-block4': { prefillTokenBlock: 4 },
   'prefill-tpr16': { prefillThreadsPerRow: 16 },
   'prefill-tpr32': { prefillThreadsPerRow: 32 },

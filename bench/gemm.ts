@@ -24,8 +24,7 @@ export interface GemmVariant {
 export const GEMM_VARIANTS: GemmVariant[] = [
   { name: 'block8 tpr4', threadsPerRow: 4, tokensPerWorkgroup: 8 },
   { name: 'block8 tpr8', threadsPerRow: 8, tokensPerWorkgroup: 8 },
-  { name: 'block16 tpr4', threadsPerRow: 4, tokensPerWorkgroup: 16 },
-  { name: 'block16 tpr8', threadsPerRow: 8, tokensPerWorkgroup: 16 },
+  { name: 'block4 tpr4', threadsPerRow: 4, tokensPerWorkgroup: 4 },
   { name: 'block1 tpr32 (batched GEMV)', threadsPerRow: 32, tokensPerWorkgroup: 1 },
 ];
 
@@ -51,7 +50,7 @@ export async function benchGemm(gpu: GpuContext, shape: string, tokens: number):
     for (const [name, arr] of Object.entries(comps)) buffers[name] = uploadBuffer(device, arr);
     const w: GpuLinear = { scheme: 'w4a8', N, K, groupSize, pieces: [{ row0: 0, rows: N, buffers }] };
     const stride = roundUp(K, ACT_ALIGN);
-    const rows = roundUp(tokens, 16);
+    const rows = roundUp(tokens, 8);
     const x = {
       kind: 'int8' as const,
       q: uploadBuffer(device, new Uint32Array((rows * stride) / 4).fill(0x01ff02fe)),

@@ -8,7 +8,8 @@
  *                                          quant = CPU quantizer speed)
  *   --shapes llama-3.2-1b,llama-2-7b --schemes w4a8,w4a16,w2-4-16
  *   --contexts 128,2048 --decode-tokens 128 --prefill-tokens 512
- *   --variants default,unfused,fused-tpr4,...   kernel choices to compare (bench/decode.ts)
+ *   --variants default,unfused,quant-tpr8,...   kernel choices to compare (bench/decode.ts)
+ *   --temperature 0.7 --top-p 0.95          time sampled decoding instead of greedy
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -43,6 +44,8 @@ async function main(): Promise<void> {
       'decode-tokens': { type: 'string', default: '128' },
       'prefill-tokens': { type: 'string', default: '512' },
       variants: { type: 'string', default: 'default' },
+      temperature: { type: 'string' },
+      'top-p': { type: 'string' },
     },
   });
   const suites = new Set(list(values.suites));
@@ -90,6 +93,10 @@ async function main(): Promise<void> {
             decodeTokens: Number(values['decode-tokens']),
             prefillTokens: Number(values['prefill-tokens']),
             tuning: DECODE_VARIANTS[variant],
+            sampling:
+              values.temperature === undefined
+                ? undefined
+                : { temperature: Number(values.temperature), topP: Number(values['top-p'] ?? 1) },
           });
           decode.push(r);
           console.log(

@@ -88,7 +88,7 @@ override PER_KEY: u32 = WG / SPLIT;
 // Keys each P·V slice walks.
 override SLICE_KEYS: u32 = (SPLIT + PV_SLICES - 1u) / PV_SLICES;
 // Chunks of one key each Q·K invocation loads (KCH), in batches of KCH_MAX.
-const KCH_MAX: u32 = 8u;
+const KCH_MAX: u32 = 4u;
 override KCH: u32 = (CHUNKS + PER_KEY - 1u) / PER_KEY;
 // Split slots per (token, head): bounds the merge's workgroup arrays.
 override SPLITS_MAX: u32 = 64u;

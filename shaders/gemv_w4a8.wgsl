@@ -143,8 +143,14 @@ fn x_chunk(xo: u32, i: u32) -> vec4<u32> {
 #endif
 
 const UNROLL: u32 = 4u;
-// Tokens per workgroup: TOKENS (override, ≤ TT_MAX; 1 with X_F32) — see main().
-const TT_MAX: u32 = 16u;
+// Tokens per workgroup: TOKENS (override, ≤ TT_MAX; 1 with X_F32) — see main(). Single-token
+// pipelines (flag TOKEN_BLOCKS off) get TT_MAX = 1: no token loop to unroll, which keeps their
+// compile time (and lavapipe / SwiftShader test time) low.
+#if TOKEN_BLOCKS
+const TT_MAX: u32 = 8u;
+#else
+const TT_MAX: u32 = 1u;
+#endif
 override TOKENS: u32 = 1u;
 
 fn dot_chunk(w: vec4<u32>, a0: vec4<u32>, a1: vec4<u32>) -> i32 {

@@ -7,8 +7,8 @@
 // bit patterns of positive f32 values (monotone as u32), so the k-th largest value is found
 // exactly, without sorting. u comes from mulberry32, whose state lives on the GPU, so a seed
 // gives the same stream as the CPU reference. One workgroup walks the whole vocabulary once per
-// pass (about 35 passes with top-p), so every pass keeps LOADS_IN_FLIGHT loads in flight per
-// invocation, in the same summation order as a plain loop.
+// pass (about 35 passes with top-p), so every pass keeps several loads in flight per invocation
+// (LOADS_IN_FLIGHT greedy, SCAN_UNROLL sampled), in the same summation order as a plain loop.
 
 override WG: u32 = 256u;
 
@@ -84,6 +84,9 @@ fn next_uniform() -> f32 {
 }
 
 const LOADS_IN_FLIGHT: u32 = 16u;
+// The sampled path's ~35 passes: fewer loads in flight each, because every pass is unrolled code
+// and 16 made the pipeline take seconds to compile on software adapters.
+const SCAN_UNROLL: u32 = 4u;
 
 // The logit of id i after the repetition penalty (HF: divide positive, multiply negative).
 fn penalized(l: f32, i: u32) -> f32 {
@@ -96,16 +99,16 @@ fn penalized(l: f32, i: u32) -> f32 {
 const SCAN_COUNT_GE: u32 = 0u; // #{i : bits(e_i) ≥ a}
 const SCAN_MASS_IN: u32 = 1u;  // Σ e_i over a ≤ bits(e_i) ≤ b
 
-// This invocation's share of one pass over work[] (the exp values), LOADS_IN_FLIGHT loads in flight.
+// This invocation's share of one pass over work[] (the exp values), SCAN_UNROLL loads in flight.
 fn scan(kind: u32, lid: u32, a: u32, b: u32) -> f32 {
   let V = s_params.vocab;
   var acc = 0.0;
-  for (var i0 = lid; i0 < V; i0 += LOADS_IN_FLIGHT * WG) {
-    var e: array<f32, LOADS_IN_FLIGHT>;
-    for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+  for (var i0 = lid; i0 < V; i0 += SCAN_UNROLL * WG) {
+    var e: array<f32, SCAN_UNROLL>;
+    for (var u = 0u; u < SCAN_UNROLL; u++) {
       e[u] = work[min(i0 + u * WG, V - 1u)];
     }
-    for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+    for (var u = 0u; u < SCAN_UNROLL; u++) {
       let bits = bitcast<u32>(e[u]);
       let hit = i0 + u * WG < V && bits >= a && (kind == SCAN_COUNT_GE || bits <= b);
       acc += select(0.0, select(e[u], 1.0, kind == SCAN_COUNT_GE), hit);
@@ -163,15 +166,15 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
     }
     return;
   }
-  // The passes below walk the whole vocabulary; each invocation keeps LOADS_IN_FLIGHT loads in
+  // The passes below walk the whole vocabulary; each invocation keeps SCAN_UNROLL loads in
   // flight (loads first, then the math), as the greedy path does.
   var m = -3.4e38;
-  for (var i0 = lid; i0 < V; i0 += LOADS_IN_FLIGHT * WG) {
-    var l: array<f32, LOADS_IN_FLIGHT>;
-    for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+  for (var i0 = lid; i0 < V; i0 += SCAN_UNROLL * WG) {
+    var l: array<f32, SCAN_UNROLL>;
+    for (var u = 0u; u < SCAN_UNROLL; u++) {
       l[u] = s_logits[min(i0 + u * WG, V - 1u)];
     }
-    for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+    for (var u = 0u; u < SCAN_UNROLL; u++) {
       let i = i0 + u * WG;
       if (i < V) {
         let v = penalized(l[u], i) * s_params.inv_temperature;
@@ -181,12 +184,12 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
     }
   }
   m = max_f(m, lid);
-  for (var i0 = lid; i0 < V; i0 += LOADS_IN_FLIGHT * WG) {
-    var l: array<f32, LOADS_IN_FLIGHT>;
-    for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+  for (var i0 = lid; i0 < V; i0 += SCAN_UNROLL * WG) {
+    var l: array<f32, SCAN_UNROLL>;
+    for (var u = 0u; u < SCAN_UNROLL; u++) {
       l[u] = work[min(i0 + u * WG, V - 1u)];
     }
-    for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+    for (var u = 0u; u < SCAN_UNROLL; u++) {
       let i = i0 + u * WG;
       if (i < V) {
         work[i] = exp(l[u] - m); // in (0, 1]; the maximum is exactly 1
@@ -231,12 +234,12 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
   let per = (V + WG - 1u) / WG;
   let begin = min(lid * per, V);
   let end = min(begin + per, V);
-  for (var i0 = begin; i0 < end; i0 += LOADS_IN_FLIGHT) {
-    var e: array<f32, LOADS_IN_FLIGHT>;
-    for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+  for (var i0 = begin; i0 < end; i0 += SCAN_UNROLL) {
+    var e: array<f32, SCAN_UNROLL>;
+    for (var u = 0u; u < SCAN_UNROLL; u++) {
       e[u] = work[min(i0 + u, V - 1u)];
     }
-    for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+    for (var u = 0u; u < SCAN_UNROLL; u++) {
       kept += select(0.0, e[u], i0 + u < end && bitcast<u32>(e[u]) >= p_floor);
     }
   }
@@ -268,12 +271,12 @@ fn sample(@builtin(local_invocation_index) lid: u32) {
     var running = draw_start;
     var chosen = 0xFFFFFFFFu;
     var done = false;
-    for (var i0 = begin; i0 < end && !done; i0 += LOADS_IN_FLIGHT) {
-      var e: array<f32, LOADS_IN_FLIGHT>;
-      for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+    for (var i0 = begin; i0 < end && !done; i0 += SCAN_UNROLL) {
+      var e: array<f32, SCAN_UNROLL>;
+      for (var u = 0u; u < SCAN_UNROLL; u++) {
         e[u] = work[min(i0 + u, V - 1u)];
       }
-      for (var u = 0u; u < LOADS_IN_FLIGHT; u++) {
+      for (var u = 0u; u < SCAN_UNROLL; u++) {
         if (!done && i0 + u < end && bitcast<u32>(e[u]) >= p_floor) {
           running += e[u];
           chosen = i0 + u;

@@ -41,7 +41,7 @@ export interface GemvOptions {
    */
   norm?: { weight: GPUBuffer; eps: number };
   /**
-   * W4A8 with int8 input: tokens per workgroup (1 … 16, default 1). Each weight chunk is then
+   * W4A8 with int8 input: tokens per workgroup (1 … 8, default 1). Each weight chunk is then
    * read once per block of tokens (prefill). x and y must hold whole blocks: rows up to the
    * token count rounded up to this; the extra rows are computed and written, never read.
    */
@@ -120,8 +120,8 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
       const staging = x.kind === 'f32';
       if (!staging && opts.norm) throw new Error('gemv w4a8: a fused norm needs f32 activations');
       const tokens = opts.tokensPerWorkgroup ?? 1;
-      if (!Number.isInteger(tokens) || tokens < 1 || tokens > 16 || (staging && tokens > 1)) {
-        throw new Error(`gemv w4a8: tokensPerWorkgroup ${tokens} must be 1 … 16 (1 with f32 input)`);
+      if (!Number.isInteger(tokens) || tokens < 1 || tokens > 8 || (staging && tokens > 1)) {
+        throw new Error(`gemv w4a8: tokensPerWorkgroup ${tokens} must be 1 … 8 (1 with f32 input)`);
       }
       if (staging && !canStageActivations(gpu, w.K, tpr, w.groupSize)) {
         throw new Error(
@@ -140,6 +140,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
             X_F32: staging,
             SG_REDUCE: sgReduce,
             SUBGROUP_BUILTINS: rowSubgroups || sgReduce,
+            TOKEN_BLOCKS: tokens > 1,
           },
           constants: {
             ...common,

@@ -151,7 +151,7 @@ export interface SessionOptions {
 }
 
 /** Largest token block of the W4A8 prefill matmuls: activation buffers hold whole blocks. */
-const PREFILL_TOKEN_BLOCK_MAX = 16;
+const PREFILL_TOKEN_BLOCK_MAX = 8;
 
 export interface KernelTuning {
   /**
@@ -166,7 +166,7 @@ export interface KernelTuning {
   fusedThreadsPerRow?: { norm?: number; quantize?: number };
   /** Invocations per row of the W4A8 prefill matmuls (token blocks; default 4). */
   prefillThreadsPerRow?: number;
-  /** Tokens per workgroup of the W4A8 prefill matmuls (1 … 16; default 8). */
+  /** Tokens per workgroup of the W4A8 prefill matmuls (1 … 8; default 8). */
   prefillTokenBlock?: number;
 }
 

@@ -288,11 +288,11 @@ const gemvCases: GemvCase[] = [
   // Prefill batching (tokens in grid z) and the fused SiLU×up epilogue, every scheme.
   { scheme: 'w4a8', N: 96, K: 200, tokens: 5 },
   { scheme: 'w4a8', N: 130, K: 256, gated: true, tokens: 3, pieces: 2 },
-  // Token blocks (prefill): 11 tokens in blocks of 4 and 8, with groups, gating, accumulation.
+  // Token blocks (prefill): blocks of 4 and 8 over 9–21 tokens, with groups, gating, accumulation.
   { scheme: 'w4a8', N: 96, K: 200, tokens: 11, tokensPerWorkgroup: 4 },
   { scheme: 'w4a8', N: 130, K: 256, gated: true, tokens: 11, tokensPerWorkgroup: 8, pieces: 2 },
   { scheme: 'w4a8', N: 70, K: 1000, groupSize: 64, accumulate: true, tokens: 9, tokensPerWorkgroup: 8 },
-  { scheme: 'w4a8', N: 40, K: 512, tokens: 21, tokensPerWorkgroup: 16, threadsPerRow: 4 },
+  { scheme: 'w4a8', N: 40, K: 512, tokens: 21, tokensPerWorkgroup: 8, threadsPerRow: 4 },
   // Activations quantized (and normalized) in the kernel's prologue, as the model's layers use it.
   { scheme: 'w4a8', N: 100, K: 4096, stage: 'norm', threadsPerRow: 8 },
   { scheme: 'w4a8', N: 130, K: 300, stage: 'norm', gated: true, tokens: 3, threadsPerRow: 4 },
