@@ -71,6 +71,9 @@ const waitReady = (p: Page) =>
     timeout: 45_000,
   });
 const replies = (p: Page) => p.locator('#messages .msg.assistant .body').allTextContents();
+// The model list re-renders from IndexedDB after a load: it catches up a moment after `ready`.
+const listShows = (p: Page, pattern: RegExp) =>
+  expect.poll(() => p.textContent('#model-list'), { timeout: 10_000 }).toMatch(pattern);
 
 async function greedy(p: Page, maxTokens: number): Promise<void> {
   if (await p.locator('#settings').isHidden()) await p.click('#toggle-settings');
@@ -348,7 +351,7 @@ test('model manager: quantize a Hugging Face folder in the page, chat, delete; t
     await page.screenshot({ path: `${SHOTS}/models.png` });
     await waitReady(page);
     expect(await page.textContent('#status')).toMatch(/tinystories-656k \(w4a16 rtn\)/);
-    expect(await page.textContent('#model-list')).toMatch(/w4a16 rtn · [\d.]+ KiB · ready · in use/);
+    await listShows(page, /w4a16 rtn · [\d.]+ KiB · ready · in use/);
     await greedy(page, 12);
     await (await send(page, 'Once upon a time')).wait();
     const [reply] = await replies(page);
@@ -362,7 +365,7 @@ test('model manager: quantize a Hugging Face folder in the page, chat, delete; t
     // A GGUF file (stories260K, llama2.c) through the same worker.
     await page.setInputFiles('#conv-gguf', `${SHARED_MODELS}/stories260k-gguf/stories260K.gguf`);
     await waitReady(page);
-    expect(await page.textContent('#model-list')).toMatch(/w4a16 rtn · .* · ready · in use/);
+    await listShows(page, /w4a16 rtn · .* · ready · in use/);
     await page.click('#new-chat');
     await (await send(page, 'Once upon a time')).wait();
     expect((await replies(page))[0].length).toBeGreaterThan(0);

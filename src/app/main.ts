@@ -373,10 +373,15 @@ async function downloadPack(url: string, where: 'download' | 'task'): Promise<St
   return store.info(res.id);
 }
 
+let modelListGeneration = 0;
+
 async function renderModelList(): Promise<void> {
   const ul = $('model-list');
+  const generation = ++modelListGeneration;
   const models = await store.list();
-  // After the await: two overlapping calls must not both append their rows.
+  // Overlapping calls: only the latest may write, or a slow, stale listing (say, one started
+  // before a model was stored) could replace a newer one.
+  if (generation !== modelListGeneration) return;
   ul.replaceChildren();
   if (models.length === 0) {
     const li = document.createElement('li');
