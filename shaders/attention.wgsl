@@ -50,14 +50,11 @@ struct Step {
 @group(0) @binding(8) var<storage, read> qkv: array<f32>;            // FUSED_ROPE
 @group(0) @binding(9) var<storage, read> cos_sin: array<vec2<f32>>;  // FUSED_ROPE: [max_pos][HEAD_DIM / 2]
 
-// Element d of the head starting at qkv[base], rotated to position pos (as rope.wgsl).
+#include "rope_rotate"
+
+// Element d of the head at qkv[base], rotated to position pos (rope.wgsl's rotation).
 fn rotated(base: u32, d: u32, pos: u32) -> f32 {
-  let half = HEAD_DIM / 2u;
-  let i = d % half;
-  let cs = cos_sin[pos * half + i];
-  let a = qkv[base + i];
-  let b = qkv[base + i + half];
-  return select(b * cs.x + a * cs.y, a * cs.x - b * cs.y, d < half);
+  return rope_rotated(base, d, pos, HEAD_DIM / 2u);
 }
 
 // Dims (d, d+1) of the cache at f32-element index e (even), as rope.wgsl stores them.

@@ -32,14 +32,11 @@ struct Step {
 @group(0) @binding(5) var<uniform> params: Params;
 @group(0) @binding(6) var<uniform> step: Step;
 
-// Element d of head `head` (counted over q then k heads) after rotation, at position pos.
+#include "rope_rotate"
+
+// Element d of the head at qkv[base], rotated to position pos.
 fn rotated(base: u32, d: u32, pos: u32) -> f32 {
-  let half = params.head_dim / 2u;
-  let i = d % half;
-  let cs = cos_sin[pos * half + i];
-  let a = qkv[base + i];
-  let b = qkv[base + i + half];
-  return select(b * cs.x + a * cs.y, a * cs.x - b * cs.y, d < half);
+  return rope_rotated(base, d, pos, params.head_dim / 2u);
 }
 
 fn store_cache_pair(which: u32, index: u32, lo: f32, hi: f32) {

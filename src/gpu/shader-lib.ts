@@ -1,5 +1,6 @@
 import gemvCommon from '../../shaders/lib/gemv_common.wgsl?raw';
 import nibbles from '../../shaders/lib/nibbles.wgsl?raw';
+import ropeRotate from '../../shaders/lib/rope_rotate.wgsl?raw';
 import rowSum from '../../shaders/lib/row_sum.wgsl?raw';
 import wgReduce from '../../shaders/lib/wg_reduce.wgsl?raw';
 
@@ -9,4 +10,5 @@ export const shaderLib: Readonly<Record<string, string>> = {
   nibbles,
   gemv_common: gemvCommon,
   wg_reduce: wgReduce,
+  rope_rotate: ropeRotate,
 };
