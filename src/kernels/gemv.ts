@@ -9,6 +9,7 @@ import type { PipelineSpec } from '../gpu/pipelines';
 import { roundUp, w2Geometry, w4a8Geometry } from '../quant/layouts';
 import type { Encodable } from './encodable';
 import { type Activations, type GpuLinear, type GpuLinearPiece, grid2d } from './linear';
+import { partialsAfterSubgroups, subgroupsFit } from './subgroups';
 
 /**
  * Batch-1 GEMV for every weight scheme: y[row0 + n] (+)= W x, one dispatch per weight piece.
@@ -76,11 +77,6 @@ export function canStageActivations(
 
 const WG = 256;
 
-export function canUseSubgroups(gpu: GpuContext, threadsPerRow: number): boolean {
-  const max = gpu.caps.subgroupMaxSize;
-  return gpu.caps.features.subgroups && max > 0 && threadsPerRow % max === 0;
-}
-
 interface SchemePlan {
   spec: PipelineSpec;
   /** Uniform words for one piece (the kernel's Params struct). */
@@ -97,7 +93,7 @@ interface SchemePlan {
 
 function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, tpr: number): SchemePlan {
   const wantSubgroups = (opts.subgroups ?? true) && gpu.caps.features.subgroups;
-  const rowSubgroups = wantSubgroups && canUseSubgroups(gpu, tpr);
+  const rowSubgroups = wantSubgroups && subgroupsFit(gpu, tpr);
   const flags = { SUBGROUPS: rowSubgroups, SUBGROUP_BUILTINS: rowSubgroups };
   const common = {
     WG,
@@ -105,7 +101,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
     ACCUMULATE: opts.accumulate ? 1 : 0,
     GATED: opts.gated ? 1 : 0,
     // Partials per row left after the subgroup step (bounds row_sum's tree; see row_sum.wgsl).
-    ROW_PARTIALS: flags.SUBGROUPS ? Math.max(1, tpr / Math.max(1, gpu.caps.subgroupMinSize)) : tpr,
+    ROW_PARTIALS: partialsAfterSubgroups(gpu, tpr, flags.SUBGROUPS),
   };
   const rowsPerWg = WG / tpr;
   const staged = (opts.scalesInShared ?? true) ? 1 : 0;
@@ -128,8 +124,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
           `gemv w4a8: an int8 row of ${w.K} does not fit in workgroup memory; quantize separately`,
         );
       }
-      const maxSubgroup = gpu.caps.subgroupMaxSize;
-      const sgReduce = staging && wantSubgroups && maxSubgroup > 0 && WG % maxSubgroup === 0;
+      const sgReduce = staging && wantSubgroups && subgroupsFit(gpu, WG);
       const eps = new Uint32Array(new Float32Array([opts.norm?.eps ?? 0]).buffer)[0];
       return {
         spec: {
@@ -154,7 +149,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
             ...(staging
               ? {
                   X_CHUNKS: Math.ceil(Kp / 16 / WG),
-                  RED_PARTIALS: sgReduce ? WG / Math.max(1, gpu.caps.subgroupMinSize) : WG,
+                  RED_PARTIALS: partialsAfterSubgroups(gpu, WG, sgReduce),
                 }
               : {}),
           },

@@ -3,6 +3,7 @@ import { uniformBuffer } from '../gpu/buffers';
 import type { GpuContext } from '../gpu/device';
 import { bindGroup, dispatch } from '../gpu/dispatch';
 import type { Encodable } from './encodable';
+import { partialsAfterSubgroups, subgroupsFit } from './subgroups';
 
 export const rmsnormShader = { name: 'rmsnorm', code: rmsnormWgsl };
 
@@ -35,9 +36,7 @@ export async function rmsNormKernel(gpu: GpuContext, a: RmsNormArgs): Promise<En
   const { device } = gpu;
   const int8 = 'q' in a.out;
   const WG = workgroupSize(gpu);
-  // Subgroup reductions need every subgroup full: WG a multiple of the largest subgroup size.
-  const sgReduce =
-    gpu.caps.features.subgroups && gpu.caps.subgroupMaxSize > 0 && WG % gpu.caps.subgroupMaxSize === 0;
+  const sgReduce = subgroupsFit(gpu, WG);
   const pipeline = await gpu.pipelines.get({
     shader: rmsnormShader,
     entryPoint: 'main',
@@ -46,7 +45,7 @@ export async function rmsNormKernel(gpu: GpuContext, a: RmsNormArgs): Promise<En
       WG,
       NORMALIZE: a.weight ? 1 : 0,
       INT8_OUT: int8 ? 1 : 0,
-      RED_PARTIALS: sgReduce ? WG / Math.max(1, gpu.caps.subgroupMinSize) : WG,
+      RED_PARTIALS: partialsAfterSubgroups(gpu, WG, sgReduce),
     },
   });
   const stride = a.stride ?? a.k;
