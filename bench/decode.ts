@@ -3,6 +3,7 @@ import { GpuModel, type KernelTuning } from '../src/model/gpu-model';
 import type { SamplingParams } from '../src/model/sampling-reference';
 import type { Scheme } from '../src/quant/types';
 import { SHAPES, syntheticWeights } from './synthetic';
+import { median } from './timer';
 
 /**
  * End-to-end speed the way a user sees it: from the JS call to the token id back in JS,
@@ -76,7 +77,7 @@ export async function benchDecode(
     await session.prefill(prompt);
     prefillSeconds.push((performance.now() - t) / 1e3);
   }
-  const prefillTokensPerS = opts.prefillTokens / prefillSeconds.sort((a, b) => a - b)[1];
+  const prefillTokensPerS = opts.prefillTokens / median(prefillSeconds);
 
   const decode: DecodeResult['decode'] = [];
   let profile: Record<string, number> | undefined;
@@ -97,7 +98,7 @@ export async function benchDecode(
       hostSubmitMs ??= (session.hostStats.submitMs - host0.submitMs) / steps;
       runs.push((performance.now() - t0) / 1e3 / opts.decodeTokens);
     }
-    const secondsPerToken = runs.sort((a, b) => a - b)[1];
+    const secondsPerToken = median(runs);
     const bytesPerToken = perTokenWeights + kvBytesPerPos * (context + opts.decodeTokens / 2);
     const rooflineFraction = bytesPerToken / secondsPerToken / 1e9 / readGBs;
     if (rooflineFraction > 1.02) {
@@ -109,7 +110,7 @@ export async function benchDecode(
     if (!profile && gpu.caps.features.timestampQuery) {
       const steps: number[] = [];
       for (let i = 0; i < 5; i++) steps.push(await session.timedDecode());
-      stepGpuSeconds = steps.sort((a, b) => a - b)[2];
+      stepGpuSeconds = median(steps);
       profile = await session.profileDecode();
     }
   }

@@ -46,12 +46,12 @@ export async function timeGpu(
   const times: number[] = [];
   for (let i = 0; i < samples; i++) times.push(await runBatch());
   times.sort((a, b) => a - b);
-  const median = times[Math.floor(times.length / 2)];
+  const mid = median(times);
   timing?.destroy();
   return {
-    secondsPerIteration: median / opts.iterations,
+    secondsPerIteration: mid / opts.iterations,
     method: timing ? 'timestamp' : 'host',
-    spread: (times[times.length - 1] - times[0]) / median,
+    spread: (times[times.length - 1] - times[0]) / mid,
   };
 }
 
@@ -71,4 +71,9 @@ export async function calibrateIterations(
     }
     iterations *= 4;
   }
+}
+
+/** The middle value (upper middle for an even count) of `xs`; `xs` is not reordered. */
+export function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 }
