@@ -1,6 +1,7 @@
 import { fusedNames, type PackManifest, type PackTensor } from '../format/pack';
 import { readF32, roundUp, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { GpuContext } from '../gpu/device';
+import { DispatchList } from '../gpu/dispatch';
 import { TimestampQueries } from '../gpu/timestamps';
 import { type AttentionKernel, attentionKernel, ropeKernel } from '../kernels/attention';
 import { embedKernel } from '../kernels/embed';
@@ -179,6 +180,10 @@ export class GpuSession {
   private slot = 0;
   private readonly owned: GPUBuffer[] = [];
   private readonly kernels: Encodable[] = [];
+  /** The step uniform's words (position, tokens), reused by every step. */
+  private readonly stepWords = new Uint32Array(2);
+  /** The decode step, made on first use (decodeSteps). */
+  private decodeProgram?: ((pass: GPUComputePassEncoder) => void)[];
 
   private constructor(
     readonly model: GpuModel,
@@ -486,16 +491,14 @@ export class GpuSession {
   }
 
   /**
-   * The step's kernels in order, each with its family name (for profiling): encoding them into
-   * one pass is the step.
+   * The step's kernels in order, each with its family name (for profiling) and whether its
+   * recording changes from step to step (attention's split count follows the position; the
+   * sampler counts its random draws): encoding them into one pass is the step.
    */
-  private stepKernels(tokens: number): [string, (pass: GPUComputePassEncoder) => void][] {
+  private stepKernels(tokens: number): StepKernel[] {
     const p = this.plan;
     const finalNorm = p.finalNorm(tokens);
-    const lastPos = this.position + tokens - 1;
-    const list: [string, (pass: GPUComputePassEncoder) => void][] = [
-      ['embed', (q) => p.embed.encode(q, tokens)],
-    ];
+    const list: StepKernel[] = [['embed', (q) => p.embed.encode(q, tokens)]];
     const add = (family: string, k: Encodable | null) => {
       if (k) list.push([family, (q) => k.encode(q, tokens)]);
     };
@@ -504,7 +507,7 @@ export class GpuSession {
       add('gemv qkv', l.qkv);
       // A single token's RoPE and cache write happen inside attention (attentionKernel).
       if (tokens > 1) add('rope', l.rope);
-      list.push(['attention', (q) => l.attention.encodeAt(q, tokens, lastPos)]);
+      list.push(['attention', (q) => l.attention.encodeAt(q, tokens, this.position + tokens - 1), true]);
       add('quantize', l.attnQuant);
       add('gemv o', l.o);
       add('rmsnorm', l.mlpNorm);
@@ -514,8 +517,36 @@ export class GpuSession {
     }
     list.push(['rmsnorm', (q) => finalNorm.encode(q, 1)]);
     list.push(['gemv lm_head', (q) => p.lmHead.encode(q, 1)]);
-    list.push(['sample', (q) => p.sample.encode(q)]);
+    list.push(['sample', (q) => p.sample.encode(q), true]);
     return list;
+  }
+
+  /**
+   * The decode step as made once per session: runs of fixed kernels captured as DispatchLists
+   * (replayed without per-step closures or arrays), the position-dependent ones called as they are.
+   */
+  private decodeSteps(): ((pass: GPUComputePassEncoder) => void)[] {
+    if (this.decodeProgram) return this.decodeProgram;
+    const program: ((pass: GPUComputePassEncoder) => void)[] = [];
+    let run: ((pass: GPUComputePassEncoder) => void)[] = [];
+    const flush = () => {
+      if (run.length === 0) return;
+      const fixed = run;
+      const list = DispatchList.capture((pass) => {
+        for (const record of fixed) record(pass);
+      });
+      program.push((pass) => list.replay(pass));
+      run = [];
+    };
+    for (const [, record, changing] of this.stepKernels(1)) {
+      if (changing) {
+        flush();
+        program.push(record);
+      } else run.push(record);
+    }
+    flush();
+    this.decodeProgram = program;
+    return program;
   }
 
   /**
@@ -541,11 +572,13 @@ export class GpuSession {
     // From here to the submit nothing awaits: concurrent steps (decodeStream) are encoded and
     // submitted in call order, each with its own position.
     const t0 = performance.now();
-    device.queue.writeBuffer(this.step, 0, new Uint32Array([this.position, tokens]));
-    const kernels = this.stepKernels(tokens);
+    this.stepWords[0] = this.position;
+    this.stepWords[1] = tokens;
+    device.queue.writeBuffer(this.step, 0, this.stepWords);
     const enc = device.createCommandEncoder({ label: `step@${this.position}+${tokens}` });
-    const pass = enc.beginComputePass(timing ? { timestampWrites: timing.pass(0) } : {});
-    for (const [, record] of kernels) record(pass);
+    const pass = enc.beginComputePass(timing ? { timestampWrites: timing.pass(0) } : undefined);
+    if (tokens === 1) for (const record of this.decodeSteps()) record(pass);
+    else for (const [, record] of this.stepKernels(tokens)) record(pass);
     pass.end();
     timing?.resolve(enc);
     const out = this.idOut[this.slot];
@@ -559,7 +592,7 @@ export class GpuSession {
     this.hostStats.submitMs += t2 - t1;
     this.hostStats.steps += 1;
     await out.mapAsync(GPUMapMode.READ);
-    const id = new Uint32Array(out.getMappedRange().slice(0))[0];
+    const id = new Uint32Array(out.getMappedRange(0, 4))[0];
     out.unmap();
     return id;
   }
@@ -688,7 +721,7 @@ export class GpuSession {
     for (let i = 0; i < steps; i++) {
       const enc = device.createCommandEncoder();
       const pass = enc.beginComputePass();
-      for (const [, record] of this.stepKernels(1)) record(pass);
+      for (const record of this.decodeSteps()) record(pass);
       pass.end();
       enc.finish();
     }
@@ -713,6 +746,9 @@ interface LayerPlan {
   mlpQuant: Encodable | null;
   down: Encodable;
 }
+
+/** A step's kernel: family name, recording, and whether the recording changes between steps. */
+type StepKernel = [family: string, record: (pass: GPUComputePassEncoder) => void, changing?: boolean];
 
 interface StepPlan {
   embed: Encodable;
