@@ -153,6 +153,9 @@ export const DECODE_VARIANTS: Record<string, KernelTuning | undefined> = {
   'prefill-block4': { prefillTokenBlock: 4 },
   'prefill-tpr16': { prefillThreadsPerRow: 16 },
   'prefill-tpr32': { prefillThreadsPerRow: 32 },
+  'attn-partial': { decodeAttention: 'partial' },
+  'attn-strided': { decodeAttention: 'decode-strided' },
+  'attn-per-kv': { decodeAttention: 'decode-per-kv' },
 };
 
 function variantName(t: KernelTuning): string {

@@ -4,12 +4,17 @@
 //            query heads that share the KV head (GQA), so each K/V element is read from memory
 //            once per split, and writes an unnormalized output with its running max and sum.
 //   merge:   one workgroup per (query head, token) rescales and sums the splits.
+//   decode:  one query token (batch-1 decode), RoPE and the K/V write fused; see its comment.
 // Query token t sits at position pos0 + t and sees keys 0 … pos0 + t.
 //
 // Batch-1 decode is latency-bound here (a few MB per layer), so every loop over keys or
 // dimensions has a trip count fixed at pipeline creation: the compiler unrolls it and issues
 // all of a thread's loads before the first one returns. Keys past the last visible one are
 // read (clamped into the cache) and masked with select(), never by a data-dependent bound.
+
+#if SUBGROUP_BUILTINS
+enable subgroups;
+#endif
 
 override WG: u32 = 128u;        // invocations per workgroup
 override SPLIT: u32 = 32u;      // keys per workgroup; divides WG
@@ -39,9 +44,10 @@ struct Step {
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
-// K is read a vec4<u32> at a time (8 f16 or 4 f32 values); V a u32 word at a time.
+// K and V rows are read a vec4<u32> at a time (8 f16 or 4 f32 values); `partial` reads V a word
+// at a time (vword).
 @group(0) @binding(1) var<storage, read_write> kcache: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read_write> vcache: array<u32>;
+@group(0) @binding(2) var<storage, read_write> vcache: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read_write> part_o: array<f32>;
 @group(0) @binding(4) var<storage, read_write> part_ml: array<vec2<f32>>;
 @group(0) @binding(5) var<uniform> params: Params;
@@ -70,11 +76,16 @@ fn store_k_pair(e: u32, lo: f32, hi: f32) {
 
 fn store_v_pair(e: u32, lo: f32, hi: f32) {
   if (KV_F16) {
-    vcache[e / 2u] = pack2x16float(vec2<f32>(lo, hi));
+    let word = e / 2u;
+    vcache[word / 4u][word % 4u] = pack2x16float(vec2<f32>(lo, hi));
   } else {
-    vcache[e] = bitcast<u32>(lo);
-    vcache[e + 1u] = bitcast<u32>(hi);
+    vcache[e / 4u][e % 4u] = bitcast<u32>(lo);
+    vcache[(e + 1u) / 4u][(e + 1u) % 4u] = bitcast<u32>(hi);
   }
+}
+
+fn vword(i: u32) -> u32 {
+  return vcache[i / 4u][i % 4u];
 }
 
 // Cache elements per vec4<u32> of K, and vec4<u32> chunks per key.
@@ -109,9 +120,9 @@ fn chunk_dot(g: u32, w: vec4<u32>, c: u32) -> f32 {
 // Dims (2p, 2p+1) of V at cache element index `elem` (even).
 fn v_pair(elem: u32) -> vec2<f32> {
   if (KV_F16) {
-    return unpack2x16float(vcache[elem / 2u]);
+    return unpack2x16float(vword(elem / 2u));
   }
-  return vec2<f32>(bitcast<f32>(vcache[elem]), bitcast<f32>(vcache[elem + 1u]));
+  return vec2<f32>(bitcast<f32>(vword(elem)), bitcast<f32>(vword(elem + 1u)));
 }
 
 @compute @workgroup_size(WG)
@@ -298,5 +309,258 @@ fn merge(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: 
       }
     }
     out[t * params.out_stride + h * HEAD_DIM + d] = acc / l;
+  }
+}
+
+// ---- decode: one query token, RoPE and the K/V write fused, WG keys per workgroup ----
+// Workgroup = (split of WG keys, KV head). Batch-1 decode attention is a chain of latencies, so
+// the split's K and V rows — everything that does not depend on this step's q — are loaded first,
+// before RoPE, the cache write and the softmax: the kernel waits on memory about once. The new
+// position's K (rotated) and V reach the dot products through workgroup memory (the exact words
+// written to the cache), not by reading the cache back. Q·K: one key per invocation (its whole
+// row, CHUNKS vec4 loads); P·V: invocation (slice, chunk) sums chunk `chunk` of the keys
+// slice, slice + DSLICES, ...; a single split writes the normalized output itself (the host
+// then skips the merge), several write partials for `merge` (SPLIT = WG).
+// The host uses it when CHUNKS ≤ DCH_MAX divides WG and GROUP ≤ 4, else `partial`.
+const DCH_MAX: u32 = 16u;
+override DSLICES: u32 = WG / CHUNKS;
+// Workgroups per KV head, each serving GH = GROUP / QSPLIT of its query heads: with few KV heads
+// (GQA) one workgroup per head keeps more of the GPU busy; K/V are then re-read from L2.
+override QSPLIT: u32 = 1u;
+override GH: u32 = GROUP / QSPLIT;
+
+// Per-subgroup partials of the softmax reductions: WG / (smallest subgroup size), WG without.
+override DRED_SLOTS: u32 = WG;
+var<workgroup> dnew: array<vec4<u32>, 2u * DCH_MAX>;          // the new position's K row, then V row
+var<workgroup> dred: array<vec4<f32>, DRED_SLOTS>;
+var<workgroup> dp: array<vec4<f32>, WG>;                      // probabilities [key] → (g0 … g3), g < GH
+var<workgroup> dacc: array<vec4<f32>, 2u * WG>;               // P·V partials of one head [slice][chunk][2]
+
+// Σ or max over the workgroup of one vec4 per invocation (uniform control flow).
+fn dreduce(v: vec4<f32>, lid: u32, lane: u32, sg_size: u32, is_max: bool) -> vec4<f32> {
+#if SUBGROUP_BUILTINS
+  let folded = select(subgroupAdd(v), subgroupMax(v), is_max);
+  if (lane == 0u) {
+    dred[lid / sg_size] = folded;
+  }
+  let count = WG / sg_size;
+#else
+  dred[lid] = v;
+  let count = WG;
+#endif
+  workgroupBarrier();
+  var r = dred[0];
+  for (var i = 1u; i < DRED_SLOTS; i++) {
+    if (i < count) {
+      r = select(r + dred[i], max(r, dred[i]), is_max);
+    }
+  }
+  workgroupBarrier();
+  return r;
+}
+
+struct DecodeInvocation {
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+#if SUBGROUP_BUILTINS
+  @builtin(subgroup_invocation_id) lane: u32,
+  @builtin(subgroup_size) sg_size: u32,
+#endif
+}
+
+@compute @workgroup_size(WG)
+fn decode(inv: DecodeInvocation) {
+  let lid = inv.lid;
+#if SUBGROUP_BUILTINS
+  let lane = inv.lane;
+  let sg_size = inv.sg_size;
+#else
+  let lane = 0u;
+  let sg_size = 1u;
+#endif
+  let split = inv.wid.x;
+  let kvh = inv.wid.y / QSPLIT;
+  let h0 = kvh * GROUP + (inv.wid.y % QSPLIT) * GH;   // first query head of this workgroup
+  let last = step.pos0;               // the new position = the last visible key
+  let k0 = split * WG;
+  let splits = last / WG + 1u;
+  let rows = kvh * params.max_pos;    // first cache row of this KV head
+
+  // 1. Every K and V load of the split, issued before anything else. Keys past `last` read the
+  //    last row (in bounds, cached) and are masked below.
+  let key = k0 + lid;
+  let chunk = lid % CHUNKS;
+  let slice = lid / CHUNKS;
+  var kr: array<vec4<u32>, DCH_MAX>;
+#if K_SHUFFLE
+  // K like V below: invocation (slice, chunk) loads chunk `chunk` of keys slice + i·DSLICES,
+  // so neighbouring invocations read neighbouring 16 bytes (coalesced rows).
+  for (var i = 0u; i < DCH_MAX; i++) {
+    if (i < CHUNKS) {
+      kr[i] = kcache[(rows + min(k0 + slice + i * DSLICES, last)) * CHUNKS + chunk];
+    }
+  }
+#else
+  // One key per invocation: its whole row (strided across invocations; for subgroups smaller
+  // than a row's chunk count).
+  for (var c = 0u; c < DCH_MAX; c++) {
+    if (c < CHUNKS) {
+      kr[c] = kcache[(rows + min(key, last)) * CHUNKS + c];
+    }
+  }
+#endif
+  var vr: array<vec4<u32>, DCH_MAX>;   // keys slice + i·DSLICES, i < CHUNKS (= WG / DSLICES)
+  for (var i = 0u; i < DCH_MAX; i++) {
+    if (i < CHUNKS) {
+      vr[i] = vcache[(rows + min(k0 + slice + i * DSLICES, last)) * CHUNKS + chunk];
+    }
+  }
+
+  // 2. RoPE: the group's q heads into workgroup memory; the new K (rotated) and V into the
+  //    cache and into `dnew` (written by the split that holds the new position).
+  let row = 0u; // token 0's qkv row
+  for (var i = lid; i < GH * HEAD_DIM / 4u; i += WG) {
+    let base = row + (h0 + (4u * i) / HEAD_DIM) * HEAD_DIM;
+    let d = (4u * i) % HEAD_DIM;
+    sq[i] = vec4<f32>(rotated(base, d, last), rotated(base, d + 1u, last), rotated(base, d + 2u, last),
+                      rotated(base, d + 3u, last)) * params.scale;
+  }
+  let holds_new = last < k0 + WG;
+  if (holds_new) {
+    let kbase = row + (params.n_heads + kvh) * HEAD_DIM;
+    let vbase = row + (params.n_heads + params.n_kv_heads + kvh) * HEAD_DIM;
+    for (var d = 2u * lid; d < HEAD_DIM; d += 2u * WG) {
+      let e = (rows + last) * HEAD_DIM + d;
+      let klo = rotated(kbase, d, last);
+      let khi = rotated(kbase, d + 1u, last);
+      let vlo = qkv[vbase + d];
+      let vhi = qkv[vbase + d + 1u];
+      if (inv.wid.y % QSPLIT == 0u) {
+        store_k_pair(e, klo, khi);
+        store_v_pair(e, vlo, vhi);
+      }
+      if (KV_F16) {
+        dnew[(d / 2u) / 4u][(d / 2u) % 4u] = pack2x16float(vec2<f32>(klo, khi));
+        dnew[DCH_MAX + (d / 2u) / 4u][(d / 2u) % 4u] = pack2x16float(vec2<f32>(vlo, vhi));
+      } else {
+        dnew[d / 4u][d % 4u] = bitcast<u32>(klo);
+        dnew[d / 4u][(d + 1u) % 4u] = bitcast<u32>(khi);
+        dnew[DCH_MAX + d / 4u][d % 4u] = bitcast<u32>(vlo);
+        dnew[DCH_MAX + d / 4u][(d + 1u) % 4u] = bitcast<u32>(vhi);
+      }
+    }
+  }
+  workgroupBarrier();
+  if (holds_new) {
+#if K_SHUFFLE
+    for (var i = 0u; i < DCH_MAX; i++) {
+      if (i < CHUNKS && k0 + slice + i * DSLICES >= last) {
+        kr[i] = dnew[chunk];
+      }
+    }
+#else
+    for (var c = 0u; c < DCH_MAX; c++) {
+      if (c < CHUNKS && key >= last) {
+        kr[c] = dnew[c];
+      }
+    }
+#endif
+    // Keys past `last` were clamped to its row too: all get the fresh V (their p is 0, and
+    // 0 · a stale NaN would not be).
+    for (var i = 0u; i < DCH_MAX; i++) {
+      if (i < CHUNKS && k0 + slice + i * DSLICES >= last) {
+        vr[i] = dnew[DCH_MAX + chunk];
+      }
+    }
+  }
+
+  // 3. Scores of this invocation's key for each query head of the group, softmax over the split.
+  let visible = key <= last;
+  var s = vec4<f32>(-3.0e38);
+#if K_SHUFFLE
+  // Partial dots of each held key, summed over its CHUNKS neighbouring lanes (the host checks
+  // that CHUNKS divides the subgroup size), then handed to the key's own invocation via `dp`.
+  for (var i = 0u; i < DCH_MAX; i++) {
+    if (i < CHUNKS) {
+      var part = vec4<f32>(0.0);
+      for (var g = 0u; g < GH; g++) {
+        part[g] = chunk_dot(g, kr[i], chunk);
+      }
+      for (var off = 1u; off < CHUNKS; off <<= 1u) {
+        part += subgroupShuffleXor(part, off);
+      }
+      if (chunk == 0u) {
+        dp[slice + i * DSLICES] = part;
+      }
+    }
+  }
+  workgroupBarrier();
+  let mine = dp[lid];
+  for (var g = 0u; g < GH; g++) {
+    s[g] = select(-3.0e38, mine[g], visible);
+  }
+#else
+  for (var g = 0u; g < GH; g++) {
+    var acc = 0.0;
+    for (var c = 0u; c < DCH_MAX; c++) {
+      if (c < CHUNKS) {
+        acc += chunk_dot(g, kr[c], c);
+      }
+    }
+    s[g] = select(-3.0e38, acc, visible);
+  }
+#endif
+  let m = dreduce(s, lid, lane, sg_size, true);
+  let p = select(vec4<f32>(0.0), exp(s - m), visible);
+  dp[lid] = p;
+  let l = dreduce(p, lid, lane, sg_size, false);
+
+  // 4. P·V per query head: (slice, chunk) partials, then a sum over the slices.
+  let vec4s = select(1u, 2u, KV_F16);     // vec4<f32> of output per chunk
+  for (var g = 0u; g < GH; g++) {
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    for (var i = 0u; i < DCH_MAX; i++) {
+      if (i < CHUNKS) {
+        let pj = dp[slice + i * DSLICES][g];
+        let w = vr[i];
+        if (KV_F16) {
+          a0 += pj * vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
+          a1 += pj * vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w));
+        } else {
+          a0 += pj * bitcast<vec4<f32>>(w);
+        }
+      }
+    }
+    dacc[2u * lid] = a0;
+    dacc[2u * lid + 1u] = a1;
+    workgroupBarrier();
+    // Output vec4 o (dims 4o … 4o+3) = chunk o / vec4s, half o % vec4s, summed over the slices.
+    let h = h0 + g;
+    for (var o = lid; o < HEAD_DIM / 4u; o += WG) {
+      let c = o / vec4s;
+      var sum = vec4<f32>(0.0);
+      for (var sl = 0u; sl < DSLICES; sl++) {
+        sum += dacc[2u * (sl * CHUNKS + c) + o % vec4s];
+      }
+      if (splits == 1u) {
+        let ob = h * HEAD_DIM + 4u * o;
+        let r = sum / l[g];
+        out[ob] = r.x;
+        out[ob + 1u] = r.y;
+        out[ob + 2u] = r.z;
+        out[ob + 3u] = r.w;
+      } else {
+        let pb = (h * params.splits_max + split) * HEAD_DIM + 4u * o;
+        part_o[pb] = sum.x;
+        part_o[pb + 1u] = sum.y;
+        part_o[pb + 2u] = sum.z;
+        part_o[pb + 3u] = sum.w;
+      }
+    }
+    if (splits > 1u && lid == 0u) {
+      part_ml[h * params.splits_max + split] = vec2<f32>(m[g], l[g]);
+    }
+    workgroupBarrier();
   }
 }

@@ -4,6 +4,7 @@ import { uniformBuffer } from '../gpu/buffers';
 import type { GpuContext } from '../gpu/device';
 import { dispatch } from '../gpu/dispatch';
 import type { Encodable } from './encodable';
+import { partialsAfterSubgroups, subgroupsFit } from './subgroups';
 
 export const ropeShader = { name: 'rope', code: ropeWgsl };
 export const attentionShader = { name: 'attention', code: attentionWgsl };
@@ -74,6 +75,42 @@ const ATTN_WG = 128;
  */
 export const ATTN_SPLIT = { decode: 32, prefill: 128 } as const;
 
+/** Invocations (= keys per split) of the `decode` entry point. */
+const DECODE_WG = 256;
+/** K/V row chunks (vec4<u32>) one `decode` invocation holds: DCH_MAX in attention.wgsl. */
+const DECODE_CHUNKS_MAX = 16;
+/** Below this many KV heads the decode kernel gives each query head its own workgroup. */
+const DECODE_MIN_KV_WORKGROUPS = 16;
+
+/**
+ * Which kernel runs single-token (decode) attention: `decode` (its K loads coalesced where a
+ * row's chunks fit in a subgroup), `decode-strided` (the same kernel loading one whole K row per
+ * invocation: an ablation), `decode-per-kv` (one workgroup per KV head even with few of them:
+ * an ablation), or the 32-key `partial` kernel + merge.
+ */
+export type DecodeAttention = 'decode' | 'decode-strided' | 'decode-per-kv' | 'partial';
+
+/**
+ * Whether the `decode` entry point fits this shape: a K/V row of at most 16 vec4<u32> chunks
+ * that divide its 256 invocations, at most 4 query heads per KV head, and its workgroup arrays
+ * within the device's limit. Otherwise decode runs `partial` (32-key splits) + merge.
+ */
+export function decodeKernelFits(gpu: GpuContext, s: AttentionShape): boolean {
+  const chunks = s.headDim / (s.kvF16 ? 8 : 4);
+  const group = s.numHeads / s.numKvHeads;
+  const slots = partialsAfterSubgroups(gpu, DECODE_WG, subgroupsFit(gpu, DECODE_WG));
+  // sq + dnew + dred + dp + dacc (attention.wgsl), in bytes.
+  const shared =
+    group * s.headDim * 4 + 2 * DECODE_CHUNKS_MAX * 16 + slots * 16 + DECODE_WG * 16 + 2 * DECODE_WG * 16;
+  return (
+    Number.isInteger(chunks) &&
+    chunks <= DECODE_CHUNKS_MAX &&
+    DECODE_WG % chunks === 0 &&
+    group <= 4 &&
+    shared <= gpu.caps.limits.maxComputeWorkgroupStorageSize
+  );
+}
+
 /**
  * Split-sequence attention: partial (per split × KV head × token) then merge (per head × token)
  * into `out`. `maxTokens` sizes the prefill partial buffers. A chunk of several tokens needs the
@@ -97,16 +134,30 @@ export async function attentionKernel(
     cosSin: GPUBuffer;
   },
   maxTokens: number,
+  /** Single-token steps: the `decode` kernel where it fits (default), or `partial` + merge. */
+  decode: DecodeAttention = 'decode',
 ): Promise<AttentionKernel> {
   const { device } = gpu;
   if (s.numHeads % s.numKvHeads) throw new Error('attention: numHeads must be a multiple of numKvHeads');
   // K is read 8 values (one vec4<u32> of f16 pairs) at a time.
   if (s.headDim % 8) throw new Error(`attention: head_dim ${s.headDim} is not a multiple of 8`);
   // Decode fuses RoPE and the K/V cache write (the rope kernel is for chunks of several tokens).
+  const oneKernel = decode !== 'partial' && decodeKernelFits(gpu, s);
   const variants = [
-    { split: ATTN_SPLIT.decode, tokens: 1, fusedRope: true },
-    { split: ATTN_SPLIT.prefill, tokens: maxTokens, fusedRope: false },
+    oneKernel
+      ? { split: DECODE_WG, tokens: 1, fusedRope: true, entry: 'decode', wg: DECODE_WG }
+      : { split: ATTN_SPLIT.decode, tokens: 1, fusedRope: true, entry: 'partial', wg: ATTN_WG },
+    { split: ATTN_SPLIT.prefill, tokens: maxTokens, fusedRope: false, entry: 'partial', wg: ATTN_WG },
   ];
+  const sgDecode = oneKernel && subgroupsFit(gpu, DECODE_WG);
+  // Coalesced K loads need a row's chunks inside one subgroup (summed by shuffles).
+  const chunks = s.headDim / (s.kvF16 ? 8 : 4);
+  const kShuffle = sgDecode && gpu.caps.subgroupMinSize >= chunks && decode !== 'decode-strided';
+  // Few KV heads (GQA): a workgroup per query head, so short contexts still fill the GPU
+  // (Llama-3.2-1B: 8 KV heads = 8 workgroups at 256 keys, 32 with this).
+  const group = s.numHeads / s.numKvHeads;
+  const qSplit =
+    oneKernel && s.numKvHeads < DECODE_MIN_KV_WORKGROUPS && decode !== 'decode-per-kv' ? group : 1;
   const slots = (v: (typeof variants)[number]) => v.tokens * s.numHeads * Math.ceil(s.maxPos / v.split);
   // Both variants share one pair of partial buffers (a step uses one of them).
   const maxSlots = Math.max(...variants.map(slots));
@@ -116,7 +167,7 @@ export async function attentionKernel(
   const prepared = await Promise.all(
     variants.map(async (v) => {
       const constants = {
-        WG: ATTN_WG,
+        WG: v.wg,
         SPLIT: v.split,
         HEAD_DIM: s.headDim,
         GROUP: s.numHeads / s.numKvHeads,
@@ -124,10 +175,26 @@ export async function attentionKernel(
         PV_SLICES: Math.max(1, Math.floor(ATTN_WG / (s.headDim / 2))),
         SPLITS_MAX: Math.ceil(s.maxPos / v.split),
         FUSED_ROPE: v.fusedRope ? 1 : 0,
+        ...(v.entry === 'decode'
+          ? { DRED_SLOTS: partialsAfterSubgroups(gpu, DECODE_WG, sgDecode), QSPLIT: qSplit }
+          : {}),
       };
-
-      const partial = await gpu.pipelines.get({ shader: attentionShader, entryPoint: 'partial', constants });
-      const merge = await gpu.pipelines.get({ shader: attentionShader, entryPoint: 'merge', constants });
+      const flags = {
+        SUBGROUP_BUILTINS: v.entry === 'decode' && sgDecode,
+        K_SHUFFLE: v.entry === 'decode' && kShuffle,
+      };
+      const partial = await gpu.pipelines.get({
+        shader: attentionShader,
+        entryPoint: v.entry,
+        flags,
+        constants,
+      });
+      const merge = await gpu.pipelines.get({
+        shader: attentionShader,
+        entryPoint: 'merge',
+        flags,
+        constants,
+      });
       const params = uniformBuffer(
         device,
         new Uint32Array([
@@ -144,20 +211,36 @@ export async function attentionKernel(
       owned.push(params);
       const partialGroup = device.createBindGroup({
         layout: partial.getBindGroupLayout(0),
-        entries: entries([b.q, b.k, b.v, partO, partMl, params, b.step, null, b.qkv, b.cosSin]),
+        // decode reads q from the qkv row and may write `out`; partial reads the rotated q.
+        entries: entries(
+          v.entry === 'decode'
+            ? [null, b.k, b.v, partO, partMl, params, b.step, b.out, b.qkv, b.cosSin]
+            : [b.q, b.k, b.v, partO, partMl, params, b.step, null, b.qkv, b.cosSin],
+        ),
       });
       const mergeGroup = device.createBindGroup({
         layout: merge.getBindGroupLayout(0),
         entries: entries([null, null, null, partO, partMl, params, b.step, b.out]),
       });
-      return { split: v.split, partial, merge, partialGroup, mergeGroup };
+      const oneKernel = v.entry === 'decode';
+      return {
+        split: v.split,
+        partial,
+        merge,
+        partialGroup,
+        mergeGroup,
+        oneKernel,
+        qSplit: oneKernel ? qSplit : 1,
+      };
     }),
   );
   const encodeAt = (pass: GPUComputePassEncoder, tokens: number, lastPos: number) => {
     if (tokens > maxTokens) throw new Error(`attention: ${tokens} tokens exceed the prepared ${maxTokens}`);
     const v = prepared[tokens === 1 ? 0 : 1];
-    dispatch(pass, v.partial, v.partialGroup, Math.floor(lastPos / v.split) + 1, s.numKvHeads, tokens);
-    dispatch(pass, v.merge, v.mergeGroup, s.numHeads, tokens);
+    const splits = Math.floor(lastPos / v.split) + 1;
+    dispatch(pass, v.partial, v.partialGroup, splits, s.numKvHeads * v.qSplit, tokens);
+    // The decode kernel normalizes a single split's output itself.
+    if (!(v.oneKernel && splits === 1)) dispatch(pass, v.merge, v.mergeGroup, s.numHeads, tokens);
   };
   return {
     encodeAt,

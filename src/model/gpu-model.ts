@@ -3,7 +3,7 @@ import { readF32, roundUp, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { GpuContext } from '../gpu/device';
 import { DispatchList } from '../gpu/dispatch';
 import { TimestampQueries } from '../gpu/timestamps';
-import { type AttentionKernel, attentionKernel, ropeKernel } from '../kernels/attention';
+import { type AttentionKernel, attentionKernel, type DecodeAttention, ropeKernel } from '../kernels/attention';
 import { embedKernel } from '../kernels/embed';
 import type { Encodable } from '../kernels/encodable';
 import { canStageActivations, gemv } from '../kernels/gemv';
@@ -169,6 +169,11 @@ export interface KernelTuning {
   prefillThreadsPerRow?: number;
   /** Tokens per workgroup of the W4A8 prefill matmuls (1 … 8; default 8). */
   prefillTokenBlock?: number;
+  /**
+   * Single-token attention: the one-dispatch `decode` kernel (256-key splits, merge only past
+   * 256 keys; default where the shape fits), or an ablation (see DecodeAttention).
+   */
+  decodeAttention?: DecodeAttention;
 }
 
 /** One conversation's state on the GPU: KV cache, activations, and the prepared kernels. */
@@ -357,6 +362,7 @@ export class GpuSession {
               shape,
               { q, qStride: qDim, k: kc, v: vc, out: attn, outStride: A, step, qkv, qkvStride, cosSin },
               T,
+              opts.tuning?.decodeAttention,
             ),
           ),
         attnQuant: fusedO ? null : await quantize(attn, attnIn, qDim),

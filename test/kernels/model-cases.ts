@@ -7,7 +7,7 @@
 import { sliceRows } from '../../src/format/pieces';
 import { poison, readF32, readU32, storageBuffer, uploadBuffer } from '../../src/gpu/buffers';
 import type { GpuContext } from '../../src/gpu/device';
-import { attentionKernel, ropeKernel } from '../../src/kernels/attention';
+import { attentionKernel, type DecodeAttention, ropeKernel } from '../../src/kernels/attention';
 import { embedKernel } from '../../src/kernels/embed';
 import type { Encodable } from '../../src/kernels/encodable';
 import type { GpuLinear } from '../../src/kernels/linear';
@@ -106,6 +106,8 @@ interface AttnCase {
   kvF16: boolean;
   /** Cache positions past the chunk (default 5); they hold NaN, which attention must mask. */
   spare?: number;
+  /** Single-token kernel (default: `decode` where it fits). */
+  decode?: DecodeAttention;
 }
 
 /** RoPE + cache write, then attention over the cache, both against f64/f32 references. */
@@ -205,6 +207,7 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
     shape,
     { q: qOut, qStride: qDim, k: kc, v: vc, out, outStride, step, qkv: qkvBuf, qkvStride, cosSin: csBuf },
     T,
+    c.decode,
   );
   // A single token is rotated and cached by the attention kernel itself (no rope dispatch, so
   // the cache rows checked below are its writes); a chunk runs the rope kernel first.
@@ -328,6 +331,16 @@ export const modelKernelCases: KernelCase[] = [
       { heads: 16, kvHeads: 2, headDim: 128, pos0: 99, tokens: 1, kvF16: true, spare: 0 },
       { heads: 2, kvHeads: 2, headDim: 256, pos0: 40, tokens: 1, kvF16: true },
       { heads: 3, kvHeads: 3, headDim: 80, pos0: 33, tokens: 1, kvF16: false },
+      // The decode kernel (256-key splits): GQA 4 over 3 splits (+ merge), a split boundary
+      // (256 keys: one split; 257: a second split holding only the new key), f32 cache, and the
+      // 32-key partial kernel it replaces, forced.
+      { heads: 8, kvHeads: 2, headDim: 64, pos0: 600, tokens: 1, kvF16: true },
+      { heads: 2, kvHeads: 2, headDim: 128, pos0: 255, tokens: 1, kvF16: true, spare: 0 },
+      { heads: 2, kvHeads: 2, headDim: 128, pos0: 256, tokens: 1, kvF16: true },
+      { heads: 4, kvHeads: 4, headDim: 16, pos0: 10, tokens: 1, kvF16: false },
+      { heads: 4, kvHeads: 1, headDim: 128, pos0: 300, tokens: 1, kvF16: true, decode: 'partial' },
+      { heads: 8, kvHeads: 2, headDim: 32, pos0: 280, tokens: 1, kvF16: true, decode: 'decode-strided' },
+      { heads: 6, kvHeads: 2, headDim: 64, pos0: 90, tokens: 1, kvF16: true, decode: 'decode-per-kv' },
     ] as AttnCase[]
   ).map((c) => ({
     name: `rope+attention ${JSON.stringify(c)}`,
