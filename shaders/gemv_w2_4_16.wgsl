@@ -3,10 +3,30 @@
 // every row, so group g starts at word 4·(g + rank4(g)); two-level scales s = rowScale · code;
 // sparse f16 residuals (CSR) added at the end.
 //
-// Asynchronous dequantization: each invocation issues the load of its first group's weights,
-// then the workgroup decodes every group scale and word offset of its tile into workgroup
-// memory (independent of the weights), one barrier, then the math. With SCALES_IN_SHARED = 0
-// every invocation decodes its own groups' scale and offset inline instead.
+// Two kernels, one interface (f32 activations):
+//  - X16 (default): 16-bit fixed-point activations split into two int8 halves, staged once per
+//    workgroup (stage_x16.wgsl, RMSNorm fused with NORM), and dot4I8Packed in i32. Per group
+//    Σ s_g (q − 7.5) x = s_x · rowScale · c_g · (2 Σ q·v − 15 Σ v) / 2 (2-bit: − 3 Σ v), the
+//    bracket exact in i32 (|·| ≤ 2·15·32639·64 + 15·32639·64 < 2^27). The row is staged in the
+//    2-bit words' lane order: byte j of (w >> 2s) & 0x03030303 is weight 4j + s, so a 2-bit chunk
+//    of 16 weights costs 3 shifts, 4 masks and 8 dot4I8Packed. A 4-bit chunk (two words a, b) is
+//    rearranged to the same lanes, lo = (a & 0xFFFF) | (b << 16) (columns 0-3, 8-11) and
+//    hi = (a >> 16) | (b & 0xFFFF0000) (4-7, 12-15), then word s = ((lo >> 4s) & 0x000F000F) |
+//    (((hi >> 4s) & 0x000F000F) << 8) (about 24 operations per 16 weights). The other order (stage
+//    for the 4-bit words, rearrange the 2-bit ones) costs more: 2-bit groups are 3/4 of them.
+//    Schedule: every row has the same number of 4-bit groups (the format's invariant), so the
+//    workgroup first decodes a per-tile schedule into workgroup memory — per row its 2-bit groups,
+//    then its 4-bit groups, each entry the group's vec4 offset, index and scale code — and every
+//    invocation then runs a 2-bit pass and a 4-bit pass over the same number of groups: no lane of
+//    a subgroup waits on another group kind's code (rows mix them at random). The first weight
+//    loads are issued right after the schedule's barrier, before the row is staged. UNROLL groups
+//    per step, all their loads issued first. SCALES_IN_SHARED must be on (the schedule is the
+//    tile's decoded scales and offsets).
+//  - otherwise, the f32 baseline: asynchronous dequantization — each invocation issues the load
+//    of its first group's weights, then the workgroup decodes every group scale and word offset
+//    of its tile into workgroup memory (independent of the weights), one barrier, then the math
+//    in f32 against f32 activations read from global memory. With SCALES_IN_SHARED = 0 every
+//    invocation decodes its own groups' scale and offset inline instead.
 #if SUBGROUP_BUILTINS
 enable subgroups;
 #endif
@@ -19,6 +39,8 @@ override SCALES_IN_SHARED: bool = true;
 override ACCUMULATE: bool = false;
 // Rows are (gate, up) pairs: write silu(gate)·up, one output per pair.
 override GATED: bool = false;
+// X16: normalize the row (RMSNorm fused) before quantizing it.
+override NORM: bool = false;
 
 struct Params {
   n_rows: u32,
@@ -30,6 +52,9 @@ struct Params {
   y_stride: u32,    // per token, in f32
   mask_words: u32,   // ceil(nG / 32)
   code_words: u32,   // ceil(nG / 4)
+  k: u32,            // X16: features per token (the norm's mean is over these)
+  eps: f32,          // X16 with NORM: RMSNorm epsilon
+  n4: u32,           // 4-bit groups per row
 }
 
 @group(0) @binding(0) var<storage, read> mask: array<u32>;
@@ -38,17 +63,19 @@ struct Params {
 @group(0) @binding(3) var<storage, read> scale_codes: array<u32>;
 @group(0) @binding(4) var<storage, read> outlier_row_ptr: array<u32>;
 @group(0) @binding(5) var<storage, read> outliers: array<u32>;
+#if X16
+@group(0) @binding(6) var<storage, read> xf: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> norm_w: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> y: array<f32>;
+@group(0) @binding(9) var<uniform> params: Params;
+#else
 @group(0) @binding(6) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> y: array<f32>;
 @group(0) @binding(8) var<uniform> params: Params;
-
-// Per tile slot: group scale, and word offset | (is 4-bit) << 31.
-var<workgroup> sscale: array<f32, SCALE_SLOTS>;
-var<workgroup> sinfo: array<u32, SCALE_SLOTS>;
+#endif
 
 #include "gemv_common"
 #include "row_sum"
-#include "nibbles"
 
 const IS4: u32 = 0x80000000u;
 
@@ -69,6 +96,140 @@ fn group_scale(row: u32, g: u32) -> f32 {
   let code = (scale_codes[row * params.code_words + g / 4u] >> (8u * (g % 4u))) & 0xFFu;
   return row_scale[row] * f32(code);
 }
+
+#if X16
+#include "wg_reduce"
+#include "stage_row"
+#include "stage_x16"
+
+// The tile's schedule: per row (slots local_row · groups …), its 2-bit groups in K order, then
+// its 4-bit groups; entry = vec4 offset in the row (bits 0-11) | group (12-23) | scale code (24-31).
+var<workgroup> sched: array<u32, SCALE_SLOTS>;
+
+const UNROLL: u32 = 4u;
+
+fn schedule_tile(me: GemvTile) {
+  for (var i = me.lid; i < (WG / TPR) * params.groups; i += WG) {
+    let lr = i / params.groups;
+    let r = min(me.tile_row0 + lr, params.n_rows - 1u);
+    let g = i % params.groups;
+    let info = group_info(r, g);
+    let off4 = (info & ~IS4) / 4u; // g + rank4(g)
+    let rank = off4 - g;
+    let slot = select(g - rank, params.groups - params.n4 + rank, (info & IS4) != 0u);
+    let code = (scale_codes[r * params.code_words + g / 4u] >> (8u * (g % 4u))) & 0xFFu;
+    sched[lr * params.groups + slot] = off4 | (g << 12u) | (code << 24u);
+  }
+}
+
+// The four lane words of a 2-bit word (16 weights), in the staged order.
+fn lanes2(w: u32) -> vec4<u32> {
+  return (vec4<u32>(w) >> vec4<u32>(0u, 2u, 4u, 6u)) & vec4<u32>(0x03030303u);
+}
+
+// The four lane words of two 4-bit words a (weights 0-7), b (8-15), in the staged order: word s
+// holds weights (s, 4+s, 8+s, 12+s).
+fn lanes4(a: u32, b: u32) -> vec4<u32> {
+  let lo = (a & 0xFFFFu) | (b << 16u);       // weights 0-3 | 8-11
+  let hi = (a >> 16u) | (b & 0xFFFF0000u);   // weights 4-7 | 12-15
+  let m = 0x000F000Fu;
+  let n = 0x0F000F00u;
+  return vec4<u32>(
+    (lo & m) | ((hi << 8u) & n),
+    ((lo >> 4u) & m) | ((hi << 4u) & n),
+    ((lo >> 8u) & m) | (hi & n),
+    ((lo >> 12u) & m) | ((hi >> 4u) & n),
+  );
+}
+
+// One step's weights: UNROLL groups of the 2-bit pass (step < steps2) or of the 4-bit pass.
+var<private> e: array<u32, UNROLL>;
+var<private> wa: array<vec4<u32>, UNROLL>;
+var<private> wb: array<vec4<u32>, UNROLL>;
+
+fn load_step(me: GemvTile, step: u32, steps2: u32, rbase: u32) {
+  let is4 = step >= steps2;
+  let n2 = params.groups - params.n4;
+  let count = select(n2, params.n4, is4);
+  let j0 = me.t + (step - select(0u, steps2, is4)) * UNROLL * TPR;
+  for (var u = 0u; u < UNROLL; u++) {
+    e[u] = sched[me.local_row * params.groups + select(0u, n2, is4) + min(j0 + u * TPR, max(count, 1u) - 1u)];
+    let off = rbase + (e[u] & 0xFFFu);
+    wa[u] = qweight[off];
+    if (is4) {
+      wb[u] = qweight[off + 1u];
+    }
+  }
+}
+
+fn group_sumv(g: u32) -> i32 {
+  return ssum[4u * g] + ssum[4u * g + 1u] + ssum[4u * g + 2u] + ssum[4u * g + 3u];
+}
+
+@compute @workgroup_size(WG)
+fn main(inv: GemvInvocation) {
+  let me = gemv_tile(inv);
+  // Rows past the piece's end work on the last row (in bounds) and are never stored.
+  let safe_row = min(me.row, params.n_rows - 1u);
+  let rbase = safe_row * params.row_words / 4u; // vec4 index (rows are whole vec4s)
+  let n4 = params.n4;
+  let n2 = params.groups - n4; // ≥ 1 for every nG (n4 ≈ nG / 4)
+
+  schedule_tile(me);
+  workgroupBarrier();
+  // Steps of UNROLL groups per invocation: the 2-bit pass, then the 4-bit pass. Both counts are
+  // uniform, so is4 is too: one copy of the math (lanes from either kind, then the same
+  // dot4I8Packed) keeps the code, and the CPU adapters' compile time, at half.
+  let steps2 = (n2 + UNROLL * TPR - 1u) / (UNROLL * TPR);
+  let steps = steps2 + (n4 + UNROLL * TPR - 1u) / (UNROLL * TPR);
+  // The first step's loads are in flight while the row is staged.
+  load_step(me, 0u, steps2, rbase);
+  let x_scale = stage_x16(me);
+  var acc = 0.0;  // Σ_groups c_g · (2 Σ q·v − k Σ v)
+  var oacc = 0.0; // Σ residual · v
+  for (var step = 0u; step < steps; step++) {
+    let is4 = step >= steps2;
+    let count = select(n2, n4, is4);
+    let j0 = me.t + (step - select(0u, steps2, is4)) * UNROLL * TPR;
+    if (step != 0u) {
+      load_step(me, step, steps2, rbase);
+    }
+    if (me.live) {
+      for (var u = 0u; u < UNROLL; u++) {
+        if (j0 + u * TPR < count) {
+          let g = (e[u] >> 12u) & 0xFFFu;
+          var d = 0;
+          for (var b = 0u; b < 4u; b++) {
+            var q: vec4<u32>;
+            if (is4) {
+              let pair = select(wa[u], wb[u], b >= 2u);
+              q = lanes4(pair[2u * (b % 2u)], pair[2u * (b % 2u) + 1u]);
+            } else {
+              q = lanes2(wa[u][b]);
+            }
+            d += dot_x16(q, 4u * g + b);
+          }
+          acc += f32(e[u] >> 24u) * f32(2 * d - select(3, 15, is4) * group_sumv(g));
+        }
+      }
+    }
+  }
+  if (me.live) {
+    // Sparse f16 residuals of this row, against the staged v (the same s_x).
+    for (var i = outlier_row_ptr[safe_row] + me.t; i < outlier_row_ptr[safe_row + 1u]; i += TPR) {
+      let o = outliers[i];
+      oacc += unpack2x16float(o).y * f32(x16_value(o & 0xFFFFu));
+    }
+  }
+  let mine = 0.5 * row_scale[safe_row] * acc + oacc;
+  store_row(row_sum(mine, me) * x_scale, me, params.row0, me.token * params.y_stride);
+}
+#else
+#include "nibbles"
+
+// Per tile slot: group scale, and word offset | (is 4-bit) << 31.
+var<workgroup> sscale: array<f32, SCALE_SLOTS>;
+var<workgroup> sinfo: array<u32, SCALE_SLOTS>;
 
 // Σ q·x and Σ x over one word of sixteen 2-bit weights against x[0..15] = X0..X3.
 fn dot_u2x16(w: u32, X0: vec4<f32>, X1: vec4<f32>, X2: vec4<f32>, X3: vec4<f32>) -> vec2<f32> {
@@ -151,3 +312,4 @@ fn main(inv: GemvInvocation) {
   }
   store_row(row_sum(acc, me), me, params.row0, me.token * params.y_stride);
 }
+#endif

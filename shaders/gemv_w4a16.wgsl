@@ -1,10 +1,22 @@
-// W4A16 GEMV (decode; batched over tokens in grid z for prefill), the weight-only baseline (docs/FORMAT.md, scheme w4a16):
+// W4A16 GEMV (decode; batched over tokens in grid z for prefill), the weight-only scheme (docs/FORMAT.md, scheme w4a16):
 // asymmetric uint4, groups of 128 along K, per group pack2x16float(scale, bias):
 //   y[n] = (ACCUMULATE ? y[n] : 0) + Σ_groups scale · Σ q·x + bias · Σ x
-// Activations are f32 (no shader-f16 needed). TPR invocations per row stride along K in 32-weight
-// chunks (one vec4<u32> of weights, eight vec4<f32> of activations). The tile's group parameters
-// are unpacked into workgroup memory after the first weight loads are issued (SCALES_IN_SHARED),
-// or unpacked per chunk from global memory by every invocation.
+// TPR invocations per row stride along K in 32-weight chunks (one vec4<u32> of weights). The
+// tile's group parameters are unpacked into workgroup memory after the first weight loads are
+// issued (SCALES_IN_SHARED), or unpacked per chunk from global memory by every invocation.
+//
+// Two kernels, one interface (f32 activations):
+//  - X16 (default): the workgroup stages its token's row as 16-bit fixed point split into two
+//    int8 halves (stage_x16.wgsl; RMSNorm fused with NORM) while its first weight loads fly, and
+//    the math is dot4I8Packed in i32, like W4A8: per chunk Σ q·v exactly, then per row
+//    y = s_x · (Σ_chunks scale · Σ q·v + Σ_groups bias · Σ v). A word's nibbles widen to bytes as
+//    w & 0x0F0F0F0F (weights 0, 2, 4, 6) and (w >> 4) & 0x0F0F0F0F (1, 3, 5, 7); the row is staged
+//    in that order, so the inner loop is two masks, a shift and eight dot4I8Packed per 8 weights,
+//    against activation words read from workgroup memory as vec4<u32>. UNROLL chunks per step,
+//    all their loads issued first.
+//  - otherwise, the f32 baseline: nibbles unpacked to f32 against f32 activations read from
+//    global memory (4 bytes per weight; ALU/L1-bound), kept for the benchmark's comparison and
+//    for rows too long for workgroup memory.
 #if SUBGROUP_BUILTINS
 enable subgroups;
 #endif
@@ -17,6 +29,9 @@ override ACCUMULATE: bool = false;
 // Rows are (gate, up) pairs: write silu(gate)·up, one output per pair.
 override GATED: bool = false;
 
+// X16: normalize the row (RMSNorm fused) before quantizing it.
+override NORM: bool = false;
+
 const CHUNKS_PER_GROUP: u32 = 4u; // 128 / 32
 
 struct Params {
@@ -27,19 +42,27 @@ struct Params {
   wg_per_row_x: u32,
   x_stride: u32,    // per token, in units of the x binding's element type
   y_stride: u32,    // per token, in f32
+  k: u32,           // X16: features per token (the norm's mean is over these)
+  eps: f32,         // X16 with NORM: RMSNorm epsilon
 }
 
 @group(0) @binding(0) var<storage, read> qweight: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> scales: array<u32>;
+#if X16
+@group(0) @binding(2) var<storage, read> xf: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> norm_w: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<uniform> params: Params;
+#else
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
+#endif
 
 var<workgroup> sparams: array<vec2<f32>, SCALE_SLOTS>;
 
 #include "gemv_common"
 #include "row_sum"
-#include "nibbles"
 
 fn group_params(local_row: u32, row: u32, g: u32) -> vec2<f32> {
   if (SCALES_IN_SHARED) {
@@ -47,6 +70,71 @@ fn group_params(local_row: u32, row: u32, g: u32) -> vec2<f32> {
   }
   return unpack2x16float(scales[row * params.groups + g]);
 }
+
+fn load_group_params(me: GemvTile) {
+  if (SCALES_IN_SHARED) {
+    for (var i = me.lid; i < (WG / TPR) * params.groups; i += WG) {
+      let r = min(me.tile_row0 + i / params.groups, params.n_rows - 1u);
+      sparams[i] = unpack2x16float(scales[r * params.groups + i % params.groups]);
+    }
+  }
+}
+
+#if X16
+#include "wg_reduce"
+#include "stage_row"
+#include "stage_x16"
+
+const UNROLL: u32 = 4u;
+const NIB: u32 = 0x0F0F0F0Fu;
+
+@compute @workgroup_size(WG)
+fn main(inv: GemvInvocation) {
+  let me = gemv_tile(inv);
+  // Rows past the piece's end read row 0 (in bounds) and are never stored.
+  let wbase = select(0u, me.row * params.chunks, me.live);
+  var w: array<vec4<u32>, UNROLL>;
+  for (var u = 0u; u < UNROLL; u++) {
+    w[u] = qweight[wbase + min(me.t + u * TPR, params.chunks - 1u)];
+  }
+  // Group parameters and the staged row overlap those loads; stage_x16's last barrier covers both.
+  load_group_params(me);
+  let x_scale = stage_x16(me);
+
+  var acc = 0.0;
+  if (me.live) {
+    for (var c0 = me.t; c0 < params.chunks; c0 += UNROLL * TPR) {
+      if (c0 != me.t) {
+        for (var u = 0u; u < UNROLL; u++) {
+          w[u] = qweight[wbase + min(c0 + u * TPR, params.chunks - 1u)];
+        }
+      }
+      for (var u = 0u; u < UNROLL; u++) {
+        let c = c0 + u * TPR;
+        if (c < params.chunks) {
+          let e = w[u] & vec4<u32>(NIB);
+          let o = (w[u] >> vec4<u32>(4u)) & vec4<u32>(NIB);
+          // Σ q·v over the chunk's 32 columns: |d| ≤ 15 · 32639 · 32 < 2^24, exact in f32.
+          let d = dot_x16(vec4<u32>(e.x, o.x, e.y, o.y), 2u * c) + dot_x16(vec4<u32>(e.z, o.z, e.w, o.w), 2u * c + 1u);
+          acc += group_params(me.local_row, me.row, c / CHUNKS_PER_GROUP).x * f32(d);
+        }
+      }
+    }
+    // Bias terms, bias · Σ v per group (8 chunks of 16; the staged row is zero past K).
+    for (var g = me.t; g < params.groups; g += TPR) {
+      var sv = 0;
+      for (var i = 0u; i < 8u; i++) {
+        if (8u * g + i < X16_CHUNKS) {
+          sv += ssum[8u * g + i];
+        }
+      }
+      acc += group_params(me.local_row, me.row, g).y * f32(sv);
+    }
+  }
+  store_row(row_sum(acc, me) * x_scale, me, params.row0, me.token * params.y_stride);
+}
+#else
+#include "nibbles"
 
 @compute @workgroup_size(WG)
 fn main(inv: GemvInvocation) {
@@ -57,11 +145,8 @@ fn main(inv: GemvInvocation) {
   if (me.live && me.t < params.chunks) {
     w = qweight[base + me.t];
   }
+  load_group_params(me);
   if (SCALES_IN_SHARED) {
-    for (var i = me.lid; i < (WG / TPR) * params.groups; i += WG) {
-      let r = min(me.tile_row0 + i / params.groups, params.n_rows - 1u);
-      sparams[i] = unpack2x16float(scales[r * params.groups + i % params.groups]);
-    }
     workgroupBarrier();
   }
 
@@ -80,3 +165,4 @@ fn main(inv: GemvInvocation) {
   }
   store_row(row_sum(acc, me), me, params.row0, me.token * params.y_stride);
 }
+#endif

@@ -73,49 +73,11 @@ const NIB: u32 = 0xF0F0F0F0u;
 
 var<workgroup> sx: array<vec4<u32>, SX_VEC4>;
 
-// Each invocation stages up to XCH_MAX chunks of 16 activations (chunk = one vec4<u32> of int8),
-// chunk lid + j·WG for j < X_CHUNKS; the host checks SX_VEC4 ≤ XCH_MAX · WG. The loops run to
-// the constant XCH_MAX, so every load of the row is issued at once: the prologue costs about
-// one memory round trip per pass, not one per element.
-const XCH_MAX: u32 = 4u;
-override X_CHUNKS: u32 = 1u;
+#include "stage_row"
 
 // The token's activations → int8 in `sx` (as rmsnorm.wgsl computes them); returns their scale.
 fn stage_x(me: GemvTile) -> f32 {
-  let base4 = me.token * params.x_stride / 4u;
-  let k4 = params.k / 4u;
-  var xs: array<vec4<f32>, 4u * XCH_MAX>;
-  var ws: array<vec4<f32>, 4u * XCH_MAX>;
-  var ss = 0.0;
-  for (var j = 0u; j < XCH_MAX; j++) {
-    for (var e = 0u; e < 4u; e++) {
-      let v4 = 4u * (me.lid + j * WG) + e;
-      var v = vec4<f32>(0.0);
-      var w = vec4<f32>(1.0);
-      if (j < X_CHUNKS && v4 < k4) {
-        v = xf[base4 + v4];
-        if (NORM) {
-          w = norm_w[v4];
-        }
-      }
-      xs[4u * j + e] = v;
-      ws[4u * j + e] = w;
-      ss += dot(v, v);
-    }
-  }
-  var inv = 1.0;
-  if (NORM) {
-    inv = inverseSqrt(wg_reduce(ss, me.lid, me.lane, me.sg_size, false) / f32(params.k) + params.eps);
-  }
-  var m = 0.0;
-  for (var i = 0u; i < 4u * XCH_MAX; i++) {
-    if (NORM) {
-      xs[i] = xs[i] * inv * ws[i];
-    }
-    let a = abs(xs[i]);
-    m = max(m, max(max(a.x, a.y), max(a.z, a.w)));
-  }
-  let s = wg_reduce(m, me.lid, me.lane, me.sg_size, true) / 127.0;
+  let s = stage_row(me) / 127.0;
   // An all-zero token quantizes to zeros with scale 0 (no division by zero).
   let r = select(0.0, 1.0 / s, s > 0.0);
   for (var j = 0u; j < XCH_MAX; j++) {
@@ -123,7 +85,7 @@ fn stage_x(me: GemvTile) -> f32 {
     if (j < X_CHUNKS && ch < SX_VEC4) {
       var words = vec4<u32>(0u);
       for (var e = 0u; e < 4u; e++) {
-        let q = vec4<i32>(clamp(round(xs[4u * j + e] * r), vec4<f32>(-127.0), vec4<f32>(127.0)));
+        let q = vec4<i32>(clamp(round(xrow[4u * j + e] * r), vec4<f32>(-127.0), vec4<f32>(127.0)));
         words[e] = pack4xI8(q);
       }
       sx[ch] = words;

@@ -2,6 +2,8 @@ import gemvCommon from '../../shaders/lib/gemv_common.wgsl?raw';
 import nibbles from '../../shaders/lib/nibbles.wgsl?raw';
 import ropeRotate from '../../shaders/lib/rope_rotate.wgsl?raw';
 import rowSum from '../../shaders/lib/row_sum.wgsl?raw';
+import stageRow from '../../shaders/lib/stage_row.wgsl?raw';
+import stageX16 from '../../shaders/lib/stage_x16.wgsl?raw';
 import wgReduce from '../../shaders/lib/wg_reduce.wgsl?raw';
 
 /** WGSL snippets that kernels pull in with `#include "name"` (shaders/lib/). */
@@ -11,4 +13,6 @@ export const shaderLib: Readonly<Record<string, string>> = {
   gemv_common: gemvCommon,
   wg_reduce: wgReduce,
   rope_rotate: ropeRotate,
+  stage_row: stageRow,
+  stage_x16: stageX16,
 };

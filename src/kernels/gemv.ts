@@ -38,9 +38,18 @@ export interface GemvOptions {
   /**
    * W4A8 given f32 activations: each workgroup quantizes its token's row to int8 itself (after
    * RMSNorm with `norm`, if given) instead of reading a separate quantizer's output. See
-   * canStageActivations() for the size limit.
+   * canStageActivations() for the size limit. W4A16 and 2/4/16 with `int16Activations`: RMSNorm
+   * fused into the 16-bit staging prologue (see canStageInt16()).
    */
   norm?: { weight: GPUBuffer; eps: number };
+  /**
+   * W4A16 and 2/4/16 (default true): each workgroup quantizes its token's f32 row to 16-bit fixed
+   * point, split into two int8 halves in workgroup memory, and multiplies with dot4I8Packed in
+   * i32 (shaders/lib/stage_x16.wgsl). false, or a row that does not fit (canStageInt16()): the
+   * f32 kernels (weights unpacked to f32 against f32 activations from global memory), the
+   * benchmark's baseline. The interface is f32 activations either way.
+   */
+  int16Activations?: boolean;
   /**
    * W4A8 with int8 input: tokens per workgroup (1 … 8, default 1). Each weight chunk is then
    * read once per block of tokens (prefill). x and y must hold whole blocks: rows up to the
@@ -76,6 +85,60 @@ export function canStageActivations(
 }
 
 const WG = 256;
+
+/**
+ * Workgroup memory of the 16-bit staged W4A16 / 2/4/16 kernels: the row (2 bytes per feature,
+ * hi and lo int8, plus an i32 sum per 16 features), the tile's group table (w4a16: scale + bias
+ * pairs; 2/4/16: one schedule word per group), and gemv_common / row_sum / wg_reduce's arrays.
+ */
+function int16SharedBytes(scheme: 'w4a16' | 'w2-4-16', K: number, rowsPerWg: number): number {
+  const g = int16Geometry(scheme, K);
+  return 36 * g.chunks16 + g.slotBytes * rowsPerWg * g.groups + 3 * 4 * WG;
+}
+
+function int16Geometry(scheme: 'w4a16' | 'w2-4-16', K: number) {
+  if (scheme === 'w4a16') return { chunks16: roundUp(K, 32) / 16, groups: Math.ceil(K / 128), slotBytes: 8 };
+  const g = w2Geometry(K);
+  return { chunks16: g.Kp / 16, groups: g.nG, slotBytes: 4 };
+}
+
+/**
+ * Whether a W4A16 / 2/4/16 GEMV over K features can stage its f32 activations as 16-bit fixed
+ * point (GemvOptions.int16Activations; with a fused RMSNorm given `norm`): the row must fit in
+ * workgroup memory beside the tile's group table, and be read a vec4 at a time. 2/4/16 also needs
+ * the tile's table in workgroup memory (scalesInShared): its 16-bit kernel schedules by it.
+ */
+export function canStageInt16(
+  gpu: GpuContext,
+  scheme: string,
+  K: number,
+  threadsPerRow: number,
+  scalesInShared = true,
+): boolean {
+  if (scheme !== 'w4a16' && scheme !== 'w2-4-16') return false;
+  if (scheme === 'w2-4-16' && !scalesInShared) return false;
+  const rows = WG / threadsPerRow;
+  const bytes = int16SharedBytes(scheme, K, scalesInShared ? rows : 0);
+  return (
+    K % 4 === 0 &&
+    int16Geometry(scheme, K).chunks16 <= STAGE_CHUNKS_MAX * WG &&
+    bytes <= gpu.caps.limits.maxComputeWorkgroupStorageSize
+  );
+}
+
+/** Overrides and flags of a kernel staging its f32 row itself (W4A8's X_F32, the 16-bit X16). */
+function stagingSpec(gpu: GpuContext, wantSubgroups: boolean, opts: GemvOptions, chunks16: number) {
+  const sgReduce = wantSubgroups && subgroupsFit(gpu, WG);
+  return {
+    sgReduce,
+    constants: {
+      NORM: opts.norm ? 1 : 0,
+      X_CHUNKS: Math.ceil(chunks16 / WG),
+      RED_PARTIALS: partialsAfterSubgroups(gpu, WG, sgReduce),
+    },
+    eps: new Uint32Array(new Float32Array([opts.norm?.eps ?? 0]).buffer)[0],
+  };
+}
 
 interface SchemePlan {
   spec: PipelineSpec;
@@ -124,8 +187,8 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
           `gemv w4a8: an int8 row of ${w.K} does not fit in workgroup memory; quantize separately`,
         );
       }
-      const sgReduce = staging && wantSubgroups && subgroupsFit(gpu, WG);
-      const eps = new Uint32Array(new Float32Array([opts.norm?.eps ?? 0]).buffer)[0];
+      const st = stagingSpec(gpu, wantSubgroups, opts, Kp / 16);
+      const sgReduce = staging && st.sgReduce;
       return {
         spec: {
           shader: gemvShaders.w4a8,
@@ -142,58 +205,69 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
             GROUP_CHUNKS: perChannel ? 0 : w.groupSize / 32,
             SCALE_SLOTS: rowsPerWg * nGroups,
             SCALES_IN_SHARED: staged,
-            NORM: opts.norm ? 1 : 0,
             TOKENS: tokens,
             SX_VEC4: staging ? Kp / 16 : 1,
             // Declared only with X_F32.
-            ...(staging
-              ? {
-                  X_CHUNKS: Math.ceil(Kp / 16 / WG),
-                  RED_PARTIALS: partialsAfterSubgroups(gpu, WG, sgReduce),
-                }
-              : {}),
+            ...(staging ? st.constants : { NORM: 0 }),
           },
         },
         params: (p, gx) => [p.rows, Kp / 32, nGroups, p.row0, gx],
         xStride: staging ? x.stride : x.stride / 16,
-        extra: [w.K, eps],
+        extra: [w.K, st.eps],
         weights: (p) => [p.buffers.qweight, p.buffers.scales],
         inputs: staging ? [x.x, opts.norm?.weight ?? x.x] : undefined,
       };
     }
-    case 'w4a16': {
-      needs('f32');
-      const groups = Math.ceil(w.K / 128);
-      return {
-        spec: {
-          shader: gemvShaders.w4a16,
-          entryPoint: 'main',
-          flags,
-          constants: { ...common, SCALE_SLOTS: rowsPerWg * groups, SCALES_IN_SHARED: staged },
-        },
-        params: (p, gx) => [p.rows, roundUp(w.K, 32) / 32, groups, p.row0, gx],
-        xStride: x.stride / 4,
-        weights: (p) => [p.buffers.qweight, p.buffers.scales],
-      };
-    }
+    case 'w4a16':
     case 'w2-4-16': {
       needs('f32');
+      const w4 = w.scheme === 'w4a16';
       const g = w2Geometry(w.K);
+      const geo = int16Geometry(w.scheme, w.K);
+      const x16 =
+        (opts.int16Activations ?? true) &&
+        canStageInt16(gpu, w.scheme, w.K, tpr, opts.scalesInShared ?? true);
+      if (opts.norm && !x16) {
+        throw new Error(
+          `gemv ${w.scheme}: a fused norm needs the 16-bit staged kernel (int16Activations, a row of ${w.K} that fits)`,
+        );
+      }
+      const st = stagingSpec(gpu, wantSubgroups, opts, geo.chunks16);
+      const sgReduce = x16 && st.sgReduce;
       return {
         spec: {
-          shader: gemvShaders['w2-4-16'],
+          shader: gemvShaders[w.scheme],
           entryPoint: 'main',
-          flags,
-          constants: { ...common, SCALE_SLOTS: rowsPerWg * g.nG, SCALES_IN_SHARED: staged },
+          flags: { ...flags, X16: x16, SG_REDUCE: sgReduce, SUBGROUP_BUILTINS: rowSubgroups || sgReduce },
+          constants: {
+            ...common,
+            SCALE_SLOTS: rowsPerWg * geo.groups,
+            SCALES_IN_SHARED: staged,
+            NORM: opts.norm ? 1 : 0,
+            // Declared only with X16.
+            ...(x16
+              ? {
+                  ...st.constants,
+                  X16_TRANSPOSE: w4 ? 0 : 1,
+                  X16_CHUNKS: geo.chunks16,
+                  X16_VEC4: 2 * geo.chunks16,
+                }
+              : {}),
+          },
         },
         // Params: the struct's fields in order (x/y strides come after wg_per_row_x).
-        params: (p, gx) => [p.rows, g.nG, g.wordsPerRow, p.row0, gx],
-        extra: [g.maskWords, g.codeWords],
-        xStride: x.stride / 4,
+        params: w4
+          ? (p, gx) => [p.rows, roundUp(w.K, 32) / 32, geo.groups, p.row0, gx]
+          : (p, gx) => [p.rows, g.nG, g.wordsPerRow, p.row0, gx],
+        extra: w4 ? [w.K, st.eps] : [g.maskWords, g.codeWords, w.K, st.eps, g.n4],
+        xStride: x16 ? x.stride : x.stride / 4,
         weights: (p) => {
           const b = p.buffers;
-          return [b.mask, b.qweight, b.rowScale, b.scaleCodes, b.outlierRowPtr, b.outliers];
+          return w4
+            ? [b.qweight, b.scales]
+            : [b.mask, b.qweight, b.rowScale, b.scaleCodes, b.outlierRowPtr, b.outliers];
         },
+        inputs: x16 && x.kind === 'f32' ? [x.x, opts.norm?.weight ?? x.x] : undefined,
       };
     }
     case 'f32':

@@ -6,7 +6,7 @@ import { TimestampQueries } from '../gpu/timestamps';
 import { type AttentionKernel, attentionKernel, type DecodeAttention, ropeKernel } from '../kernels/attention';
 import { embedKernel } from '../kernels/embed';
 import type { Encodable } from '../kernels/encodable';
-import { canStageActivations, gemv } from '../kernels/gemv';
+import { canStageActivations, canStageInt16, gemv } from '../kernels/gemv';
 import { ACT_ALIGN, type Activations, type GpuLinear } from '../kernels/linear';
 import { rmsNormKernel } from '../kernels/rmsnorm';
 import { type Sampler, samplerKernel } from '../kernels/sample';
@@ -170,6 +170,13 @@ export interface KernelTuning {
   /** Tokens per workgroup of the W4A8 prefill matmuls (1 … 8; default 8). */
   prefillTokenBlock?: number;
   /**
+   * W4A16 and 2/4/16 (default true): the matmuls stage their f32 input as 16-bit fixed point
+   * (hi/lo int8) and multiply with dot4I8Packed (GemvOptions.int16Activations), qkv and gate_up
+   * with the RMSNorm fused into that prologue (with fuseActivations); false: the f32 kernels and
+   * separate RMSNorm dispatches (the benchmark's baseline).
+   */
+  int16Activations?: boolean;
+  /**
    * Single-token attention: the one-dispatch `decode` kernel (256-key splits, merge only past
    * 256 keys; default where the shape fits), or an ablation (see DecodeAttention).
    */
@@ -274,8 +281,12 @@ export class GpuSession {
 
     const normTpr = opts.tuning?.fusedThreadsPerRow?.norm ?? 8;
     const quantTpr = opts.tuning?.fusedThreadsPerRow?.quantize ?? 16;
+    const int16 = { int16Activations: opts.tuning?.int16Activations ?? true };
     const fuse = (lin: GpuLinear, tpr: number) =>
-      int8 && (opts.tuning?.fuseActivations ?? true) && canStageActivations(gpu, lin.K, tpr, lin.groupSize);
+      (opts.tuning?.fuseActivations ?? true) &&
+      (int8
+        ? canStageActivations(gpu, lin.K, tpr, lin.groupSize)
+        : int16.int16Activations && canStageInt16(gpu, lin.scheme, lin.K, tpr));
     const f32In = (b: GPUBuffer, stride: number): Activations => ({ kind: 'f32', x: b, stride });
     const qkvStride = qDim + 2 * kvDim;
     const layers: LayerPlan[] = [];
@@ -299,9 +310,11 @@ export class GpuSession {
       // W4A8 with fusion: the matmuls read the f32 residual / attention output / MLP hidden and
       // normalize + quantize it in their prologue; otherwise a norm/quantize dispatch precedes each.
       const fusedAttn = !prefill && fuse(w.qkv, normTpr);
-      const fusedO = !prefill && fuse(w.o, quantTpr);
+      // W4A16 / 2/4/16: the RMSNorm folds into qkv / gate_up's 16-bit staging (decode and prefill
+      // alike: each workgroup stages its own token); o / down have no quantize dispatch to save.
+      const fusedO = int8 && !prefill && fuse(w.o, quantTpr);
       const fusedMlp = !prefill && fuse(w.gateUp, normTpr);
-      const fusedDown = !prefill && fuse(w.down, quantTpr);
+      const fusedDown = int8 && !prefill && fuse(w.down, quantTpr);
       const blocked = prefill ? block : {};
       const quantize = async (from: GPUBuffer, to: Activations, k: number) =>
         to.kind === 'int8'
@@ -330,6 +343,7 @@ export class GpuSession {
           }),
         );
       const fusedOpts = (weight?: GPUBuffer) => ({
+        ...int16,
         threadsPerRow: weight ? normTpr : quantTpr,
         norm: weight ? { weight, eps: c.rmsNormEps } : undefined,
       });
@@ -338,7 +352,7 @@ export class GpuSession {
         qkv: keep(
           fusedAttn
             ? await gemv(gpu, w.qkv, f32In(x, H), qkv, fusedOpts(w.attnNorm))
-            : await gemv(gpu, w.qkv, xn, qkv, blocked),
+            : await gemv(gpu, w.qkv, xn, qkv, { ...int16, ...blocked }),
         ),
         rope:
           shared?.rope ??
@@ -368,6 +382,7 @@ export class GpuSession {
         attnQuant: fusedO ? null : await quantize(attn, attnIn, qDim),
         o: keep(
           await gemv(gpu, w.o, fusedO ? f32In(attn, A) : attnIn, x, {
+            ...int16,
             accumulate: true,
             yStride: H,
             ...(fusedO ? fusedOpts() : blocked),
@@ -376,6 +391,7 @@ export class GpuSession {
         mlpNorm: fusedMlp ? null : await norm(w.mlpNorm),
         gateUp: keep(
           await gemv(gpu, w.gateUp, fusedMlp ? f32In(x, H) : xn, h, {
+            ...int16,
             gated: true,
             yStride: I,
             ...(fusedMlp ? fusedOpts(w.mlpNorm) : blocked),
@@ -384,6 +400,7 @@ export class GpuSession {
         mlpQuant: fusedDown ? null : await quantize(h, hIn, c.intermediateSize),
         down: keep(
           await gemv(gpu, w.down, fusedDown ? f32In(h, I) : hIn, x, {
+            ...int16,
             accumulate: true,
             yStride: H,
             ...(fusedDown ? fusedOpts() : blocked),
@@ -436,7 +453,7 @@ export class GpuSession {
       return k;
     };
     await ensureFinalNorm(1);
-    const lmHead = keep(await gemv(gpu, model.lmHead, lastIn, logits));
+    const lmHead = keep(await gemv(gpu, model.lmHead, lastIn, logits, int16));
     const sample = keep(await samplerKernel(gpu, { logits, vocab: c.vocabSize, ids, history, step }));
     const plan: StepPlan = { embed, layers, prefillLayers, ensureFinalNorm, finalNorm, lmHead, sample };
     const session = new GpuSession(model, maxContext, maxChunk, step, ids, history, idOut, logits, plan);

@@ -43,8 +43,13 @@ interface GemvCase {
   gated?: boolean;
   /** W4A8 with int8 input: tokens per workgroup (prefill blocks). */
   tokensPerWorkgroup?: number;
-  /** W4A8 from f32 activations quantized in the kernel, after RMSNorm ('norm') or not. */
+  /**
+   * W4A8 from f32 activations quantized in the kernel, after RMSNorm ('norm') or not; W4A16 and
+   * 2/4/16 with the 16-bit staged kernel: 'norm' fuses RMSNorm (they always stage otherwise).
+   */
   stage?: 'quantize' | 'norm';
+  /** W4A16 / 2/4/16: false runs the f32 baseline kernels (GemvOptions.int16Activations). */
+  int16Activations?: boolean;
 }
 
 /**
@@ -103,7 +108,7 @@ async function checkGemv(gpu: GpuContext, c: GemvCase): Promise<void> {
   }
   const eps = 1e-5;
   const norm = c.stage === 'norm' ? randomF32(K, next, 0.5, 1.5) : null;
-  if (c.stage) {
+  if (c.stage && int8) {
     // The kernel quantizes f32 rows itself: the reference uses that quantization.
     for (let t = 0; t < T; t++) {
       for (let k = 0; k < K; k++) xf[t * stride + k] = (next() * 2 - 1) * 3;
@@ -112,10 +117,39 @@ async function checkGemv(gpu: GpuContext, c: GemvCase): Promise<void> {
       for (let k = 0; k < K; k++) xi[t * stride + k] = q[k];
     }
   }
-  const xval = (t: number, k: number) => (int8 ? xi[t * stride + k] * sx[t] : xf[t * stride + k]);
+  // W4A16 / 2/4/16 with a fused norm: the reference normalizes in f64 (the quantization is the
+  // kernel's own business, bounded below).
+  const xn = new Float64Array(Tpad * stride);
+  if (norm && !int8) {
+    for (let t = 0; t < T; t++) {
+      let ss = 0;
+      for (let k = 0; k < K; k++) ss += xf[t * stride + k] ** 2;
+      const inv = 1 / Math.sqrt(ss / K + eps);
+      for (let k = 0; k < K; k++) xn[t * stride + k] = xf[t * stride + k] * inv * norm[k];
+    }
+  }
+  const xval = (t: number, k: number) =>
+    int8 ? xi[t * stride + k] * sx[t] : norm ? xn[t * stride + k] : xf[t * stride + k];
   // One int8 level moved across a rounding boundary by f32 differences costs |w|·s per element.
   const flipSlack = new Float64Array(T * N);
-  if (c.stage) {
+  // The 16-bit staged kernels (W4A16, 2/4/16 by default) multiply by v = round(x / s16) with
+  // s16 = max|x| / 32639 (shaders/lib/stage_x16.wgsl), exactly in i32: each activation is off by
+  // at most s16 / 2 (plus f32 rounding of x · (1/s16), < 0.01 level), so a row is off by at most
+  // 0.51 · s16 · Σ_k |W[n,k]| ≈ max|x| · 2^-16 · Σ|W| — a bound, not an estimate: the test fails on
+  // anything worse, while a wrong lane, half or offset term costs O(Σ |W x|).
+  const x16 = (c.scheme === 'w4a16' || c.scheme === 'w2-4-16') && c.int16Activations !== false;
+  if (x16) {
+    for (let t = 0; t < T; t++) {
+      let m = 0;
+      for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(xval(t, k)));
+      for (let n = 0; n < N; n++) {
+        let sw = 0;
+        for (let k = 0; k < K; k++) sw += Math.abs(Wq[n * K + k]);
+        flipSlack[t * N + n] = 0.51 * (m / 32639) * sw;
+      }
+    }
+  }
+  if (c.stage && int8) {
     for (let t = 0; t < T; t++)
       for (let n = 0; n < N; n++) {
         let m = 0;
@@ -274,11 +308,13 @@ const gemvCases: GemvCase[] = [
   { scheme: 'w4a8', N: 1000, K: 128, pieces: 3, threadsPerRow: 64 },
   { scheme: 'w4a16', N: 1, K: 32 },
   { scheme: 'w4a16', N: 45, K: 300 },
+  { scheme: 'w4a16', N: 130, K: 1000, scalesInShared: false, threadsPerRow: 16, int16Activations: false },
   { scheme: 'w4a16', N: 130, K: 1000, scalesInShared: false, threadsPerRow: 16 },
   { scheme: 'w4a16', N: 64, K: 384, accumulate: true, subgroups: false, pieces: 2 },
   { scheme: 'w2-4-16', N: 1, K: 64 },
   { scheme: 'w2-4-16', N: 33, K: 100 },
   { scheme: 'w2-4-16', N: 150, K: 2048, threadsPerRow: 16 },
+  { scheme: 'w2-4-16', N: 150, K: 2048, threadsPerRow: 16, int16Activations: false },
   { scheme: 'w2-4-16', N: 70, K: 1000, scalesInShared: false },
   { scheme: 'w2-4-16', N: 90, K: 640, accumulate: true, subgroups: false, pieces: 3 },
   { scheme: 'f32', N: 31, K: 65 },
@@ -300,6 +336,16 @@ const gemvCases: GemvCase[] = [
   { scheme: 'w4a8', N: 70, K: 1000, stage: 'quantize', accumulate: true, groupSize: 64, threadsPerRow: 16 },
   { scheme: 'w4a8', N: 64, K: 11008, stage: 'quantize', threadsPerRow: 32, subgroups: false },
   { scheme: 'w4a16', N: 64, K: 300, gated: true, tokens: 2, threadsPerRow: 16 },
+  // The 16-bit staged W4A16 / 2/4/16 kernels with RMSNorm fused, as the model's qkv / gate_up use
+  // them, and without (o, down); K off the group size, several pieces and tokens; the 2/4/16
+  // weights carry 2% sparse f16 outliers (rtnQuantize's outlierFraction here). The fused-norm
+  // cases fit 16 KiB of workgroup memory (SwiftShader's limit), the K = 8192 one needs more.
+  { scheme: 'w4a16', N: 100, K: 2048, stage: 'norm', threadsPerRow: 8 },
+  { scheme: 'w4a16', N: 130, K: 300, stage: 'norm', gated: true, tokens: 3, threadsPerRow: 4, pieces: 2 },
+  { scheme: 'w4a16', N: 70, K: 1000, accumulate: true, pieces: 3, tokens: 2, subgroups: false },
+  { scheme: 'w2-4-16', N: 100, K: 2048, stage: 'norm', threadsPerRow: 8 },
+  { scheme: 'w2-4-16', N: 134, K: 1000, stage: 'norm', gated: true, pieces: 3, tokens: 2, threadsPerRow: 8 },
+  { scheme: 'w2-4-16', N: 40, K: 8192, accumulate: true, threadsPerRow: 32, subgroups: false },
   { scheme: 'w2-4-16', N: 50, K: 128, tokens: 4, accumulate: true },
   { scheme: 'w2-4-16', N: 72, K: 200, gated: true, subgroups: false },
   { scheme: 'f32', N: 40, K: 64, gated: true, tokens: 3 },

@@ -214,6 +214,40 @@ describe('W4A8 kernel plans (tinystories-656k, 8 layers)', () => {
   });
 });
 
+describe.each(['w4a16' as const, 'w2-4-16' as const])('%s kernel plans (tinystories-656k)', (scheme) => {
+  test('16-bit staged matmuls fold both RMSNorms per layer; the f32 baseline agrees', async () => {
+    const pack = await memoryPack(await tinystories(), { scheme });
+    const model = await GpuModel.load(gpu, pack);
+    const layers = model.config.numLayers;
+    const staged = await model.createSession({ maxContext: 64, maxChunk: 8 });
+    const baseline = await model.createSession({
+      maxContext: 64,
+      maxChunk: 8,
+      tuning: { int16Activations: false },
+    });
+    for (const tokens of [1, 5]) {
+      expect(await staged.dispatchesPerStep(tokens)).toBe(
+        (await baseline.dispatchesPerStep(tokens)) - 2 * layers,
+      );
+    }
+    const prompt = [1, 147, 201, 282, 215];
+    const ids = [[await staged.prefill(prompt)], [await baseline.prefill(prompt)]];
+    let worst = 0;
+    for (let i = 0; i < 12; i++) {
+      worst = Math.max(worst, kl(await baseline.readLogits(), await staged.readLogits()));
+      ids[0].push(await staged.decode());
+      ids[1].push(await baseline.decode());
+    }
+    // 16-bit activations (max|x| · 2^-16 per element) against f32 ones: far below the 1e-4 the
+    // float schemes get against the CPU reference.
+    expect(worst).toBeLessThan(1e-5);
+    expect(ids[0]).toEqual(ids[1]);
+    staged.destroy();
+    baseline.destroy();
+    model.destroy();
+  });
+});
+
 describe('pipelined decoding (decodeStream)', () => {
   test('gives the ids of plain decode() calls, and a stop leaves the session as plain decoding would', async () => {
     const pack = await memoryPack(await tinystories(), { scheme: 'w4a8' });

@@ -1,0 +1,50 @@
+// The f32 prologue shared by the GEMV kernels that quantize their own activations (W4A8's int8,
+// the 16-bit split of W4A16 and 2/4/16, see stage_x16): load the token's f32 row, RMSNorm it with
+// NORM, and return max|v| over the row. Needs (after gemv_common and wg_reduce) overrides WG,
+// NORM, the bindings `xf: array<vec4<f32>>` and `norm_w: array<vec4<f32>>`, and `params.x_stride`
+// (f32 per token), `params.k` (features), `params.eps`.
+//
+// Each invocation holds up to XCH_MAX chunks of 16 activations (4 vec4<f32>) in `xrow`, chunk
+// lid + j·WG for j < X_CHUNKS (the host checks the row has at most XCH_MAX · WG chunks). The
+// loops run to the constant XCH_MAX, so every load of the row is issued at once: the prologue
+// costs about one memory round trip per pass, not one per element. Features past k read 0.
+const XCH_MAX: u32 = 4u;
+override X_CHUNKS: u32 = 1u;
+
+var<private> xrow: array<vec4<f32>, 4u * XCH_MAX>;
+
+fn stage_row(me: GemvTile) -> f32 {
+  let base4 = me.token * params.x_stride / 4u;
+  let k4 = params.k / 4u;
+  var ws: array<vec4<f32>, 4u * XCH_MAX>;
+  var ss = 0.0;
+  for (var j = 0u; j < XCH_MAX; j++) {
+    for (var e = 0u; e < 4u; e++) {
+      let v4 = 4u * (me.lid + j * WG) + e;
+      var v = vec4<f32>(0.0);
+      var w = vec4<f32>(1.0);
+      if (j < X_CHUNKS && v4 < k4) {
+        v = xf[base4 + v4];
+        if (NORM) {
+          w = norm_w[v4];
+        }
+      }
+      xrow[4u * j + e] = v;
+      ws[4u * j + e] = w;
+      ss += dot(v, v);
+    }
+  }
+  var inv = 1.0;
+  if (NORM) {
+    inv = inverseSqrt(wg_reduce(ss, me.lid, me.lane, me.sg_size, false) / f32(params.k) + params.eps);
+  }
+  var m = 0.0;
+  for (var i = 0u; i < 4u * XCH_MAX; i++) {
+    if (NORM) {
+      xrow[i] = xrow[i] * inv * ws[i];
+    }
+    let a = abs(xrow[i]);
+    m = max(m, max(max(a.x, a.y), max(a.z, a.w)));
+  }
+  return wg_reduce(m, me.lid, me.lane, me.sg_size, true);
+}
