@@ -147,6 +147,7 @@ export const DECODE_VARIANTS: Record<string, KernelTuning | undefined> = {
   default: undefined,
   unfused: { fuseActivations: false },
   'norm-tpr16': { fusedThreadsPerRow: { norm: 16 } },
+  'norm-tpr32': { fusedThreadsPerRow: { norm: 32 } },
   'quant-tpr8': { fusedThreadsPerRow: { quantize: 8 } },
   'quant-tpr32': { fusedThreadsPerRow: { quantize: 32 } },
   'prefill-tpr8': { prefillThreadsPerRow: 8 },
@@ -154,8 +155,12 @@ export const DECODE_VARIANTS: Record<string, KernelTuning | undefined> = {
   'prefill-tpr16': { prefillThreadsPerRow: 16 },
   'prefill-tpr32': { prefillThreadsPerRow: 32 },
   'attn-partial': { decodeAttention: 'partial' },
-  'attn-strided': { decodeAttention: 'decode-strided' },
   'attn-per-kv': { decodeAttention: 'decode-per-kv' },
+  unroll2: { matmulUnroll: 2 },
+  unroll4: { matmulUnroll: 4 },
+  unroll8: { matmulUnroll: 8 },
+  unroll16: { matmulUnroll: 16 },
+  'int16-off': { int16Activations: false },
 };
 
 function variantName(t: KernelTuning): string {

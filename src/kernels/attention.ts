@@ -83,12 +83,11 @@ const DECODE_CHUNKS_MAX = 16;
 const DECODE_MIN_KV_WORKGROUPS = 16;
 
 /**
- * Which kernel runs single-token (decode) attention: `decode` (its K loads coalesced where a
- * row's chunks fit in a subgroup), `decode-strided` (the same kernel loading one whole K row per
- * invocation: an ablation), `decode-per-kv` (one workgroup per KV head even with few of them:
- * an ablation), or the 32-key `partial` kernel + merge.
+ * Which kernel runs single-token (decode) attention: `decode`, `decode-per-kv` (the same with
+ * one workgroup per KV head even when they are few: an ablation), or the 32-key `partial`
+ * kernel + merge (the kernel `decode` replaced: an ablation).
  */
-export type DecodeAttention = 'decode' | 'decode-strided' | 'decode-per-kv' | 'partial';
+export type DecodeAttention = 'decode' | 'decode-per-kv' | 'partial';
 
 /**
  * Whether the `decode` entry point fits this shape: a K/V row of at most 16 vec4<u32> chunks
@@ -150,9 +149,6 @@ export async function attentionKernel(
     { split: ATTN_SPLIT.prefill, tokens: maxTokens, fusedRope: false, entry: 'partial', wg: ATTN_WG },
   ];
   const sgDecode = oneKernel && subgroupsFit(gpu, DECODE_WG);
-  // Coalesced K loads need a row's chunks inside one subgroup (summed by shuffles).
-  const chunks = s.headDim / (s.kvF16 ? 8 : 4);
-  const kShuffle = sgDecode && gpu.caps.subgroupMinSize >= chunks && decode !== 'decode-strided';
   // Few KV heads (GQA): a workgroup per query head, so short contexts still fill the GPU
   // (Llama-3.2-1B: 8 KV heads = 8 workgroups at 256 keys, 32 with this).
   const group = s.numHeads / s.numKvHeads;
@@ -179,10 +175,7 @@ export async function attentionKernel(
           ? { DRED_SLOTS: partialsAfterSubgroups(gpu, DECODE_WG, sgDecode), QSPLIT: qSplit }
           : {}),
       };
-      const flags = {
-        SUBGROUP_BUILTINS: v.entry === 'decode' && sgDecode,
-        K_SHUFFLE: v.entry === 'decode' && kShuffle,
-      };
+      const flags = { SUBGROUP_BUILTINS: v.entry === 'decode' && sgDecode };
       const partial = await gpu.pipelines.get({
         shader: attentionShader,
         entryPoint: v.entry,

@@ -339,7 +339,6 @@ export const modelKernelCases: KernelCase[] = [
       { heads: 2, kvHeads: 2, headDim: 128, pos0: 256, tokens: 1, kvF16: true },
       { heads: 4, kvHeads: 4, headDim: 16, pos0: 10, tokens: 1, kvF16: false },
       { heads: 4, kvHeads: 1, headDim: 128, pos0: 300, tokens: 1, kvF16: true, decode: 'partial' },
-      { heads: 8, kvHeads: 2, headDim: 32, pos0: 280, tokens: 1, kvF16: true, decode: 'decode-strided' },
       { heads: 6, kvHeads: 2, headDim: 64, pos0: 90, tokens: 1, kvF16: true, decode: 'decode-per-kv' },
     ] as AttnCase[]
   ).map((c) => ({

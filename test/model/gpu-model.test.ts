@@ -180,7 +180,7 @@ describe.each([
 );
 
 describe('W4A8 kernel plans (tinystories-656k, 8 layers)', () => {
-  test('decode fuses norm/quantize/RoPE: 6 dispatches per layer; the unfused ablation agrees', async () => {
+  test('decode fuses norm/quantize/RoPE and attention: 5 dispatches per layer; the unfused ablation agrees', async () => {
     const pack = await memoryPack(await tinystories(), { scheme: 'w4a8' });
     const model = await GpuModel.load(gpu, pack);
     const layers = model.config.numLayers;
@@ -190,9 +190,17 @@ describe('W4A8 kernel plans (tinystories-656k, 8 layers)', () => {
       maxChunk: 8,
       tuning: { fuseActivations: false },
     });
-    // embed + per layer + final norm, lm_head, sample.
-    expect(await fused.dispatchesPerStep(1)).toBe(4 + 6 * layers);
-    expect(await unfused.dispatchesPerStep(1)).toBe(4 + 10 * layers);
+    const splitAttention = await model.createSession({
+      maxContext: 64,
+      maxChunk: 8,
+      tuning: { decodeAttention: 'partial' },
+    });
+    // embed + per layer + final norm, lm_head, sample. Decode attention is one dispatch while one
+    // 256-key split holds the context; the 32-key partial kernel adds its merge.
+    expect(await fused.dispatchesPerStep(1)).toBe(4 + 5 * layers);
+    expect(await splitAttention.dispatchesPerStep(1)).toBe(4 + 6 * layers);
+    expect(await unfused.dispatchesPerStep(1)).toBe(4 + 9 * layers);
+    splitAttention.destroy();
     // Prefill chunks keep separate norm / quantize / RoPE dispatches (token-block matmuls).
     expect(await fused.dispatchesPerStep(5)).toBe(4 + 11 * layers);
     const prompt = [1, 147, 201, 282, 215];
