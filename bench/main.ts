@@ -57,9 +57,7 @@ async function main(): Promise<void> {
     if (suites.size === 0) return;
   }
   const gpu = await acquireDevice({ dawnToggles: ['disable-dawn-features=timestamp_quantization'] });
-  const software = /llvmpipe|swiftshader|software/i.test(
-    `${gpu.caps.adapter.description} ${gpu.caps.adapter.architecture}`,
-  );
+  const software = gpu.caps.software;
   const device = gpu.caps.adapter.device || gpu.caps.adapter.description;
   const header = { device, date: new Date().toISOString(), commit: __PAGELM_COMMIT__ };
   console.log(`pagelm bench — ${device} — ${header.date} — commit ${header.commit}`);

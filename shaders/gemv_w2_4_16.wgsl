@@ -106,7 +106,11 @@ fn group_scale(row: u32, g: u32) -> f32 {
 // its 4-bit groups; entry = vec4 offset in the row (bits 0-11) | group (12-23) | scale code (24-31).
 var<workgroup> sched: array<u32, SCALE_SLOTS>;
 
-const UNROLL: u32 = 4u;
+// Chunks (groups) per step, all their loads issued first: UNROLL ≤ UNROLL_MAX, set by the host
+// (more loads in flight per invocation on GPUs; few on CPU adapters, where unrolled dot4I8Packed
+// costs compile time and buys nothing).
+const UNROLL_MAX: u32 = 16u;
+override UNROLL: u32 = 4u;
 
 fn schedule_tile(me: GemvTile) {
   for (var i = me.lid; i < (WG / TPR) * params.groups; i += WG) {
@@ -143,9 +147,9 @@ fn lanes4(a: u32, b: u32) -> vec4<u32> {
 }
 
 // One step's weights: UNROLL groups of the 2-bit pass (step < steps2) or of the 4-bit pass.
-var<private> e: array<u32, UNROLL>;
-var<private> wa: array<vec4<u32>, UNROLL>;
-var<private> wb: array<vec4<u32>, UNROLL>;
+var<private> e: array<u32, UNROLL_MAX>;
+var<private> wa: array<vec4<u32>, UNROLL_MAX>;
+var<private> wb: array<vec4<u32>, UNROLL_MAX>;
 
 fn load_step(me: GemvTile, step: u32, steps2: u32, rbase: u32) {
   let is4 = step >= steps2;

@@ -85,7 +85,11 @@ fn load_group_params(me: GemvTile) {
 #include "stage_row"
 #include "stage_x16"
 
-const UNROLL: u32 = 4u;
+// Chunks (groups) per step, all their loads issued first: UNROLL ≤ UNROLL_MAX, set by the host
+// (more loads in flight per invocation on GPUs; few on CPU adapters, where unrolled dot4I8Packed
+// costs compile time and buys nothing).
+const UNROLL_MAX: u32 = 16u;
+override UNROLL: u32 = 4u;
 const NIB: u32 = 0x0F0F0F0Fu;
 
 @compute @workgroup_size(WG)
@@ -93,7 +97,7 @@ fn main(inv: GemvInvocation) {
   let me = gemv_tile(inv);
   // Rows past the piece's end read row 0 (in bounds) and are never stored.
   let wbase = select(0u, me.row * params.chunks, me.live);
-  var w: array<vec4<u32>, UNROLL>;
+  var w: array<vec4<u32>, UNROLL_MAX>;
   for (var u = 0u; u < UNROLL; u++) {
     w[u] = qweight[wbase + min(me.t + u * TPR, params.chunks - 1u)];
   }

@@ -104,7 +104,11 @@ fn x_chunk(xo: u32, i: u32) -> vec4<u32> {
 }
 #endif
 
-const UNROLL: u32 = 4u;
+// Chunks (groups) per step, all their loads issued first: UNROLL ≤ UNROLL_MAX, set by the host
+// (more loads in flight per invocation on GPUs; few on CPU adapters, where unrolled dot4I8Packed
+// costs compile time and buys nothing).
+const UNROLL_MAX: u32 = 16u;
+override UNROLL: u32 = 4u;
 // Tokens per workgroup: TOKENS (override, ≤ TT_MAX; 1 with X_F32) — see main(). Single-token
 // pipelines (flag TOKEN_BLOCKS off) get TT_MAX = 1: no token loop to unroll, which keeps their
 // compile time (and lavapipe / SwiftShader test time) low.
@@ -139,7 +143,7 @@ fn main(inv: GemvInvocation) {
 
   // Issue the first weight loads before the scales and the activation staging, so those
   // overlap the loads in flight.
-  var w: array<vec4<u32>, UNROLL>;
+  var w: array<vec4<u32>, UNROLL_MAX>;
   for (var u = 0u; u < UNROLL; u++) {
     w[u] = qweight[wbase + min(me.t + u * TPR, params.chunks - 1u)];
   }

@@ -19,6 +19,11 @@ export interface Capabilities {
   };
   subgroupMinSize: number;
   subgroupMaxSize: number;
+  /**
+   * A CPU implementation (lavapipe/llvmpipe, SwiftShader): kernels there gain nothing from many
+   * loads in flight and pay for unrolled code in compile time, so tuning defaults differ.
+   */
+  software: boolean;
   limits: {
     maxStorageBufferBindingSize: number;
     maxBufferSize: number;
@@ -158,6 +163,9 @@ export async function acquireDevice(opts: AcquireOptions = {}): Promise<GpuConte
     },
     subgroupMinSize: (info as { subgroupMinSize?: number }).subgroupMinSize ?? 0,
     subgroupMaxSize: (info as { subgroupMaxSize?: number }).subgroupMaxSize ?? 0,
+    software: /llvmpipe|lavapipe|swiftshader|software/i.test(
+      `${info.vendor} ${info.architecture} ${info.device} ${info.description}`,
+    ),
     limits: {
       maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
       maxBufferSize: device.limits.maxBufferSize,

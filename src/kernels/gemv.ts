@@ -25,6 +25,11 @@ export const gemvShaders = {
 export interface GemvOptions {
   /** y += W x instead of y = W x (fuses the residual add). */
   accumulate?: boolean;
+  /**
+   * W4A8, and W4A16 / 2-4-16 with 16-bit activations: weight chunks (groups) each invocation
+   * loads per step, all issued before their math (1 … 16; default 4).
+   */
+  unroll?: number;
   /** Stage the tile's scales in workgroup memory (default) or load them per invocation. */
   scalesInShared?: boolean;
   /** Invocations per output row (a power of two dividing 256). */
@@ -168,6 +173,10 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
   };
   const rowsPerWg = WG / tpr;
   const staged = (opts.scalesInShared ?? true) ? 1 : 0;
+  const unroll = opts.unroll ?? 4;
+  if (!Number.isInteger(unroll) || unroll < 1 || unroll > 16) {
+    throw new Error(`gemv: unroll ${unroll} must be 1 … 16`);
+  }
   const needs = (kind: Activations['kind']) => {
     if (x.kind !== kind) throw new Error(`gemv ${w.scheme}: needs ${kind} activations, got ${x.kind}`);
   };
@@ -202,6 +211,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
           },
           constants: {
             ...common,
+            UNROLL: unroll,
             GROUP_CHUNKS: perChannel ? 0 : w.groupSize / 32,
             SCALE_SLOTS: rowsPerWg * nGroups,
             SCALES_IN_SHARED: staged,
@@ -248,6 +258,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
             ...(x16
               ? {
                   ...st.constants,
+                  UNROLL: unroll,
                   X16_TRANSPOSE: w4 ? 0 : 1,
                   X16_CHUNKS: geo.chunks16,
                   X16_VEC4: 2 * geo.chunks16,

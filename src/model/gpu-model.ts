@@ -3,7 +3,12 @@ import { readF32, roundUp, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { GpuContext } from '../gpu/device';
 import { DispatchList } from '../gpu/dispatch';
 import { TimestampQueries } from '../gpu/timestamps';
-import { type AttentionKernel, attentionKernel, type DecodeAttention, ropeKernel } from '../kernels/attention';
+import {
+  type AttentionKernel,
+  attentionKernel,
+  type DecodeAttention,
+  ropeKernel,
+} from '../kernels/attention';
 import { embedKernel } from '../kernels/embed';
 import type { Encodable } from '../kernels/encodable';
 import { canStageActivations, canStageInt16, gemv } from '../kernels/gemv';
@@ -181,7 +186,15 @@ export interface KernelTuning {
    * 256 keys; default where the shape fits), or an ablation (see DecodeAttention).
    */
   decodeAttention?: DecodeAttention;
+  /**
+   * Weight chunks each invocation of a single-token matmul loads per step (1 … 16; default 4 on
+   * CPU adapters, MATMUL_UNROLL_GPU elsewhere). Prefill token blocks keep 4.
+   */
+  matmulUnroll?: number;
 }
+
+/** Single-token matmul loads in flight per invocation on GPUs (measured on the H200). */
+const MATMUL_UNROLL_GPU = 4;
 
 /** One conversation's state on the GPU: KV cache, activations, and the prepared kernels. */
 export class GpuSession {
@@ -282,6 +295,7 @@ export class GpuSession {
     const normTpr = opts.tuning?.fusedThreadsPerRow?.norm ?? 8;
     const quantTpr = opts.tuning?.fusedThreadsPerRow?.quantize ?? 16;
     const int16 = { int16Activations: opts.tuning?.int16Activations ?? true };
+    const decodeUnroll = { unroll: opts.tuning?.matmulUnroll ?? (gpu.caps.software ? 4 : MATMUL_UNROLL_GPU) };
     const fuse = (lin: GpuLinear, tpr: number) =>
       (opts.tuning?.fuseActivations ?? true) &&
       (int8
@@ -315,7 +329,7 @@ export class GpuSession {
       const fusedO = int8 && !prefill && fuse(w.o, quantTpr);
       const fusedMlp = !prefill && fuse(w.gateUp, normTpr);
       const fusedDown = int8 && !prefill && fuse(w.down, quantTpr);
-      const blocked = prefill ? block : {};
+      const blocked = prefill ? block : decodeUnroll;
       const quantize = async (from: GPUBuffer, to: Activations, k: number) =>
         to.kind === 'int8'
           ? keep(
@@ -344,6 +358,7 @@ export class GpuSession {
         );
       const fusedOpts = (weight?: GPUBuffer) => ({
         ...int16,
+        ...decodeUnroll,
         threadsPerRow: weight ? normTpr : quantTpr,
         norm: weight ? { weight, eps: c.rmsNormEps } : undefined,
       });
@@ -453,7 +468,7 @@ export class GpuSession {
       return k;
     };
     await ensureFinalNorm(1);
-    const lmHead = keep(await gemv(gpu, model.lmHead, lastIn, logits, int16));
+    const lmHead = keep(await gemv(gpu, model.lmHead, lastIn, logits, { ...int16, ...decodeUnroll }));
     const sample = keep(await samplerKernel(gpu, { logits, vocab: c.vocabSize, ids, history, step }));
     const plan: StepPlan = { embed, layers, prefillLayers, ensureFinalNorm, finalNorm, lmHead, sample };
     const session = new GpuSession(model, maxContext, maxChunk, step, ids, history, idOut, logits, plan);

@@ -50,6 +50,8 @@ interface GemvCase {
   stage?: 'quantize' | 'norm';
   /** W4A16 / 2/4/16: false runs the f32 baseline kernels (GemvOptions.int16Activations). */
   int16Activations?: boolean;
+  /** Weight chunks (groups) in flight per invocation (GemvOptions.unroll). */
+  unroll?: number;
 }
 
 /**
@@ -348,6 +350,13 @@ const gemvCases: GemvCase[] = [
   { scheme: 'w2-4-16', N: 40, K: 8192, accumulate: true, threadsPerRow: 32, subgroups: false },
   { scheme: 'w2-4-16', N: 50, K: 128, tokens: 4, accumulate: true },
   { scheme: 'w2-4-16', N: 72, K: 200, gated: true, subgroups: false },
+  // Loads in flight per invocation: all of a row's chunks in one step (16), an unroll that does
+  // not divide the chunk count, and one at a time.
+  { scheme: 'w4a8', N: 90, K: 4096, stage: 'norm', threadsPerRow: 8, unroll: 16 },
+  { scheme: 'w4a8', N: 50, K: 1000, groupSize: 64, unroll: 3 },
+  { scheme: 'w4a16', N: 64, K: 2048, stage: 'norm', threadsPerRow: 8, unroll: 16 },
+  { scheme: 'w2-4-16', N: 64, K: 4096, stage: 'norm', threadsPerRow: 8, unroll: 8 },
+  { scheme: 'w2-4-16', N: 40, K: 1000, gated: true, unroll: 1 },
   { scheme: 'f32', N: 40, K: 64, gated: true, tokens: 3 },
   { scheme: 'f16', N: 33, K: 48, tokens: 7, accumulate: true },
 ];
