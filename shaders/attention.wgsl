@@ -417,29 +417,30 @@ fn decode(inv: DecodeInvocation) {
                       rotated(base, d + 3u, last)) * params.scale;
   }
   let holds_new = last < k0 + WG;
-  if (holds_new) {
+  if (holds_new && lid < CHUNKS) {
+    // Invocation c builds chunk c (KVEC dims) of the new K (rotated) and V rows as whole
+    // vec4<u32> words: one store each to the cache and to `dnew`.
     let kbase = row + (params.n_heads + kvh) * HEAD_DIM;
     let vbase = row + (params.n_heads + params.n_kv_heads + kvh) * HEAD_DIM;
-    for (var d = 2u * lid; d < HEAD_DIM; d += 2u * WG) {
-      let e = (rows + last) * HEAD_DIM + d;
-      let klo = rotated(kbase, d, last);
-      let khi = rotated(kbase, d + 1u, last);
-      let vlo = qkv[vbase + d];
-      let vhi = qkv[vbase + d + 1u];
-      if (inv.wid.y % QSPLIT == 0u) {
-        store_k_pair(e, klo, khi);
-        store_v_pair(e, vlo, vhi);
-      }
+    let d0 = lid * KVEC;
+    var kw = vec4<u32>(0u);
+    var vw = vec4<u32>(0u);
+    for (var j = 0u; j < 4u; j++) {
       if (KV_F16) {
-        dnew[(d / 2u) / 4u][(d / 2u) % 4u] = pack2x16float(vec2<f32>(klo, khi));
-        dnew[DCH_MAX + (d / 2u) / 4u][(d / 2u) % 4u] = pack2x16float(vec2<f32>(vlo, vhi));
+        let d = d0 + 2u * j;
+        kw[j] = pack2x16float(vec2<f32>(rotated(kbase, d, last), rotated(kbase, d + 1u, last)));
+        vw[j] = pack2x16float(vec2<f32>(qkv[vbase + d], qkv[vbase + d + 1u]));
       } else {
-        dnew[d / 4u][d % 4u] = bitcast<u32>(klo);
-        dnew[d / 4u][(d + 1u) % 4u] = bitcast<u32>(khi);
-        dnew[DCH_MAX + d / 4u][d % 4u] = bitcast<u32>(vlo);
-        dnew[DCH_MAX + d / 4u][(d + 1u) % 4u] = bitcast<u32>(vhi);
+        kw[j] = bitcast<u32>(rotated(kbase, d0 + j, last));
+        vw[j] = bitcast<u32>(qkv[vbase + d0 + j]);
       }
     }
+    if (inv.wid.y % QSPLIT == 0u) {
+      kcache[(rows + last) * CHUNKS + lid] = kw;
+      vcache[(rows + last) * CHUNKS + lid] = vw;
+    }
+    dnew[lid] = kw;
+    dnew[DCH_MAX + lid] = vw;
   }
   workgroupBarrier();
   if (holds_new) {
