@@ -31,6 +31,8 @@ export interface DecodeResult {
   encodeOnlyMs?: number;
   /** GPU seconds each family adds to a single-pass step (step time minus step time without it). */
   marginal?: Record<string, number>;
+  /** GPU seconds each family's dispatches cost when recorded a second time (inside the chain). */
+  added?: Record<string, number>;
   /** Dispatch count of one decode step. */
   dispatches?: number;
 }
@@ -117,11 +119,13 @@ export async function benchDecode(
   const encodeOnlyMs = await session.measureEncode();
   const dispatches = await session.dispatchesPerStep(1);
   let marginal: Record<string, number> | undefined;
+  let added: Record<string, number> | undefined;
   if (gpu.caps.features.timestampQuery) {
     // Last: leaving families out corrupts the session's state.
     const m = await session.marginalProfile();
     stepGpuSeconds ??= m.full;
     marginal = Object.fromEntries(Object.entries(m.without).map(([f, t]) => [f, m.full - t]));
+    added = Object.fromEntries(Object.entries(m.twice).map(([f, t]) => [f, t - m.full]));
   }
   session.destroy();
   model.destroy();
@@ -138,6 +142,7 @@ export async function benchDecode(
     hostSubmitMs,
     encodeOnlyMs,
     marginal,
+    added,
     dispatches,
   };
 }

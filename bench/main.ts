@@ -168,14 +168,19 @@ async function main(): Promise<void> {
     console.log(
       `${'encode alone'.padEnd(14)}${profiled.map((d) => ((d.encodeOnlyMs ?? 0) * 1e3).toFixed(0).padStart(22)).join('')}   ← the same, nothing else running`,
     );
-    console.log('  (per family: own pass | marginal = one-pass step time minus the step without it)');
+    console.log(
+      '  (per family: own pass | marginal = one-pass step time minus the step without it | added = the step with the family recorded twice minus the step)',
+    );
     for (const f of [...families, 'total']) {
       const sum = (r: Record<string, number> | undefined) =>
         Object.values(r ?? {}).reduce((a, b) => a + b, 0);
       const cell = (d: DecodeResult) => {
         const own = f === 'total' ? sum(d.profile) : (d.profile![f] ?? 0);
         const marginal = f === 'total' ? sum(d.marginal) : (d.marginal?.[f] ?? 0);
-        return `${(own * 1e6).toFixed(0)} | ${(marginal * 1e6).toFixed(0)}`.padStart(22);
+        const added = f === 'total' ? sum(d.added) : (d.added?.[f] ?? 0);
+        return `${(own * 1e6).toFixed(0)} | ${(marginal * 1e6).toFixed(0)} | ${(added * 1e6).toFixed(0)}`.padStart(
+          22,
+        );
       };
       console.log(`${f.padEnd(14)}${profiled.map(cell).join('')}`);
     }

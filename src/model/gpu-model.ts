@@ -705,23 +705,31 @@ export class GpuSession {
 
   /**
    * Marginal GPU cost of each kernel family inside a normal single-pass step: the step's GPU time
-   * with and without that family (median of `repeats`). Unlike profileDecode there is no per-pass
-   * overhead, and overlap between neighbours shows. Leaving kernels out corrupts the step's
-   * outputs, so this is for benchmarks only: the session must be reset (or discarded) afterwards.
+   * with and without that family, and with that family's dispatches recorded twice in place
+   * (median of `repeats`). Unlike profileDecode there is no per-pass overhead. Removing a family
+   * also removes a dependency, so neighbours may overlap and `full − without` can overstate it;
+   * `twice − full` is its cost inside the dependent chain. Both corrupt the step's outputs, so
+   * this is for benchmarks only: the session must be reset (or discarded) afterwards.
    */
-  async marginalProfile(repeats = 5): Promise<{ full: number; without: Record<string, number> }> {
+  async marginalProfile(
+    repeats = 5,
+  ): Promise<{ full: number; without: Record<string, number>; twice: Record<string, number> }> {
     const { device, caps } = this.model.gpu;
     if (!caps.features.timestampQuery) throw new Error('marginalProfile needs the timestamp-query feature');
     await this.plan.ensureFinalNorm(1);
     const kernels = this.stepKernels(1);
-    const time = async (skip: string | null) => {
+    const time = async (skip: string | null, twice: string | null = null) => {
       const runs: number[] = [];
       for (let r = 0; r < repeats; r++) {
         device.queue.writeBuffer(this.step, 0, new Uint32Array([this.position, 1]));
         const timing = new TimestampQueries(device, 1);
         const enc = device.createCommandEncoder();
         const pass = enc.beginComputePass({ timestampWrites: timing.pass(0) });
-        for (const [family, record] of kernels) if (family !== skip) record(pass);
+        for (const [family, record] of kernels) {
+          if (family === skip) continue;
+          record(pass);
+          if (family === twice) record(pass);
+        }
         pass.end();
         timing.resolve(enc);
         device.queue.submit([enc.finish()]);
@@ -732,8 +740,12 @@ export class GpuSession {
     };
     const full = await time(null);
     const without: Record<string, number> = {};
-    for (const family of new Set(kernels.map(([f]) => f))) without[family] = await time(family);
-    return { full, without };
+    const twice: Record<string, number> = {};
+    for (const family of new Set(kernels.map(([f]) => f))) {
+      without[family] = await time(family);
+      twice[family] = await time(null, family);
+    }
+    return { full, without, twice };
   }
 
   /** Dispatches one step of `tokens` tokens records (counted on a stand-in pass: nothing runs). */
