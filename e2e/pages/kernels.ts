@@ -8,17 +8,25 @@ interface Result {
   name: string;
   ok: boolean;
   error?: string;
+  /** Wall time of the case (compile included), for the suite's time budget. */
+  ms?: number;
 }
 
 async function main(): Promise<{ caps: unknown; results: Result[] }> {
   const gpu = await acquireDevice();
   const results: Result[] = [];
   for (const c of kernelCases) {
+    const t0 = performance.now();
     try {
       await c.run(gpu);
-      results.push({ name: c.name, ok: true });
+      results.push({ name: c.name, ok: true, ms: performance.now() - t0 });
     } catch (e) {
-      results.push({ name: c.name, ok: false, error: String((e as Error).message) });
+      results.push({
+        name: c.name,
+        ok: false,
+        error: String((e as Error).message),
+        ms: performance.now() - t0,
+      });
     }
   }
   for (const entry of ['skips_odd', 'off_by_one'] as const) {
