@@ -17,11 +17,15 @@
 //    Schedule: every row has the same number of 4-bit groups (the format's invariant), so the
 //    workgroup first decodes a per-tile schedule into workgroup memory — per row its 2-bit groups,
 //    then its 4-bit groups, each entry the group's vec4 offset, index and scale code — and every
-//    invocation then runs a 2-bit pass and a 4-bit pass over the same number of groups: no lane of
-//    a subgroup waits on another group kind's code (rows mix them at random). The first weight
-//    loads are issued right after the schedule's barrier, before the row is staged. UNROLL groups
-//    per step, all their loads issued first. SCALES_IN_SHARED must be on (the schedule is the
-//    tile's decoded scales and offsets).
+//    invocation then walks its row's slots, TPR apart: a step's slot is of the same kind in every
+//    row (rows share n2), so lanes of a subgroup run one kind's code except where a step straddles
+//    the 2-bit / 4-bit boundary (rows mix the kinds at random in K order). The schedule's loads
+//    are all issued at once (one round trip, the token's row and the outlier range loaded beside
+//    them), the first weight loads right after its barrier, then the row is quantized (their
+//    latency overlapped) with the activations swizzled against bank conflicts (stage_x16.wgsl).
+//    UNROLL groups per step, all their loads issued first; the first outlier entries are loaded
+//    with the first step's weights.
+//    SCALES_IN_SHARED must be on (the schedule is the tile's decoded scales and offsets).
 //  - otherwise, the f32 baseline: asynchronous dequantization — each invocation issues the load
 //    of its first group's weights, then the workgroup decodes every group scale and word offset
 //    of its tile into workgroup memory (independent of the weights), one barrier, then the math
@@ -111,18 +115,52 @@ var<workgroup> sched: array<u32, SCALE_SLOTS>;
 // costs compile time and buys nothing).
 const UNROLL_MAX: u32 = 16u;
 override UNROLL: u32 = 4u;
+// Mask words per row at most: the staged row holds ≤ 16384 features (XCH_MAX · WG chunks of 16),
+// so nG ≤ 256 groups.
+const MASK_MAX: u32 = 8u;
+// Outlier entries per invocation loaded before the main loop (most rows have ~0.5% of K, i.e.
+// one or two per invocation); the rest, if any, are read after it.
+const OUT_PF: u32 = 4u;
 
+// The schedule, one invocation per octet (8 groups) of a row: it loads the row's mask words up to
+// the octet's (rank4 before it) and the octet's two scale-code words, every load at once with a
+// constant trip count and no load depending on another, then writes the 8 entries from registers.
+// The first weight loads wait on this (their offsets), so the chain before them is one memory
+// round trip and a barrier; it was a loop over the tile's slots, each with its own loop of mask
+// loads (trip count ∝ g / 32), i.e. several dependent round trips per invocation.
 fn schedule_tile(me: GemvTile) {
-  for (var i = me.lid; i < (WG / TPR) * params.groups; i += WG) {
-    let lr = i / params.groups;
+  let ng = params.groups;
+  let n2 = ng - params.n4;
+  let octets = (ng + 7u) / 8u;
+  for (var i = me.lid; i < (WG / TPR) * octets; i += WG) {
+    let lr = i / octets;
+    let o = i % octets;
     let r = min(me.tile_row0 + lr, params.n_rows - 1u);
-    let g = i % params.groups;
-    let info = group_info(r, g);
-    let off4 = (info & ~IS4) / 4u; // g + rank4(g)
-    let rank = off4 - g;
-    let slot = select(g - rank, params.groups - params.n4 + rank, (info & IS4) != 0u);
-    let code = (scale_codes[r * params.code_words + g / 4u] >> (8u * (g % 4u))) & 0xFFu;
-    sched[lr * params.groups + slot] = off4 | (g << 12u) | (code << 24u);
+    let m = o / 4u;
+    let mbase = r * params.mask_words;
+    let cbase = r * params.code_words;
+    let c0 = scale_codes[cbase + 2u * o];
+    let c1 = scale_codes[cbase + min(2u * o + 1u, params.code_words - 1u)];
+    var rank = 0u; // 4-bit groups before the octet
+    var word = 0u; // the octet's mask word
+    for (var k = 0u; k < MASK_MAX; k++) {
+      let w = mask[mbase + min(k, m)];
+      rank += select(0u, countOneBits(w), k < m);
+      word = select(word, w, k == m);
+    }
+    let shift = 8u * (o % 4u);
+    rank += countOneBits(word & ((1u << shift) - 1u));
+    let bits = word >> shift;
+    for (var k = 0u; k < 8u; k++) {
+      let g = 8u * o + k;
+      if (g < ng) {
+        let is4 = ((bits >> k) & 1u) != 0u;
+        let code = (select(c0, c1, k >= 4u) >> (8u * (k % 4u))) & 0xFFu;
+        let slot = select(g - rank, n2 + rank, is4);
+        sched[lr * ng + slot] = (g + rank) | (g << 12u) | (code << 24u);
+        rank += select(0u, 1u, is4);
+      }
+    }
   }
 }
 
@@ -146,21 +184,26 @@ fn lanes4(a: u32, b: u32) -> vec4<u32> {
   );
 }
 
-// One step's weights: UNROLL groups of the 2-bit pass (step < steps2) or of the 4-bit pass.
+// One step's weights: UNROLL slots of the row's schedule (2-bit slots j < n2, 4-bit after).
 var<private> e: array<u32, UNROLL_MAX>;
 var<private> wa: array<vec4<u32>, UNROLL_MAX>;
 var<private> wb: array<vec4<u32>, UNROLL_MAX>;
 
-fn load_step(me: GemvTile, step: u32, steps2: u32, rbase: u32) {
-  let is4 = step >= steps2;
-  let n2 = params.groups - params.n4;
-  let count = select(n2, params.n4, is4);
-  let j0 = me.t + (step - select(0u, steps2, is4)) * UNROLL * TPR;
+// Slot j of the row for step `step`, unroll u.
+fn slot_of(me: GemvTile, step: u32, u: u32) -> u32 {
+  return me.t + (step * UNROLL + u) * TPR;
+}
+
+// All UNROLL schedule reads, then all weight loads (each needs only its own entry).
+fn load_step(me: GemvTile, step: u32, rbase: u32, n2: u32) {
+  let ng = params.groups;
+  let row_slots = me.local_row * ng;
   for (var u = 0u; u < UNROLL; u++) {
-    e[u] = sched[me.local_row * params.groups + select(0u, n2, is4) + min(j0 + u * TPR, max(count, 1u) - 1u)];
+    let j = slot_of(me, step, u);
+    e[u] = sched[row_slots + min(j, ng - 1u)];
     let off = rbase + (e[u] & 0xFFFu);
     wa[u] = qweight[off];
-    if (is4) {
+    if (j >= n2 && j < ng) {
       wb[u] = qweight[off + 1u];
     }
   }
@@ -170,37 +213,56 @@ fn group_sumv(g: u32) -> i32 {
   return ssum[4u * g] + ssum[4u * g + 1u] + ssum[4u * g + 2u] + ssum[4u * g + 3u];
 }
 
+// Σ residual · v of one outlier entry (column in the low 16 bits, f16 residual in the high).
+fn outlier_dot(o: u32) -> f32 {
+  return unpack2x16float(o).y * f32(x16_value(o & 0xFFFFu));
+}
+
 @compute @workgroup_size(WG)
 fn main(inv: GemvInvocation) {
   let me = gemv_tile(inv);
   // Rows past the piece's end work on the last row (in bounds) and are never stored.
   let safe_row = min(me.row, params.n_rows - 1u);
   let rbase = safe_row * params.row_words / 4u; // vec4 index (rows are whole vec4s)
-  let n4 = params.n4;
-  let n2 = params.groups - n4; // ≥ 1 for every nG (n4 ≈ nG / 4)
+  let ng = params.groups;
+  let n2 = ng - params.n4; // ≥ 1 for every nG (n4 ≈ nG / 4)
 
+  // Loads that depend on nothing go first, so they arrive while the schedule's are in flight: the
+  // token's f32 row (staged below, after the first weight loads are issued: its round trip is
+  // then off the critical path), the row's outlier range and its scale (read after the main
+  // loop, it was one more round trip at the very end).
+  stage_row_load(me);
+  let o_begin = outlier_row_ptr[safe_row] + me.t;
+  let o_end = outlier_row_ptr[safe_row + 1u];
+  let rscale = row_scale[safe_row];
   schedule_tile(me);
   workgroupBarrier();
-  // Steps of UNROLL groups per invocation: the 2-bit pass, then the 4-bit pass. Both counts are
-  // uniform, so is4 is too: one copy of the math (lanes from either kind, then the same
-  // dot4I8Packed) keeps the code, and the CPU adapters' compile time, at half.
-  let steps2 = (n2 + UNROLL * TPR - 1u) / (UNROLL * TPR);
-  let steps = steps2 + (n4 + UNROLL * TPR - 1u) / (UNROLL * TPR);
-  // The first step's loads are in flight while the row is staged.
-  load_step(me, 0u, steps2, rbase);
-  let x_scale = stage_x16(me);
+  // One pass over the row's ng slots, UNROLL · TPR per step: the 2-bit slots, then the 4-bit ones.
+  // Every row has the same n2, so a step's slot (step, u) is of one kind for all rows and, unless
+  // its TPR slots straddle n2, for the whole row: the kinds' code runs side by side in at most one
+  // such slot per row. Two passes (one per kind, each rounded up to whole steps) took 3 steps at
+  // K = 4096 with TPR 8 (48 2-bit + 16 4-bit groups per 32-slot step) where this takes 2, and 2
+  // instead of 1 at TPR 32: one dependent weight round trip fewer per invocation.
+  let steps = (ng + UNROLL * TPR - 1u) / (UNROLL * TPR);
+  // The first step's weight loads and the first outlier entries are in flight while the row is
+  // quantized (the entries' range arrived with the schedule's loads).
+  load_step(me, 0u, rbase, n2);
+  var opf: array<u32, OUT_PF>;
+  for (var k = 0u; k < OUT_PF; k++) {
+    opf[k] = outliers[min(o_begin + k * TPR, max(o_end, 1u) - 1u)];
+  }
+  let x_scale = stage_x16_loaded(me);
   var acc = 0.0;  // Σ_groups c_g · (2 Σ q·v − k Σ v)
   var oacc = 0.0; // Σ residual · v
   for (var step = 0u; step < steps; step++) {
-    let is4 = step >= steps2;
-    let count = select(n2, n4, is4);
-    let j0 = me.t + (step - select(0u, steps2, is4)) * UNROLL * TPR;
     if (step != 0u) {
-      load_step(me, step, steps2, rbase);
+      load_step(me, step, rbase, n2);
     }
     if (me.live) {
       for (var u = 0u; u < UNROLL; u++) {
-        if (j0 + u * TPR < count) {
+        let j = slot_of(me, step, u);
+        if (j < ng) {
+          let is4 = j >= n2;
           let g = (e[u] >> 12u) & 0xFFFu;
           var d = 0;
           for (var b = 0u; b < 4u; b++) {
@@ -211,7 +273,7 @@ fn main(inv: GemvInvocation) {
             } else {
               q = lanes2(wa[u][b]);
             }
-            d += dot_x16(q, 4u * g + b);
+            d += dot_x16_at(q, x16_slot_t(g, b, 0u), x16_slot_t(g, b, 1u));
           }
           acc += f32(e[u] >> 24u) * f32(2 * d - select(3, 15, is4) * group_sumv(g));
         }
@@ -220,12 +282,16 @@ fn main(inv: GemvInvocation) {
   }
   if (me.live) {
     // Sparse f16 residuals of this row, against the staged v (the same s_x).
-    for (var i = outlier_row_ptr[safe_row] + me.t; i < outlier_row_ptr[safe_row + 1u]; i += TPR) {
-      let o = outliers[i];
-      oacc += unpack2x16float(o).y * f32(x16_value(o & 0xFFFFu));
+    for (var k = 0u; k < OUT_PF; k++) {
+      if (o_begin + k * TPR < o_end) {
+        oacc += outlier_dot(opf[k]);
+      }
+    }
+    for (var i = o_begin + OUT_PF * TPR; i < o_end; i += TPR) {
+      oacc += outlier_dot(outliers[i]);
     }
   }
-  let mine = 0.5 * row_scale[safe_row] * acc + oacc;
+  let mine = 0.5 * rscale * acc + oacc;
   store_row(row_sum(mine, me) * x_scale, me, params.row0, me.token * params.y_stride);
 }
 #else

@@ -12,12 +12,19 @@ const XCH_MAX: u32 = 4u;
 override X_CHUNKS: u32 = 1u;
 
 var<private> xrow: array<vec4<f32>, 4u * XCH_MAX>;
+// The norm weights matching xrow (1 without NORM).
+var<private> xroww: array<vec4<f32>, 4u * XCH_MAX>;
 
 fn stage_row(me: GemvTile) -> f32 {
+  stage_row_load(me);
+  return stage_row_finish(me);
+}
+
+// The loads of stage_row only (into xrow, xroww): a kernel may issue them early and run
+// stage_row_finish later, so the row's round trip overlaps its other prologue work.
+fn stage_row_load(me: GemvTile) {
   let base4 = me.token * params.x_stride / 4u;
   let k4 = params.k / 4u;
-  var ws: array<vec4<f32>, 4u * XCH_MAX>;
-  var ss = 0.0;
   for (var j = 0u; j < XCH_MAX; j++) {
     for (var e = 0u; e < 4u; e++) {
       let v4 = 4u * (me.lid + j * WG) + e;
@@ -30,9 +37,16 @@ fn stage_row(me: GemvTile) -> f32 {
         }
       }
       xrow[4u * j + e] = v;
-      ws[4u * j + e] = w;
-      ss += dot(v, v);
+      xroww[4u * j + e] = w;
     }
+  }
+}
+
+// The rest of stage_row, after stage_row_load (workgroup-uniform control flow: it reduces).
+fn stage_row_finish(me: GemvTile) -> f32 {
+  var ss = 0.0;
+  for (var i = 0u; i < 4u * XCH_MAX; i++) {
+    ss += dot(xrow[i], xrow[i]);
   }
   var inv = 1.0;
   if (NORM) {
@@ -41,7 +55,7 @@ fn stage_row(me: GemvTile) -> f32 {
   var m = 0.0;
   for (var i = 0u; i < 4u * XCH_MAX; i++) {
     if (NORM) {
-      xrow[i] = xrow[i] * inv * ws[i];
+      xrow[i] = xrow[i] * inv * xroww[i];
     }
     let a = abs(xrow[i]);
     m = max(m, max(max(a.x, a.y), max(a.z, a.w)));

@@ -16,6 +16,15 @@
 //   otherwise (w4a16):       (0,2,4,6), (1,3,5,7), (8,10,12,14), (9,11,13,15) — the bytes of
 //                            w & 0x0F0F0F0F and (w >> 4) & 0x0F0F0F0F of the chunk's two 4-bit words.
 // Needs overrides X16_CHUNKS (chunks of 16 staged, Kp / 16; ≤ XCH_MAX · WG) and X16_VEC4 (2 · X16_CHUNKS).
+//
+// Where the halves lie (x16_slot): w4a16 at sx16[2·ch] (hi), sx16[2·ch + 1] (lo). 2/4/16
+// (X16_TRANSPOSE) swizzles them within each 64-column group g (8 vec4 = 128 bytes = one row of
+// the 32 banks): chunk b = ch % 4, half h at 8·g + ((2·b + h) ^ (g % 8)). Its invocations read
+// different groups at the same instruction (each row's own schedule), so in the plain layout
+// every lane of a quarter-warp (the 8 lanes one 128-bit access phase serves) hit the same four
+// banks, an 8-way conflict on every activation read; with the swizzle lanes whose groups differ
+// mod 8 hit different banks (at most ~2-way for the schedule's near-consecutive groups). The
+// staging writes stay conflict-free (consecutive groups alternate the slots' parity).
 override X16_TRANSPOSE: bool = false;
 override X16_CHUNKS: u32 = 1u;
 override X16_VEC4: u32 = 2u;
@@ -23,9 +32,28 @@ override X16_VEC4: u32 = 2u;
 var<workgroup> sx16: array<vec4<u32>, X16_VEC4>;
 var<workgroup> ssum: array<i32, X16_CHUNKS>;
 
+// sx16 slot of half h (0: hi, 1: lo) of chunk b of 64-column group g, 2/4/16's swizzle (above).
+fn x16_slot_t(g: u32, b: u32, h: u32) -> u32 {
+  return 8u * g + ((2u * b + h) ^ (g & 7u));
+}
+
+// sx16 slot of half h of chunk ch.
+fn x16_slot(ch: u32, h: u32) -> u32 {
+  if (X16_TRANSPOSE) {
+    return x16_slot_t(ch / 4u, ch % 4u, h);
+  }
+  return 2u * ch + h;
+}
+
 // Stages the token's row; returns s (0 for an all-zero row, whose v are all 0).
 fn stage_x16(me: GemvTile) -> f32 {
-  let s = stage_row(me) / 32639.0;
+  stage_row_load(me);
+  return stage_x16_loaded(me);
+}
+
+// stage_x16 after the kernel's own stage_row_load (issued early, see stage_row).
+fn stage_x16_loaded(me: GemvTile) -> f32 {
+  let s = stage_row_finish(me) / 32639.0;
   let r = select(0.0, 1.0 / s, s > 0.0);
   for (var j = 0u; j < XCH_MAX; j++) {
     let ch = me.lid + j * WG;
@@ -53,8 +81,8 @@ fn stage_x16(me: GemvTile) -> f32 {
         hi[c] = pack4xI8(h);
         lo[c] = pack4xI8(lanes[c] - 256 * h);
       }
-      sx16[2u * ch] = hi;
-      sx16[2u * ch + 1u] = lo;
+      sx16[x16_slot(ch, 0u)] = hi;
+      sx16[x16_slot(ch, 1u)] = lo;
       let t = v[0] + v[1] + v[2] + v[3];
       ssum[ch] = t.x + t.y + t.z + t.w;
     }
@@ -66,8 +94,13 @@ fn stage_x16(me: GemvTile) -> f32 {
 // 256 · Σ dot4I8Packed(q[s], hi[s]) + Σ dot4I8Packed(q[s], lo[s]) over one chunk's four words:
 // Σ q·v over its 16 columns. |result| ≤ 15 · 32639 · 16 < 2^23.
 fn dot_x16(q: vec4<u32>, ch: u32) -> i32 {
-  let hi = sx16[2u * ch];
-  let lo = sx16[2u * ch + 1u];
+  return dot_x16_at(q, x16_slot(ch, 0u), x16_slot(ch, 1u));
+}
+
+// dot_x16 given the chunk's two slots (x16_slot; 2/4/16 computes them per group).
+fn dot_x16_at(q: vec4<u32>, ih: u32, il: u32) -> i32 {
+  let hi = sx16[ih];
+  let lo = sx16[il];
   let h = dot4I8Packed(q.x, hi.x) + dot4I8Packed(q.y, hi.y) + dot4I8Packed(q.z, hi.z) + dot4I8Packed(q.w, hi.w);
   let l = dot4I8Packed(q.x, lo.x) + dot4I8Packed(q.y, lo.y) + dot4I8Packed(q.z, lo.z) + dot4I8Packed(q.w, lo.w);
   return 256 * h + l;
@@ -84,7 +117,7 @@ fn x16_value(k: u32) -> i32 {
     word = (i % 2u) + 2u * (i / 8u);
     byte = (i % 8u) / 2u;
   }
-  let h = extractBits(bitcast<i32>(sx16[2u * ch][word]), 8u * byte, 8u);
-  let l = extractBits(bitcast<i32>(sx16[2u * ch + 1u][word]), 8u * byte, 8u);
+  let h = extractBits(bitcast<i32>(sx16[x16_slot(ch, 0u)][word]), 8u * byte, 8u);
+  let l = extractBits(bitcast<i32>(sx16[x16_slot(ch, 1u)][word]), 8u * byte, 8u);
   return 256 * h + l;
 }

@@ -357,6 +357,12 @@ const gemvCases: GemvCase[] = [
   { scheme: 'w4a16', N: 64, K: 2048, stage: 'norm', threadsPerRow: 8, unroll: 16 },
   { scheme: 'w2-4-16', N: 64, K: 4096, stage: 'norm', threadsPerRow: 8, unroll: 8 },
   { scheme: 'w2-4-16', N: 40, K: 1000, gated: true, unroll: 1 },
+  // 2/4/16's schedule and outliers: 64 rows a tile (the octet loop runs twice), a last octet of one
+  // group, a row's 2-bit / 4-bit boundary inside a step (n2 = 25); a long row as down's (5 mask
+  // words, n2 = 120 inside the first step, ~200 outliers a row: past the 4 per invocation
+  // loaded early; the largest that fits lavapipe's 32 KiB, Llama's 11008 needs 33 KiB).
+  { scheme: 'w2-4-16', N: 130, K: 2112, threadsPerRow: 4, tokens: 2 },
+  { scheme: 'w2-4-16', N: 8, K: 10200, threadsPerRow: 32 },
   { scheme: 'f32', N: 40, K: 64, gated: true, tokens: 3 },
   { scheme: 'f16', N: 33, K: 48, tokens: 7, accumulate: true },
 ];
