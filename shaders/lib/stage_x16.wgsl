@@ -32,9 +32,11 @@ override X16_VEC4: u32 = 2u;
 var<workgroup> sx16: array<vec4<u32>, X16_VEC4>;
 var<workgroup> ssum: array<i32, X16_CHUNKS>;
 
-// sx16 slot of half h (0: hi, 1: lo) of chunk b of 64-column group g, 2/4/16's swizzle (above).
+// sx16 slot of half h (0: hi, 1: lo) of chunk b of 64-column group g, 2/4/16's swizzle (above),
+// written (8·g + g % 8) ^ (2·b + h): with b, h constants, one XOR per slot after the group's
+// (8·g + g % 8), which the compiler computes once.
 fn x16_slot_t(g: u32, b: u32, h: u32) -> u32 {
-  return 8u * g + ((2u * b + h) ^ (g & 7u));
+  return (8u * g + (g & 7u)) ^ (2u * b + h);
 }
 
 // sx16 slot of half h of chunk ch.
