@@ -241,8 +241,8 @@ fn main(inv: GemvInvocation) {
   // Every row has the same n2, so a step's slot (step, u) is of one kind for all rows and, unless
   // its TPR slots straddle n2, for the whole row: the kinds' code runs side by side in at most one
   // such slot per row. Two passes (one per kind, each rounded up to whole steps) took 3 steps at
-  // K = 4096 with TPR 8 (48 2-bit + 16 4-bit groups per 32-slot step) where this takes 2, and 2
-  // instead of 1 at TPR 32: one dependent weight round trip fewer per invocation.
+  // K = 4096 with TPR 8 (48 2-bit + 16 4-bit groups, 32 slots a step) where this takes 2, and 2
+  // where this takes 1 at TPR 32 (o): one dependent weight round trip fewer per invocation.
   let steps = (ng + UNROLL * TPR - 1u) / (UNROLL * TPR);
   // The first step's weight loads and the first outlier entries are in flight while the row is
   // quantized (the entries' range arrived with the schedule's loads).
