@@ -161,6 +161,7 @@ export const DECODE_VARIANTS: Record<string, KernelTuning | undefined> = {
   'prefill-tpr32': { prefillThreadsPerRow: 32 },
   'attn-partial': { decodeAttention: 'partial' },
   'attn-per-kv': { decodeAttention: 'decode-per-kv' },
+  'attn-late-v': { decodeAttention: 'decode-late-v' },
   unroll2: { matmulUnroll: 2 },
   unroll4: { matmulUnroll: 4 },
   unroll8: { matmulUnroll: 8 },

@@ -359,6 +359,29 @@ fn dreduce(v: vec4<f32>, lid: u32, lane: u32, sg_size: u32, is_max: bool) -> vec
   return r;
 }
 
+// V_EARLY: the split's V rows are loaded with its K rows, before anything else (default);
+// otherwise after the softmax (fewer registers live through the kernel: a benchmark ablation).
+override V_EARLY: bool = true;
+
+// Chunk `chunk` of the V rows of keys first + i·DSLICES (clamped to `last`), i < CHUNKS.
+fn load_v(vr: ptr<function, array<vec4<u32>, DCH_MAX>>, rows: u32, first: u32, last: u32, chunk: u32) {
+  for (var i = 0u; i < DCH_MAX; i++) {
+    if (i < CHUNKS) {
+      (*vr)[i] = vcache[(rows + min(first + i * DSLICES, last)) * CHUNKS + chunk];
+    }
+  }
+}
+
+// Keys at or past `last` (clamped to its row) get the new V from `dnew`: their p is 0 past
+// `last`, and 0 · a stale NaN would not be.
+fn fresh_v(vr: ptr<function, array<vec4<u32>, DCH_MAX>>, first: u32, last: u32, chunk: u32) {
+  for (var i = 0u; i < DCH_MAX; i++) {
+    if (i < CHUNKS && first + i * DSLICES >= last) {
+      (*vr)[i] = dnew[DCH_MAX + chunk];
+    }
+  }
+}
+
 struct DecodeInvocation {
   @builtin(local_invocation_index) lid: u32,
   @builtin(workgroup_id) wid: vec3<u32>,
@@ -401,10 +424,8 @@ fn decode(inv: DecodeInvocation) {
     }
   }
   var vr: array<vec4<u32>, DCH_MAX>;   // keys slice + i·DSLICES, i < CHUNKS (= WG / DSLICES)
-  for (var i = 0u; i < DCH_MAX; i++) {
-    if (i < CHUNKS) {
-      vr[i] = vcache[(rows + min(k0 + slice + i * DSLICES, last)) * CHUNKS + chunk];
-    }
+  if (V_EARLY) {
+    load_v(&vr, rows, k0 + slice, last, chunk);
   }
 
   // 2. RoPE: the group's q heads into workgroup memory; the new K (rotated) and V into the
@@ -449,12 +470,8 @@ fn decode(inv: DecodeInvocation) {
         kr[c] = dnew[c];
       }
     }
-    // Keys past `last` were clamped to its row too: all get the fresh V (their p is 0, and
-    // 0 · a stale NaN would not be).
-    for (var i = 0u; i < DCH_MAX; i++) {
-      if (i < CHUNKS && k0 + slice + i * DSLICES >= last) {
-        vr[i] = dnew[DCH_MAX + chunk];
-      }
+    if (V_EARLY) {
+      fresh_v(&vr, k0 + slice, last, chunk);
     }
   }
 
@@ -476,6 +493,12 @@ fn decode(inv: DecodeInvocation) {
   let l = dreduce(p, lid, lane, sg_size, false);
 
   // 4. P·V per query head: (slice, chunk) partials, then a sum over the slices.
+  if (!V_EARLY) {
+    load_v(&vr, rows, k0 + slice, last, chunk);
+    if (holds_new) {
+      fresh_v(&vr, k0 + slice, last, chunk);
+    }
+  }
   let vec4s = select(1u, 2u, KV_F16);     // vec4<f32> of output per chunk
   for (var g = 0u; g < GH; g++) {
     var a0 = vec4<f32>(0.0);

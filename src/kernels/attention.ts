@@ -84,10 +84,11 @@ const DECODE_MIN_KV_WORKGROUPS = 16;
 
 /**
  * Which kernel runs single-token (decode) attention: `decode`, `decode-per-kv` (the same with
- * one workgroup per KV head even when they are few: an ablation), or the 32-key `partial`
+ * one workgroup per KV head even when they are few: an ablation), `decode-late-v` (V loaded
+ * after the softmax instead of with K: an ablation), or the 32-key `partial`
  * kernel + merge (the kernel `decode` replaced: an ablation).
  */
-export type DecodeAttention = 'decode' | 'decode-per-kv' | 'partial';
+export type DecodeAttention = 'decode' | 'decode-per-kv' | 'decode-late-v' | 'partial';
 
 /**
  * Whether the `decode` entry point fits this shape: a K/V row of at most 16 vec4<u32> chunks
@@ -172,7 +173,11 @@ export async function attentionKernel(
         SPLITS_MAX: Math.ceil(s.maxPos / v.split),
         FUSED_ROPE: v.fusedRope ? 1 : 0,
         ...(v.entry === 'decode'
-          ? { DRED_SLOTS: partialsAfterSubgroups(gpu, DECODE_WG, sgDecode), QSPLIT: qSplit }
+          ? {
+              DRED_SLOTS: partialsAfterSubgroups(gpu, DECODE_WG, sgDecode),
+              QSPLIT: qSplit,
+              V_EARLY: decode === 'decode-late-v' ? 0 : 1,
+            }
           : {}),
       };
       const flags = { SUBGROUP_BUILTINS: v.entry === 'decode' && sgDecode };

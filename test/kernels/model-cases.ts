@@ -340,6 +340,7 @@ export const modelKernelCases: KernelCase[] = [
       { heads: 4, kvHeads: 4, headDim: 16, pos0: 10, tokens: 1, kvF16: false },
       { heads: 4, kvHeads: 1, headDim: 128, pos0: 300, tokens: 1, kvF16: true, decode: 'partial' },
       { heads: 6, kvHeads: 2, headDim: 64, pos0: 90, tokens: 1, kvF16: true, decode: 'decode-per-kv' },
+      { heads: 2, kvHeads: 1, headDim: 128, pos0: 260, tokens: 1, kvF16: true, decode: 'decode-late-v' },
     ] as AttnCase[]
   ).map((c) => ({
     name: `rope+attention ${JSON.stringify(c)}`,
