@@ -160,6 +160,7 @@ export const DECODE_VARIANTS: Record<string, KernelTuning | undefined> = {
   'prefill-tpr16': { prefillThreadsPerRow: 16 },
   'prefill-tpr32': { prefillThreadsPerRow: 32 },
   'attn-partial': { decodeAttention: 'partial' },
+  'attn-decode': { decodeAttention: 'decode' },
   'attn-per-kv': { decodeAttention: 'decode-per-kv' },
   'attn-late-v': { decodeAttention: 'decode-late-v' },
   unroll2: { matmulUnroll: 2 },

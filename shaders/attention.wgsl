@@ -44,8 +44,9 @@ struct Step {
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
-// K and V rows are read a vec4<u32> at a time (8 f16 or 4 f32 values); `partial` reads V a word
-// at a time (vword).
+// K rows are read a vec4<u32> at a time (8 f16 or 4 f32 values). V: `decode` reads vec4<u32>
+// chunks (binding 2), `partial` one u32 word per pair (binding 10, the same buffer): each entry
+// point binds the view it reads, so `partial` keeps its word loads.
 @group(0) @binding(1) var<storage, read_write> kcache: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read_write> vcache: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read_write> part_o: array<f32>;
@@ -55,6 +56,7 @@ struct Step {
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
 @group(0) @binding(8) var<storage, read> qkv: array<f32>;            // FUSED_ROPE
 @group(0) @binding(9) var<storage, read> cos_sin: array<vec2<f32>>;  // FUSED_ROPE: [max_pos][HEAD_DIM / 2]
+@group(0) @binding(10) var<storage, read_write> vwords: array<u32>;  // partial: the V cache by word
 
 #include "rope_rotate"
 
@@ -76,16 +78,11 @@ fn store_k_pair(e: u32, lo: f32, hi: f32) {
 
 fn store_v_pair(e: u32, lo: f32, hi: f32) {
   if (KV_F16) {
-    let word = e / 2u;
-    vcache[word / 4u][word % 4u] = pack2x16float(vec2<f32>(lo, hi));
+    vwords[e / 2u] = pack2x16float(vec2<f32>(lo, hi));
   } else {
-    vcache[e / 4u][e % 4u] = bitcast<u32>(lo);
-    vcache[(e + 1u) / 4u][(e + 1u) % 4u] = bitcast<u32>(hi);
+    vwords[e] = bitcast<u32>(lo);
+    vwords[e + 1u] = bitcast<u32>(hi);
   }
-}
-
-fn vword(i: u32) -> u32 {
-  return vcache[i / 4u][i % 4u];
 }
 
 // Cache elements per vec4<u32> of K, and vec4<u32> chunks per key.
@@ -120,9 +117,9 @@ fn chunk_dot(g: u32, w: vec4<u32>, c: u32) -> f32 {
 // Dims (2p, 2p+1) of V at cache element index `elem` (even).
 fn v_pair(elem: u32) -> vec2<f32> {
   if (KV_F16) {
-    return unpack2x16float(vword(elem / 2u));
+    return unpack2x16float(vwords[elem / 2u]);
   }
-  return vec2<f32>(bitcast<f32>(vword(elem)), bitcast<f32>(vword(elem + 1u)));
+  return vec2<f32>(bitcast<f32>(vwords[elem]), bitcast<f32>(vwords[elem + 1u]));
 }
 
 @compute @workgroup_size(WG)

@@ -83,12 +83,14 @@ const DECODE_CHUNKS_MAX = 16;
 const DECODE_MIN_KV_WORKGROUPS = 16;
 
 /**
- * Which kernel runs single-token (decode) attention: `decode`, `decode-per-kv` (the same with
+ * Which kernel runs single-token (decode) attention: `auto` (the default: `decode` while one
+ * 256-key split holds the context, `partial` + merge beyond), `decode` (at every length,
+ * merging past 256 keys), `decode-per-kv` (the same with
  * one workgroup per KV head even when they are few: an ablation), `decode-late-v` (V loaded
  * after the softmax instead of with K: an ablation), or the 32-key `partial`
  * kernel + merge (the kernel `decode` replaced: an ablation).
  */
-export type DecodeAttention = 'decode' | 'decode-per-kv' | 'decode-late-v' | 'partial';
+export type DecodeAttention = 'auto' | 'decode' | 'decode-per-kv' | 'decode-late-v' | 'partial';
 
 /**
  * Whether the `decode` entry point fits this shape: a K/V row of at most 16 vec4<u32> chunks
@@ -134,8 +136,8 @@ export async function attentionKernel(
     cosSin: GPUBuffer;
   },
   maxTokens: number,
-  /** Single-token steps: the `decode` kernel where it fits (default), or `partial` + merge. */
-  decode: DecodeAttention = 'decode',
+  /** Single-token steps (see DecodeAttention; default `auto`). */
+  decode: DecodeAttention = 'auto',
 ): Promise<AttentionKernel> {
   const { device } = gpu;
   if (s.numHeads % s.numKvHeads) throw new Error('attention: numHeads must be a multiple of numKvHeads');
@@ -143,11 +145,18 @@ export async function attentionKernel(
   if (s.headDim % 8) throw new Error(`attention: head_dim ${s.headDim} is not a multiple of 8`);
   // Decode fuses RoPE and the K/V cache write (the rope kernel is for chunks of several tokens).
   const oneKernel = decode !== 'partial' && decodeKernelFits(gpu, s);
+  // Variants: [single-token long contexts, prefill chunks, single-token short contexts].
+  // `auto` runs the decode kernel only while one split holds the context (one dispatch instead
+  // of two, the same GPU time on the H200) and the 32-key partial kernel + merge beyond it
+  // (as fast or faster there: Llama-3.2-1B at 2048 keys); `decode` runs it at every length.
+  const decodeEverywhere = oneKernel && decode !== 'auto';
+  const decodeVariant = { split: DECODE_WG, tokens: 1, fusedRope: true, entry: 'decode', wg: DECODE_WG };
   const variants = [
-    oneKernel
-      ? { split: DECODE_WG, tokens: 1, fusedRope: true, entry: 'decode', wg: DECODE_WG }
+    decodeEverywhere
+      ? decodeVariant
       : { split: ATTN_SPLIT.decode, tokens: 1, fusedRope: true, entry: 'partial', wg: ATTN_WG },
     { split: ATTN_SPLIT.prefill, tokens: maxTokens, fusedRope: false, entry: 'partial', wg: ATTN_WG },
+    ...(oneKernel && !decodeEverywhere ? [decodeVariant] : []),
   ];
   const sgDecode = oneKernel && subgroupsFit(gpu, DECODE_WG);
   // Few KV heads (GQA): a workgroup per query head, so short contexts still fill the GPU
@@ -209,11 +218,12 @@ export async function attentionKernel(
       owned.push(params);
       const partialGroup = device.createBindGroup({
         layout: partial.getBindGroupLayout(0),
-        // decode reads q from the qkv row and may write `out`; partial reads the rotated q.
+        // decode reads q from the qkv row and may write `out`; partial reads the rotated q and V
+        // by word (binding 10).
         entries: entries(
           v.entry === 'decode'
             ? [null, b.k, b.v, partO, partMl, params, b.step, b.out, b.qkv, b.cosSin]
-            : [b.q, b.k, b.v, partO, partMl, params, b.step, null, b.qkv, b.cosSin],
+            : [b.q, b.k, null, partO, partMl, params, b.step, null, b.qkv, b.cosSin, b.v],
         ),
       });
       const mergeGroup = device.createBindGroup({
@@ -234,7 +244,8 @@ export async function attentionKernel(
   );
   const encodeAt = (pass: GPUComputePassEncoder, tokens: number, lastPos: number) => {
     if (tokens > maxTokens) throw new Error(`attention: ${tokens} tokens exceed the prepared ${maxTokens}`);
-    const v = prepared[tokens === 1 ? 0 : 1];
+    const short = tokens === 1 && prepared.length > 2 && lastPos < DECODE_WG;
+    const v = prepared[short ? 2 : tokens === 1 ? 0 : 1];
     const splits = Math.floor(lastPos / v.split) + 1;
     dispatch(pass, v.partial, v.partialGroup, splits, s.numKvHeads * v.qSplit, tokens);
     // The decode kernel normalizes a single split's output itself.

@@ -182,8 +182,9 @@ export interface KernelTuning {
    */
   int16Activations?: boolean;
   /**
-   * Single-token attention: the one-dispatch `decode` kernel (256-key splits, merge only past
-   * 256 keys; default where the shape fits), or an ablation (see DecodeAttention).
+   * Single-token attention (default `auto`: the one-dispatch `decode` kernel while one 256-key
+   * split holds the context, the 32-key `partial` kernel + merge beyond), or an ablation (see
+   * DecodeAttention).
    */
   decodeAttention?: DecodeAttention;
   /**

@@ -331,12 +331,12 @@ export const modelKernelCases: KernelCase[] = [
       { heads: 16, kvHeads: 2, headDim: 128, pos0: 99, tokens: 1, kvF16: true, spare: 0 },
       { heads: 2, kvHeads: 2, headDim: 256, pos0: 40, tokens: 1, kvF16: true },
       { heads: 3, kvHeads: 3, headDim: 80, pos0: 33, tokens: 1, kvF16: false },
-      // The decode kernel (256-key splits): GQA 4 over 3 splits (+ merge), a split boundary
-      // (256 keys: one split; 257: a second split holding only the new key), f32 cache, and the
-      // 32-key partial kernel it replaces, forced.
-      { heads: 8, kvHeads: 2, headDim: 64, pos0: 600, tokens: 1, kvF16: true },
+      // The decode kernel (256-key splits; `auto` uses it up to 256 keys): GQA 4 over 3 splits
+      // (+ merge), a split boundary (256 keys: one split; 257: a second split holding only the
+      // new key), f32 cache, and the 32-key partial kernel forced.
+      { heads: 8, kvHeads: 2, headDim: 64, pos0: 600, tokens: 1, kvF16: true, decode: 'decode' },
       { heads: 2, kvHeads: 2, headDim: 128, pos0: 255, tokens: 1, kvF16: true, spare: 0 },
-      { heads: 2, kvHeads: 2, headDim: 128, pos0: 256, tokens: 1, kvF16: true },
+      { heads: 2, kvHeads: 2, headDim: 128, pos0: 256, tokens: 1, kvF16: true, decode: 'decode' },
       { heads: 4, kvHeads: 4, headDim: 16, pos0: 10, tokens: 1, kvF16: false },
       { heads: 4, kvHeads: 1, headDim: 128, pos0: 300, tokens: 1, kvF16: true, decode: 'partial' },
       { heads: 6, kvHeads: 2, headDim: 64, pos0: 90, tokens: 1, kvF16: true, decode: 'decode-per-kv' },
