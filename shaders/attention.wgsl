@@ -379,25 +379,13 @@ fn fresh_v(vr: ptr<function, array<vec4<u32>, DCH_MAX>>, first: u32, last: u32, 
   }
 }
 
-struct DecodeInvocation {
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(workgroup_id) wid: vec3<u32>,
-#if SUBGROUP_BUILTINS
-  @builtin(subgroup_invocation_id) lane: u32,
-  @builtin(subgroup_size) sg_size: u32,
-#endif
-}
+#include "invocation"
 
 @compute @workgroup_size(WG)
-fn decode(inv: DecodeInvocation) {
+fn decode(inv: Invocation) {
   let lid = inv.lid;
-#if SUBGROUP_BUILTINS
-  let lane = inv.lane;
-  let sg_size = inv.sg_size;
-#else
-  let lane = 0u;
-  let sg_size = 1u;
-#endif
+  let lane = lane_and_size(inv).x;
+  let sg_size = lane_and_size(inv).y;
   let split = inv.wid.x;
   let kvh = inv.wid.y / QSPLIT;
   let h0 = kvh * GROUP + (inv.wid.y % QSPLIT) * GH;   // first query head of this workgroup

@@ -5,14 +5,8 @@
 // Tiling: a workgroup of WG invocations computes ROWS = WG / TPR consecutive rows, TPR
 // invocations per row; the grid may be 2D (x · y) for many rows, and z is the token.
 
-struct GemvInvocation {
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(workgroup_id) wid: vec3<u32>,
-#if SUBGROUP_BUILTINS
-  @builtin(subgroup_invocation_id) lane: u32,
-  @builtin(subgroup_size) sg_size: u32,
-#endif
-}
+#include "invocation"
+alias GemvInvocation = Invocation;
 
 // Where one invocation works.
 struct GemvTile {

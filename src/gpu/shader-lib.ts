@@ -1,4 +1,5 @@
 import gemvCommon from '../../shaders/lib/gemv_common.wgsl?raw';
+import invocation from '../../shaders/lib/invocation.wgsl?raw';
 import nibbles from '../../shaders/lib/nibbles.wgsl?raw';
 import ropeRotate from '../../shaders/lib/rope_rotate.wgsl?raw';
 import rowSum from '../../shaders/lib/row_sum.wgsl?raw';
@@ -11,6 +12,7 @@ export const shaderLib: Readonly<Record<string, string>> = {
   row_sum: rowSum,
   nibbles,
   gemv_common: gemvCommon,
+  invocation,
   wg_reduce: wgReduce,
   rope_rotate: ropeRotate,
   stage_row: stageRow,

@@ -26,9 +26,12 @@ export type Flags = Readonly<Record<string, boolean>>;
 const DIRECTIVE = /^\s*#(if|else|endif)\b\s*(!?)(\w*)\s*$/;
 const INCLUDE = /^\s*#include\s+"(\w+)"\s*$/;
 
-/** Splices `#include "name"` snippets in (one level: snippets do not include others). */
-function expandIncludes(src: ShaderSource): string {
-  return src.code
+/**
+ * Splices `#include "name"` snippets in. Snippets may include others; each snippet is spliced
+ * once per shader (a later `#include` of it is dropped), so two snippets can share a third.
+ */
+function expandIncludes(src: ShaderSource, code = src.code, seen = new Set<string>()): string {
+  return code
     .split('\n')
     .map((line, i) => {
       const m = INCLUDE.exec(line);
@@ -36,7 +39,9 @@ function expandIncludes(src: ShaderSource): string {
       const snippet = shaderLib[m[1]];
       if (snippet === undefined)
         throw new ShaderCompileError(`${src.name}:${i + 1}: unknown #include "${m[1]}"`);
-      return snippet;
+      if (seen.has(m[1])) return '';
+      seen.add(m[1]);
+      return expandIncludes(src, snippet, seen);
     })
     .join('\n');
 }
