@@ -167,7 +167,8 @@ export interface KernelTuning {
   fuseActivations?: boolean;
   /**
    * Invocations per row of the fused matmuls whose prologue normalizes (qkv, gate_up; default 8:
-   * tall workgroups amortize the prologue) and of those that only quantize (o, down; default 16).
+   * tall workgroups amortize the prologue) and of those that only quantize (o, down; default 16;
+   * W4A16 / 2-4-16 o and down, which stage 16-bit activations, use it too).
    */
   fusedThreadsPerRow?: { norm?: number; quantize?: number };
   /** Invocations per row of the W4A8 prefill matmuls (token blocks; default 4). */
