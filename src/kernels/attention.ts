@@ -83,14 +83,15 @@ const DECODE_CHUNKS_MAX = 16;
 const DECODE_MIN_KV_WORKGROUPS = 16;
 
 /**
- * Which kernel runs single-token (decode) attention: `auto` (the default: `decode` while one
- * 256-key split holds the context, `partial` + merge beyond), `decode` (at every length,
+ * Which kernel runs single-token (decode) attention: `split` (`decode` while one 256-key split
+ * holds the context, `partial` + merge beyond), `auto` (the default: `split` on GPUs, `decode` on
+ * CPU adapters, for compile time), `decode` (at every length,
  * merging past 256 keys), `decode-per-kv` (the same with
  * one workgroup per KV head even when they are few: an ablation), `decode-late-v` (V loaded
  * after the softmax instead of with K: an ablation), or the 32-key `partial`
  * kernel + merge (the kernel `decode` replaced: an ablation).
  */
-export type DecodeAttention = 'auto' | 'decode' | 'decode-per-kv' | 'decode-late-v' | 'partial';
+export type DecodeAttention = 'auto' | 'split' | 'decode' | 'decode-per-kv' | 'decode-late-v' | 'partial';
 
 /**
  * Whether the `decode` entry point fits this shape: a K/V row of at most 16 vec4<u32> chunks
@@ -149,7 +150,10 @@ export async function attentionKernel(
   // `auto` runs the decode kernel only while one split holds the context (one dispatch instead
   // of two, the same GPU time on the H200) and the 32-key partial kernel + merge beyond it
   // (as fast or faster there: Llama-3.2-1B at 2048 keys); `decode` runs it at every length.
-  const decodeEverywhere = oneKernel && decode !== 'auto';
+  // CPU adapters take `decode` at every length: one single-token variant fewer to compile (the
+  // long-context advantage of `partial` was measured on the H200, not there).
+  const mode = decode === 'auto' ? (gpu.caps.software ? 'decode' : 'split') : decode;
+  const decodeEverywhere = oneKernel && mode !== 'split';
   const decodeVariant = { split: DECODE_WG, tokens: 1, fusedRope: true, entry: 'decode', wg: DECODE_WG };
   const variants = [
     decodeEverywhere

@@ -183,9 +183,9 @@ export interface KernelTuning {
    */
   int16Activations?: boolean;
   /**
-   * Single-token attention (default `auto`: the one-dispatch `decode` kernel while one 256-key
-   * split holds the context, the 32-key `partial` kernel + merge beyond), or an ablation (see
-   * DecodeAttention).
+   * Single-token attention (default `auto`: on GPUs the one-dispatch `decode` kernel while one
+   * 256-key split holds the context and the 32-key `partial` kernel + merge beyond; see
+   * DecodeAttention for the rest).
    */
   decodeAttention?: DecodeAttention;
   /**

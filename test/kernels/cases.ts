@@ -14,6 +14,12 @@ import { modelKernelCases } from './model-cases';
 export interface KernelCase {
   name: string;
   run(gpu: GpuContext): Promise<void>;
+  /**
+   * Why the browser suite (SwiftShader) skips this case, if it does: an ablation or tuning variant
+   * whose WGSL the browser already runs in other cases, or a shape that takes the same fallback
+   * there as another case. Node (lavapipe) runs every case.
+   */
+  nodeOnly?: string;
 }
 
 async function checkReduce(gpu: GpuContext, n: number, op: ReduceOp, useSubgroups: boolean): Promise<void> {

@@ -341,10 +341,18 @@ export const modelKernelCases: KernelCase[] = [
       { heads: 4, kvHeads: 1, headDim: 128, pos0: 300, tokens: 1, kvF16: true, decode: 'partial' },
       { heads: 6, kvHeads: 2, headDim: 64, pos0: 90, tokens: 1, kvF16: true, decode: 'decode-per-kv' },
       { heads: 2, kvHeads: 1, headDim: 128, pos0: 260, tokens: 1, kvF16: true, decode: 'decode-late-v' },
+      // `split` (the GPU default): the decode kernel up to 256 keys, partial + merge past them.
+      { heads: 4, kvHeads: 2, headDim: 64, pos0: 100, tokens: 1, kvF16: true, decode: 'split' },
+      { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kvF16: true, decode: 'split' },
     ] as AttnCase[]
   ).map((c) => ({
     name: `rope+attention ${JSON.stringify(c)}`,
     run: (gpu: GpuContext) => checkRopeAttention(gpu, c),
+    // Forced ablation kernels (the default cases run `auto`'s kernels, `decode` its merge path).
+    nodeOnly:
+      c.decode && c.decode !== 'decode' && c.decode !== 'split'
+        ? `the ${c.decode} ablation: its kernels run in other cases`
+        : undefined,
   })),
   ...(
     [
