@@ -180,7 +180,7 @@ export async function attentionKernel(
         WG: v.wg,
         SPLIT: v.split,
         HEAD_DIM: s.headDim,
-        GROUP: s.numHeads / s.numKvHeads,
+        GROUP: group,
         KV_F16: s.kvF16 ? 1 : 0,
         PV_SLICES: Math.max(1, Math.floor(ATTN_WG / (s.headDim / 2))),
         SPLITS_MAX: Math.ceil(s.maxPos / v.split),
@@ -193,17 +193,18 @@ export async function attentionKernel(
             }
           : {}),
       };
-      const flags = { SUBGROUP_BUILTINS: v.entry === 'decode' && sgDecode };
+      const isDecode = v.entry === 'decode';
       const partial = await gpu.pipelines.get({
         shader: attentionShader,
         entryPoint: v.entry,
-        flags,
+        flags: { SUBGROUP_BUILTINS: isDecode && sgDecode },
         constants,
       });
+      // merge uses no subgroup builtins: built from the same module as `partial`'s.
       const merge = await gpu.pipelines.get({
         shader: attentionShader,
         entryPoint: 'merge',
-        flags,
+        flags: { SUBGROUP_BUILTINS: false },
         constants,
       });
       const params = uniformBuffer(
@@ -234,26 +235,25 @@ export async function attentionKernel(
         layout: merge.getBindGroupLayout(0),
         entries: entries([null, null, null, partO, partMl, params, b.step, b.out]),
       });
-      const oneKernel = v.entry === 'decode';
       return {
         split: v.split,
         partial,
         merge,
         partialGroup,
         mergeGroup,
-        oneKernel,
-        qSplit: oneKernel ? qSplit : 1,
+        isDecode,
+        qSplit: isDecode ? qSplit : 1,
       };
     }),
   );
   const encodeAt = (pass: GPUComputePassEncoder, tokens: number, lastPos: number) => {
     if (tokens > maxTokens) throw new Error(`attention: ${tokens} tokens exceed the prepared ${maxTokens}`);
-    const short = tokens === 1 && prepared.length > 2 && lastPos < DECODE_WG;
-    const v = prepared[short ? 2 : tokens === 1 ? 0 : 1];
+    const [single, chunk, shortSingle] = prepared;
+    const v = tokens > 1 ? chunk : shortSingle && lastPos < DECODE_WG ? shortSingle : single;
     const splits = Math.floor(lastPos / v.split) + 1;
     dispatch(pass, v.partial, v.partialGroup, splits, s.numKvHeads * v.qSplit, tokens);
     // The decode kernel normalizes a single split's output itself.
-    if (!(v.oneKernel && splits === 1)) dispatch(pass, v.merge, v.mergeGroup, s.numHeads, tokens);
+    if (!(v.isDecode && splits === 1)) dispatch(pass, v.merge, v.mergeGroup, s.numHeads, tokens);
   };
   return {
     encodeAt,

@@ -189,14 +189,12 @@ export interface KernelTuning {
    */
   decodeAttention?: DecodeAttention;
   /**
-   * Weight chunks each invocation of a single-token matmul loads per step (1 … 16; default 4 on
-   * CPU adapters, MATMUL_UNROLL_GPU elsewhere). Prefill token blocks keep 4.
+   * Weight chunks each invocation of a single-token matmul loads per step (1 … 16; default 4,
+   * GemvOptions.unroll's: 8 measured the same on the H200 and 16 slower). Prefill token blocks
+   * keep 4.
    */
   matmulUnroll?: number;
 }
-
-/** Single-token matmul loads in flight per invocation on GPUs (measured on the H200). */
-const MATMUL_UNROLL_GPU = 4;
 
 /** One conversation's state on the GPU: KV cache, activations, and the prepared kernels. */
 export class GpuSession {
@@ -297,7 +295,7 @@ export class GpuSession {
     const normTpr = opts.tuning?.fusedThreadsPerRow?.norm ?? 8;
     const quantTpr = opts.tuning?.fusedThreadsPerRow?.quantize ?? 16;
     const int16 = { int16Activations: opts.tuning?.int16Activations ?? true };
-    const decodeUnroll = { unroll: opts.tuning?.matmulUnroll ?? (gpu.caps.software ? 4 : MATMUL_UNROLL_GPU) };
+    const decodeUnroll = { unroll: opts.tuning?.matmulUnroll };
     const fuse = (lin: GpuLinear, tpr: number) =>
       (opts.tuning?.fuseActivations ?? true) &&
       (int8
