@@ -31,6 +31,10 @@ export interface DecodeResult {
   encodeOnlyMs?: number;
   /** GPU seconds each family adds to a single-pass step (step time minus step time without it). */
   marginal?: Record<string, number>;
+  /** GPU seconds of one prefill of prefillTokens by kernel family (own timestamped passes). */
+  prefillProfile?: Record<string, number>;
+  /** The session position (keys attention reads) at which the profiles were taken. */
+  profiledAt?: number;
   /** GPU seconds each family's dispatches cost when recorded a second time (inside the chain). */
   added?: Record<string, number>;
   /** Dispatch count of one decode step. */
@@ -70,22 +74,34 @@ export async function benchDecode(
   await session.prefill(randomIds(8, config.vocabSize));
   await session.decode();
 
-  // Prefill: median of 3 (a single ~0.1 s shot is at the mercy of GPU clock ramp-up and host jitter).
+  // Prefill: one full-length run to warm up, then the median of 5 (a single ~0.05 s shot is at
+  // the mercy of GPU clock ramp-up and host jitter: Llama-3.2-1B's moved 2× between runs).
   const prompt = randomIds(opts.prefillTokens, config.vocabSize);
+  session.reset();
+  await session.prefill(prompt);
   const prefillSeconds: number[] = [];
-  for (let r = 0; r < 3; r++) {
+  for (let r = 0; r < 5; r++) {
     session.reset();
     const t = performance.now();
     await session.prefill(prompt);
     prefillSeconds.push((performance.now() - t) / 1e3);
   }
   const prefillTokensPerS = opts.prefillTokens / median(prefillSeconds);
+  // GPU time of the prefill by kernel family (each kernel in its own timestamped pass).
+  let prefillProfile: Record<string, number> | undefined;
+  if (gpu.caps.features.timestampQuery) {
+    session.reset();
+    prefillProfile = await session.profileStep(opts.prefillTokens);
+  }
 
   const decode: DecodeResult['decode'] = [];
   let profile: Record<string, number> | undefined;
   let stepGpuSeconds: number | undefined;
   let hostEncodeMs: number | undefined;
   let hostSubmitMs: number | undefined;
+  let marginal: Record<string, number> | undefined;
+  let added: Record<string, number> | undefined;
+  let profiledAt: number | undefined;
   for (const context of opts.contexts) {
     // Median of 3 runs, each after a fresh prompt of `context` tokens.
     const runs: number[] = [];
@@ -109,24 +125,24 @@ export async function benchDecode(
       );
     }
     decode.push({ context, tokensPerS: 1 / secondsPerToken, bytesPerToken, rooflineFraction });
+    // Every profile is taken at the first context, right after its timed run: attention's cost
+    // follows the position (session 3's "added" figures were taken after the last context,
+    // ~2,176 positions, and read as context 128's).
     if (!profile && gpu.caps.features.timestampQuery) {
       const steps: number[] = [];
       for (let i = 0; i < 5; i++) steps.push(await session.timedDecode());
       stepGpuSeconds = median(steps);
       profile = await session.profileDecode();
+      // Leaving families out corrupts the cache's newest rows: the next context starts afresh
+      // (reset + prefill) anyway.
+      const m = await session.marginalProfile();
+      marginal = Object.fromEntries(Object.entries(m.without).map(([f, t]) => [f, m.full - t]));
+      added = Object.fromEntries(Object.entries(m.twice).map(([f, t]) => [f, t - m.full]));
+      profiledAt = session.position;
     }
   }
   const encodeOnlyMs = await session.measureEncode();
   const dispatches = await session.dispatchesPerStep(1);
-  let marginal: Record<string, number> | undefined;
-  let added: Record<string, number> | undefined;
-  if (gpu.caps.features.timestampQuery) {
-    // Last: leaving families out corrupts the session's state.
-    const m = await session.marginalProfile();
-    stepGpuSeconds ??= m.full;
-    marginal = Object.fromEntries(Object.entries(m.without).map(([f, t]) => [f, m.full - t]));
-    added = Object.fromEntries(Object.entries(m.twice).map(([f, t]) => [f, t - m.full]));
-  }
   session.destroy();
   model.destroy();
   return {
@@ -135,6 +151,7 @@ export async function benchDecode(
     variant: opts.tuning ? variantName(opts.tuning) : 'default',
     weightGB: weights.weightBytes / 1e9,
     prefillTokensPerS,
+    prefillProfile,
     decode,
     profile,
     stepGpuSeconds,
@@ -143,6 +160,7 @@ export async function benchDecode(
     encodeOnlyMs,
     marginal,
     added,
+    profiledAt,
     dispatches,
   };
 }
@@ -155,6 +173,9 @@ export const DECODE_VARIANTS: Record<string, KernelTuning | undefined> = {
   'norm-tpr32': { fusedThreadsPerRow: { norm: 32 } },
   'quant-tpr8': { fusedThreadsPerRow: { quantize: 8 } },
   'quant-tpr32': { fusedThreadsPerRow: { quantize: 32 } },
+  'prefill-dp4a': { prefillMatrixUnits: false },
+  'prefill-attn-split': { prefillAttention: 'split' },
+  'prefill-ktile128': { prefillMatrixKTile: 128 },
   'prefill-tpr8': { prefillThreadsPerRow: 8 },
   'prefill-block4': { prefillTokenBlock: 4 },
   'prefill-tpr16': { prefillThreadsPerRow: 16 },

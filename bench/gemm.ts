@@ -2,6 +2,7 @@ import { manifestGroupSize } from '../src/format/pack-layout';
 import { roundUp, storageBuffer, uploadBuffer } from '../src/gpu/buffers';
 import type { GpuContext } from '../src/gpu/device';
 import type { Encodable } from '../src/kernels/encodable';
+import { MATRIX_GEMM_TOKENS, matrixGemm, matrixUnitsAvailable } from '../src/kernels/gemm-matrix';
 import { gemv } from '../src/kernels/gemv';
 import { ACT_ALIGN, type GpuLinear } from '../src/kernels/linear';
 import { LAYER_SHAPES } from './gemv';
@@ -19,9 +20,13 @@ export interface GemmVariant {
   name: string;
   threadsPerRow: number;
   tokensPerWorkgroup: number;
+  /** The matrix-unit GEMM (skipped where the adapter lacks i8 subgroup matrices) and its K tile. */
+  matrixKTile?: number;
 }
 
 export const GEMM_VARIANTS: GemmVariant[] = [
+  { name: 'matrix units, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64 },
+  { name: 'matrix units, K tile 128', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128 },
   { name: 'block8 tpr4', threadsPerRow: 4, tokensPerWorkgroup: 8 },
   { name: 'block8 tpr8', threadsPerRow: 8, tokensPerWorkgroup: 8 },
   { name: 'block4 tpr4', threadsPerRow: 4, tokensPerWorkgroup: 4 },
@@ -50,7 +55,7 @@ export async function benchGemm(gpu: GpuContext, shape: string, tokens: number):
     for (const [name, arr] of Object.entries(comps)) buffers[name] = uploadBuffer(device, arr);
     const w: GpuLinear = { scheme: 'w4a8', N, K, groupSize, pieces: [{ row0: 0, rows: N, buffers }] };
     const stride = roundUp(K, ACT_ALIGN);
-    const rows = roundUp(tokens, 8);
+    const rows = roundUp(tokens, MATRIX_GEMM_TOKENS);
     const x = {
       kind: 'int8' as const,
       q: uploadBuffer(device, new Uint32Array((rows * stride) / 4).fill(0x01ff02fe)),
@@ -59,10 +64,13 @@ export async function benchGemm(gpu: GpuContext, shape: string, tokens: number):
     };
     const y = storageBuffer(device, rows * N * 4);
     for (const v of GEMM_VARIANTS) {
-      const k: Encodable = await gemv(gpu, w, x, y, {
-        threadsPerRow: v.threadsPerRow,
-        tokensPerWorkgroup: v.tokensPerWorkgroup,
-      });
+      if (v.matrixKTile && !matrixUnitsAvailable(gpu, v.matrixKTile)) continue;
+      const k: Encodable = v.matrixKTile
+        ? await matrixGemm(gpu, w, x, y, { kTile: v.matrixKTile })
+        : await gemv(gpu, w, x, y, {
+            threadsPerRow: v.threadsPerRow,
+            tokensPerWorkgroup: v.tokensPerWorkgroup,
+          });
       const encode = (pass: GPUComputePassEncoder) => k.encode(pass, tokens);
       const iterations = await calibrateIterations(gpu, encode, 0.03);
       const t = await timeGpu(gpu, encode, { iterations, samples: 5 });

@@ -3,9 +3,12 @@
  * tables and, with --out FILE, written as JSON. Figures are ratios to the read bandwidth measured
  * in the same run on the same device; a figure above that roofline is a measurement bug and aborts.
  *
- *   --suites bandwidth,decode,gemv,gemm,quant   which suites (default bandwidth,decode; gemv =
- *                                          per-layer kernel variants; gemm = the W4A8 prefill matmul;
- *                                          quant = CPU quantizer speed)
+ *   --suites bandwidth,decode,gemv,gemm,attention,quant   which suites (default bandwidth,decode;
+ *                                          gemv = per-layer kernel variants; gemm = the W4A8 prefill
+ *                                          matmul; attention = decode attention alone, with diagnostic
+ *                                          variants; quant = CPU quantizer speed; kernels = every
+ *                                          kernel test case (test/kernels) on this adapter, to
+ *                                          check kernels the CI adapters cannot run, e.g. matrix units)
  *   --shapes llama-3.2-1b,llama-2-7b --schemes w4a8,w4a16,w2-4-16
  *   --contexts 128,2048 --decode-tokens 128 --prefill-tokens 512
  *   --variants default,unfused,quant-tpr8,...   kernel choices to compare (bench/decode.ts)
@@ -15,6 +18,8 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { acquireDevice } from '../src/gpu/device';
 import type { Scheme } from '../src/quant/types';
+import { kernelCases } from '../test/kernels/cases';
+import { type AttentionResult, benchAttention } from './attention';
 import { measureBandwidth } from './bandwidth';
 import { benchDecode, DECODE_VARIANTS, type DecodeResult } from './decode';
 import { benchGemm, type GemmResult } from './gemm';
@@ -56,11 +61,38 @@ async function main(): Promise<void> {
     suites.delete('quant');
     if (suites.size === 0) return;
   }
-  const gpu = await acquireDevice({ dawnToggles: ['disable-dawn-features=timestamp_quantization'] });
+  // allow_unsafe_apis: Dawn offers experimental features (subgroup matrices) only with it.
+  const gpu = await acquireDevice({
+    dawnToggles: ['disable-dawn-features=timestamp_quantization', 'enable-dawn-features=allow_unsafe_apis'],
+  });
   const software = gpu.caps.software;
   const device = gpu.caps.adapter.device || gpu.caps.adapter.description;
   const header = { device, date: new Date().toISOString(), commit: __PAGELM_COMMIT__ };
   console.log(`pagelm bench — ${device} — ${header.date} — commit ${header.commit}`);
+
+  if (suites.has('kernels')) {
+    // Correctness first: every kernel case against its CPU reference, on this adapter.
+    let passed = 0;
+    const failed: string[] = [];
+    const skipped: string[] = [];
+    for (const c of kernelCases) {
+      const why = c.unavailable?.(gpu);
+      if (why) {
+        skipped.push(`${c.name}: ${why}`);
+        continue;
+      }
+      try {
+        await c.run(gpu);
+        passed++;
+      } catch (e) {
+        failed.push(`${c.name}: ${(e as Error).message.slice(0, 1500)}`);
+      }
+    }
+    console.log(`\nkernel cases: ${passed} passed, ${failed.length} failed, ${skipped.length} skipped`);
+    for (const f of failed) console.log(`  FAIL ${f}`);
+    for (const f of skipped) console.log(`  skip ${f}`);
+    if (failed.length) process.exitCode = 1;
+  }
 
   // The roofline is always measured: every other figure is a ratio to it.
   const bufferMiB = Number(values['buffer-mib'] ?? (software ? 16 : 256));
@@ -131,7 +163,7 @@ async function main(): Promise<void> {
   if (suites.has('gemm')) {
     const tokens = Number(values['prefill-tokens']);
     console.log(
-      `\nW4A8 prefill matmul, ${tokens} tokens (int8 activations): µs, int-ops/s ÷ 113 T dp4a peak`,
+      `\nW4A8 prefill matmul, ${tokens} tokens (int8 activations): µs, int-ops/s, ratio to the 113 T dp4a peak (matrix units exceed it)`,
     );
     for (const shape of list(values.shapes)) {
       for (const r of await benchGemm(gpu, shape, tokens)) {
@@ -141,6 +173,40 @@ async function main(): Promise<void> {
             `${r.microseconds.toFixed(1).padStart(9)} µs ${(r.opsPerSecond / 1e12).toFixed(1).padStart(6)} T ${(100 * r.peakFraction).toFixed(1).padStart(5)}%`,
         );
       }
+    }
+  }
+  const attentionResults: AttentionResult[] = [];
+  if (suites.has('attention')) {
+    const contexts = list(values.contexts).map(Number);
+    console.log(
+      '\ndecode attention alone (a layer count of dispatches back to back): µs per layer, K/V GB/s',
+    );
+    for (const shape of list(values.shapes)) {
+      for (const r of await benchAttention(gpu, shape, contexts)) {
+        attentionResults.push(r);
+        console.log(
+          `${shape.padEnd(13)} ${r.variant.padEnd(28)} ctx ${String(r.context).padStart(5)} ${r.microseconds.toFixed(2).padStart(8)} µs ${r.gbPerSecond.toFixed(0).padStart(6)} GB/s`,
+        );
+      }
+    }
+  }
+  const prefillProfiled = decode.filter((d) => d.prefillProfile);
+  if (prefillProfiled.length) {
+    const tokens = Number(values['prefill-tokens']);
+    console.log(
+      `\nGPU time of one ${tokens}-token prefill by kernel family (ms; each kernel in its own timestamped pass)`,
+    );
+    const families = [...new Set(prefillProfiled.flatMap((d) => Object.keys(d.prefillProfile!)))];
+    const label = (d: DecodeResult) =>
+      `${d.shape.replace('llama-', '')} ${d.scheme}${d.variant === 'default' ? '' : `/${d.variant}`}`;
+    console.log(`${'family'.padEnd(14)}${prefillProfiled.map((d) => label(d).padStart(30)).join('')}`);
+    for (const f of [...families, 'total']) {
+      const cell = (d: DecodeResult) => {
+        const p = d.prefillProfile!;
+        const v = f === 'total' ? Object.values(p).reduce((a, b) => a + b, 0) : (p[f] ?? 0);
+        return (v * 1e3).toFixed(2).padStart(30);
+      };
+      console.log(`${f.padEnd(14)}${prefillProfiled.map(cell).join('')}`);
     }
   }
   const profiled = decode.filter((d) => d.profile);
@@ -161,6 +227,9 @@ async function main(): Promise<void> {
     );
     console.log(
       `${'JS-timed'.padEnd(14)}${profiled.map((d) => (1e6 / d.decode[0].tokensPerS).toFixed(0).padStart(22)).join('')}   ← per token, from JS`,
+    );
+    console.log(
+      `${'position'.padEnd(14)}${profiled.map((d) => String(d.profiledAt ?? '').padStart(22)).join('')}   ← keys attention reads in these profiles`,
     );
     console.log(
       `${'dispatches'.padEnd(14)}${profiled.map((d) => String(d.dispatches ?? '').padStart(22)).join('')}   ← per decode step`,
@@ -188,7 +257,11 @@ async function main(): Promise<void> {
   if (values.out)
     writeFileSync(
       values.out,
-      JSON.stringify({ ...header, bandwidth, decode, gemv: gemvResults, gemm: gemmResults }, null, 2),
+      JSON.stringify(
+        { ...header, bandwidth, decode, gemv: gemvResults, gemm: gemmResults, attention: attentionResults },
+        null,
+        2,
+      ),
     );
   gpu.device.destroy();
 }

@@ -360,6 +360,11 @@ fn dreduce(v: vec4<f32>, lid: u32, lane: u32, sg_size: u32, is_max: bool) -> vec
 // otherwise after the softmax (fewer registers live through the kernel: a benchmark ablation).
 override V_EARLY: bool = true;
 
+// Diagnostic only (the attention bench suite; 0 in the model): parts of `decode` left out, to find
+// where its time goes — 1: K/V cache loads (constant rows instead), 2: RoPE of q (plain q), 4: the
+// cache write, 8: P·V (zero output), 16: the two softmax reductions (m = 0, l = 1).
+override STRIP: u32 = 0u;
+
 // Chunk `chunk` of the V rows of keys first + i·DSLICES (clamped to `last`), i < CHUNKS.
 fn load_v(vr: ptr<function, array<vec4<u32>, DCH_MAX>>, rows: u32, first: u32, last: u32, chunk: u32) {
   for (var i = 0u; i < DCH_MAX; i++) {
@@ -405,11 +410,19 @@ fn decode(inv: Invocation) {
   // 2,618 → 2,819 µs.)
   for (var c = 0u; c < DCH_MAX; c++) {
     if (c < CHUNKS) {
-      kr[c] = kcache[(rows + min(key, last)) * CHUNKS + c];
+      if ((STRIP & 1u) != 0u) {
+        kr[c] = vec4<u32>(key * 0x00010001u + c);
+      } else {
+        kr[c] = kcache[(rows + min(key, last)) * CHUNKS + c];
+      }
     }
   }
   var vr: array<vec4<u32>, DCH_MAX>;   // keys slice + i·DSLICES, i < CHUNKS (= WG / DSLICES)
-  if (V_EARLY) {
+  if ((STRIP & 1u) != 0u) {
+    for (var i = 0u; i < DCH_MAX; i++) {
+      vr[i] = vec4<u32>(lid * 0x00010001u + i);
+    }
+  } else if (V_EARLY) {
     load_v(&vr, rows, k0 + slice, last, chunk);
   }
 
@@ -419,8 +432,12 @@ fn decode(inv: Invocation) {
   for (var i = lid; i < GH * HEAD_DIM / 4u; i += WG) {
     let base = row + (h0 + (4u * i) / HEAD_DIM) * HEAD_DIM;
     let d = (4u * i) % HEAD_DIM;
-    sq[i] = vec4<f32>(rotated(base, d, last), rotated(base, d + 1u, last), rotated(base, d + 2u, last),
-                      rotated(base, d + 3u, last)) * params.scale;
+    if ((STRIP & 2u) != 0u) {
+      sq[i] = vec4<f32>(qkv[base + d], qkv[base + d + 1u], qkv[base + d + 2u], qkv[base + d + 3u]);
+    } else {
+      sq[i] = vec4<f32>(rotated(base, d, last), rotated(base, d + 1u, last), rotated(base, d + 2u, last),
+                        rotated(base, d + 3u, last)) * params.scale;
+    }
   }
   let holds_new = last < k0 + WG;
   if (holds_new && lid < CHUNKS) {
@@ -441,7 +458,7 @@ fn decode(inv: Invocation) {
         vw[j] = bitcast<u32>(qkv[vbase + d0 + j]);
       }
     }
-    if (inv.wid.y % QSPLIT == 0u) {
+    if (inv.wid.y % QSPLIT == 0u && (STRIP & 4u) == 0u) {
       kcache[(rows + last) * CHUNKS + lid] = kw;
       vcache[(rows + last) * CHUNKS + lid] = vw;
     }
@@ -472,13 +489,19 @@ fn decode(inv: Invocation) {
     }
     s[g] = select(-3.0e38, acc, visible);
   }
-  let m = dreduce(s, lid, lane, sg_size, true);
+  var m = vec4<f32>(0.0);
+  if ((STRIP & 16u) == 0u) {
+    m = dreduce(s, lid, lane, sg_size, true);
+  }
   let p = select(vec4<f32>(0.0), exp(s - m), visible);
   dp[lid] = p;
-  let l = dreduce(p, lid, lane, sg_size, false);
+  var l = vec4<f32>(1.0);
+  if ((STRIP & 16u) == 0u) {
+    l = dreduce(p, lid, lane, sg_size, false);
+  }
 
   // 4. P·V per query head: (slice, chunk) partials, then a sum over the slices.
-  if (!V_EARLY) {
+  if (!V_EARLY && (STRIP & 1u) == 0u) {
     load_v(&vr, rows, k0 + slice, last, chunk);
     if (holds_new) {
       fresh_v(&vr, k0 + slice, last, chunk);
@@ -489,7 +512,7 @@ fn decode(inv: Invocation) {
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
     for (var i = 0u; i < DCH_MAX; i++) {
-      if (i < CHUNKS) {
+      if (i < CHUNKS && (STRIP & 8u) == 0u) {
         let pj = dp[slice + i * DSLICES][g];
         let w = vr[i];
         if (KV_F16) {

@@ -15,7 +15,7 @@ interface Result {
 async function main(): Promise<{ caps: unknown; results: Result[] }> {
   const gpu = await acquireDevice();
   const results: Result[] = [];
-  for (const c of kernelCases.filter((k) => !k.nodeOnly)) {
+  for (const c of kernelCases.filter((k) => !k.nodeOnly && !k.unavailable?.(gpu))) {
     const t0 = performance.now();
     try {
       await c.run(gpu);

@@ -20,6 +20,11 @@ export interface Capabilities {
   subgroupMinSize: number;
   subgroupMaxSize: number;
   /**
+   * The matrix shapes and types the subgroup-matrix feature offers (adapter.info; empty without
+   * it), e.g. { componentType: 'i8', resultComponentType: 'i32', M: 16, N: 16, K: 32 }.
+   */
+  subgroupMatrixConfigs: SubgroupMatrixConfig[];
+  /**
    * A CPU implementation (lavapipe/llvmpipe, SwiftShader): kernels there gain nothing from many
    * loads in flight and pay for unrolled code in compile time, so tuning defaults differ.
    */
@@ -34,6 +39,14 @@ export interface Capabilities {
   };
   /** WGSL language extensions the implementation reports (e.g. packed_4x8_integer_dot_product). */
   wgslLanguageFeatures: string[];
+}
+
+export interface SubgroupMatrixConfig {
+  componentType: string;
+  resultComponentType: string;
+  M: number;
+  N: number;
+  K: number;
 }
 
 export interface GpuContext {
@@ -163,6 +176,18 @@ export async function acquireDevice(opts: AcquireOptions = {}): Promise<GpuConte
     },
     subgroupMinSize: (info as { subgroupMinSize?: number }).subgroupMinSize ?? 0,
     subgroupMaxSize: (info as { subgroupMaxSize?: number }).subgroupMaxSize ?? 0,
+    // The config objects expose getters (JSON.stringify shows {}): copy the fields.
+    subgroupMatrixConfigs: device.features.has('chromium-experimental-subgroup-matrix')
+      ? [...((info as { subgroupMatrixConfigs?: SubgroupMatrixConfig[] }).subgroupMatrixConfigs ?? [])].map(
+          (c) => ({
+            componentType: c.componentType,
+            resultComponentType: c.resultComponentType,
+            M: c.M,
+            N: c.N,
+            K: c.K,
+          }),
+        )
+      : [],
     software: /llvmpipe|lavapipe|swiftshader|software/i.test(
       `${info.vendor} ${info.architecture} ${info.device} ${info.description}`,
     ),

@@ -1,4 +1,5 @@
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
+import attentionPrefillWgsl from '../../shaders/attention_prefill.wgsl?raw';
 import ropeWgsl from '../../shaders/rope.wgsl?raw';
 import { uniformBuffer } from '../gpu/buffers';
 import type { GpuContext } from '../gpu/device';
@@ -8,6 +9,48 @@ import { partialsAfterSubgroups, subgroupsFit } from './subgroups';
 
 export const ropeShader = { name: 'rope', code: ropeWgsl };
 export const attentionShader = { name: 'attention', code: attentionWgsl };
+export const attentionPrefillShader = { name: 'attention_prefill', code: attentionPrefillWgsl };
+
+/** Query tokens per workgroup of the tiled prefill kernel (BQ in attention_prefill.wgsl). */
+const PREFILL_QUERIES = 16;
+const PREFILL_KEYS = 32; // BKEY
+
+/**
+ * Which kernel runs a chunk of several tokens: `tiled` (attention_prefill.wgsl: a workgroup per
+ * 16 queries × query head, K/V tiles shared by them), `split` (the per-token `partial` kernel +
+ * merge: the baseline), or `auto` (tiled where it fits, see prefillKernelFits).
+ */
+export type PrefillAttention = 'auto' | 'tiled' | 'split';
+
+export interface AttentionOptions {
+  /** Single-token steps (default `auto`). */
+  decode?: DecodeAttention;
+  /** Chunks of several tokens (default `auto`). */
+  prefill?: PrefillAttention;
+  /** Diagnostic (bench `attention` suite): parts of the decode kernel to leave out (STRIP in attention.wgsl). */
+  strip?: number;
+}
+
+/**
+ * Whether the tiled prefill kernel fits: 8 invocations per query row share a K/V row's words
+ * (a multiple of 8, at most 128 of them), and its staged tiles fit in workgroup memory (with
+ * f16 K/V and head_dim 128: 28 KiB; f32 K/V needs twice the K/V tiles).
+ */
+export function prefillKernelFits(gpu: GpuContext, s: AttentionShape): boolean {
+  const words = s.kvF16 ? s.headDim / 2 : s.headDim;
+  const shared =
+    4 *
+    (PREFILL_QUERIES * (s.headDim + 1) +
+      2 * PREFILL_KEYS * (words + 1) +
+      PREFILL_QUERIES * PREFILL_KEYS +
+      2 * 128);
+  return (
+    Number.isInteger(words) &&
+    words % 8 === 0 &&
+    words / 8 <= 16 &&
+    shared <= gpu.caps.limits.maxComputeWorkgroupStorageSize
+  );
+}
 
 export interface AttentionShape {
   numHeads: number;
@@ -137,9 +180,10 @@ export async function attentionKernel(
     cosSin: GPUBuffer;
   },
   maxTokens: number,
-  /** Single-token steps (see DecodeAttention; default `auto`). */
-  decode: DecodeAttention = 'auto',
+  opts: AttentionOptions = {},
 ): Promise<AttentionKernel> {
+  const decode = opts.decode ?? 'auto';
+  const strip = opts.strip ?? 0;
   const { device } = gpu;
   if (s.numHeads % s.numKvHeads) throw new Error('attention: numHeads must be a multiple of numKvHeads');
   // K is read 8 values (one vec4<u32> of f16 pairs) at a time.
@@ -190,6 +234,7 @@ export async function attentionKernel(
               DRED_SLOTS: partialsAfterSubgroups(gpu, DECODE_WG, sgDecode),
               QSPLIT: qSplit,
               V_EARLY: decode === 'decode-late-v' ? 0 : 1,
+              ...(strip ? { STRIP: strip } : {}),
             }
           : {}),
       };
@@ -246,8 +291,40 @@ export async function attentionKernel(
       };
     }),
   );
+  // Chunks: the tiled kernel where it fits (it reads the rope kernel's q and the cache).
+  const tiled =
+    maxTokens > 1 && (opts.prefill ?? 'auto') !== 'split' && prefillKernelFits(gpu, s)
+      ? await (async () => {
+          const pipeline = await gpu.pipelines.get({
+            shader: attentionPrefillShader,
+            entryPoint: 'main',
+            constants: { HEAD_DIM: s.headDim, GROUP: group, KV_F16: s.kvF16 ? 1 : 0 },
+          });
+          // The split kernels' Params layout (splits_max and qkv_stride unused here).
+          const scale = new Uint32Array(new Float32Array([1 / Math.sqrt(s.headDim)]).buffer)[0];
+          const params = uniformBuffer(
+            device,
+            new Uint32Array([s.numHeads, s.numKvHeads, b.qStride, s.maxPos, 0, b.outStride, scale, 0]),
+          );
+          owned.push(params);
+          return {
+            pipeline,
+            group: device.createBindGroup({
+              layout: pipeline.getBindGroupLayout(0),
+              entries: entries([b.q, b.k, b.v, params, b.step, b.out]),
+            }),
+          };
+        })()
+      : null;
+  if (opts.prefill === 'tiled' && maxTokens > 1 && !tiled) {
+    throw new Error(`attention: the tiled prefill kernel does not fit head_dim ${s.headDim} here`);
+  }
   const encodeAt = (pass: GPUComputePassEncoder, tokens: number, lastPos: number) => {
     if (tokens > maxTokens) throw new Error(`attention: ${tokens} tokens exceed the prepared ${maxTokens}`);
+    if (tokens > 1 && tiled) {
+      dispatch(pass, tiled.pipeline, tiled.group, Math.ceil(tokens / PREFILL_QUERIES), s.numHeads);
+      return;
+    }
     const [single, chunk, shortSingle] = prepared;
     const v = tokens > 1 ? chunk : shortSingle && lastPos < DECODE_WG ? shortSingle : single;
     const splits = Math.floor(lastPos / v.split) + 1;

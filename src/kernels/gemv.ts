@@ -8,6 +8,7 @@ import { bindGroup, dispatch } from '../gpu/dispatch';
 import type { PipelineSpec } from '../gpu/pipelines';
 import { roundUp, w2Geometry, w4a8Geometry } from '../quant/layouts';
 import type { Encodable } from './encodable';
+import { matrixGemm, matrixGemmFits } from './gemm-matrix';
 import { type Activations, type GpuLinear, type GpuLinearPiece, grid2d } from './linear';
 import { partialsAfterSubgroups, subgroupsFit } from './subgroups';
 
@@ -61,6 +62,14 @@ export interface GemvOptions {
    * token count rounded up to this; the extra rows are computed and written, never read.
    */
   tokensPerWorkgroup?: number;
+  /**
+   * W4A8 with int8 input and one scale per channel (prefill): the matrix-unit GEMM
+   * (src/kernels/gemm-matrix.ts, 32-token blocks: x and y hold whole blocks) where the adapter
+   * offers i8 subgroup matrices; elsewhere the options above apply.
+   */
+  matrixUnits?: boolean;
+  /** The matrix GEMM's K tile (64 or 128; default 64). */
+  matrixKTile?: number;
 }
 
 /** Chunks of 16 activations one invocation stages at most (XCH_MAX in gemv_w4a8.wgsl). */
@@ -307,6 +316,10 @@ export async function gemv(
   y: GPUBuffer,
   opts: GemvOptions = {},
 ): Promise<Encodable> {
+  if (opts.matrixUnits && matrixGemmFits(gpu, w, x, opts.matrixKTile)) {
+    const { accumulate, gated, yStride, matrixKTile } = opts;
+    return matrixGemm(gpu, w, x, y, { accumulate, gated, yStride, kTile: matrixKTile });
+  }
   const { device } = gpu;
   const tpr = opts.threadsPerRow ?? 32;
   if (WG % tpr !== 0) throw new Error(`gemv: threadsPerRow ${tpr} must divide ${WG}`);

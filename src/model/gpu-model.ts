@@ -7,10 +7,12 @@ import {
   type AttentionKernel,
   attentionKernel,
   type DecodeAttention,
+  type PrefillAttention,
   ropeKernel,
 } from '../kernels/attention';
 import { embedKernel } from '../kernels/embed';
 import type { Encodable } from '../kernels/encodable';
+import { MATRIX_GEMM_TOKENS, matrixUnitsAvailable } from '../kernels/gemm-matrix';
 import { canStageActivations, canStageInt16, gemv } from '../kernels/gemv';
 import { ACT_ALIGN, type Activations, type GpuLinear } from '../kernels/linear';
 import { rmsNormKernel } from '../kernels/rmsnorm';
@@ -176,6 +178,15 @@ export interface KernelTuning {
   /** Tokens per workgroup of the W4A8 prefill matmuls (1 … 8; default 8). */
   prefillTokenBlock?: number;
   /**
+   * W4A8 prefill matmuls on matrix units (subgroup-matrix, i8) where the adapter offers them
+   * (default true); false keeps the dp4a token-block GEMV (the baseline).
+   */
+  prefillMatrixUnits?: boolean;
+  /** Attention over a chunk of several tokens (default `auto`: the tiled kernel where it fits). */
+  prefillAttention?: PrefillAttention;
+  /** K tile of the matrix-unit prefill GEMM: 64 (default) or 128. */
+  prefillMatrixKTile?: number;
+  /**
    * W4A16 and 2/4/16 (default true): the matmuls stage their f32 input as 16-bit fixed point
    * (hi/lo int8) and multiply with dot4I8Packed (GemvOptions.int16Activations), qkv and gate_up
    * with the RMSNorm fused into that prologue (with fuseActivations); false: the f32 kernels and
@@ -245,8 +256,11 @@ export class GpuSession {
     const H = roundUp(c.hiddenSize, ACT_ALIGN);
     const A = roundUp(qDim, ACT_ALIGN);
     const I = roundUp(c.intermediateSize, ACT_ALIGN);
-    // Activation rows: whole prefill token blocks (the W4A8 prefill GEMV writes 8 tokens at a time).
-    const T = roundUp(maxChunk, PREFILL_TOKEN_BLOCK_MAX);
+    // W4A8 prefill on matrix units where the adapter offers them (32-token blocks).
+    const matrix = int8 && (opts.tuning?.prefillMatrixUnits ?? true) && matrixUnitsAvailable(gpu);
+    // Activation rows: whole prefill token blocks (the W4A8 prefill GEMV writes 8 tokens at a
+    // time, the matrix GEMM 32).
+    const T = roundUp(maxChunk, matrix ? MATRIX_GEMM_TOKENS : PREFILL_TOKEN_BLOCK_MAX);
 
     const step = buf(16, 'step', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     const ids = buf(T * 4, 'ids');
@@ -312,6 +326,8 @@ export class GpuSession {
     const block = {
       tokensPerWorkgroup: opts.tuning?.prefillTokenBlock ?? 8,
       threadsPerRow: opts.tuning?.prefillThreadsPerRow ?? 4,
+      matrixUnits: matrix,
+      matrixKTile: opts.tuning?.prefillMatrixKTile,
     };
     const makeLayer = async (
       i: number,
@@ -398,7 +414,7 @@ export class GpuSession {
               shape,
               { q, qStride: qDim, k: kc, v: vc, out: attn, outStride: A, step, qkv, qkvStride, cosSin },
               T,
-              opts.tuning?.decodeAttention,
+              { decode: opts.tuning?.decodeAttention, prefill: opts.tuning?.prefillAttention },
             ),
           ),
         attnQuant: fusedO ? null : await quantize(attn, attnIn, qDim),
@@ -686,11 +702,22 @@ export class GpuSession {
    * sum exceeds a normal step; the split is what matters. Advances the session like decode().
    */
   async profileDecode(): Promise<Record<string, number>> {
+    return this.profileStep(1);
+  }
+
+  /**
+   * profileDecode for a step of `tokens` tokens (a prefill chunk of the ids already uploaded —
+   * for benchmarks: the chunk's ids are whatever the ids buffer holds). Advances the session.
+   */
+  async profileStep(tokens: number): Promise<Record<string, number>> {
     const { device, caps } = this.model.gpu;
-    if (!caps.features.timestampQuery) throw new Error('profileDecode needs the timestamp-query feature');
-    device.queue.writeBuffer(this.step, 0, new Uint32Array([this.position, 1]));
-    await this.plan.ensureFinalNorm(1);
-    const kernels = this.stepKernels(1);
+    if (!caps.features.timestampQuery) throw new Error('profileStep needs the timestamp-query feature');
+    if (tokens > this.maxChunk || this.position + tokens > this.maxContext) {
+      throw new Error(`profileStep: ${tokens} tokens at position ${this.position} do not fit the session`);
+    }
+    device.queue.writeBuffer(this.step, 0, new Uint32Array([this.position, tokens]));
+    await this.plan.ensureFinalNorm(tokens);
+    const kernels = this.stepKernels(tokens);
     const timing = new TimestampQueries(device, kernels.length);
     const enc = device.createCommandEncoder();
     kernels.forEach(([, record], i) => {
@@ -706,7 +733,7 @@ export class GpuSession {
     kernels.forEach(([family], i) => {
       out[family] = (out[family] ?? 0) + seconds[i];
     });
-    this.position += 1;
+    this.position += tokens;
     return out;
   }
 

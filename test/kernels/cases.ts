@@ -20,6 +20,12 @@ export interface KernelCase {
    * there as another case. Node (lavapipe) runs every case.
    */
   nodeOnly?: string;
+  /**
+   * Why this adapter cannot run the case (a feature it lacks), or null: the case is then reported
+   * as skipped, never as passed. The matrix-unit GEMM runs only where i8 subgroup matrices exist
+   * (the lent GPU; `npm run bench -- --suites kernels` runs every case there).
+   */
+  unavailable?(gpu: GpuContext): string | null;
 }
 
 async function checkReduce(gpu: GpuContext, n: number, op: ReduceOp, useSubgroups: boolean): Promise<void> {

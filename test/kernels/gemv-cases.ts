@@ -8,6 +8,7 @@ import { sliceRows } from '../../src/format/pieces';
 import { poison, readF32, readU32, storageBuffer, uploadBuffer } from '../../src/gpu/buffers';
 import type { GpuContext } from '../../src/gpu/device';
 import { dequantizeW4a8Kernel } from '../../src/kernels/dequant';
+import { MATRIX_GEMM_TOKENS, matrixUnitsAvailable } from '../../src/kernels/gemm-matrix';
 import { gemv } from '../../src/kernels/gemv';
 import { ACT_ALIGN, type Activations, type GpuLinear } from '../../src/kernels/linear';
 import { rmsNormKernel } from '../../src/kernels/rmsnorm';
@@ -54,6 +55,9 @@ interface GemvCase {
   unroll?: number;
   /** Skipped by the browser suite, with the reason (KernelCase.nodeOnly). */
   nodeOnly?: string;
+  /** W4A8 int8 input: the matrix-unit GEMM (GemvOptions.matrixUnits); the case needs the adapter's i8 subgroup matrices. */
+  matrixUnits?: boolean;
+  matrixKTile?: number;
 }
 
 /**
@@ -94,7 +98,7 @@ async function checkGemv(gpu: GpuContext, c: GemvCase): Promise<void> {
   const { N, K } = c;
   const T = c.tokens ?? 1;
   // Token blocks write whole blocks: buffers hold the token count rounded up (extra rows unchecked).
-  const block = c.tokensPerWorkgroup ?? 1;
+  const block = c.matrixUnits ? MATRIX_GEMM_TOKENS : (c.tokensPerWorkgroup ?? 1);
   const Tpad = Math.ceil(T / block) * block;
   const W = randomF32(N * K, next);
   const { comps, Wq, groupSize } = quantizedWeights(c, W);
@@ -385,6 +389,12 @@ const gemvCases: GemvCase[] = [
   },
   { scheme: 'f32', N: 40, K: 64, gated: true, tokens: 3 },
   { scheme: 'f16', N: 33, K: 48, tokens: 7, accumulate: true },
+  // The matrix-unit prefill GEMM (i8 subgroup matrices; skipped where the adapter lacks them):
+  // partial token and row blocks, K off the 64 / 128 tile, several pieces, gating, residual add.
+  { scheme: 'w4a8', N: 200, K: 4096, tokens: 70, matrixUnits: true },
+  { scheme: 'w4a8', N: 130, K: 1000, tokens: 5, matrixUnits: true, gated: true, pieces: 2 },
+  { scheme: 'w4a8', N: 300, K: 2080, tokens: 129, matrixUnits: true, accumulate: true, matrixKTile: 128 },
+  { scheme: 'w4a8', N: 256, K: 96, tokens: 32, matrixUnits: true, pieces: 3, matrixKTile: 128 },
 ];
 
 /** The ablation baseline's dequantize pass: W4A8 → f16 rows of Kp, padding zero. */
@@ -433,6 +443,10 @@ export const gemvKernelCases: KernelCase[] = [
     name: `gemv ${JSON.stringify(c)}`,
     run: (gpu: GpuContext) => checkGemv(gpu, c),
     nodeOnly,
+    unavailable: c.matrixUnits
+      ? (gpu: GpuContext) =>
+          matrixUnitsAvailable(gpu) ? null : 'no i8 16×16×32 subgroup matrices on this adapter'
+      : undefined,
   })),
   ...(
     [

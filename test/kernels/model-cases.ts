@@ -7,7 +7,12 @@
 import { sliceRows } from '../../src/format/pieces';
 import { poison, readF32, readU32, storageBuffer, uploadBuffer } from '../../src/gpu/buffers';
 import type { GpuContext } from '../../src/gpu/device';
-import { attentionKernel, type DecodeAttention, ropeKernel } from '../../src/kernels/attention';
+import {
+  attentionKernel,
+  type DecodeAttention,
+  type PrefillAttention,
+  ropeKernel,
+} from '../../src/kernels/attention';
 import { embedKernel } from '../../src/kernels/embed';
 import type { Encodable } from '../../src/kernels/encodable';
 import type { GpuLinear } from '../../src/kernels/linear';
@@ -108,6 +113,8 @@ interface AttnCase {
   spare?: number;
   /** Single-token kernel (default: `decode` where it fits). */
   decode?: DecodeAttention;
+  /** Chunk kernel (default: `tiled` where it fits). */
+  prefill?: PrefillAttention;
 }
 
 /** RoPE + cache write, then attention over the cache, both against f64/f32 references. */
@@ -207,7 +214,7 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
     shape,
     { q: qOut, qStride: qDim, k: kc, v: vc, out, outStride, step, qkv: qkvBuf, qkvStride, cosSin: csBuf },
     T,
-    c.decode,
+    { decode: c.decode, prefill: c.prefill },
   );
   // A single token is rotated and cached by the attention kernel itself (no rope dispatch, so
   // the cache rows checked below are its writes); a chunk runs the rope kernel first.
@@ -344,6 +351,12 @@ export const modelKernelCases: KernelCase[] = [
       // `split` (the GPU default): the decode kernel up to 256 keys, partial + merge past them.
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 100, tokens: 1, kvF16: true, decode: 'split' },
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kvF16: true, decode: 'split' },
+      // Chunks on the tiled prefill kernel (auto): query tiles of 16 with a partial last one, key
+      // tiles of 32 past a long cache, GQA, head_dim 128, and the split kernel forced.
+      { heads: 4, kvHeads: 2, headDim: 128, pos0: 37, tokens: 40, kvF16: true },
+      { heads: 8, kvHeads: 2, headDim: 64, pos0: 0, tokens: 33, kvF16: true, spare: 0 },
+      { heads: 2, kvHeads: 2, headDim: 32, pos0: 100, tokens: 17, kvF16: true, prefill: 'tiled' },
+      { heads: 4, kvHeads: 2, headDim: 64, pos0: 20, tokens: 20, kvF16: true, prefill: 'split' },
     ] as AttnCase[]
   ).map((c) => ({
     name: `rope+attention ${JSON.stringify(c)}`,
@@ -352,7 +365,9 @@ export const modelKernelCases: KernelCase[] = [
     nodeOnly:
       c.decode && c.decode !== 'decode' && c.decode !== 'split'
         ? `the ${c.decode} ablation: its kernels run in other cases`
-        : undefined,
+        : c.prefill === 'split'
+          ? 'the split prefill baseline: its kernels run in the chunk cases that do not fit the tiled one'
+          : undefined,
   })),
   ...(
     [

@@ -1,0 +1,95 @@
+import { storageBuffer, uniformBuffer, uploadBuffer } from '../src/gpu/buffers';
+import type { GpuContext } from '../src/gpu/device';
+import { attentionKernel, type DecodeAttention } from '../src/kernels/attention';
+import { SHAPES } from './synthetic';
+import { calibrateIterations, timeGpu } from './timer';
+
+/**
+ * Decode attention alone, on a model shape's heads: µs per layer-dispatch, the layer count of
+ * dispatches back to back in one pass (each writes the cache the next reads, as in a decode step),
+ * per kernel choice and context, and — the diagnostic `strip` variants — with parts of the decode
+ * kernel left out, to find where its time goes. Bytes: the K/V rows a step must read.
+ */
+export interface AttentionVariant {
+  name: string;
+  mode: DecodeAttention;
+  strip?: number;
+}
+
+export const ATTENTION_VARIANTS: AttentionVariant[] = [
+  { name: 'auto', mode: 'split' },
+  { name: 'partial+merge', mode: 'partial' },
+  { name: 'decode', mode: 'decode' },
+  { name: 'decode −kv loads', mode: 'decode', strip: 1 },
+  { name: 'decode −rope', mode: 'decode', strip: 2 },
+  { name: 'decode −cache write', mode: 'decode', strip: 4 },
+  { name: 'decode −P·V', mode: 'decode', strip: 8 },
+  { name: 'decode −softmax reductions', mode: 'decode', strip: 16 },
+  { name: 'decode −all of the above', mode: 'decode', strip: 31 },
+];
+
+export interface AttentionResult {
+  shape: string;
+  variant: string;
+  context: number;
+  microseconds: number;
+  kvBytes: number;
+  gbPerSecond: number;
+}
+
+export async function benchAttention(
+  gpu: GpuContext,
+  shape: string,
+  contexts: number[],
+  variants = ATTENTION_VARIANTS,
+): Promise<AttentionResult[]> {
+  const { device } = gpu;
+  const c = SHAPES[shape];
+  const D = c.headDim;
+  const maxPos = Math.max(...contexts) + 1;
+  const s = { numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: D, maxPos, kvF16: true };
+  const qkvStride = (c.numHeads + 2 * c.numKvHeads) * D;
+  const rnd = (n: number, seed: number) =>
+    Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 0.5);
+  const kvWords = (c.numKvHeads * maxPos * D) / 2;
+  const kvInit = new Uint32Array(kvWords).fill(0x3c003c00); // f16 1.0 pairs
+  const b = {
+    q: storageBuffer(device, c.numHeads * D * 4),
+    qStride: c.numHeads * D,
+    k: uploadBuffer(device, kvInit),
+    v: uploadBuffer(device, kvInit),
+    out: storageBuffer(device, c.numHeads * D * 4),
+    outStride: c.numHeads * D,
+    step: uniformBuffer(device, new Uint32Array([0, 1])),
+    qkv: uploadBuffer(device, rnd(qkvStride, 1)),
+    qkvStride,
+    cosSin: uploadBuffer(device, rnd(maxPos * D, 2)),
+  };
+  const results: AttentionResult[] = [];
+  for (const v of variants) {
+    const k = await attentionKernel(gpu, s, b, 1, { decode: v.mode, strip: v.strip });
+    for (const context of contexts) {
+      if (v.strip && context !== contexts[0]) continue;
+      const last = context - 1;
+      device.queue.writeBuffer(b.step, 0, new Uint32Array([last, 1]));
+      const encode = (pass: GPUComputePassEncoder) => {
+        for (let l = 0; l < c.numLayers; l++) k.encodeAt(pass, 1, last);
+      };
+      const iterations = await calibrateIterations(gpu, encode, 0.03, 512);
+      const t = await timeGpu(gpu, encode, { iterations, samples: 5 });
+      const seconds = t.secondsPerIteration / c.numLayers;
+      const kvBytes = 2 * c.numKvHeads * context * D * 2;
+      results.push({
+        shape,
+        variant: v.name,
+        context,
+        microseconds: seconds * 1e6,
+        kvBytes,
+        gbPerSecond: kvBytes / seconds / 1e9,
+      });
+    }
+    k.destroy();
+  }
+  for (const buf of [b.q, b.k, b.v, b.out, b.step, b.qkv, b.cosSin]) buf.destroy();
+  return results;
+}

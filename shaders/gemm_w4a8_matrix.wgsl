@@ -1,0 +1,212 @@
+// W4A8 prefill GEMM on the GPU's matrix units (chromium_experimental_subgroup_matrix, i8 × i8 → i32,
+// 16×16×32 tiles; docs/FORMAT.md, scheme w4a8, one scale per output channel):
+//   y[t][row0 + n] (+)= s_x[t] · scale[n] · (1/16) · Σ_k x8[t][k] · w8[n][k]
+// with w8 = 16·q, the int4 weight widened by one shift and mask (the pack's nibble order, as in
+// gemv_w4a8.wgsl): the SINT4 → S8 conversion happens while a tile is staged, not in a separate
+// dequantize pass, and the sums are exact in i32.
+//
+// Workgroup = one subgroup of 32 (the matrix builtins need workgroup-uniform offsets, so tiles are
+// placed by workgroup, not by subgroup) owning BM (32) tokens × BN (64) output rows = 2 × 4 result
+// tiles of 16 × 16. Per K tile of BK features: every invocation loads its share of the int8
+// activations and int4 weights into registers, stores them (the weights widened to int8) into
+// workgroup memory, and the subgroup runs its BK/32 × 8 matrix multiply-accumulates while the next
+// tile's loads are in flight. Rows of both staged tiles are padded by 16 bytes (BKP): an 8-row
+// matrix load then touches 8 different 16-byte bank groups. Consecutive workgroups take the token
+// blocks of one row block, so a weight tile is read from DRAM about once and then from L2.
+//
+// Tokens come in whole blocks of BM: x and y hold the token count rounded up to BM rows, and the
+// extra rows are computed and written, never read (the host's contract, as for gemv token blocks).
+// The host uses this kernel only where the adapter offers the i8 16×16×32 configuration with a
+// subgroup size of exactly 32.
+enable chromium_experimental_subgroup_matrix;
+
+const WG: u32 = 32u;
+const BM: u32 = 32u;
+const BN: u32 = 64u;
+// K per staged tile: 64, or 128 with KTILE_128. Constants, not overrides: the matrix loads'
+// bounds are checked against the staged arrays' sizes when the pipeline is made.
+#if KTILE_128
+const BK: u32 = 128u;
+#else
+const BK: u32 = 64u;
+#endif
+const BKP: u32 = BK + 16u;   // padded row, in int8 elements
+const ROW_WORDS: u32 = BKP / 4u;
+override ACCUMULATE: bool = false;
+// Rows are (gate, up) pairs: write silu(gate)·up, one output per pair.
+override GATED: bool = false;
+
+struct Params {
+  n_rows: u32,      // rows of this weight piece
+  chunks: u32,      // 32-weight chunks per row (Kp / 32)
+  row0: u32,        // first output row of this piece
+  x_stride: u32,    // per token, in vec4<u32> (16 int8)
+  y_stride: u32,    // per token, in f32
+  k_tiles: u32,     // ceil(Kp / BK)
+}
+
+@group(0) @binding(0) var<storage, read> qweight: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> scales: array<f32>;
+@group(0) @binding(2) var<storage, read> xq: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> xscale: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<uniform> params: Params;
+
+const NIB: u32 = 0xF0F0F0F0u;
+// vec4 loads per invocation per K tile: activations (BM · BK / 16) and weights (BN · BK / 32).
+const XV: u32 = BM * BK / 16u / WG;
+const WV: u32 = BN * BK / 32u / WG;
+const XV_MAX: u32 = 8u;
+const WV_MAX: u32 = 8u;
+
+var<workgroup> xs: array<i32, BM * BKP / 4u>;   // [token][k], int8 packed 4 per word
+var<workgroup> ws: array<i32, BN * BKP / 4u>;   // [row][k], int8 packed 4 per word
+var<workgroup> cs: array<i32, 256u>;            // one 16 × 16 result tile at a time
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let t0 = wid.x * BM;
+  let n0 = wid.y * BN;
+  let lane = lid;
+
+  // This invocation's loads: activation vec4 e (token e / (BK/16), part e % (BK/16)) and weight
+  // vec4 e (row e / (BK/32), chunk e % (BK/32)), e = lid + i·WG.
+  var xr: array<vec4<u32>, XV_MAX>;
+  var wr: array<vec4<u32>, WV_MAX>;
+  let xparts = BK / 16u;
+  let wchunks = BK / 32u;
+
+  // acc_ij: tokens t0 + 16i …, rows n0 + 16j …
+  var acc00 = subgroup_matrix_result<i32, 16, 16>();
+  var acc01 = subgroup_matrix_result<i32, 16, 16>();
+  var acc02 = subgroup_matrix_result<i32, 16, 16>();
+  var acc03 = subgroup_matrix_result<i32, 16, 16>();
+  var acc10 = subgroup_matrix_result<i32, 16, 16>();
+  var acc11 = subgroup_matrix_result<i32, 16, 16>();
+  var acc12 = subgroup_matrix_result<i32, 16, 16>();
+  var acc13 = subgroup_matrix_result<i32, 16, 16>();
+
+  for (var kt = 0u; kt <= params.k_tiles; kt++) {
+    // Stage tile kt - 1 (loaded last iteration), then issue tile kt's loads, then multiply.
+    if (kt > 0u) {
+      workgroupBarrier();   // the previous tile's matrix loads are done
+      for (var i = 0u; i < XV_MAX; i++) {
+        if (i < XV) {
+          let e = lid + i * WG;
+          let o = (e / xparts) * ROW_WORDS + (e % xparts) * 4u;
+          xs[o] = bitcast<i32>(xr[i].x);
+          xs[o + 1u] = bitcast<i32>(xr[i].y);
+          xs[o + 2u] = bitcast<i32>(xr[i].z);
+          xs[o + 3u] = bitcast<i32>(xr[i].w);
+        }
+      }
+      for (var i = 0u; i < WV_MAX; i++) {
+        if (i < WV) {
+          let e = lid + i * WG;
+          let o = (e / wchunks) * ROW_WORDS + (e % wchunks) * 8u;
+          let w = wr[i];
+          // Word j holds weights 8j … 8j+7: low nibbles 8j … 8j+3, high nibbles 8j+4 … 8j+7.
+          ws[o] = bitcast<i32>((w.x << 4u) & NIB);
+          ws[o + 1u] = bitcast<i32>(w.x & NIB);
+          ws[o + 2u] = bitcast<i32>((w.y << 4u) & NIB);
+          ws[o + 3u] = bitcast<i32>(w.y & NIB);
+          ws[o + 4u] = bitcast<i32>((w.z << 4u) & NIB);
+          ws[o + 5u] = bitcast<i32>(w.z & NIB);
+          ws[o + 6u] = bitcast<i32>((w.w << 4u) & NIB);
+          ws[o + 7u] = bitcast<i32>(w.w & NIB);
+        }
+      }
+      workgroupBarrier();
+    }
+    if (kt < params.k_tiles) {
+      for (var i = 0u; i < XV_MAX; i++) {
+        if (i < XV) {
+          let e = lid + i * WG;
+          xr[i] = xq[(t0 + e / xparts) * params.x_stride + kt * xparts + e % xparts];
+        }
+      }
+      for (var i = 0u; i < WV_MAX; i++) {
+        if (i < WV) {
+          let e = lid + i * WG;
+          let row = min(n0 + e / wchunks, params.n_rows - 1u);
+          let c = kt * wchunks + e % wchunks;
+          // Chunks past the row (K's last tile) are zero weights.
+          wr[i] = select(vec4<u32>(0u), qweight[row * params.chunks + min(c, params.chunks - 1u)],
+                         c < params.chunks);
+        }
+      }
+    }
+    if (kt > 0u) {
+      // Offsets and strides count the arrays' i32 words (4 int8 each): BKP / 4 words a row.
+      for (var kk = 0u; kk < BK / 32u; kk++) {
+        let k8 = kk * 8u;   // 32 int8
+        let a0 = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>, row_major>(&xs, k8, ROW_WORDS);
+        let a1 = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>, row_major>(&xs, 16u * ROW_WORDS + k8, ROW_WORDS);
+        // W^T tiles: row n of the staged weights is column n of the right matrix.
+        let b0 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, k8, ROW_WORDS);
+        let b1 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, 16u * ROW_WORDS + k8, ROW_WORDS);
+        let b2 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, 32u * ROW_WORDS + k8, ROW_WORDS);
+        let b3 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, 48u * ROW_WORDS + k8, ROW_WORDS);
+        acc00 = subgroupMatrixMultiplyAccumulate(a0, b0, acc00);
+        acc01 = subgroupMatrixMultiplyAccumulate(a0, b1, acc01);
+        acc02 = subgroupMatrixMultiplyAccumulate(a0, b2, acc02);
+        acc03 = subgroupMatrixMultiplyAccumulate(a0, b3, acc03);
+        acc10 = subgroupMatrixMultiplyAccumulate(a1, b0, acc10);
+        acc11 = subgroupMatrixMultiplyAccumulate(a1, b1, acc11);
+        acc12 = subgroupMatrixMultiplyAccumulate(a1, b2, acc12);
+        acc13 = subgroupMatrixMultiplyAccumulate(a1, b3, acc13);
+      }
+    }
+  }
+
+  // Epilogue, one result tile at a time through workgroup memory: scales, then the gate or the
+  // residual add, then the store.
+  for (var tile = 0u; tile < 8u; tile++) {
+    workgroupBarrier();
+    switch (tile) {
+      case 0u: { subgroupMatrixStore<row_major>(&cs, 0u, acc00, 16u); }
+      case 1u: { subgroupMatrixStore<row_major>(&cs, 0u, acc01, 16u); }
+      case 2u: { subgroupMatrixStore<row_major>(&cs, 0u, acc02, 16u); }
+      case 3u: { subgroupMatrixStore<row_major>(&cs, 0u, acc03, 16u); }
+      case 4u: { subgroupMatrixStore<row_major>(&cs, 0u, acc10, 16u); }
+      case 5u: { subgroupMatrixStore<row_major>(&cs, 0u, acc11, 16u); }
+      case 6u: { subgroupMatrixStore<row_major>(&cs, 0u, acc12, 16u); }
+      default: { subgroupMatrixStore<row_major>(&cs, 0u, acc13, 16u); }
+    }
+    workgroupBarrier();
+    let tb = t0 + (tile / 4u) * 16u;      // first token of the tile
+    let nb = n0 + (tile % 4u) * 16u;      // first row of the tile (within the piece)
+    if (GATED) {
+      for (var e = lane; e < 128u; e += WG) {
+        let r = e / 8u;
+        let n = nb + 2u * (e % 8u);
+        if (n + 1u < params.n_rows) {
+          let t = tb + r;
+          let sx = xscale[t] * (1.0 / 16.0);
+          let g = f32(cs[r * 16u + 2u * (e % 8u)]) * sx * scales[n];
+          let u = f32(cs[r * 16u + 2u * (e % 8u) + 1u]) * sx * scales[n + 1u];
+          let yi = t * params.y_stride + (params.row0 + n) / 2u;
+          var v = g / (1.0 + exp(-g)) * u;
+          if (ACCUMULATE) {
+            v += y[yi];
+          }
+          y[yi] = v;
+        }
+      }
+    } else {
+      for (var e = lane; e < 256u; e += WG) {
+        let r = e / 16u;
+        let n = nb + e % 16u;
+        if (n < params.n_rows) {
+          let t = tb + r;
+          let yi = t * params.y_stride + params.row0 + n;
+          var v = f32(cs[e]) * (xscale[t] * (1.0 / 16.0)) * scales[n];
+          if (ACCUMULATE) {
+            v += y[yi];
+          }
+          y[yi] = v;
+        }
+      }
+    }
+  }
+}
