@@ -52,7 +52,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
 
-const NIB: u32 = 0xF0F0F0F0u;
+#include "sint4"
 // vec4 loads per invocation per K tile: activations (BM · BK / 16) and weights (BN · BK / 32).
 const XV: u32 = BM * BK / 16u / WG;
 const WV: u32 = BN * BK / 32u / WG;
@@ -105,15 +105,15 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
           let e = lid + i * WG;
           let o = (e / wchunks) * ROW_WORDS + (e % wchunks) * 8u;
           let w = wr[i];
-          // Word j holds weights 8j … 8j+7: low nibbles 8j … 8j+3, high nibbles 8j+4 … 8j+7.
-          ws[o] = bitcast<i32>((w.x << 4u) & NIB);
-          ws[o + 1u] = bitcast<i32>(w.x & NIB);
-          ws[o + 2u] = bitcast<i32>((w.y << 4u) & NIB);
-          ws[o + 3u] = bitcast<i32>(w.y & NIB);
-          ws[o + 4u] = bitcast<i32>((w.z << 4u) & NIB);
-          ws[o + 5u] = bitcast<i32>(w.z & NIB);
-          ws[o + 6u] = bitcast<i32>((w.w << 4u) & NIB);
-          ws[o + 7u] = bitcast<i32>(w.w & NIB);
+          // int8 rows in k order (lib/sint4.wgsl).
+          ws[o] = bitcast<i32>(sint4_lo(w.x));
+          ws[o + 1u] = bitcast<i32>(sint4_hi(w.x));
+          ws[o + 2u] = bitcast<i32>(sint4_lo(w.y));
+          ws[o + 3u] = bitcast<i32>(sint4_hi(w.y));
+          ws[o + 4u] = bitcast<i32>(sint4_lo(w.z));
+          ws[o + 5u] = bitcast<i32>(sint4_hi(w.z));
+          ws[o + 6u] = bitcast<i32>(sint4_lo(w.w));
+          ws[o + 7u] = bitcast<i32>(sint4_hi(w.w));
         }
       }
       workgroupBarrier();

@@ -63,8 +63,7 @@ struct Params {
 
 var<workgroup> sscale: array<f32, SCALE_SLOTS>;
 
-const NIB: u32 = 0xF0F0F0F0u;
-
+#include "sint4"
 #include "gemv_common"
 #include "row_sum"
 
@@ -120,10 +119,10 @@ const TT_MAX: u32 = 1u;
 override TOKENS: u32 = 1u;
 
 fn dot_chunk(w: vec4<u32>, a0: vec4<u32>, a1: vec4<u32>) -> i32 {
-  return dot4I8Packed((w.x << 4u) & NIB, a0.x) + dot4I8Packed(w.x & NIB, a0.y)
-       + dot4I8Packed((w.y << 4u) & NIB, a0.z) + dot4I8Packed(w.y & NIB, a0.w)
-       + dot4I8Packed((w.z << 4u) & NIB, a1.x) + dot4I8Packed(w.z & NIB, a1.y)
-       + dot4I8Packed((w.w << 4u) & NIB, a1.z) + dot4I8Packed(w.w & NIB, a1.w);
+  return dot4I8Packed(sint4_lo(w.x), a0.x) + dot4I8Packed(sint4_hi(w.x), a0.y)
+       + dot4I8Packed(sint4_lo(w.y), a0.z) + dot4I8Packed(sint4_hi(w.y), a0.w)
+       + dot4I8Packed(sint4_lo(w.z), a1.x) + dot4I8Packed(sint4_hi(w.z), a1.y)
+       + dot4I8Packed(sint4_lo(w.w), a1.z) + dot4I8Packed(sint4_hi(w.w), a1.w);
 }
 
 fn scale_of(local_row: u32, row: u32, group: u32) -> f32 {

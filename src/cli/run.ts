@@ -10,7 +10,8 @@ import { UsageError } from './usage';
 
 export const RUN_HELP =
   'generate with a pack on the GPU (Node + Dawn): <pack> (--prompt "…" | --tokens 1,2,3) [--max-tokens N] ' +
-  '[--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--context N] [--json] [--logits FILE]';
+  '[--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--context N] [--json] [--logits FILE] ' +
+  "[--unsafe (Dawn's experimental features: W4A8 prefill on matrix units where the GPU has them)]";
 
 function num(v: string | undefined, name: string, fallback: number): number {
   if (v === undefined) return fallback;
@@ -35,6 +36,7 @@ export async function runCommand(argv: string[]): Promise<void> {
       context: { type: 'string' },
       json: { type: 'boolean', default: false },
       logits: { type: 'string' },
+      unsafe: { type: 'boolean', default: false },
     },
   });
   if (positionals.length !== 1) throw new UsageError(`run: expected one pack directory\n  ${RUN_HELP}`);
@@ -79,7 +81,10 @@ export async function runCommand(argv: string[]): Promise<void> {
     );
   }
 
-  const gpu = await acquireDevice();
+  // --unsafe: Dawn offers experimental features (subgroup matrices) only with allow_unsafe_apis.
+  const gpu = await acquireDevice({
+    dawnToggles: values.unsafe ? ['enable-dawn-features=allow_unsafe_apis'] : [],
+  });
   const tLoad = performance.now();
   const model = await GpuModel.load(gpu, pack);
   const session = await model.createSession({ maxContext: context });

@@ -3,6 +3,7 @@ import invocation from '../../shaders/lib/invocation.wgsl?raw';
 import nibbles from '../../shaders/lib/nibbles.wgsl?raw';
 import ropeRotate from '../../shaders/lib/rope_rotate.wgsl?raw';
 import rowSum from '../../shaders/lib/row_sum.wgsl?raw';
+import sint4 from '../../shaders/lib/sint4.wgsl?raw';
 import stageRow from '../../shaders/lib/stage_row.wgsl?raw';
 import stageX16 from '../../shaders/lib/stage_x16.wgsl?raw';
 import wgReduce from '../../shaders/lib/wg_reduce.wgsl?raw';
@@ -11,6 +12,7 @@ import wgReduce from '../../shaders/lib/wg_reduce.wgsl?raw';
 export const shaderLib: Readonly<Record<string, string>> = {
   row_sum: rowSum,
   nibbles,
+  sint4,
   gemv_common: gemvCommon,
   invocation,
   wg_reduce: wgReduce,

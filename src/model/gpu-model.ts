@@ -184,7 +184,7 @@ export interface KernelTuning {
   prefillMatrixUnits?: boolean;
   /** Attention over a chunk of several tokens (default `auto`: the tiled kernel where it fits). */
   prefillAttention?: PrefillAttention;
-  /** K tile of the matrix-unit prefill GEMM: 64 (default) or 128. */
+  /** K tile of the matrix-unit prefill GEMM: 64 or 128 (default by row length, defaultKTile). */
   prefillMatrixKTile?: number;
   /**
    * W4A16 and 2/4/16 (default true): the matmuls stage their f32 input as 16-bit fixed point

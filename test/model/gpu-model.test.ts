@@ -200,9 +200,17 @@ describe('W4A8 kernel plans (tinystories-656k, 8 layers)', () => {
     expect(await fused.dispatchesPerStep(1)).toBe(4 + 5 * layers);
     expect(await splitAttention.dispatchesPerStep(1)).toBe(4 + 6 * layers);
     expect(await unfused.dispatchesPerStep(1)).toBe(4 + 9 * layers);
+    // Prefill chunks keep separate norm / quantize / RoPE dispatches (token-block matmuls); the
+    // tiled prefill attention is one dispatch, the split ablation (partial + merge) two.
+    expect(await fused.dispatchesPerStep(5)).toBe(4 + 10 * layers);
+    const splitPrefill = await model.createSession({
+      maxContext: 64,
+      maxChunk: 8,
+      tuning: { prefillAttention: 'split' },
+    });
+    expect(await splitPrefill.dispatchesPerStep(5)).toBe(4 + 11 * layers);
+    splitPrefill.destroy();
     splitAttention.destroy();
-    // Prefill chunks keep separate norm / quantize / RoPE dispatches (token-block matmuls).
-    expect(await fused.dispatchesPerStep(5)).toBe(4 + 11 * layers);
     const prompt = [1, 147, 201, 282, 215];
     const ids = [[await fused.prefill(prompt)], [await unfused.prefill(prompt)]];
     let worst = 0;
