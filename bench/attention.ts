@@ -14,12 +14,18 @@ export interface AttentionVariant {
   name: string;
   mode: DecodeAttention;
   strip?: number;
+  /**
+   * Each layer-dispatch reads its own K/V cache, as in the model (layers × the cache size, past
+   * the L2 for the 7B shape at 128 keys: 32 × 2 MiB): the others re-read one L2-resident cache.
+   */
+  perLayerCache?: boolean;
 }
 
 export const ATTENTION_VARIANTS: AttentionVariant[] = [
   { name: 'auto', mode: 'split' },
   { name: 'partial+merge', mode: 'partial' },
   { name: 'decode', mode: 'decode' },
+  { name: 'auto, a cache per layer', mode: 'split', perLayerCache: true },
   { name: 'decode −kv loads', mode: 'decode', strip: 1 },
   { name: 'decode −rope', mode: 'decode', strip: 2 },
   { name: 'decode −cache write', mode: 'decode', strip: 4 },
@@ -67,13 +73,22 @@ export async function benchAttention(
   };
   const results: AttentionResult[] = [];
   for (const v of variants) {
-    const k = await attentionKernel(gpu, s, b, 1, { decode: v.mode, strip: v.strip });
+    const opts = { decode: v.mode, strip: v.strip };
+    const caches = v.perLayerCache
+      ? Array.from({ length: c.numLayers }, () => ({
+          k: uploadBuffer(device, kvInit),
+          v: uploadBuffer(device, kvInit),
+        }))
+      : [];
+    const kernels = v.perLayerCache
+      ? await Promise.all(caches.map((kv) => attentionKernel(gpu, s, { ...b, ...kv }, 1, opts)))
+      : [await attentionKernel(gpu, s, b, 1, opts)];
     for (const context of contexts) {
       if (v.strip && context !== contexts[0]) continue;
       const last = context - 1;
       device.queue.writeBuffer(b.step, 0, new Uint32Array([last, 1]));
       const encode = (pass: GPUComputePassEncoder) => {
-        for (let l = 0; l < c.numLayers; l++) k.encodeAt(pass, 1, last);
+        for (let l = 0; l < c.numLayers; l++) kernels[l % kernels.length].encodeAt(pass, 1, last);
       };
       const iterations = await calibrateIterations(gpu, encode, 0.03, 512);
       const t = await timeGpu(gpu, encode, { iterations, samples: 5 });
@@ -88,7 +103,11 @@ export async function benchAttention(
         gbPerSecond: kvBytes / seconds / 1e9,
       });
     }
-    k.destroy();
+    for (const k of kernels) k.destroy();
+    for (const kv of caches) {
+      kv.k.destroy();
+      kv.v.destroy();
+    }
   }
   for (const buf of [b.q, b.k, b.v, b.out, b.step, b.qkv, b.cosSin]) buf.destroy();
   return results;
