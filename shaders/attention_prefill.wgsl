@@ -6,15 +6,25 @@
 //
 //   out[t][h·D + d] = Σ_k p[t][k] · V[k][d] / Σ_k p[t][k],  p = exp(q·K[k] · scale − m), k ≤ pos0 + t
 //
-// Invocation i works on query row i / 8 of the tile (8 invocations per row): for the scores it
-// takes keys i % 8 + 8j, for P·V the word columns i % 8 + 8u of the V rows (consecutive
-// invocations read consecutive words). Row statistics (max m, sum l) are kept by all 8
-// invocations of a row alike, from the same workgroup-memory partials. The staged K/V rows are
-// the cache's own words (f16 pairs or f32), rows padded by one word against bank conflicts.
+// Register tiles: the scores and P·V run out of workgroup memory, whose loads (not the FMAs) bound
+// this kernel, so each invocation owns a small block of outputs and reuses every loaded value
+// across it: RQ = 4 query rows (g, g + 8, g + 16, g + 24 for row group g = lid / 16) × RK = 2 keys
+// (c, c + 16) of the scores, and the same 4 rows × the V row's word columns c + 16u for P·V (one
+// load per 8 FMAs in both phases). The softmax of a tile runs with 4 invocations per row (8 keys
+// each). Row state (max m, sum l) lives in the registers of a row's 4 softmax invocations; the
+// P·V invocations read each tile's rescale factor from workgroup memory.
+// Staged K/V rows are the cache's own words (f16 pairs or f32), and q is staged in the same pair
+// layout; rows are padded by one word against bank conflicts.
 const WG: u32 = 128u;
-const BQ: u32 = 16u;      // query tokens per workgroup (WG / 8)
-const BKEY: u32 = 32u;    // keys per tile (8 invocations × 4 keys)
-const KEYS_PER_INV: u32 = 4u;
+const BQ: u32 = 32u;            // query tokens per workgroup
+const BKEY: u32 = 32u;          // keys per tile
+const RQ: u32 = 4u;             // query rows per invocation (scores and P·V)
+const QG: u32 = BQ / RQ;        // row groups: 8
+const COLS: u32 = WG / QG;      // invocations per row group: 16
+const RK: u32 = BKEY / COLS;    // keys per invocation in the scores: 2
+const SPR: u32 = BKEY + 1u;     // padded row of the score / probability tile
+const SMX: u32 = WG / BQ;       // softmax invocations per row: 4
+const SMX_KEYS: u32 = BKEY / SMX;
 
 override HEAD_DIM: u32 = 64u;
 override GROUP: u32 = 1u;       // query heads per KV head
@@ -22,9 +32,10 @@ override KV_F16: bool = true;
 // u32 words of a cached K/V row, and of a staged (padded) one.
 override ROW_WORDS: u32 = select(HEAD_DIM, HEAD_DIM / 2u, KV_F16);
 override SROW: u32 = ROW_WORDS + 1u;
-// Word columns of a V row per invocation (ROW_WORDS / 8), at most PV_MAX.
-override PV_WORDS: u32 = ROW_WORDS / 8u;
-const PV_MAX: u32 = 16u;
+// Word columns of a V row per invocation, at most PV_MAX (rows of fewer than COLS words, or not a
+// multiple of it, leave some invocations' columns past the row: guarded by has_word).
+override PV_WORDS: u32 = (ROW_WORDS + COLS - 1u) / COLS;
+const PV_MAX: u32 = 8u;
 
 struct Params {
   n_heads: u32,
@@ -49,14 +60,20 @@ struct Step {
 @group(0) @binding(4) var<uniform> step: Step;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-var<workgroup> sq: array<f32, BQ * (HEAD_DIM + 1u)>;   // scaled q rows, padded by one
+var<workgroup> sq: array<vec2<f32>, BQ * SROW>;   // scaled q rows, in the K rows' pair layout
 var<workgroup> sk: array<u32, BKEY * SROW>;
 var<workgroup> sv: array<u32, BKEY * SROW>;
-var<workgroup> sp: array<f32, BQ * BKEY>;              // probabilities of the tile
-var<workgroup> smax: array<f32, WG>;                   // per-invocation partial max
-var<workgroup> ssum: array<f32, WG>;                   // per-invocation partial sum
+var<workgroup> sp: array<f32, BQ * SPR>;          // scores, then probabilities, of the tile
+var<workgroup> smax: array<f32, WG>;              // softmax partials: max …
+var<workgroup> ssum: array<f32, WG>;              // … and sum
+var<workgroup> salpha: array<f32, BQ>;            // per row: this tile's rescale of the old sums
+var<workgroup> sl: array<f32, BQ>;                // per row: the final softmax denominator
 
 // Dims (2w, 2w+1) of a staged row's word w (f16 pair), or dim w alone as (x, 0) for f32 rows.
+fn has_word(c: u32, u: u32) -> bool {
+  return u < PV_WORDS && c + COLS * u < ROW_WORDS;
+}
+
 fn pair_of(word: u32) -> vec2<f32> {
   if (KV_F16) {
     return unpack2x16float(word);
@@ -70,26 +87,36 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let h = wid.y;
   let kvh = h / GROUP;
   let tokens = step.tokens;
-  let row = lid / 8u;                     // query row of the tile
-  let col = lid % 8u;
-  let t = min(t0 + row, tokens - 1u);     // this row's token (rows past the chunk repeat the last)
-  let last_key = step.pos0 + t;           // last key visible to this row
-  let tile_last = step.pos0 + min(t0 + BQ, tokens) - 1u;   // … to any row of the tile
+  let tile_last = step.pos0 + min(t0 + BQ, tokens) - 1u;   // last key visible to any row
   let n_tiles = tile_last / BKEY + 1u;
   let cache_row0 = kvh * params.max_pos;
+  // Scores and P·V: rows g + QG·i, keys c + COLS·j, V word columns c + COLS·u.
+  let g = lid / COLS;
+  let c = lid % COLS;
+  // Softmax: row sr, keys sc·SMX_KEYS …
+  let sr = lid / SMX;
+  let sc = lid % SMX;
 
-  for (var i = lid; i < BQ * HEAD_DIM; i += WG) {
-    let r = i / HEAD_DIM;
-    let d = i % HEAD_DIM;
-    let tr = min(t0 + r, tokens - 1u);
-    sq[r * (HEAD_DIM + 1u) + d] = q[tr * params.q_stride + h * HEAD_DIM + d] * params.scale;
+  for (var i = lid; i < BQ * ROW_WORDS; i += WG) {
+    let r = i / ROW_WORDS;
+    let w = i % ROW_WORDS;
+    let qb = min(t0 + r, tokens - 1u) * params.q_stride + h * HEAD_DIM;
+    var v: vec2<f32>;
+    if (KV_F16) {
+      v = vec2<f32>(q[qb + 2u * w], q[qb + 2u * w + 1u]);
+    } else {
+      v = vec2<f32>(q[qb + w], 0.0);
+    }
+    sq[r * SROW + w] = v * params.scale;
   }
 
-  var m = -3.0e38;
+  var m = -3.0e38;   // softmax state of row sr (kept alike by its SMX invocations)
   var l = 0.0;
-  var acc: array<vec2<f32>, PV_MAX>;
-  for (var u = 0u; u < PV_MAX; u++) {
-    acc[u] = vec2<f32>(0.0);
+  var acc: array<array<vec2<f32>, PV_MAX>, RQ>;
+  for (var i = 0u; i < RQ; i++) {
+    for (var u = 0u; u < PV_MAX; u++) {
+      acc[i][u] = vec2<f32>(0.0);
+    }
   }
 
   for (var tile = 0u; tile < n_tiles; tile++) {
@@ -104,79 +131,114 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     }
     workgroupBarrier();
 
-    // Scores of keys col + 8j; each q word is read once for the four keys.
-    var s: array<f32, KEYS_PER_INV>;
-    for (var j = 0u; j < KEYS_PER_INV; j++) {
-      s[j] = 0.0;
+    // Scores: RQ × RK per invocation, each q and K word loaded once for all of them.
+    var s: array<array<f32, RK>, RQ>;
+    for (var i = 0u; i < RQ; i++) {
+      for (var j = 0u; j < RK; j++) {
+        s[i][j] = 0.0;
+      }
     }
-    let qrow = row * (HEAD_DIM + 1u);
     for (var w = 0u; w < ROW_WORDS; w++) {
-      var qp: vec2<f32>;
-      if (KV_F16) {
-        qp = vec2<f32>(sq[qrow + 2u * w], sq[qrow + 2u * w + 1u]);
-      } else {
-        qp = vec2<f32>(sq[qrow + w], 0.0);
+      var kp: array<vec2<f32>, RK>;
+      for (var j = 0u; j < RK; j++) {
+        kp[j] = pair_of(sk[(c + COLS * j) * SROW + w]);
       }
-      for (var j = 0u; j < KEYS_PER_INV; j++) {
-        s[j] += dot(qp, pair_of(sk[(col + 8u * j) * SROW + w]));
+      for (var i = 0u; i < RQ; i++) {
+        let qp = sq[(g + QG * i) * SROW + w];
+        for (var j = 0u; j < RK; j++) {
+          s[i][j] += dot(qp, kp[j]);
+        }
       }
     }
-    var tmax = -3.0e38;
-    for (var j = 0u; j < KEYS_PER_INV; j++) {
-      s[j] = select(-3.0e38, s[j], k0 + col + 8u * j <= last_key);
-      tmax = max(tmax, s[j]);
+    for (var i = 0u; i < RQ; i++) {
+      let r = g + QG * i;
+      let last_key = step.pos0 + min(t0 + r, tokens - 1u);   // rows past the chunk repeat the last
+      for (var j = 0u; j < RK; j++) {
+        let kr = c + COLS * j;
+        sp[r * SPR + kr] = select(-3.0e38, s[i][j], k0 + kr <= last_key);
+      }
     }
-    smax[lid] = tmax;
+    workgroupBarrier();
+
+    // Online softmax, SMX invocations per row.
+    var pm = -3.0e38;
+    for (var e = 0u; e < SMX_KEYS; e++) {
+      pm = max(pm, sp[sr * SPR + sc * SMX_KEYS + e]);
+    }
+    smax[lid] = pm;
     workgroupBarrier();
     var mt = m;
-    for (var c = 0u; c < 8u; c++) {
-      mt = max(mt, smax[row * 8u + c]);
+    for (var p = 0u; p < SMX; p++) {
+      mt = max(mt, smax[sr * SMX + p]);
     }
-    // Key 0 is visible to every row, so after the first tile mt is a real score.
-    var psum = 0.0;
-    for (var j = 0u; j < KEYS_PER_INV; j++) {
-      let kr = col + 8u * j;
-      let p = select(0.0, exp(s[j] - mt), k0 + kr <= last_key);
-      sp[row * BKEY + kr] = p;
-      psum += p;
+    // Key 0 is visible to every row, so after the first tile mt is a real score; masked keys
+    // (−3e38) get probability 0.
+    var ps = 0.0;
+    for (var e = 0u; e < SMX_KEYS; e++) {
+      let idx = sr * SPR + sc * SMX_KEYS + e;
+      let v = sp[idx];
+      let pr = select(0.0, exp(v - mt), v > -1.0e38);
+      sp[idx] = pr;
+      ps += pr;
     }
-    ssum[lid] = psum;
-    workgroupBarrier();
+    ssum[lid] = ps;
     let alpha = exp(m - mt);
-    var tsum = 0.0;
-    for (var c = 0u; c < 8u; c++) {
-      tsum += ssum[row * 8u + c];
+    if (sc == 0u) {
+      salpha[sr] = alpha;
     }
-    l = alpha * l + tsum;
     m = mt;
+    workgroupBarrier();
+    var ts = 0.0;
+    for (var p = 0u; p < SMX; p++) {
+      ts += ssum[sr * SMX + p];
+    }
+    l = alpha * l + ts;
 
-    // P·V on this row's word columns col + 8u.
-    for (var u = 0u; u < PV_MAX; u++) {
-      if (u < PV_WORDS) {
-        acc[u] *= alpha;
+    // P·V: RQ rows × PV_WORDS word columns, each V word and probability loaded once for them.
+    for (var i = 0u; i < RQ; i++) {
+      let a = salpha[g + QG * i];
+      for (var u = 0u; u < PV_MAX; u++) {
+        if (u < PV_WORDS) {
+          acc[i][u] *= a;
+        }
       }
     }
     for (var j = 0u; j < BKEY; j++) {
-      let p = sp[row * BKEY + j];
+      var vp: array<vec2<f32>, PV_MAX>;
       for (var u = 0u; u < PV_MAX; u++) {
-        if (u < PV_WORDS) {
-          acc[u] += p * pair_of(sv[j * SROW + col + 8u * u]);
+        if (has_word(c, u)) {
+          vp[u] = pair_of(sv[j * SROW + c + COLS * u]);
+        }
+      }
+      for (var i = 0u; i < RQ; i++) {
+        let p = sp[(g + QG * i) * SPR + j];
+        for (var u = 0u; u < PV_MAX; u++) {
+          if (u < PV_WORDS) {
+            acc[i][u] += p * vp[u];
+          }
         }
       }
     }
   }
 
-  if (t0 + row < tokens) {
-    let ob = (t0 + row) * params.out_stride + h * HEAD_DIM;
-    let inv = 1.0 / l;
-    for (var u = 0u; u < PV_MAX; u++) {
-      if (u < PV_WORDS) {
-        let w = col + 8u * u;
-        if (KV_F16) {
-          out[ob + 2u * w] = acc[u].x * inv;
-          out[ob + 2u * w + 1u] = acc[u].y * inv;
-        } else {
-          out[ob + w] = acc[u].x * inv;
+  if (sc == 0u) {
+    sl[sr] = l;
+  }
+  workgroupBarrier();
+  for (var i = 0u; i < RQ; i++) {
+    let r = g + QG * i;
+    if (t0 + r < tokens) {
+      let ob = (t0 + r) * params.out_stride + h * HEAD_DIM;
+      let inv = 1.0 / sl[r];
+      for (var u = 0u; u < PV_MAX; u++) {
+        if (has_word(c, u)) {
+          let w = c + COLS * u;
+          if (KV_F16) {
+            out[ob + 2u * w] = acc[i][u].x * inv;
+            out[ob + 2u * w + 1u] = acc[i][u].y * inv;
+          } else {
+            out[ob + w] = acc[i][u].x * inv;
+          }
         }
       }
     }

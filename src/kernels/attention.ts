@@ -12,12 +12,14 @@ export const attentionShader = { name: 'attention', code: attentionWgsl };
 export const attentionPrefillShader = { name: 'attention_prefill', code: attentionPrefillWgsl };
 
 /** Query tokens per workgroup of the tiled prefill kernel (BQ in attention_prefill.wgsl). */
-const PREFILL_QUERIES = 16;
+const PREFILL_QUERIES = 32;
 const PREFILL_KEYS = 32; // BKEY
+const PREFILL_WG = 128;
+const PREFILL_PV_MAX = 8; // V words per invocation (16 invocations per row group)
 
 /**
  * Which kernel runs a chunk of several tokens: `tiled` (attention_prefill.wgsl: a workgroup per
- * 16 queries × query head, K/V tiles shared by them), `split` (the per-token `partial` kernel +
+ * 32 queries × query head, K/V tiles shared by them), `split` (the per-token `partial` kernel +
  * merge: the baseline), or `auto` (tiled where it fits, see prefillKernelFits).
  */
 export type PrefillAttention = 'auto' | 'tiled' | 'split';
@@ -32,22 +34,23 @@ export interface AttentionOptions {
 }
 
 /**
- * Whether the tiled prefill kernel fits: 8 invocations per query row share a K/V row's words
- * (a multiple of 8, at most 128 of them), and its staged tiles fit in workgroup memory (with
- * f16 K/V and head_dim 128: 28 KiB; f32 K/V needs twice the K/V tiles).
+ * Whether the tiled prefill kernel fits: a K/V row of at most 16 · PV_MAX words, and its staged
+ * tiles within workgroup memory (q as f32 pairs, K, V, the probability tile and the softmax
+ * partials: 39 KiB at head_dim 128 with f16 K/V, so not on SwiftShader's 16 KiB nor lavapipe's
+ * 32 KiB, where the split kernels run; 22 KiB at head_dim 64).
  */
 export function prefillKernelFits(gpu: GpuContext, s: AttentionShape): boolean {
   const words = s.kvF16 ? s.headDim / 2 : s.headDim;
   const shared =
+    8 * PREFILL_QUERIES * (words + 1) +
     4 *
-    (PREFILL_QUERIES * (s.headDim + 1) +
-      2 * PREFILL_KEYS * (words + 1) +
-      PREFILL_QUERIES * PREFILL_KEYS +
-      2 * 128);
+      (2 * PREFILL_KEYS * (words + 1) +
+        PREFILL_QUERIES * (PREFILL_KEYS + 1) +
+        2 * PREFILL_WG +
+        2 * PREFILL_QUERIES);
   return (
     Number.isInteger(words) &&
-    words % 8 === 0 &&
-    words / 8 <= 16 &&
+    words <= 16 * PREFILL_PV_MAX &&
     shared <= gpu.caps.limits.maxComputeWorkgroupStorageSize
   );
 }

@@ -351,11 +351,15 @@ export const modelKernelCases: KernelCase[] = [
       // `split` (the GPU default): the decode kernel up to 256 keys, partial + merge past them.
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 100, tokens: 1, kvF16: true, decode: 'split' },
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kvF16: true, decode: 'split' },
-      // Chunks on the tiled prefill kernel (auto): query tiles of 16 with a partial last one, key
-      // tiles of 32 past a long cache, GQA, head_dim 128, and the split kernel forced.
+      // Chunks on the tiled prefill kernel (auto): query tiles of 32 with a partial last one, key
+      // tiles of 32 past a long cache, GQA, head_dim 128 (tiled on GPUs; its 39 KiB of workgroup
+      // memory exceed the CPU adapters'), rows of fewer than 16 words (head_dim 16: tinystories)
+      // and of 48 f32 words (not a multiple of 16), and the split kernel forced.
       { heads: 4, kvHeads: 2, headDim: 128, pos0: 37, tokens: 40, kvF16: true },
       { heads: 8, kvHeads: 2, headDim: 64, pos0: 0, tokens: 33, kvF16: true, spare: 0 },
       { heads: 2, kvHeads: 2, headDim: 32, pos0: 100, tokens: 17, kvF16: true, prefill: 'tiled' },
+      { heads: 8, kvHeads: 4, headDim: 16, pos0: 60, tokens: 70, kvF16: true, prefill: 'tiled' },
+      { heads: 3, kvHeads: 1, headDim: 48, pos0: 5, tokens: 37, kvF16: false, prefill: 'tiled' },
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 20, tokens: 20, kvF16: true, prefill: 'split' },
     ] as AttnCase[]
   ).map((c) => ({
