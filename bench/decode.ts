@@ -176,7 +176,6 @@ export const DECODE_VARIANTS: Record<string, KernelTuning | undefined> = {
   'prefill-dp4a': { prefillMatrixUnits: false },
   'prefill-attn-split': { prefillAttention: 'split' },
   'prefill-ktile64': { prefillMatrixKTile: 64 },
-  'prefill-wide': { prefillMatrixSubgroups: 4 },
   'prefill-tpr8': { prefillThreadsPerRow: 8 },
   'prefill-block4': { prefillTokenBlock: 4 },
   'prefill-tpr16': { prefillThreadsPerRow: 16 },

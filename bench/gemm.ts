@@ -2,12 +2,7 @@ import { manifestGroupSize } from '../src/format/pack-layout';
 import { roundUp, storageBuffer, uploadBuffer } from '../src/gpu/buffers';
 import type { GpuContext } from '../src/gpu/device';
 import type { Encodable } from '../src/kernels/encodable';
-import {
-  MATRIX_GEMM_TOKENS,
-  type MatrixGemmSubgroups,
-  matrixGemm,
-  matrixUnitsAvailable,
-} from '../src/kernels/gemm-matrix';
+import { MATRIX_GEMM_TOKENS, matrixGemm, matrixUnitsAvailable } from '../src/kernels/gemm-matrix';
 import { gemv } from '../src/kernels/gemv';
 import { ACT_ALIGN, type GpuLinear } from '../src/kernels/linear';
 import { LAYER_SHAPES } from './gemv';
@@ -27,26 +22,11 @@ export interface GemmVariant {
   tokensPerWorkgroup: number;
   /** The matrix-unit GEMM (skipped where the adapter lacks i8 subgroup matrices) and its K tile. */
   matrixKTile?: number;
-  matrixSubgroups?: MatrixGemmSubgroups;
 }
 
 export const GEMM_VARIANTS: GemmVariant[] = [
   { name: 'matrix units, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64 },
   { name: 'matrix units, K tile 128', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128 },
-  {
-    name: 'matrix units, 4 subgroups, K tile 64',
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrixKTile: 64,
-    matrixSubgroups: 4,
-  },
-  {
-    name: 'matrix units, 4 subgroups, K tile 128',
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrixKTile: 128,
-    matrixSubgroups: 4,
-  },
   { name: 'block8 tpr4', threadsPerRow: 4, tokensPerWorkgroup: 8 },
   { name: 'block8 tpr8', threadsPerRow: 8, tokensPerWorkgroup: 8 },
   { name: 'block4 tpr4', threadsPerRow: 4, tokensPerWorkgroup: 4 },
@@ -84,9 +64,9 @@ export async function benchGemm(gpu: GpuContext, shape: string, tokens: number):
     };
     const y = storageBuffer(device, rows * N * 4);
     for (const v of GEMM_VARIANTS) {
-      if (v.matrixKTile && !matrixUnitsAvailable(gpu, v.matrixKTile, v.matrixSubgroups)) continue;
+      if (v.matrixKTile && !matrixUnitsAvailable(gpu, v.matrixKTile)) continue;
       const k: Encodable = v.matrixKTile
-        ? await matrixGemm(gpu, w, x, y, { kTile: v.matrixKTile, subgroups: v.matrixSubgroups })
+        ? await matrixGemm(gpu, w, x, y, { kTile: v.matrixKTile })
         : await gemv(gpu, w, x, y, {
             threadsPerRow: v.threadsPerRow,
             tokensPerWorkgroup: v.tokensPerWorkgroup,

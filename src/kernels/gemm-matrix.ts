@@ -16,26 +16,20 @@ export const matrixGemmShader = { name: 'gemm_w4a8_matrix', code: gemmMatrixWgsl
 
 /** Tokens per workgroup (BM in the shader): activation buffers hold whole blocks of these. */
 export const MATRIX_GEMM_TOKENS = 32;
-/** Output rows per subgroup (a workgroup holds 1 subgroup, or 4 with `wide`). */
-const ROWS_PER_SUBGROUP = 64;
+const ROWS_PER_WG = 64; // BN
+const WG = 32; // one subgroup
 
-/**
- * Subgroups per workgroup: 1, or 4 side by side along the rows sharing each staged activation tile
- * (`wide`, WIDE in the shader).
- */
-export type MatrixGemmSubgroups = 1 | 4;
-
-/** Bytes of workgroup memory: the staged tiles (rows padded by 16) + a result tile per subgroup. */
-function sharedBytes(bk: number, sgs: MatrixGemmSubgroups): number {
-  return (MATRIX_GEMM_TOKENS + ROWS_PER_SUBGROUP * sgs) * (bk + 16) + 256 * 4 * sgs;
+/** Bytes of workgroup memory at K tile `bk`: the staged tiles (rows padded by 16) + result tiles. */
+function sharedBytes(bk: number): number {
+  return (MATRIX_GEMM_TOKENS + ROWS_PER_WG) * (bk + 16) + 256 * 4;
 }
 
 /**
  * Whether this adapter runs the matrix GEMM: the subgroup-matrix feature with the i8 → i32
- * 16 × 16 × 32 configuration, subgroups of exactly 32, and the workgroup memory; with 4 subgroups
- * per workgroup also WGSL's subgroup_id and subgroup_uniformity (tiles placed by subgroup).
+ * 16 × 16 × 32 configuration, subgroups of exactly 32 (a workgroup is one subgroup), and the
+ * workgroup memory.
  */
-export function matrixUnitsAvailable(gpu: GpuContext, bk = 64, sgs: MatrixGemmSubgroups = 1): boolean {
+export function matrixUnitsAvailable(gpu: GpuContext, bk = 64): boolean {
   const c = gpu.caps;
   return (
     c.features.subgroupMatrix &&
@@ -45,28 +39,18 @@ export function matrixUnitsAvailable(gpu: GpuContext, bk = 64, sgs: MatrixGemmSu
     ) &&
     c.subgroupMinSize === 32 &&
     c.subgroupMaxSize === 32 &&
-    c.limits.maxComputeInvocationsPerWorkgroup >= 32 * sgs &&
-    (sgs === 1 ||
-      (c.features.subgroups &&
-        c.wgslLanguageFeatures.includes('subgroup_id') &&
-        c.wgslLanguageFeatures.includes('subgroup_uniformity'))) &&
-    sharedBytes(bk, sgs) <= c.limits.maxComputeWorkgroupStorageSize
+    c.limits.maxComputeInvocationsPerWorkgroup >= WG &&
+    sharedBytes(bk) <= c.limits.maxComputeWorkgroupStorageSize
   );
 }
 
 /** Whether this weight and input can take the matrix GEMM: W4A8, one scale per channel, int8 input. */
-export function matrixGemmFits(
-  gpu: GpuContext,
-  w: GpuLinear,
-  x: Activations,
-  bk?: number,
-  sgs: MatrixGemmSubgroups = 1,
-): boolean {
+export function matrixGemmFits(gpu: GpuContext, w: GpuLinear, x: Activations, bk?: number): boolean {
   return (
     w.scheme === 'w4a8' &&
     w.groupSize >= w.K &&
     x.kind === 'int8' &&
-    matrixUnitsAvailable(gpu, bk ?? defaultKTile(w.K), sgs)
+    matrixUnitsAvailable(gpu, bk ?? defaultKTile(w.K))
   );
 }
 
@@ -79,8 +63,6 @@ export interface MatrixGemmOptions {
   yStride?: number;
   /** K per staged tile, 64 or 128 (default: defaultKTile). */
   kTile?: number;
-  /** Subgroups per workgroup (default 1). */
-  subgroups?: MatrixGemmSubgroups;
 }
 
 /**
@@ -100,11 +82,8 @@ export async function matrixGemm(
 ): Promise<Encodable> {
   const bk = opts.kTile ?? defaultKTile(w.K);
   if (bk !== 64 && bk !== 128) throw new Error(`matrix gemm: kTile ${bk} must be 64 or 128`);
-  const sgs = opts.subgroups ?? 1;
-  if (x.kind !== 'int8' || !matrixGemmFits(gpu, w, x, bk, sgs)) {
-    throw new Error(
-      `matrix gemm: needs W4A8 per-channel weights, int8 input and i8 subgroup matrices${sgs > 1 ? ' (and subgroup_uniformity)' : ''}`,
-    );
+  if (x.kind !== 'int8' || !matrixGemmFits(gpu, w, x, bk)) {
+    throw new Error('matrix gemm: needs W4A8 per-channel weights, int8 input and i8 subgroup matrices');
   }
   if (x.stride % 16) throw new Error(`matrix gemm: activation stride ${x.stride} is not a multiple of 16`);
   const { device } = gpu;
@@ -114,7 +93,7 @@ export async function matrixGemm(
   const pipeline = await gpu.pipelines.get({
     shader: matrixGemmShader,
     entryPoint: 'main',
-    flags: { KTILE_128: bk === 128, WIDE: sgs === 4 },
+    flags: { KTILE_128: bk === 128 },
     constants: { ACCUMULATE: opts.accumulate ? 1 : 0, GATED: opts.gated ? 1 : 0 },
   });
   const parts = w.pieces.map((piece) => {
@@ -140,7 +119,7 @@ export async function matrixGemm(
       y,
       params,
     ]);
-    return { group, params, rowBlocks: Math.ceil(piece.rows / (ROWS_PER_SUBGROUP * sgs)) };
+    return { group, params, rowBlocks: Math.ceil(piece.rows / ROWS_PER_WG) };
   });
   return {
     encode: (pass, tokens = 1) => {

@@ -8,7 +8,7 @@ import { bindGroup, dispatch } from '../gpu/dispatch';
 import type { PipelineSpec } from '../gpu/pipelines';
 import { roundUp, w2Geometry, w4a8Geometry } from '../quant/layouts';
 import type { Encodable } from './encodable';
-import { type MatrixGemmSubgroups, matrixGemm, matrixGemmFits } from './gemm-matrix';
+import { matrixGemm, matrixGemmFits } from './gemm-matrix';
 import { type Activations, type GpuLinear, type GpuLinearPiece, grid2d } from './linear';
 import { partialsAfterSubgroups, subgroupsFit } from './subgroups';
 
@@ -70,8 +70,6 @@ export interface GemvOptions {
   matrixUnits?: boolean;
   /** The matrix GEMM's K tile (64 or 128; default by K, see defaultKTile). */
   matrixKTile?: number;
-  /** The matrix GEMM's subgroups per workgroup (1 or 4; default 1, see MatrixGemmSubgroups). */
-  matrixSubgroups?: MatrixGemmSubgroups;
 }
 
 /** Chunks of 16 activations one invocation stages at most (XCH_MAX in gemv_w4a8.wgsl). */
@@ -318,15 +316,9 @@ export async function gemv(
   y: GPUBuffer,
   opts: GemvOptions = {},
 ): Promise<Encodable> {
-  if (opts.matrixUnits && matrixGemmFits(gpu, w, x, opts.matrixKTile, opts.matrixSubgroups)) {
-    const { accumulate, gated, yStride, matrixKTile, matrixSubgroups } = opts;
-    return matrixGemm(gpu, w, x, y, {
-      accumulate,
-      gated,
-      yStride,
-      kTile: matrixKTile,
-      subgroups: matrixSubgroups,
-    });
+  if (opts.matrixUnits && matrixGemmFits(gpu, w, x, opts.matrixKTile)) {
+    const { accumulate, gated, yStride, matrixKTile } = opts;
+    return matrixGemm(gpu, w, x, y, { accumulate, gated, yStride, kTile: matrixKTile });
   }
   const { device } = gpu;
   const tpr = opts.threadsPerRow ?? 32;

@@ -12,7 +12,7 @@ import {
 } from '../kernels/attention';
 import { embedKernel } from '../kernels/embed';
 import type { Encodable } from '../kernels/encodable';
-import { MATRIX_GEMM_TOKENS, type MatrixGemmSubgroups, matrixUnitsAvailable } from '../kernels/gemm-matrix';
+import { MATRIX_GEMM_TOKENS, matrixUnitsAvailable } from '../kernels/gemm-matrix';
 import { canStageActivations, canStageInt16, gemv } from '../kernels/gemv';
 import { ACT_ALIGN, type Activations, type GpuLinear } from '../kernels/linear';
 import { rmsNormKernel } from '../kernels/rmsnorm';
@@ -186,8 +186,6 @@ export interface KernelTuning {
   prefillAttention?: PrefillAttention;
   /** K tile of the matrix-unit prefill GEMM: 64 or 128 (default by row length, defaultKTile). */
   prefillMatrixKTile?: number;
-  /** Subgroups per workgroup of the matrix-unit prefill GEMM: 1 (default) or 4. */
-  prefillMatrixSubgroups?: MatrixGemmSubgroups;
   /**
    * W4A16 and 2/4/16 (default true): the matmuls stage their f32 input as 16-bit fixed point
    * (hi/lo int8) and multiply with dot4I8Packed (GemvOptions.int16Activations), qkv and gate_up
@@ -330,7 +328,6 @@ export class GpuSession {
       threadsPerRow: opts.tuning?.prefillThreadsPerRow ?? 4,
       matrixUnits: matrix,
       matrixKTile: opts.tuning?.prefillMatrixKTile,
-      matrixSubgroups: opts.tuning?.prefillMatrixSubgroups,
     };
     const makeLayer = async (
       i: number,

@@ -8,11 +8,7 @@ import { sliceRows } from '../../src/format/pieces';
 import { poison, readF32, readU32, storageBuffer, uploadBuffer } from '../../src/gpu/buffers';
 import type { GpuContext } from '../../src/gpu/device';
 import { dequantizeW4a8Kernel } from '../../src/kernels/dequant';
-import {
-  MATRIX_GEMM_TOKENS,
-  type MatrixGemmSubgroups,
-  matrixUnitsAvailable,
-} from '../../src/kernels/gemm-matrix';
+import { MATRIX_GEMM_TOKENS, matrixUnitsAvailable } from '../../src/kernels/gemm-matrix';
 import { gemv } from '../../src/kernels/gemv';
 import { ACT_ALIGN, type Activations, type GpuLinear } from '../../src/kernels/linear';
 import { rmsNormKernel } from '../../src/kernels/rmsnorm';
@@ -62,7 +58,6 @@ interface GemvCase {
   /** W4A8 int8 input: the matrix-unit GEMM (GemvOptions.matrixUnits); the case needs the adapter's i8 subgroup matrices. */
   matrixUnits?: boolean;
   matrixKTile?: number;
-  matrixSubgroups?: MatrixGemmSubgroups;
 }
 
 /**
@@ -400,28 +395,6 @@ const gemvCases: GemvCase[] = [
   { scheme: 'w4a8', N: 130, K: 1000, tokens: 5, matrixUnits: true, gated: true, pieces: 2 },
   { scheme: 'w4a8', N: 300, K: 2080, tokens: 129, matrixUnits: true, accumulate: true, matrixKTile: 128 },
   { scheme: 'w4a8', N: 256, K: 96, tokens: 32, matrixUnits: true, pieces: 3, matrixKTile: 128 },
-  // Four subgroups per workgroup (256-row blocks): partial row blocks, both K tiles, gating.
-  { scheme: 'w4a8', N: 600, K: 4096, tokens: 70, matrixUnits: true, matrixSubgroups: 4 },
-  {
-    scheme: 'w4a8',
-    N: 130,
-    K: 1000,
-    tokens: 5,
-    matrixUnits: true,
-    matrixSubgroups: 4,
-    gated: true,
-    pieces: 2,
-  },
-  {
-    scheme: 'w4a8',
-    N: 300,
-    K: 2080,
-    tokens: 129,
-    matrixUnits: true,
-    matrixSubgroups: 4,
-    accumulate: true,
-    matrixKTile: 128,
-  },
 ];
 
 /** The ablation baseline's dequantize pass: W4A8 → f16 rows of Kp, padding zero. */
@@ -472,9 +445,7 @@ export const gemvKernelCases: KernelCase[] = [
     nodeOnly,
     unavailable: c.matrixUnits
       ? (gpu: GpuContext) =>
-          matrixUnitsAvailable(gpu, 64, c.matrixSubgroups)
-            ? null
-            : 'no i8 16×16×32 subgroup matrices (or subgroup_uniformity for 4 subgroups) on this adapter'
+          matrixUnitsAvailable(gpu) ? null : 'no i8 16×16×32 subgroup matrices on this adapter'
       : undefined,
   })),
   ...(
