@@ -8,23 +8,26 @@
 //
 // Register tiles: the scores and P·V run out of workgroup memory, whose loads (not the FMAs) bound
 // this kernel, so each invocation owns a small block of outputs and reuses every loaded value
-// across it: RQ = 4 query rows (g, g + 8, g + 16, g + 24 for row group g = lid / 16) × RK = 2 keys
-// (c, c + 16) of the scores, and the same 4 rows × the V row's word columns c + 16u for P·V (one
-// load per 8 FMAs in both phases). The softmax of a tile runs with 4 invocations per row (8 keys
-// each). Row state (max m, sum l) lives in the registers of a row's 4 softmax invocations; the
-// P·V invocations read each tile's rescale factor from workgroup memory.
+// across it: RQ = 4 query rows (g, g + 8, g + 16, g + 24 for row group g = lid / COLS) × RK keys
+// (c + COLS·j) of the scores, and the same 4 rows × the V row's word columns c + COLS·u for P·V.
+// WG = 128 (COLS 16, RK 2: one workgroup-memory load per 8 FMAs in both phases) or 256 (COLS 32,
+// RK 1: twice the warps per workgroup for the same tiles, half the registers per invocation). The
+// softmax of a tile runs with WG / BQ invocations per row. Row state (max m, sum l) lives in the
+// registers of a row's softmax invocations; the P·V invocations read each tile's rescale factor
+// from workgroup memory.
 // Staged K/V rows are the cache's own words (f16 pairs or f32), and q is staged in the same pair
 // layout; rows are padded by one word against bank conflicts.
-const WG: u32 = 128u;
+override WG: u32 = 128u;
 const BQ: u32 = 32u;            // query tokens per workgroup
 const BKEY: u32 = 32u;          // keys per tile
 const RQ: u32 = 4u;             // query rows per invocation (scores and P·V)
 const QG: u32 = BQ / RQ;        // row groups: 8
-const COLS: u32 = WG / QG;      // invocations per row group: 16
-const RK: u32 = BKEY / COLS;    // keys per invocation in the scores: 2
+override COLS: u32 = WG / QG;   // invocations per row group: 16 or 32
+override RK: u32 = BKEY / COLS; // keys per invocation in the scores: 2 or 1
+const RK_MAX: u32 = 2u;
 const SPR: u32 = BKEY + 1u;     // padded row of the score / probability tile
-const SMX: u32 = WG / BQ;       // softmax invocations per row: 4
-const SMX_KEYS: u32 = BKEY / SMX;
+override SMX: u32 = WG / BQ;    // softmax invocations per row: 4 or 8
+override SMX_KEYS: u32 = BKEY / SMX;
 
 override HEAD_DIM: u32 = 64u;
 override GROUP: u32 = 1u;       // query heads per KV head
@@ -132,30 +135,36 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     workgroupBarrier();
 
     // Scores: RQ × RK per invocation, each q and K word loaded once for all of them.
-    var s: array<array<f32, RK>, RQ>;
+    var s: array<array<f32, RK_MAX>, RQ>;
     for (var i = 0u; i < RQ; i++) {
-      for (var j = 0u; j < RK; j++) {
+      for (var j = 0u; j < RK_MAX; j++) {
         s[i][j] = 0.0;
       }
     }
     for (var w = 0u; w < ROW_WORDS; w++) {
-      var kp: array<vec2<f32>, RK>;
-      for (var j = 0u; j < RK; j++) {
-        kp[j] = pair_of(sk[(c + COLS * j) * SROW + w]);
+      var kp: array<vec2<f32>, RK_MAX>;
+      for (var j = 0u; j < RK_MAX; j++) {
+        if (j < RK) {
+          kp[j] = pair_of(sk[(c + COLS * j) * SROW + w]);
+        }
       }
       for (var i = 0u; i < RQ; i++) {
         let qp = sq[(g + QG * i) * SROW + w];
-        for (var j = 0u; j < RK; j++) {
-          s[i][j] += dot(qp, kp[j]);
+        for (var j = 0u; j < RK_MAX; j++) {
+          if (j < RK) {
+            s[i][j] += dot(qp, kp[j]);
+          }
         }
       }
     }
     for (var i = 0u; i < RQ; i++) {
       let r = g + QG * i;
       let last_key = step.pos0 + min(t0 + r, tokens - 1u);   // rows past the chunk repeat the last
-      for (var j = 0u; j < RK; j++) {
-        let kr = c + COLS * j;
-        sp[r * SPR + kr] = select(-3.0e38, s[i][j], k0 + kr <= last_key);
+      for (var j = 0u; j < RK_MAX; j++) {
+        if (j < RK) {
+          let kr = c + COLS * j;
+          sp[r * SPR + kr] = select(-3.0e38, s[i][j], k0 + kr <= last_key);
+        }
       }
     }
     workgroupBarrier();

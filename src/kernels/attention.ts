@@ -14,8 +14,10 @@ export const attentionPrefillShader = { name: 'attention_prefill', code: attenti
 /** Query tokens per workgroup of the tiled prefill kernel (BQ in attention_prefill.wgsl). */
 const PREFILL_QUERIES = 32;
 const PREFILL_KEYS = 32; // BKEY
-const PREFILL_WG = 128;
-const PREFILL_PV_MAX = 8; // V words per invocation (16 invocations per row group)
+const PREFILL_PV_MAX = 8; // V words per invocation (16 invocations per row group at 128)
+
+/** Invocations per workgroup of the tiled prefill kernel: 128 (default) or 256. */
+export type PrefillThreads = 128 | 256;
 
 /**
  * Which kernel runs a chunk of several tokens: `tiled` (attention_prefill.wgsl: a workgroup per
@@ -29,6 +31,8 @@ export interface AttentionOptions {
   decode?: DecodeAttention;
   /** Chunks of several tokens (default `auto`). */
   prefill?: PrefillAttention;
+  /** Invocations per workgroup of the tiled chunk kernel (default 128). */
+  prefillThreads?: PrefillThreads;
   /** Diagnostic (bench `attention` suite): parts of the decode kernel to leave out (STRIP in attention.wgsl). */
   strip?: number;
 }
@@ -39,18 +43,23 @@ export interface AttentionOptions {
  * partials: 39 KiB at head_dim 128 with f16 K/V, so not on SwiftShader's 16 KiB nor lavapipe's
  * 32 KiB, where the split kernels run; 22 KiB at head_dim 64).
  */
-export function prefillKernelFits(gpu: GpuContext, s: AttentionShape): boolean {
+export function prefillKernelFits(
+  gpu: GpuContext,
+  s: AttentionShape,
+  threads: PrefillThreads = 128,
+): boolean {
   const words = s.kvF16 ? s.headDim / 2 : s.headDim;
   const shared =
     8 * PREFILL_QUERIES * (words + 1) +
     4 *
       (2 * PREFILL_KEYS * (words + 1) +
         PREFILL_QUERIES * (PREFILL_KEYS + 1) +
-        2 * PREFILL_WG +
+        2 * threads +
         2 * PREFILL_QUERIES);
   return (
     Number.isInteger(words) &&
     words <= 16 * PREFILL_PV_MAX &&
+    threads <= gpu.caps.limits.maxComputeInvocationsPerWorkgroup &&
     shared <= gpu.caps.limits.maxComputeWorkgroupStorageSize
   );
 }
@@ -296,12 +305,17 @@ export async function attentionKernel(
   );
   // Chunks: the tiled kernel where it fits (it reads the rope kernel's q and the cache).
   const tiled =
-    maxTokens > 1 && (opts.prefill ?? 'auto') !== 'split' && prefillKernelFits(gpu, s)
+    maxTokens > 1 && (opts.prefill ?? 'auto') !== 'split' && prefillKernelFits(gpu, s, opts.prefillThreads)
       ? await (async () => {
           const pipeline = await gpu.pipelines.get({
             shader: attentionPrefillShader,
             entryPoint: 'main',
-            constants: { HEAD_DIM: s.headDim, GROUP: group, KV_F16: s.kvF16 ? 1 : 0 },
+            constants: {
+              HEAD_DIM: s.headDim,
+              GROUP: group,
+              KV_F16: s.kvF16 ? 1 : 0,
+              WG: opts.prefillThreads ?? 128,
+            },
           });
           // The split kernels' Params layout (splits_max and qkv_stride unused here).
           const scale = new Uint32Array(new Float32Array([1 / Math.sqrt(s.headDim)]).buffer)[0];

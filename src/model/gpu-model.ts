@@ -8,6 +8,7 @@ import {
   attentionKernel,
   type DecodeAttention,
   type PrefillAttention,
+  type PrefillThreads,
   ropeKernel,
 } from '../kernels/attention';
 import { embedKernel } from '../kernels/embed';
@@ -184,6 +185,8 @@ export interface KernelTuning {
   prefillMatrixUnits?: boolean;
   /** Attention over a chunk of several tokens (default `auto`: the tiled kernel where it fits). */
   prefillAttention?: PrefillAttention;
+  /** Invocations per workgroup of the tiled prefill attention: 128 (default) or 256. */
+  prefillAttentionThreads?: PrefillThreads;
   /** K tile of the matrix-unit prefill GEMM: 64 or 128 (default by row length, defaultKTile). */
   prefillMatrixKTile?: number;
   /**
@@ -414,7 +417,11 @@ export class GpuSession {
               shape,
               { q, qStride: qDim, k: kc, v: vc, out: attn, outStride: A, step, qkv, qkvStride, cosSin },
               T,
-              { decode: opts.tuning?.decodeAttention, prefill: opts.tuning?.prefillAttention },
+              {
+                decode: opts.tuning?.decodeAttention,
+                prefill: opts.tuning?.prefillAttention,
+                prefillThreads: opts.tuning?.prefillAttentionThreads,
+              },
             ),
           ),
         attnQuant: fusedO ? null : await quantize(attn, attnIn, qDim),

@@ -11,6 +11,7 @@ import {
   attentionKernel,
   type DecodeAttention,
   type PrefillAttention,
+  type PrefillThreads,
   ropeKernel,
 } from '../../src/kernels/attention';
 import { embedKernel } from '../../src/kernels/embed';
@@ -115,6 +116,7 @@ interface AttnCase {
   decode?: DecodeAttention;
   /** Chunk kernel (default: `tiled` where it fits). */
   prefill?: PrefillAttention;
+  prefillThreads?: PrefillThreads;
 }
 
 /** RoPE + cache write, then attention over the cache, both against f64/f32 references. */
@@ -214,7 +216,7 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
     shape,
     { q: qOut, qStride: qDim, k: kc, v: vc, out, outStride, step, qkv: qkvBuf, qkvStride, cosSin: csBuf },
     T,
-    { decode: c.decode, prefill: c.prefill },
+    { decode: c.decode, prefill: c.prefill, prefillThreads: c.prefillThreads },
   );
   // A single token is rotated and cached by the attention kernel itself (no rope dispatch, so
   // the cache rows checked below are its writes); a chunk runs the rope kernel first.
@@ -360,6 +362,27 @@ export const modelKernelCases: KernelCase[] = [
       { heads: 2, kvHeads: 2, headDim: 32, pos0: 100, tokens: 17, kvF16: true, prefill: 'tiled' },
       { heads: 8, kvHeads: 4, headDim: 16, pos0: 60, tokens: 70, kvF16: true, prefill: 'tiled' },
       { heads: 3, kvHeads: 1, headDim: 48, pos0: 5, tokens: 37, kvF16: false, prefill: 'tiled' },
+      // … with 256 invocations per workgroup (32 per row group, one key each).
+      {
+        heads: 4,
+        kvHeads: 2,
+        headDim: 64,
+        pos0: 40,
+        tokens: 45,
+        kvF16: true,
+        prefill: 'tiled',
+        prefillThreads: 256,
+      },
+      {
+        heads: 8,
+        kvHeads: 4,
+        headDim: 16,
+        pos0: 3,
+        tokens: 20,
+        kvF16: false,
+        prefill: 'tiled',
+        prefillThreads: 256,
+      },
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 20, tokens: 20, kvF16: true, prefill: 'split' },
     ] as AttnCase[]
   ).map((c) => ({
