@@ -175,7 +175,7 @@ export const DECODE_VARIANTS: Record<string, KernelTuning | undefined> = {
   'quant-tpr32': { fusedThreadsPerRow: { quantize: 32 } },
   'prefill-dp4a': { prefillMatrixUnits: false },
   'prefill-attn-split': { prefillAttention: 'split' },
-  'prefill-attn-256': { prefillAttentionThreads: 256 },
+  'prefill-attn-128': { prefillAttentionThreads: 128 },
   'prefill-ktile64': { prefillMatrixKTile: 64 },
   'prefill-tpr8': { prefillThreadsPerRow: 8 },
   'prefill-block4': { prefillTokenBlock: 4 },

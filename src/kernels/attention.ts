@@ -16,8 +16,12 @@ const PREFILL_QUERIES = 32;
 const PREFILL_KEYS = 32; // BKEY
 const PREFILL_PV_MAX = 8; // V words per invocation (16 invocations per row group at 128)
 
-/** Invocations per workgroup of the tiled prefill kernel: 128 (default) or 256. */
+/**
+ * Invocations per workgroup of the tiled prefill kernel: 256 (default; H100, 512-token prefill:
+ * Llama-2-7B's attention 8.96 vs 13.07 ms at 128) or 128 (the ablation).
+ */
 export type PrefillThreads = 128 | 256;
+const PREFILL_THREADS_DEFAULT: PrefillThreads = 256;
 
 /**
  * Which kernel runs a chunk of several tokens: `tiled` (attention_prefill.wgsl: a workgroup per
@@ -31,7 +35,7 @@ export interface AttentionOptions {
   decode?: DecodeAttention;
   /** Chunks of several tokens (default `auto`). */
   prefill?: PrefillAttention;
-  /** Invocations per workgroup of the tiled chunk kernel (default 128). */
+  /** Invocations per workgroup of the tiled chunk kernel (default 256). */
   prefillThreads?: PrefillThreads;
   /** Diagnostic (bench `attention` suite): parts of the decode kernel to leave out (STRIP in attention.wgsl). */
   strip?: number;
@@ -41,12 +45,12 @@ export interface AttentionOptions {
  * Whether the tiled prefill kernel fits: a K/V row of at most 16 · PV_MAX words, and its staged
  * tiles within workgroup memory (q as f32 pairs, K, V, the probability tile and the softmax
  * partials: 39 KiB at head_dim 128 with f16 K/V, so not on SwiftShader's 16 KiB nor lavapipe's
- * 32 KiB, where the split kernels run; 22 KiB at head_dim 64).
+ * 32 KiB, where the split kernels run; 23 KiB at head_dim 64, 11 KiB at 16).
  */
 export function prefillKernelFits(
   gpu: GpuContext,
   s: AttentionShape,
-  threads: PrefillThreads = 128,
+  threads: PrefillThreads = PREFILL_THREADS_DEFAULT,
 ): boolean {
   const words = s.kvF16 ? s.headDim / 2 : s.headDim;
   const shared =
@@ -314,7 +318,7 @@ export async function attentionKernel(
               HEAD_DIM: s.headDim,
               GROUP: group,
               KV_F16: s.kvF16 ? 1 : 0,
-              WG: opts.prefillThreads ?? 128,
+              WG: opts.prefillThreads ?? PREFILL_THREADS_DEFAULT,
             },
           });
           // The split kernels' Params layout (splits_max and qkv_stride unused here).

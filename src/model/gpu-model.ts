@@ -185,7 +185,7 @@ export interface KernelTuning {
   prefillMatrixUnits?: boolean;
   /** Attention over a chunk of several tokens (default `auto`: the tiled kernel where it fits). */
   prefillAttention?: PrefillAttention;
-  /** Invocations per workgroup of the tiled prefill attention: 128 (default) or 256. */
+  /** Invocations per workgroup of the tiled prefill attention: 256 (default) or 128. */
   prefillAttentionThreads?: PrefillThreads;
   /** K tile of the matrix-unit prefill GEMM: 64 or 128 (default by row length, defaultKTile). */
   prefillMatrixKTile?: number;

@@ -362,7 +362,7 @@ export const modelKernelCases: KernelCase[] = [
       { heads: 2, kvHeads: 2, headDim: 32, pos0: 100, tokens: 17, kvF16: true, prefill: 'tiled' },
       { heads: 8, kvHeads: 4, headDim: 16, pos0: 60, tokens: 70, kvF16: true, prefill: 'tiled' },
       { heads: 3, kvHeads: 1, headDim: 48, pos0: 5, tokens: 37, kvF16: false, prefill: 'tiled' },
-      // … with 256 invocations per workgroup (32 per row group, one key each).
+      // … with 128 invocations per workgroup (16 per row group, two keys each: the ablation).
       {
         heads: 4,
         kvHeads: 2,
@@ -371,7 +371,7 @@ export const modelKernelCases: KernelCase[] = [
         tokens: 45,
         kvF16: true,
         prefill: 'tiled',
-        prefillThreads: 256,
+        prefillThreads: 128,
       },
       {
         heads: 8,
@@ -381,7 +381,7 @@ export const modelKernelCases: KernelCase[] = [
         tokens: 20,
         kvF16: false,
         prefill: 'tiled',
-        prefillThreads: 256,
+        prefillThreads: 128,
       },
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 20, tokens: 20, kvF16: true, prefill: 'split' },
     ] as AttnCase[]
@@ -394,7 +394,11 @@ export const modelKernelCases: KernelCase[] = [
         ? `the ${c.decode} ablation: its kernels run in other cases`
         : c.prefill === 'split'
           ? 'the split prefill baseline: its kernels run in the chunk cases that do not fit the tiled one'
-          : undefined,
+          : c.prefillThreads === 128
+            ? 'the 128-invocation tiled prefill ablation'
+            : c.prefill === 'tiled' && !c.kvF16
+              ? 'the tiled prefill on an f32 cache: its f16 cases cover the kernel in the browser'
+              : undefined,
   })),
   ...(
     [
