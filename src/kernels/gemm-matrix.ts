@@ -29,7 +29,7 @@ function sharedBytes(bk: number): number {
  * 16 × 16 × 32 configuration, subgroups of exactly 32 (a workgroup is one subgroup), and the
  * workgroup memory.
  */
-export function matrixUnitsAvailable(gpu: GpuContext, bk = 64): boolean {
+export function matrixUnitsAvailable(gpu: GpuContext, bk = DEFAULT_K_TILE): boolean {
   const c = gpu.caps;
   return (
     c.features.subgroupMatrix &&
@@ -50,7 +50,7 @@ export function matrixGemmFits(gpu: GpuContext, w: GpuLinear, x: Activations, bk
     w.scheme === 'w4a8' &&
     w.groupSize >= w.K &&
     x.kind === 'int8' &&
-    matrixUnitsAvailable(gpu, bk ?? defaultKTile(w.K))
+    matrixUnitsAvailable(gpu, bk ?? DEFAULT_K_TILE)
   );
 }
 
@@ -61,17 +61,15 @@ export interface MatrixGemmOptions {
   gated?: boolean;
   /** Per-token stride of y in f32 (default: the number of outputs). */
   yStride?: number;
-  /** K per staged tile, 64 or 128 (default: defaultKTile). */
+  /** K per staged tile, 64 or 128 (default DEFAULT_K_TILE). */
   kTile?: number;
 }
 
 /**
- * The K tile by row length: 128 for K ≥ 4096, else 64 (gemm suite, H200, 512 tokens: Llama-2-7B's
- * four matmuls 1,495 vs 1,586 µs at 128 vs 64; Llama-3.2-1B's (K 2048 / 8192) 538 vs 543, mixed).
+ * The K tile: 128 (gemm suite, H100, 512 tokens: Llama-2-7B's four matmuls 1,458 vs 1,556 µs at
+ * 64, Llama-3.2-1B's 519.7 vs 531.4; docs/benchmarks.md, session 4). 64 is the ablation.
  */
-export function defaultKTile(K: number): 64 | 128 {
-  return K >= 4096 ? 128 : 64;
-}
+export const DEFAULT_K_TILE = 128;
 
 export async function matrixGemm(
   gpu: GpuContext,
@@ -80,7 +78,7 @@ export async function matrixGemm(
   y: GPUBuffer,
   opts: MatrixGemmOptions = {},
 ): Promise<Encodable> {
-  const bk = opts.kTile ?? defaultKTile(w.K);
+  const bk = opts.kTile ?? DEFAULT_K_TILE;
   if (bk !== 64 && bk !== 128) throw new Error(`matrix gemm: kTile ${bk} must be 64 or 128`);
   if (x.kind !== 'int8' || !matrixGemmFits(gpu, w, x, bk)) {
     throw new Error('matrix gemm: needs W4A8 per-channel weights, int8 input and i8 subgroup matrices');

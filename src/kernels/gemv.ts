@@ -68,7 +68,7 @@ export interface GemvOptions {
    * offers i8 subgroup matrices; elsewhere the options above apply.
    */
   matrixUnits?: boolean;
-  /** The matrix GEMM's K tile (64 or 128; default by K, see defaultKTile). */
+  /** The matrix GEMM's K tile (64 or 128; default DEFAULT_K_TILE = 128). */
   matrixKTile?: number;
 }
 
