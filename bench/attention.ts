@@ -22,10 +22,11 @@ export interface AttentionVariant {
 }
 
 export const ATTENTION_VARIANTS: AttentionVariant[] = [
-  { name: 'auto', mode: 'split' },
+  { name: 'auto', mode: 'auto' },
+  { name: 'split', mode: 'split' },
   { name: 'partial+merge', mode: 'partial' },
   { name: 'decode', mode: 'decode' },
-  { name: 'auto, a cache per layer', mode: 'split', perLayerCache: true },
+  { name: 'split, a cache per layer', mode: 'split', perLayerCache: true },
   { name: 'decode −kv loads', mode: 'decode', strip: 1 },
   { name: 'decode −rope', mode: 'decode', strip: 2 },
   { name: 'decode −cache write', mode: 'decode', strip: 4 },

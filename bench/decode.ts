@@ -182,6 +182,7 @@ export const DECODE_VARIANTS: Record<string, KernelTuning | undefined> = {
   'prefill-tpr16': { prefillThreadsPerRow: 16 },
   'prefill-tpr32': { prefillThreadsPerRow: 32 },
   'attn-partial': { decodeAttention: 'partial' },
+  'attn-split': { decodeAttention: 'split' },
   'attn-decode': { decodeAttention: 'decode' },
   'attn-per-kv': { decodeAttention: 'decode-per-kv' },
   'attn-late-v': { decodeAttention: 'decode-late-v' },

@@ -143,8 +143,8 @@ const DECODE_MIN_KV_WORKGROUPS = 16;
 
 /**
  * Which kernel runs single-token (decode) attention: `split` (`decode` while one 256-key split
- * holds the context, `partial` + merge beyond), `auto` (the default: `split` on GPUs, `decode` on
- * CPU adapters, for compile time), `decode` (at every length,
+ * holds the context, `partial` + merge beyond), `auto` (the default: `split` on GPUs with fewer
+ * than 16 KV heads, else `decode`; `decode` on CPU adapters, for compile time), `decode` (at every length,
  * merging past 256 keys), `decode-per-kv` (the same with
  * one workgroup per KV head even when they are few: an ablation), `decode-late-v` (V loaded
  * after the softmax instead of with K: an ablation), or the 32-key `partial`
@@ -207,12 +207,18 @@ export async function attentionKernel(
   // Decode fuses RoPE and the K/V cache write (the rope kernel is for chunks of several tokens).
   const oneKernel = decode !== 'partial' && decodeKernelFits(gpu, s);
   // Variants: [single-token long contexts, prefill chunks, single-token short contexts].
-  // `auto` runs the decode kernel only while one split holds the context (one dispatch instead
-  // of two, the same GPU time on the H200) and the 32-key partial kernel + merge beyond it
-  // (as fast or faster there: Llama-3.2-1B at 2048 keys); `decode` runs it at every length.
-  // CPU adapters take `decode` at every length: one single-token variant fewer to compile (the
-  // long-context advantage of `partial` was measured on the H200, not there).
-  const mode = decode === 'auto' ? (gpu.caps.software ? 'decode' : 'split') : decode;
+  // `auto` on GPUs with few KV heads (GQA) is `split`: the decode kernel only while one split
+  // holds the context (one dispatch instead of two, the same GPU time on the H200) and the 32-key
+  // partial kernel + merge beyond it (as fast or faster there: Llama-3.2-1B at 2048 keys, 16.67 vs
+  // 17.38 µs per layer on the H100). With many KV heads it is `decode` at every length (Llama-2-7B,
+  // 32 KV heads, 2048 keys: 19.06 vs 22.96 µs on the H100, 17.81 vs 21.80 on the H200; attention
+  // suite). CPU adapters take `decode` at every length: one single-token variant fewer to compile.
+  const mode =
+    decode === 'auto'
+      ? gpu.caps.software || s.numKvHeads >= DECODE_MIN_KV_WORKGROUPS
+        ? 'decode'
+        : 'split'
+      : decode;
   const decodeEverywhere = oneKernel && mode !== 'split';
   const decodeVariant = { split: DECODE_WG, tokens: 1, fusedRope: true, entry: 'decode', wg: DECODE_WG };
   const variants = [
