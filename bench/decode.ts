@@ -64,7 +64,9 @@ export async function benchDecode(
   const model = await GpuModel.load(gpu, weights);
   // + room for the profiling steps after the timed decode.
   const maxContext = Math.max(...opts.contexts, opts.prefillTokens) + opts.decodeTokens + 8;
-  const session = await model.createSession({ maxContext, maxChunk: 512, tuning: opts.tuning });
+  // One chunk holds the whole timed prompt (profileStep times a single step of that many tokens).
+  const maxChunk = Math.max(512, opts.prefillTokens);
+  const session = await model.createSession({ maxContext, maxChunk, tuning: opts.tuning });
   if (opts.sampling) session.setSampling(opts.sampling, 1);
   // Per token every linear weight is read once; an untied embedding table only one row.
   const perTokenWeights = weights.weightBytes - weights.tensorBytes('model.embed_tokens.weight');

@@ -72,11 +72,12 @@ var<workgroup> ssum: array<f32, WG>;              // … and sum
 var<workgroup> salpha: array<f32, BQ>;            // per row: this tile's rescale of the old sums
 var<workgroup> sl: array<f32, BQ>;                // per row: the final softmax denominator
 
-// Dims (2w, 2w+1) of a staged row's word w (f16 pair), or dim w alone as (x, 0) for f32 rows.
+// Whether P·V column u of invocation column c is a word of the row (c + COLS·u < ROW_WORDS).
 fn has_word(c: u32, u: u32) -> bool {
   return u < PV_WORDS && c + COLS * u < ROW_WORDS;
 }
 
+// Dims (2w, 2w+1) of a staged row's word w (f16 pair), or dim w alone as (x, 0) for f32 rows.
 fn pair_of(word: u32) -> vec2<f32> {
   if (KV_F16) {
     return unpack2x16float(word);

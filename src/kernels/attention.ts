@@ -221,13 +221,25 @@ export async function attentionKernel(
       : decode;
   const decodeEverywhere = oneKernel && mode !== 'split';
   const decodeVariant = { split: DECODE_WG, tokens: 1, fusedRope: true, entry: 'decode', wg: DECODE_WG };
-  const variants = [
-    decodeEverywhere
-      ? decodeVariant
-      : { split: ATTN_SPLIT.decode, tokens: 1, fusedRope: true, entry: 'partial', wg: ATTN_WG },
-    { split: ATTN_SPLIT.prefill, tokens: maxTokens, fusedRope: false, entry: 'partial', wg: ATTN_WG },
-    ...(oneKernel && !decodeEverywhere ? [decodeVariant] : []),
-  ];
+  // Chunks of several tokens take the tiled kernel where it fits; only otherwise is the split
+  // chunk variant built (its partial buffers hold maxTokens × heads × splits rows).
+  const prefillThreads = opts.prefillThreads ?? PREFILL_THREADS_DEFAULT;
+  if (prefillThreads !== 128 && prefillThreads !== 256) {
+    throw new Error(`attention: prefillThreads ${prefillThreads} must be 128 or 256`);
+  }
+  const useTiled =
+    maxTokens > 1 && (opts.prefill ?? 'auto') !== 'split' && prefillKernelFits(gpu, s, prefillThreads);
+  if (opts.prefill === 'tiled' && maxTokens > 1 && !useTiled) {
+    throw new Error(`attention: the tiled prefill kernel does not fit head_dim ${s.headDim} here`);
+  }
+  const singleVariant = decodeEverywhere
+    ? decodeVariant
+    : { split: ATTN_SPLIT.decode, tokens: 1, fusedRope: true, entry: 'partial', wg: ATTN_WG };
+  const chunkVariant = useTiled
+    ? null
+    : { split: ATTN_SPLIT.prefill, tokens: maxTokens, fusedRope: false, entry: 'partial', wg: ATTN_WG };
+  const shortVariant = oneKernel && !decodeEverywhere ? decodeVariant : null;
+  const variants = [singleVariant, chunkVariant, shortVariant].filter((v) => v !== null);
   const sgDecode = oneKernel && subgroupsFit(gpu, DECODE_WG);
   // Few KV heads (GQA): a workgroup per query head, so short contexts still fill the GPU
   // (Llama-3.2-1B: 8 KV heads = 8 workgroups at 256 keys, 32 with this).
@@ -313,47 +325,48 @@ export async function attentionKernel(
       };
     }),
   );
+  const preparedFor = (v: (typeof variants)[number] | null) =>
+    v ? prepared[variants.indexOf(v)] : undefined;
+  const single = prepared[0];
+  const chunk = preparedFor(chunkVariant);
+  const shortSingle = preparedFor(shortVariant);
   // Chunks: the tiled kernel where it fits (it reads the rope kernel's q and the cache).
-  const tiled =
-    maxTokens > 1 && (opts.prefill ?? 'auto') !== 'split' && prefillKernelFits(gpu, s, opts.prefillThreads)
-      ? await (async () => {
-          const pipeline = await gpu.pipelines.get({
-            shader: attentionPrefillShader,
-            entryPoint: 'main',
-            constants: {
-              HEAD_DIM: s.headDim,
-              GROUP: group,
-              KV_F16: s.kvF16 ? 1 : 0,
-              WG: opts.prefillThreads ?? PREFILL_THREADS_DEFAULT,
-            },
-          });
-          // The split kernels' Params layout (splits_max and qkv_stride unused here).
-          const scale = new Uint32Array(new Float32Array([1 / Math.sqrt(s.headDim)]).buffer)[0];
-          const params = uniformBuffer(
-            device,
-            new Uint32Array([s.numHeads, s.numKvHeads, b.qStride, s.maxPos, 0, b.outStride, scale, 0]),
-          );
-          owned.push(params);
-          return {
-            pipeline,
-            group: device.createBindGroup({
-              layout: pipeline.getBindGroupLayout(0),
-              entries: entries([b.q, b.k, b.v, params, b.step, b.out]),
-            }),
-          };
-        })()
-      : null;
-  if (opts.prefill === 'tiled' && maxTokens > 1 && !tiled) {
-    throw new Error(`attention: the tiled prefill kernel does not fit head_dim ${s.headDim} here`);
-  }
+  const tiled = useTiled
+    ? await (async () => {
+        const pipeline = await gpu.pipelines.get({
+          shader: attentionPrefillShader,
+          entryPoint: 'main',
+          constants: {
+            HEAD_DIM: s.headDim,
+            GROUP: group,
+            KV_F16: s.kvF16 ? 1 : 0,
+            WG: prefillThreads,
+          },
+        });
+        // The split kernels' Params layout (splits_max and qkv_stride unused here).
+        const scale = new Uint32Array(new Float32Array([1 / Math.sqrt(s.headDim)]).buffer)[0];
+        const params = uniformBuffer(
+          device,
+          new Uint32Array([s.numHeads, s.numKvHeads, b.qStride, s.maxPos, 0, b.outStride, scale, 0]),
+        );
+        owned.push(params);
+        return {
+          pipeline,
+          group: device.createBindGroup({
+            layout: pipeline.getBindGroupLayout(0),
+            entries: entries([b.q, b.k, b.v, params, b.step, b.out]),
+          }),
+        };
+      })()
+    : null;
   const encodeAt = (pass: GPUComputePassEncoder, tokens: number, lastPos: number) => {
     if (tokens > maxTokens) throw new Error(`attention: ${tokens} tokens exceed the prepared ${maxTokens}`);
     if (tokens > 1 && tiled) {
       dispatch(pass, tiled.pipeline, tiled.group, Math.ceil(tokens / PREFILL_QUERIES), s.numHeads);
       return;
     }
-    const [single, chunk, shortSingle] = prepared;
     const v = tokens > 1 ? chunk : shortSingle && lastPos < DECODE_WG ? shortSingle : single;
+    if (!v) throw new Error('attention: no kernel prepared for this step');
     const splits = Math.floor(lastPos / v.split) + 1;
     dispatch(pass, v.partial, v.partialGroup, splits, s.numKvHeads * v.qSplit, tokens);
     // The decode kernel normalizes a single split's output itself.

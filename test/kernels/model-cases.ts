@@ -362,7 +362,8 @@ export const modelKernelCases: KernelCase[] = [
       { heads: 2, kvHeads: 2, headDim: 32, pos0: 100, tokens: 17, kvF16: true, prefill: 'tiled' },
       { heads: 8, kvHeads: 4, headDim: 16, pos0: 60, tokens: 70, kvF16: true, prefill: 'tiled' },
       { heads: 3, kvHeads: 1, headDim: 48, pos0: 5, tokens: 37, kvF16: false, prefill: 'tiled' },
-      // … with 128 invocations per workgroup (16 per row group, two keys each: the ablation).
+      // … with 128 invocations per workgroup (16 per row group, two keys each: the ablation), also
+      // on rows of fewer words (8) than invocation columns.
       {
         heads: 4,
         kvHeads: 2,
@@ -379,7 +380,7 @@ export const modelKernelCases: KernelCase[] = [
         headDim: 16,
         pos0: 3,
         tokens: 20,
-        kvF16: false,
+        kvF16: true,
         prefill: 'tiled',
         prefillThreads: 128,
       },
