@@ -252,84 +252,80 @@ export async function attentionKernel(
   const partO = device.createBuffer({ size: maxSlots * s.headDim * 4, usage: GPUBufferUsage.STORAGE });
   const partMl = device.createBuffer({ size: maxSlots * 8, usage: GPUBufferUsage.STORAGE });
   const owned = [partO, partMl];
-  const prepared = await Promise.all(
-    variants.map(async (v) => {
-      const constants = {
-        WG: v.wg,
-        SPLIT: v.split,
-        HEAD_DIM: s.headDim,
-        GROUP: group,
-        KV_F16: s.kvF16 ? 1 : 0,
-        PV_SLICES: Math.max(1, Math.floor(ATTN_WG / (s.headDim / 2))),
-        SPLITS_MAX: Math.ceil(s.maxPos / v.split),
-        FUSED_ROPE: v.fusedRope ? 1 : 0,
-        ...(v.entry === 'decode'
-          ? {
-              DRED_SLOTS: partialsAfterSubgroups(gpu, DECODE_WG, sgDecode),
-              QSPLIT: qSplit,
-              V_EARLY: decode === 'decode-late-v' ? 0 : 1,
-              ...(strip ? { STRIP: strip } : {}),
-            }
-          : {}),
-      };
-      const isDecode = v.entry === 'decode';
-      const partial = await gpu.pipelines.get({
-        shader: attentionShader,
-        entryPoint: v.entry,
-        flags: { SUBGROUP_BUILTINS: isDecode && sgDecode },
-        constants,
-      });
-      // merge uses no subgroup builtins: built from the same module as `partial`'s.
-      const merge = await gpu.pipelines.get({
-        shader: attentionShader,
-        entryPoint: 'merge',
-        flags: { SUBGROUP_BUILTINS: false },
-        constants,
-      });
-      const params = uniformBuffer(
-        device,
-        new Uint32Array([
-          s.numHeads,
-          s.numKvHeads,
-          b.qStride,
-          s.maxPos,
-          Math.ceil(s.maxPos / v.split),
-          b.outStride,
-          new Uint32Array(new Float32Array([1 / Math.sqrt(s.headDim)]).buffer)[0],
-          b.qkvStride,
-        ]),
-      );
-      owned.push(params);
-      const partialGroup = device.createBindGroup({
-        layout: partial.getBindGroupLayout(0),
-        // decode reads q from the qkv row and may write `out`; partial reads the rotated q and V
-        // by word (binding 10).
-        entries: entries(
-          v.entry === 'decode'
-            ? [null, b.k, b.v, partO, partMl, params, b.step, b.out, b.qkv, b.cosSin]
-            : [b.q, b.k, null, partO, partMl, params, b.step, null, b.qkv, b.cosSin, b.v],
-        ),
-      });
-      const mergeGroup = device.createBindGroup({
-        layout: merge.getBindGroupLayout(0),
-        entries: entries([null, null, null, partO, partMl, params, b.step, b.out]),
-      });
-      return {
-        split: v.split,
-        partial,
-        merge,
-        partialGroup,
-        mergeGroup,
-        isDecode,
-        qSplit: isDecode ? qSplit : 1,
-      };
-    }),
+  const prepare = async (v: (typeof variants)[number]) => {
+    const constants = {
+      WG: v.wg,
+      SPLIT: v.split,
+      HEAD_DIM: s.headDim,
+      GROUP: group,
+      KV_F16: s.kvF16 ? 1 : 0,
+      PV_SLICES: Math.max(1, Math.floor(ATTN_WG / (s.headDim / 2))),
+      SPLITS_MAX: Math.ceil(s.maxPos / v.split),
+      FUSED_ROPE: v.fusedRope ? 1 : 0,
+      ...(v.entry === 'decode'
+        ? {
+            DRED_SLOTS: partialsAfterSubgroups(gpu, DECODE_WG, sgDecode),
+            QSPLIT: qSplit,
+            V_EARLY: decode === 'decode-late-v' ? 0 : 1,
+            ...(strip ? { STRIP: strip } : {}),
+          }
+        : {}),
+    };
+    const isDecode = v.entry === 'decode';
+    const partial = await gpu.pipelines.get({
+      shader: attentionShader,
+      entryPoint: v.entry,
+      flags: { SUBGROUP_BUILTINS: isDecode && sgDecode },
+      constants,
+    });
+    // merge uses no subgroup builtins: built from the same module as `partial`'s.
+    const merge = await gpu.pipelines.get({
+      shader: attentionShader,
+      entryPoint: 'merge',
+      flags: { SUBGROUP_BUILTINS: false },
+      constants,
+    });
+    const params = uniformBuffer(
+      device,
+      new Uint32Array([
+        s.numHeads,
+        s.numKvHeads,
+        b.qStride,
+        s.maxPos,
+        Math.ceil(s.maxPos / v.split),
+        b.outStride,
+        new Uint32Array(new Float32Array([1 / Math.sqrt(s.headDim)]).buffer)[0],
+        b.qkvStride,
+      ]),
+    );
+    owned.push(params);
+    const partialGroup = device.createBindGroup({
+      layout: partial.getBindGroupLayout(0),
+      // decode reads q from the qkv row and may write `out`; partial reads the rotated q and V
+      // by word (binding 10).
+      entries: entries(
+        v.entry === 'decode'
+          ? [null, b.k, b.v, partO, partMl, params, b.step, b.out, b.qkv, b.cosSin]
+          : [b.q, b.k, null, partO, partMl, params, b.step, null, b.qkv, b.cosSin, b.v],
+      ),
+    });
+    const mergeGroup = device.createBindGroup({
+      layout: merge.getBindGroupLayout(0),
+      entries: entries([null, null, null, partO, partMl, params, b.step, b.out]),
+    });
+    return {
+      split: v.split,
+      partial,
+      merge,
+      partialGroup,
+      mergeGroup,
+      isDecode,
+      qSplit: isDecode ? qSplit : 1,
+    };
+  };
+  const [single, chunk, shortSingle] = await Promise.all(
+    [singleVariant, chunkVariant, shortVariant].map((v) => (v ? prepare(v) : undefined)),
   );
-  const preparedFor = (v: (typeof variants)[number] | null) =>
-    v ? prepared[variants.indexOf(v)] : undefined;
-  const single = prepared[0];
-  const chunk = preparedFor(chunkVariant);
-  const shortSingle = preparedFor(shortVariant);
   // Chunks: the tiled kernel where it fits (it reads the rope kernel's q and the cache).
   const tiled = useTiled
     ? await (async () => {
