@@ -193,6 +193,8 @@ export const DECODE_VARIANTS: Record<string, KernelTuning | undefined> = {
   unroll8: { matmulUnroll: 8 },
   unroll16: { matmulUnroll: 16 },
   'int16-off': { int16Activations: false },
+  // W4A16 / 2/4/16 prefill with one token per workgroup (each staging its row), the token blocks' baseline.
+  'prefill-per-token': { int16PrefillBlocks: false },
 };
 
 function variantName(t: KernelTuning): string {

@@ -4,8 +4,8 @@
  * in the same run on the same device; a figure above that roofline is a measurement bug and aborts.
  *
  *   --suites bandwidth,decode,gemv,gemm,attention,quant   which suites (default bandwidth,decode;
- *                                          gemv = per-layer kernel variants; gemm = the W4A8 prefill
- *                                          matmul; attention = decode attention alone, with diagnostic
+ *                                          gemv = per-layer kernel variants; gemm = the prefill
+ *                                          matmuls; attention = decode attention alone, with diagnostic
  *                                          variants; quant = CPU quantizer speed; kernels = every
  *                                          kernel test case (test/kernels) on this adapter, to
  *                                          check kernels the CI adapters cannot run, e.g. matrix units)
@@ -163,15 +163,18 @@ async function main(): Promise<void> {
   if (suites.has('gemm')) {
     const tokens = Number(values['prefill-tokens']);
     console.log(
-      `\nW4A8 prefill matmul, ${tokens} tokens (int8 activations): µs, int-ops/s, ratio to the 113 T dp4a peak (matrix units exceed it)`,
+      `\nprefill matmul, ${tokens} tokens: µs, int-ops/s (2·N·K·tokens), ratio to the 113 T dp4a peak (matrix units exceed it)`,
     );
     for (const shape of list(values.shapes)) {
-      for (const r of await benchGemm(gpu, shape, tokens)) {
-        gemmResults.push(r);
-        console.log(
-          `${shape.padEnd(13)} ${r.layer.padEnd(8)} ${`${r.N}×${r.K}`.padEnd(12)} ${r.variant.padEnd(28)} ` +
-            `${r.microseconds.toFixed(1).padStart(9)} µs ${(r.opsPerSecond / 1e12).toFixed(1).padStart(6)} T ${(100 * r.peakFraction).toFixed(1).padStart(5)}%`,
-        );
+      for (const scheme of list(values.schemes) as Scheme[]) {
+        if (scheme !== 'w4a8' && scheme !== 'w4a16' && scheme !== 'w2-4-16') continue;
+        for (const r of await benchGemm(gpu, shape, tokens, scheme)) {
+          gemmResults.push(r);
+          console.log(
+            `${shape.padEnd(13)} ${r.layer.padEnd(8)} ${`${r.N}×${r.K}`.padEnd(12)} ${scheme.padEnd(8)} ${r.variant.padEnd(32)} ` +
+              `${r.microseconds.toFixed(1).padStart(9)} µs ${(r.opsPerSecond / 1e12).toFixed(1).padStart(6)} T ${(100 * r.peakFraction).toFixed(1).padStart(5)}%`,
+          );
+        }
       }
     }
   }

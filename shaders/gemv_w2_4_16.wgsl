@@ -26,6 +26,10 @@
 //    UNROLL groups per step, all their loads issued first; the first outlier entries are loaded
 //    with the first step's weights.
 //    SCALES_IN_SHARED must be on (the schedule is the tile's decoded scales and offsets).
+//    With the flag X16_BLOCKS (prefill): the same schedule and math on activations the standalone
+//    quantizer (rmsnorm.wgsl, X16_OUT, X16_TRANSPOSE lane order, no swizzle) wrote for the whole
+//    chunk of tokens, read from global memory, TOKENS consecutive tokens per workgroup (grid z =
+//    token block): each group's weights are loaded and widened once for the block.
 //  - otherwise, the f32 baseline: asynchronous dequantization — each invocation issues the load
 //    of its first group's weights, then the workgroup decodes every group scale and word offset
 //    of its tile into workgroup memory (independent of the weights), one barrier, then the math
@@ -68,10 +72,19 @@ struct Params {
 @group(0) @binding(4) var<storage, read> outlier_row_ptr: array<u32>;
 @group(0) @binding(5) var<storage, read> outliers: array<u32>;
 #if X16
+#if X16_BLOCKS
+// Per token: x_stride vec4 (hi, lo per chunk of 16), x_stride / 8 sums (one per 64 features), a scale.
+@group(0) @binding(6) var<storage, read> xq: array<vec4<u32>>;
+@group(0) @binding(7) var<storage, read> xsum: array<i32>;
+@group(0) @binding(8) var<storage, read> xscale: array<f32>;
+@group(0) @binding(9) var<storage, read_write> y: array<f32>;
+@group(0) @binding(10) var<uniform> params: Params;
+#else
 @group(0) @binding(6) var<storage, read> xf: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read> norm_w: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read_write> y: array<f32>;
 @group(0) @binding(9) var<uniform> params: Params;
+#endif
 #else
 @group(0) @binding(6) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> y: array<f32>;
@@ -102,9 +115,13 @@ fn group_scale(row: u32, g: u32) -> f32 {
 }
 
 #if X16
+// Outside the #if: a snippet is spliced where it is first included, before #if is resolved.
+#include "x16_pack"
+#if !X16_BLOCKS
 #include "wg_reduce"
 #include "stage_row"
 #include "stage_x16"
+#endif
 
 // The tile's schedule: per row (slots local_row · groups …), its 2-bit groups in K order, then
 // its 4-bit groups; entry = vec4 offset in the row (bits 0-11) | group (12-23) | scale code (24-31).
@@ -209,6 +226,84 @@ fn load_step(me: GemvTile, step: u32, rbase: u32, n2: u32) {
   }
 }
 
+#if X16_BLOCKS
+// Tokens per workgroup (≤ TT_MAX).
+const TT_MAX: u32 = 8u;
+override TOKENS: u32 = 8u;
+
+@compute @workgroup_size(WG)
+fn main(inv: GemvInvocation) {
+  let me = gemv_tile(inv);
+  let safe_row = min(me.row, params.n_rows - 1u);
+  let rbase = safe_row * params.row_words / 4u;
+  let ng = params.groups;
+  let n2 = ng - params.n4;
+  let o_begin = outlier_row_ptr[safe_row] + me.t;
+  let o_end = outlier_row_ptr[safe_row + 1u];
+  let rscale = row_scale[safe_row];
+  schedule_tile(me);
+  workgroupBarrier();
+
+  let tok0 = me.token * TOKENS;
+  let sum_stride = params.x_stride / 8u;
+  let steps = (ng + UNROLL * TPR - 1u) / (UNROLL * TPR);
+  var acc: array<f32, TT_MAX>;  // Σ_groups c_g · (2 Σ q·v − k Σ v)
+  var oacc: array<f32, TT_MAX>; // Σ residual · v
+  for (var step = 0u; step < steps; step++) {
+    load_step(me, step, rbase, n2);
+    if (me.live) {
+      for (var u = 0u; u < UNROLL; u++) {
+        let j = slot_of(me, step, u);
+        if (j < ng) {
+          let is4 = j >= n2;
+          let g = (e[u] >> 12u) & 0xFFFu;
+          var q: array<vec4<u32>, 4>;
+          for (var b = 0u; b < 4u; b++) {
+            if (is4) {
+              let pair = select(wa[u], wb[u], b >= 2u);
+              q[b] = lanes4(pair[2u * (b % 2u)], pair[2u * (b % 2u) + 1u]);
+            } else {
+              q[b] = lanes2(wa[u][b]);
+            }
+          }
+          let code = f32(e[u] >> 24u);
+          let k = select(3, 15, is4);
+          for (var tt = 0u; tt < TT_MAX; tt++) {
+            if (tt < TOKENS) {
+              // Group g is the token's chunks of 16 4g … 4g + 3: vec4 8g … 8g + 7.
+              let xo = (tok0 + tt) * params.x_stride + 8u * g;
+              var d = 0;
+              for (var b = 0u; b < 4u; b++) {
+                d += dot_x16_words(q[b], xq[xo + 2u * b], xq[xo + 2u * b + 1u]);
+              }
+              acc[tt] += code * f32(2 * d - k * xsum[(tok0 + tt) * sum_stride + g]);
+            }
+          }
+        }
+      }
+    }
+  }
+  if (me.live) {
+    // Sparse f16 residuals of this row (column in the low 16 bits, f16 residual in the high).
+    for (var i = o_begin; i < o_end; i += TPR) {
+      let o = outliers[i];
+      let col = o & 0xFFFFu;
+      let r = unpack2x16float(o).y;
+      for (var tt = 0u; tt < TT_MAX; tt++) {
+        if (tt < TOKENS) {
+          let xo = (tok0 + tt) * params.x_stride + 2u * (col / 16u);
+          oacc[tt] += r * f32(x16_column(xq[xo], xq[xo + 1u], col % 16u));
+        }
+      }
+    }
+  }
+  for (var tt = 0u; tt < TOKENS; tt++) {
+    let t = min(tt, TT_MAX - 1u);
+    let total = row_sum(0.5 * rscale * acc[t] + oacc[t], me);
+    store_row(total * xscale[tok0 + tt], me, params.row0, (tok0 + tt) * params.y_stride);
+  }
+}
+#else
 fn group_sumv(g: u32) -> i32 {
   return ssum[4u * g] + ssum[4u * g + 1u] + ssum[4u * g + 2u] + ssum[4u * g + 3u];
 }
@@ -294,6 +389,7 @@ fn main(inv: GemvInvocation) {
   let mine = 0.5 * rscale * acc + oacc;
   store_row(row_sum(mine, me) * x_scale, me, params.row0, me.token * params.y_stride);
 }
+#endif
 #else
 #include "nibbles"
 

@@ -14,6 +14,11 @@
 //    in that order, so the inner loop is two masks, a shift and eight dot4I8Packed per 8 weights,
 //    against activation words read from workgroup memory as vec4<u32>. UNROLL chunks per step,
 //    all their loads issued first.
+//    With the flag X16_BLOCKS (prefill): the same math on activations the standalone quantizer
+//    (rmsnorm.wgsl, X16_OUT) wrote for the whole chunk of tokens, read from global memory, and
+//    TOKENS consecutive tokens per workgroup (grid z = token block): each weight chunk is loaded
+//    and widened once and applied to every token of the block, so a prompt reads the weights
+//    1/TOKENS as often as one token per workgroup (which also re-stages the row in every workgroup).
 //  - otherwise, the f32 baseline: nibbles unpacked to f32 against f32 activations read from
 //    global memory (4 bytes per weight; ALU/L1-bound), kept for the benchmark's comparison and
 //    for rows too long for workgroup memory.
@@ -49,10 +54,19 @@ struct Params {
 @group(0) @binding(0) var<storage, read> qweight: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> scales: array<u32>;
 #if X16
+#if X16_BLOCKS
+// Per token: x_stride vec4 (hi, lo per chunk of 16), x_stride / 8 sums (one per 64 features), a scale.
+@group(0) @binding(2) var<storage, read> xq: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> xsum: array<i32>;
+@group(0) @binding(4) var<storage, read> xscale: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+@group(0) @binding(6) var<uniform> params: Params;
+#else
 @group(0) @binding(2) var<storage, read> xf: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> norm_w: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
+#endif
 #else
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
@@ -81,16 +95,83 @@ fn load_group_params(me: GemvTile) {
 }
 
 #if X16
-#include "wg_reduce"
-#include "stage_row"
-#include "stage_x16"
-
 // Chunks (groups) per step, all their loads issued first: UNROLL ≤ UNROLL_MAX, set by the host
 // (more loads in flight per invocation on GPUs; few on CPU adapters, where unrolled dot4I8Packed
 // costs compile time and buys nothing).
 const UNROLL_MAX: u32 = 16u;
 override UNROLL: u32 = 4u;
 const NIB: u32 = 0x0F0F0F0Fu;
+// Outside the #if: a snippet is spliced where it is first included, before #if is resolved.
+#include "x16_pack"
+
+#if X16_BLOCKS
+
+// Tokens per workgroup (≤ TT_MAX).
+const TT_MAX: u32 = 8u;
+override TOKENS: u32 = 8u;
+
+@compute @workgroup_size(WG)
+fn main(inv: GemvInvocation) {
+  let me = gemv_tile(inv);
+  let wbase = select(0u, me.row * params.chunks, me.live);
+  var w: array<vec4<u32>, UNROLL_MAX>;
+  for (var u = 0u; u < UNROLL; u++) {
+    w[u] = qweight[wbase + min(me.t + u * TPR, params.chunks - 1u)];
+  }
+  load_group_params(me);
+  if (SCALES_IN_SHARED) {
+    workgroupBarrier();
+  }
+
+  let tok0 = me.token * TOKENS;
+  let sum_stride = params.x_stride / 8u;
+  var acc: array<f32, TT_MAX>;
+  if (me.live) {
+    for (var c0 = me.t; c0 < params.chunks; c0 += UNROLL * TPR) {
+      if (c0 != me.t) {
+        for (var u = 0u; u < UNROLL; u++) {
+          w[u] = qweight[wbase + min(c0 + u * TPR, params.chunks - 1u)];
+        }
+      }
+      for (var u = 0u; u < UNROLL; u++) {
+        let c = c0 + u * TPR;
+        if (c < params.chunks) {
+          let e = w[u] & vec4<u32>(NIB);
+          let o = (w[u] >> vec4<u32>(4u)) & vec4<u32>(NIB);
+          let q0 = vec4<u32>(e.x, o.x, e.y, o.y);
+          let q1 = vec4<u32>(e.z, o.z, e.w, o.w);
+          let scale = group_params(me.local_row, me.row, c / CHUNKS_PER_GROUP).x;
+          for (var tt = 0u; tt < TT_MAX; tt++) {
+            if (tt < TOKENS) {
+              // Chunk c is the token's chunks of 16 2c and 2c + 1: vec4 4c … 4c + 3.
+              let xo = (tok0 + tt) * params.x_stride + 4u * c;
+              let d = dot_x16_words(q0, xq[xo], xq[xo + 1u]) + dot_x16_words(q1, xq[xo + 2u], xq[xo + 3u]);
+              acc[tt] += scale * f32(d);
+            }
+          }
+        }
+      }
+    }
+    // Bias terms, bias · Σ v per group of 128 (two sums of 64; the quantizer's padding is zero).
+    for (var g = me.t; g < params.groups; g += TPR) {
+      let bias = group_params(me.local_row, me.row, g).y;
+      for (var tt = 0u; tt < TT_MAX; tt++) {
+        if (tt < TOKENS) {
+          let so = (tok0 + tt) * sum_stride + 2u * g;
+          acc[tt] += bias * f32(xsum[so] + xsum[so + 1u]);
+        }
+      }
+    }
+  }
+  for (var tt = 0u; tt < TOKENS; tt++) {
+    let total = row_sum(acc[min(tt, TT_MAX - 1u)], me);
+    store_row(total * xscale[tok0 + tt], me, params.row0, (tok0 + tt) * params.y_stride);
+  }
+}
+#else
+#include "wg_reduce"
+#include "stage_row"
+#include "stage_x16"
 
 @compute @workgroup_size(WG)
 fn main(inv: GemvInvocation) {
@@ -137,6 +218,7 @@ fn main(inv: GemvInvocation) {
   }
   store_row(row_sum(acc, me) * x_scale, me, params.row0, me.token * params.y_stride);
 }
+#endif
 #else
 #include "nibbles"
 

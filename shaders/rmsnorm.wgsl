@@ -4,6 +4,12 @@
 //   INT8_OUT: s = max|v| / 127, q = clamp(round(v / s), -127, 127) packed 4 per u32 (zero-padded
 //             to the row stride), scale[token] = s;  otherwise out[token][k] = v.
 // Rows of x and of the output are `stride` elements apart (activations are padded, see ACT_ALIGN).
+//   X16_OUT (flag, with INT8_OUT): the W4A16 / 2/4/16 prefill token blocks' input instead of int8:
+//             s = max|v| / 32639, v16 = round(v / s) split into int8 halves in x16_pack's lane
+//             order (X16_TRANSPOSE for 2/4/16), per chunk of 16 features 4 hi then 4 lo words
+//             (8 words, stride / 2 words per token), out_sum[token][g] = Σ v16 over features
+//             64g … 64g + 63 (stride / 64 per token), scale[token] = s. Exactly what those kernels
+//             stage themselves when they run one token per workgroup (stage_x16.wgsl).
 // With NORMALIZE = false and INT8_OUT = true this is the standalone activation quantizer.
 
 #if SG_REDUCE
@@ -27,6 +33,11 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out_q: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out_scale: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
+#if X16_OUT
+@group(0) @binding(6) var<storage, read_write> out_sum: array<i32>;
+
+#include "x16_pack"
+#endif
 
 #include "wg_reduce"
 
@@ -71,7 +82,41 @@ fn main(
   for (var i = lid; i < params.k; i += WG) {
     m = max(m, abs(value(base, i, inv)));
   }
-  let s = wg_reduce(m, lid, lane, sg_size, true) / 127.0;
+  let m_all = wg_reduce(m, lid, lane, sg_size, true);
+#if X16_OUT
+  // One invocation per 64 features (4 chunks of 16, one out_sum entry); the padding is zero.
+  let s16 = m_all / 32639.0;
+  let r16 = select(0.0, 1.0 / s16, s16 > 0.0);
+  let groups = params.stride / 64u;
+  for (var g = lid; g < groups; g += WG) {
+    var gsum = 0;
+    for (var b = 0u; b < 4u; b++) {
+      var v: array<vec4<i32>, 4>;
+      for (var e = 0u; e < 4u; e++) {
+        var f = vec4<f32>(0.0);
+        for (var c = 0u; c < 4u; c++) {
+          let i = 64u * g + 16u * b + 4u * e + c;
+          if (i < params.k) {
+            f[c] = value(base, i, inv);
+          }
+        }
+        v[e] = x16_levels(f, r16);
+      }
+      let p = x16_pack(v);
+      let o = token * (params.stride / 2u) + 8u * (4u * g + b);
+      for (var c = 0u; c < 4u; c++) {
+        out_q[o + c] = p.hi[c];
+        out_q[o + 4u + c] = p.lo[c];
+      }
+      gsum += p.sum;
+    }
+    out_sum[token * groups + g] = gsum;
+  }
+  if (lid == 0u) {
+    out_scale[token] = s16;
+  }
+#else
+  let s = m_all / 127.0;
   // An all-zero token quantizes to zeros with scale 0 (no division by zero).
   let r = select(0.0, 1.0 / s, s > 0.0);
   let words = params.stride / 4u;
@@ -90,4 +135,5 @@ fn main(
   if (lid == 0u) {
     out_scale[token] = s;
   }
+#endif
 }

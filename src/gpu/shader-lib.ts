@@ -7,6 +7,7 @@ import sint4 from '../../shaders/lib/sint4.wgsl?raw';
 import stageRow from '../../shaders/lib/stage_row.wgsl?raw';
 import stageX16 from '../../shaders/lib/stage_x16.wgsl?raw';
 import wgReduce from '../../shaders/lib/wg_reduce.wgsl?raw';
+import x16Pack from '../../shaders/lib/x16_pack.wgsl?raw';
 
 /** WGSL snippets that kernels pull in with `#include "name"` (shaders/lib/). */
 export const shaderLib: Readonly<Record<string, string>> = {
@@ -19,4 +20,5 @@ export const shaderLib: Readonly<Record<string, string>> = {
   rope_rotate: ropeRotate,
   stage_row: stageRow,
   stage_x16: stageX16,
+  x16_pack: x16Pack,
 };

@@ -53,13 +53,15 @@ export interface GemvOptions {
    * point, split into two int8 halves in workgroup memory, and multiplies with dot4I8Packed in
    * i32 (shaders/lib/stage_x16.wgsl). false, or a row that does not fit (canStageInt16()): the
    * f32 kernels (weights unpacked to f32 against f32 activations from global memory), the
-   * benchmark's baseline. The interface is f32 activations either way.
+   * benchmark's baseline. The interface is f32 activations either way, except for `x16`
+   * activations (already quantized and split, the prefill token blocks; see Activations).
    */
   int16Activations?: boolean;
   /**
-   * W4A8 with int8 input: tokens per workgroup (1 … 8, default 1). Each weight chunk is then
-   * read once per block of tokens (prefill). x and y must hold whole blocks: rows up to the
-   * token count rounded up to this; the extra rows are computed and written, never read.
+   * W4A8 with int8 input, W4A16 / 2/4/16 with x16 input: tokens per workgroup (1 … 8, default
+   * 1). Each weight chunk is then read once per block of tokens (prefill). x and y must hold
+   * whole blocks: rows up to the token count rounded up to this; the extra rows are computed and
+   * written, never read.
    */
   tokensPerWorkgroup?: number;
   /**
@@ -140,6 +142,18 @@ export function canStageInt16(
   );
 }
 
+/**
+ * Whether the W4A16 / 2/4/16 token-block kernel (`x16` activations from the standalone
+ * quantizer, flag X16_BLOCKS) fits at `threadsPerRow`: its tile's group table in workgroup
+ * memory beside gemv_common / row_sum's arrays (no staged row).
+ */
+export function x16BlocksFit(gpu: GpuContext, scheme: string, K: number, threadsPerRow: number): boolean {
+  if (scheme !== 'w4a16' && scheme !== 'w2-4-16') return false;
+  const g = int16Geometry(scheme, K);
+  const bytes = g.slotBytes * (WG / threadsPerRow) * g.groups + 3 * 4 * WG;
+  return bytes <= gpu.caps.limits.maxComputeWorkgroupStorageSize;
+}
+
 /** Overrides and flags of a kernel staging its f32 row itself (W4A8's X_F32, the 16-bit X16). */
 function stagingSpec(gpu: GpuContext, wantSubgroups: boolean, opts: GemvOptions, chunks16: number) {
   const sgReduce = wantSubgroups && subgroupsFit(gpu, WG);
@@ -193,6 +207,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
     case 'w4a8': {
       const perChannel = w.groupSize >= w.K;
       const { Kp, nGroups } = w4a8Geometry(w.K, perChannel ? undefined : w.groupSize);
+      if (x.kind === 'x16') throw new Error('gemv w4a8: needs int8 or f32 activations, got x16');
       // f32 activations: the kernel quantizes them itself (X_F32), see GemvOptions.norm.
       const staging = x.kind === 'f32';
       if (!staging && opts.norm) throw new Error('gemv w4a8: a fused norm needs f32 activations');
@@ -239,32 +254,65 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
     }
     case 'w4a16':
     case 'w2-4-16': {
-      needs('f32');
       const w4 = w.scheme === 'w4a16';
       const g = w2Geometry(w.K);
       const geo = int16Geometry(w.scheme, w.K);
+      // x16 input: the token-block kernel (prefill) on the standalone quantizer's output.
+      const blocks = x.kind === 'x16';
+      const tokens = opts.tokensPerWorkgroup ?? 1;
+      if (blocks) {
+        if (x.transposed !== !w4) {
+          throw new Error(
+            `gemv ${w.scheme}: x16 activations in the ${x.transposed ? '2/4/16' : 'w4a16'} lane order`,
+          );
+        }
+        if (opts.norm || opts.int16Activations === false || !(opts.scalesInShared ?? true)) {
+          throw new Error(
+            `gemv ${w.scheme}: x16 activations take no fused norm, f32 kernel or per-invocation scales`,
+          );
+        }
+        if (!Number.isInteger(tokens) || tokens < 1 || tokens > 8) {
+          throw new Error(`gemv ${w.scheme}: tokensPerWorkgroup ${tokens} must be 1 … 8`);
+        }
+        if (!x16BlocksFit(gpu, w.scheme, w.K, tpr)) {
+          throw new Error(
+            `gemv ${w.scheme}: the group table of ${WG / tpr} rows of ${w.K} does not fit in workgroup memory at threadsPerRow ${tpr}`,
+          );
+        }
+      } else {
+        needs('f32');
+        if (tokens !== 1) throw new Error(`gemv ${w.scheme}: token blocks need x16 activations`);
+      }
       const x16 =
-        (opts.int16Activations ?? true) &&
-        canStageInt16(gpu, w.scheme, w.K, tpr, opts.scalesInShared ?? true);
+        blocks ||
+        ((opts.int16Activations ?? true) &&
+          canStageInt16(gpu, w.scheme, w.K, tpr, opts.scalesInShared ?? true));
       if (opts.norm && !x16) {
         throw new Error(
           `gemv ${w.scheme}: a fused norm needs the 16-bit staged kernel (int16Activations, a row of ${w.K} that fits)`,
         );
       }
       const st = stagingSpec(gpu, wantSubgroups, opts, geo.chunks16);
-      const sgReduce = x16 && st.sgReduce;
+      const sgReduce = x16 && !blocks && st.sgReduce;
       return {
         spec: {
           shader: gemvShaders[w.scheme],
           entryPoint: 'main',
-          flags: { ...flags, X16: x16, SG_REDUCE: sgReduce, SUBGROUP_BUILTINS: rowSubgroups || sgReduce },
+          flags: {
+            ...flags,
+            X16: x16,
+            X16_BLOCKS: blocks,
+            SG_REDUCE: sgReduce,
+            SUBGROUP_BUILTINS: rowSubgroups || sgReduce,
+          },
           constants: {
             ...common,
             SCALE_SLOTS: rowsPerWg * geo.groups,
             SCALES_IN_SHARED: staged,
             NORM: opts.norm ? 1 : 0,
-            // Declared only with X16.
-            ...(x16
+            // Declared only with X16 (the staging ones only without X16_BLOCKS).
+            ...(blocks ? { UNROLL: unroll, X16_TRANSPOSE: w4 ? 0 : 1, TOKENS: tokens } : {}),
+            ...(x16 && !blocks
               ? {
                   ...st.constants,
                   UNROLL: unroll,
@@ -280,14 +328,20 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
           ? (p, gx) => [p.rows, roundUp(w.K, 32) / 32, geo.groups, p.row0, gx]
           : (p, gx) => [p.rows, g.nG, g.wordsPerRow, p.row0, gx],
         extra: w4 ? [w.K, st.eps] : [g.maskWords, g.codeWords, w.K, st.eps, g.n4],
-        xStride: x16 ? x.stride : x.stride / 4,
+        // x16: vec4<u32> per token (2 bytes per feature); staged: f32; f32 kernel: vec4<f32>.
+        xStride: blocks ? x.stride / 8 : x16 ? x.stride : x.stride / 4,
         weights: (p) => {
           const b = p.buffers;
           return w4
             ? [b.qweight, b.scales]
             : [b.mask, b.qweight, b.rowScale, b.scaleCodes, b.outlierRowPtr, b.outliers];
         },
-        inputs: x16 && x.kind === 'f32' ? [x.x, opts.norm?.weight ?? x.x] : undefined,
+        inputs:
+          x.kind === 'x16'
+            ? [x.q, x.sum, x.scale]
+            : x16 && x.kind === 'f32'
+              ? [x.x, opts.norm?.weight ?? x.x]
+              : undefined,
       };
     }
     case 'f32':
@@ -335,7 +389,7 @@ export async function gemv(
   const tokenBlock = opts.tokensPerWorkgroup ?? 1;
   const pipeline = await gpu.pipelines.get(p.spec);
   const maxDim = gpu.caps.limits.maxComputeWorkgroupsPerDimension;
-  const inputs = p.inputs ?? (x.kind === 'int8' ? [x.q, x.scale] : [x.x]);
+  const inputs = p.inputs ?? (x.kind === 'int8' ? [x.q, x.scale] : x.kind === 'f32' ? [x.x] : []);
   const parts = w.pieces.map((piece) => {
     const [gx, gy] = grid2d(Math.ceil(piece.rows / (WG / tpr)), maxDim);
     const words = [...p.params(piece, gx), p.xStride, yStride, ...(p.extra ?? [])];

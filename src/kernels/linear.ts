@@ -22,13 +22,22 @@ export interface GpuLinearPiece {
 }
 
 /**
- * Activations as a matmul reads them: int8 packed 4 per u32 + per-token scale (W4A8), or f32.
- * `stride` is the per-token length in elements (int8 or f32), a multiple of ACT_ALIGN: every
+ * Activations as a matmul reads them: int8 packed 4 per u32 + per-token scale (W4A8); 16-bit
+ * fixed point split into int8 halves (`x16`, the W4A16 / 2/4/16 prefill token blocks; layout in
+ * shaders/rmsnorm.wgsl, X16_OUT: 2 bytes per feature in `q`, one i32 Σ per 64 features in `sum`,
+ * a per-token scale, in the lane order of 2/4/16 when `transposed`); or f32.
+ * `stride` is the per-token length in elements (features), a multiple of ACT_ALIGN: every
  * layout's padded K fits, and the padding is zero.
  */
 export type Activations =
   | { kind: 'int8'; q: GPUBuffer; scale: GPUBuffer; stride: number }
+  | { kind: 'x16'; q: GPUBuffer; sum: GPUBuffer; scale: GPUBuffer; stride: number; transposed: boolean }
   | { kind: 'f32'; x: GPUBuffer; stride: number };
+
+/** Bytes per token of each buffer of `x16` activations with `stride` features. */
+export function x16Bytes(stride: number): { q: number; sum: number; scale: number } {
+  return { q: 2 * stride, sum: (stride / 64) * 4, scale: 4 };
+}
 
 /** Per-token activation rows are padded to this many elements (covers every scheme's Kp). */
 export const ACT_ALIGN = 128;

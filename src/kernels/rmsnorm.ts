@@ -24,45 +24,58 @@ export interface RmsNormArgs {
   weight: GPUBuffer | null;
   /** Elements per token row of x and of the output (f32 or int8); default k. */
   stride?: number;
-  /** f32 output [tokens][stride], or int8 output: packed words [tokens][stride/4] + per-token scale. */
-  out: { f32: GPUBuffer } | { q: GPUBuffer; scale: GPUBuffer };
+  /**
+   * f32 output [tokens][stride]; int8 output: packed words [tokens][stride/4] + per-token scale;
+   * or 16-bit split output (`x16` activations, see Activations in linear.ts; 2/4/16's lane order
+   * when `transposed`).
+   */
+  out:
+    | { f32: GPUBuffer }
+    | { q: GPUBuffer; scale: GPUBuffer }
+    | { q16: GPUBuffer; sum: GPUBuffer; scale: GPUBuffer; transposed: boolean };
 }
 
 /**
- * RMSNorm → f32, RMSNorm → int8 + scale (fused W4A8 activation quantization), or int8
- * quantization alone. Buffers are bound once; encode() only records the dispatch.
+ * RMSNorm → f32, RMSNorm → int8 + scale (fused W4A8 activation quantization), RMSNorm → 16-bit
+ * split (the W4A16 / 2/4/16 prefill token blocks' input), or either quantization alone. Buffers are bound once; encode() only records the dispatch.
  */
 export async function rmsNormKernel(gpu: GpuContext, a: RmsNormArgs): Promise<Encodable> {
   const { device } = gpu;
-  const int8 = 'q' in a.out;
+  const out = a.out;
+  const x16 = 'q16' in out;
+  const quantized = x16 || 'q' in out;
   const WG = workgroupSize(gpu);
   const sgReduce = subgroupsFit(gpu, WG);
   const pipeline = await gpu.pipelines.get({
     shader: rmsnormShader,
     entryPoint: 'main',
-    flags: { SG_REDUCE: sgReduce },
+    flags: { SG_REDUCE: sgReduce, X16_OUT: x16 },
     constants: {
       WG,
       NORMALIZE: a.weight ? 1 : 0,
-      INT8_OUT: int8 ? 1 : 0,
+      INT8_OUT: quantized ? 1 : 0,
       RED_PARTIALS: partialsAfterSubgroups(gpu, WG, sgReduce),
+      ...(x16 ? { X16_TRANSPOSE: out.transposed ? 1 : 0 } : {}),
     },
   });
   const stride = a.stride ?? a.k;
-  if (int8 && stride % 4)
-    throw new Error(`rmsnorm: int8 rows need a stride that is a multiple of 4, got ${stride}`);
+  if (quantized && stride % (x16 ? 64 : 4))
+    throw new Error(
+      `rmsnorm: ${x16 ? '16-bit' : 'int8'} rows need a stride that is a multiple of ${x16 ? 64 : 4}, got ${stride}`,
+    );
   const eps = new Uint32Array(new Float32Array([a.eps]).buffer)[0];
   const params = uniformBuffer(device, new Uint32Array([a.k, stride, eps]));
   // Unused bindings still need a buffer: the pipeline's auto layout lists every binding it names.
   // The outputs this specialization never writes get a tiny placeholder.
   // (two of them: writable bindings must not alias).
   const unused = [0, 1].map(() => device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE }));
-  const out = a.out;
   const xIn = { buffer: a.x, offset: a.xOffset ?? 0 };
   const bindings =
-    'q' in out
-      ? [xIn, a.weight ?? a.x, unused[0], out.q, out.scale, params]
-      : [xIn, a.weight ?? a.x, out.f32, unused[0], unused[1], params];
+    'q16' in out
+      ? [xIn, a.weight ?? a.x, unused[0], out.q16, out.scale, params, out.sum]
+      : 'q' in out
+        ? [xIn, a.weight ?? a.x, unused[0], out.q, out.scale, params]
+        : [xIn, a.weight ?? a.x, out.f32, unused[0], unused[1], params];
   const group = bindGroup(device, pipeline, bindings);
   return {
     encode: (pass, tokens = a.tokens) => dispatch(pass, pipeline, group, tokens),

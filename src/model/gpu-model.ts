@@ -14,8 +14,8 @@ import {
 import { embedKernel } from '../kernels/embed';
 import type { Encodable } from '../kernels/encodable';
 import { MATRIX_GEMM_TOKENS, matrixUnitsAvailable } from '../kernels/gemm-matrix';
-import { canStageActivations, canStageInt16, gemv } from '../kernels/gemv';
-import { ACT_ALIGN, type Activations, type GpuLinear } from '../kernels/linear';
+import { canStageActivations, canStageInt16, gemv, x16BlocksFit } from '../kernels/gemv';
+import { ACT_ALIGN, type Activations, type GpuLinear, x16Bytes } from '../kernels/linear';
 import { rmsNormKernel } from '../kernels/rmsnorm';
 import { type Sampler, samplerKernel } from '../kernels/sample';
 import type { Components, Scheme } from '../quant/types';
@@ -159,8 +159,16 @@ export interface SessionOptions {
   tuning?: KernelTuning;
 }
 
-/** Largest token block of the W4A8 prefill matmuls: activation buffers hold whole blocks. */
+/** Largest token block of the prefill matmuls: activation buffers hold whole blocks. */
 const PREFILL_TOKEN_BLOCK_MAX = 8;
+
+/**
+ * Token block of the prefill matmuls on software adapters (lavapipe, SwiftShader): their shader
+ * compilers take ~5× longer on the 8-token kernels, which a user waits for at the first prompt
+ * (cold Mesa cache, tinystories W4A16: 13.0 s more for 8 tokens, 2.2 s for 2), while on a CPU a
+ * block of 8 saves little. GPUs use 8.
+ */
+const SOFTWARE_TOKEN_BLOCK = 2;
 
 export interface KernelTuning {
   /**
@@ -174,10 +182,20 @@ export interface KernelTuning {
    * W4A16 / 2-4-16 o and down, which stage 16-bit activations, use it too).
    */
   fusedThreadsPerRow?: { norm?: number; quantize?: number };
-  /** Invocations per row of the W4A8 prefill matmuls (token blocks; default 4). */
+  /**
+   * Invocations per row of the prefill token-block matmuls (default 4; W4A16 / 2/4/16 double it
+   * where the tile's group table would not fit in workgroup memory, see x16BlocksFit()).
+   */
   prefillThreadsPerRow?: number;
-  /** Tokens per workgroup of the W4A8 prefill matmuls (1 … 8; default 8). */
+  /** Tokens per workgroup of the prefill token-block matmuls (1 … 8; default 8, 2 on software adapters). */
   prefillTokenBlock?: number;
+  /**
+   * W4A16 / 2/4/16 prefill (default true, with int16Activations): a quantizer dispatch before each
+   * matmul writes the chunk's 16-bit activations once (rmsnorm.wgsl, X16_OUT) and the matmuls
+   * apply each weight chunk to a block of prefillTokenBlock tokens; false: prefill runs the decode
+   * kernels with one token per workgroup, each staging its own row (the benchmark's baseline).
+   */
+  int16PrefillBlocks?: boolean;
   /**
    * W4A8 prefill matmuls on matrix units (subgroup-matrix, i8) where the adapter offers them
    * (default true); false keeps the dp4a token-block GEMV (the baseline).
@@ -247,6 +265,11 @@ export class GpuSession {
     const maxChunk = Math.max(1, Math.min(opts.maxChunk ?? 64, maxContext));
     const kvF16 = opts.kvF16 ?? !(model.scheme === 'f32' || model.scheme === 'f16');
     const int8 = model.scheme === 'w4a8';
+    // W4A16 / 2/4/16 prefill in token blocks on 16-bit activations quantized once per chunk.
+    const x16Blocks =
+      (model.scheme === 'w4a16' || model.scheme === 'w2-4-16') &&
+      (opts.tuning?.int16Activations ?? true) &&
+      (opts.tuning?.int16PrefillBlocks ?? true);
     const owned: GPUBuffer[] = [];
     const buf = (bytes: number, label: string, usage = STORAGE) => {
       const b = device.createBuffer({ size: Math.max(16, roundUp(bytes, 16)), usage, label });
@@ -285,7 +308,28 @@ export class GpuSession {
     const xn = act(H, 'xn');
     const attnIn = int8 ? act(A, 'attn-in') : ({ kind: 'f32', x: attn, stride: A } as Activations);
     const hIn = int8 ? act(I, 'mlp-in') : ({ kind: 'f32', x: h, stride: I } as Activations);
-    const normOut = (a: Activations) => (a.kind === 'int8' ? { q: a.q, scale: a.scale } : { f32: a.x });
+    // 16-bit split rows (x16), the W4A16 / 2/4/16 prefill matmuls' input.
+    const act16 = (len: number, label: string): Activations => {
+      const bytes = x16Bytes(len);
+      return {
+        kind: 'x16',
+        q: buf(T * bytes.q, `${label}-q16`),
+        sum: buf(T * bytes.sum, `${label}-sum`),
+        scale: buf(T * bytes.scale, `${label}-s`),
+        stride: len,
+        transposed: model.scheme === 'w2-4-16',
+      };
+    };
+    // The inputs of the prefill layers' matmuls where they differ from decode's.
+    const prefillIn = x16Blocks
+      ? { xn: act16(H, 'xn'), attnIn: act16(A, 'attn-in'), hIn: act16(I, 'mlp-in') }
+      : null;
+    const normOut = (a: Activations) =>
+      a.kind === 'int8'
+        ? { q: a.q, scale: a.scale }
+        : a.kind === 'x16'
+          ? { q16: a.q, sum: a.sum, scale: a.scale, transposed: a.transposed }
+          : { f32: a.x };
 
     // RoPE table: cos/sin of f32 angles, exactly as the reference computes them.
     const invFreq = ropeInvFreq(c);
@@ -322,12 +366,13 @@ export class GpuSession {
     const qkvStride = qDim + 2 * kvDim;
     const layers: LayerPlan[] = [];
     const prefillLayers: LayerPlan[] = [];
-    // Prefill (W4A8): int8 activations from separate norm/quantize dispatches, and matmuls that
-    // apply each weight chunk to a block of tokens; decode: the fused single-token matmuls.
+    // Prefill (W4A8; W4A16 / 2/4/16 with int16PrefillBlocks): int8 (16-bit split) activations
+    // from separate norm/quantize dispatches, and matmuls that apply each weight chunk to a block
+    // of tokens; decode: the fused single-token matmuls.
     // Few invocations per row: a warp then spans several rows that read the same activation
     // chunk (one broadcast load) and each invocation does more work per epilogue.
     const block = {
-      tokensPerWorkgroup: opts.tuning?.prefillTokenBlock ?? 8,
+      tokensPerWorkgroup: opts.tuning?.prefillTokenBlock ?? (gpu.caps.software ? SOFTWARE_TOKEN_BLOCK : 8),
       threadsPerRow: opts.tuning?.prefillThreadsPerRow ?? 4,
       matrixUnits: matrix,
       matrixKTile: opts.tuning?.prefillMatrixKTile,
@@ -340,6 +385,7 @@ export class GpuSession {
       prefill: boolean,
     ): Promise<LayerPlan> => {
       const w = model.layers[i];
+      const ins = prefill && prefillIn ? prefillIn : { xn, attnIn, hIn };
       // W4A8 with fusion: the matmuls read the f32 residual / attention output / MLP hidden and
       // normalize + quantize it in their prologue; otherwise a norm/quantize dispatch precedes each.
       const fusedAttn = !prefill && fuse(w.qkv, normTpr);
@@ -348,7 +394,16 @@ export class GpuSession {
       const fusedO = int8 && !prefill && fuse(w.o, quantTpr);
       const fusedMlp = !prefill && fuse(w.gateUp, normTpr);
       const fusedDown = int8 && !prefill && fuse(w.down, quantTpr);
-      const blocked = prefill ? block : decodeUnroll;
+      // Prefill token blocks; W4A16 / 2/4/16 at the fewest invocations per row (from W4A8's 4)
+      // whose group table fits in workgroup memory.
+      const blocked = (lin: GpuLinear) => {
+        if (!prefill) return decodeUnroll;
+        let threadsPerRow = block.threadsPerRow;
+        while (!int8 && threadsPerRow < 256 && !x16BlocksFit(gpu, lin.scheme, lin.K, threadsPerRow)) {
+          threadsPerRow *= 2;
+        }
+        return { ...block, threadsPerRow };
+      };
       // W4A16 / 2/4/16 decode, o and down (16-bit staging, no norm): 16 threads per row, as the
       // quantize-only W4A8 matmuls (gemv suite on the H200, 2/4/16 7B: o 9.6 vs 13.2 µs, down
       // 26.0 vs 33.4 at 16 vs 32).
@@ -357,7 +412,7 @@ export class GpuSession {
           ? { threadsPerRow: quantTpr }
           : {};
       const quantize = async (from: GPUBuffer, to: Activations, k: number) =>
-        to.kind === 'int8'
+        to.kind !== 'f32'
           ? keep(
               await rmsNormKernel(gpu, {
                 tokens: T,
@@ -379,7 +434,7 @@ export class GpuSession {
             eps: c.rmsNormEps,
             x,
             weight,
-            out: normOut(xn),
+            out: normOut(ins.xn),
           }),
         );
       const fusedOpts = (weight?: GPUBuffer) => ({
@@ -393,7 +448,7 @@ export class GpuSession {
         qkv: keep(
           fusedAttn
             ? await gemv(gpu, w.qkv, f32In(x, H), qkv, fusedOpts(w.attnNorm))
-            : await gemv(gpu, w.qkv, xn, qkv, { ...int16, ...blocked }),
+            : await gemv(gpu, w.qkv, ins.xn, qkv, { ...int16, ...blocked(w.qkv) }),
         ),
         rope:
           shared?.rope ??
@@ -424,31 +479,31 @@ export class GpuSession {
               },
             ),
           ),
-        attnQuant: fusedO ? null : await quantize(attn, attnIn, qDim),
+        attnQuant: fusedO ? null : await quantize(attn, ins.attnIn, qDim),
         o: keep(
-          await gemv(gpu, w.o, fusedO ? f32In(attn, A) : attnIn, x, {
+          await gemv(gpu, w.o, fusedO ? f32In(attn, A) : ins.attnIn, x, {
             ...int16,
             accumulate: true,
             yStride: H,
-            ...(fusedO ? fusedOpts() : { ...blocked, ...x16Rows(w.o) }),
+            ...(fusedO ? fusedOpts() : { ...blocked(w.o), ...x16Rows(w.o) }),
           }),
         ),
         mlpNorm: fusedMlp ? null : await norm(w.mlpNorm),
         gateUp: keep(
-          await gemv(gpu, w.gateUp, fusedMlp ? f32In(x, H) : xn, h, {
+          await gemv(gpu, w.gateUp, fusedMlp ? f32In(x, H) : ins.xn, h, {
             ...int16,
             gated: true,
             yStride: I,
-            ...(fusedMlp ? fusedOpts(w.mlpNorm) : blocked),
+            ...(fusedMlp ? fusedOpts(w.mlpNorm) : blocked(w.gateUp)),
           }),
         ),
-        mlpQuant: fusedDown ? null : await quantize(h, hIn, c.intermediateSize),
+        mlpQuant: fusedDown ? null : await quantize(h, ins.hIn, c.intermediateSize),
         down: keep(
-          await gemv(gpu, w.down, fusedDown ? f32In(h, I) : hIn, x, {
+          await gemv(gpu, w.down, fusedDown ? f32In(h, I) : ins.hIn, x, {
             ...int16,
             accumulate: true,
             yStride: H,
-            ...(fusedDown ? fusedOpts() : { ...blocked, ...x16Rows(w.down) }),
+            ...(fusedDown ? fusedOpts() : { ...blocked(w.down), ...x16Rows(w.down) }),
           }),
         ),
       };
@@ -458,7 +513,7 @@ export class GpuSession {
       const vc = buf(kvBytes, `v-cache-${i}`);
       const decodeLayer = await makeLayer(i, kc, vc, null, false);
       layers.push(decodeLayer);
-      prefillLayers.push(int8 ? await makeLayer(i, kc, vc, decodeLayer, true) : decodeLayer);
+      prefillLayers.push(int8 || x16Blocks ? await makeLayer(i, kc, vc, decodeLayer, true) : decodeLayer);
     }
     const embed = keep(await embedKernel(gpu, model.embed, ids, x, H));
     // Final norm of the chunk's last token only (a bind group per chunk length: the row offset).

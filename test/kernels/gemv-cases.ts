@@ -16,7 +16,7 @@ import { f16BitsToF32, f32ToF16Bits } from '../../src/quant/f16';
 import { dequantize, dequantizeGrid, packF16, packF32, packGrid } from '../../src/quant/layouts';
 import { rtnQuantize } from '../../src/quant/rtn';
 import type { Components, Scheme } from '../../src/quant/types';
-import { expectClose, freshSeed, randomF32, rng } from '../helpers/check';
+import { expectClose, expectEqual, freshSeed, randomF32, rng } from '../helpers/check';
 import type { KernelCase } from './cases';
 
 async function run(gpu: GpuContext, k: { encode(p: GPUComputePassEncoder): void }): Promise<void> {
@@ -58,6 +58,67 @@ interface GemvCase {
   /** W4A8 int8 input: the matrix-unit GEMM (GemvOptions.matrixUnits); the case needs the adapter's i8 subgroup matrices. */
   matrixUnits?: boolean;
   matrixKTile?: number;
+  /**
+   * W4A16 / 2/4/16: the prefill token-block kernel on `x16` activations (packed here by
+   * packX16, the layout's reference), tokensPerWorkgroup tokens per workgroup.
+   */
+  x16Blocks?: boolean;
+}
+
+/** 16-bit fixed-point levels of one row, as x16_pack.wgsl computes them (f32 arithmetic). */
+function x16Levels(row: ArrayLike<number>, K: number): { v: Int32Array; s: number } {
+  const f = Math.fround;
+  let m = 0;
+  for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(f(row[k])));
+  const s = f(m / 32639);
+  const r = s > 0 ? f(1 / s) : 0;
+  const v = new Int32Array(K);
+  for (let k = 0; k < K; k++) v[k] = Math.max(-32639, Math.min(32639, roundEven(f(f(row[k]) * r))));
+  return { v, s };
+}
+
+/**
+ * Column of byte `byte` of lane word `word` in a chunk of 16 (shaders/lib/x16_pack.wgsl): 2/4/16
+ * (transposed) word s holds columns s, 4+s, 8+s, 12+s; w4a16 word s holds (0,2,4,6), (1,3,5,7),
+ * (8,10,12,14), (9,11,13,15).
+ */
+function x16Column(word: number, byte: number, transposed: boolean): number {
+  return transposed ? 4 * byte + word : 8 * (word >> 1) + 2 * byte + (word & 1);
+}
+
+/**
+ * The `x16` activation layout (src/kernels/linear.ts, rmsnorm.wgsl X16_OUT) of `T` rows of
+ * levels, `stride` features per token: per chunk of 16, four hi words then four lo words
+ * (v = 256·hi + lo, hi = (v + 128) >> 8), one Σ v per 64 features, zero padding.
+ */
+function packX16(levels: Int32Array[], stride: number, transposed: boolean) {
+  const T = levels.length;
+  const q = new Uint32Array((T * stride) / 2);
+  const sum = new Int32Array((T * stride) / 64);
+  for (let t = 0; t < T; t++) {
+    const v = levels[t];
+    const at = (k: number) => (k < v.length ? v[k] : 0);
+    for (let ch = 0; ch < stride / 16; ch++) {
+      for (let word = 0; word < 4; word++) {
+        let hi = 0;
+        let lo = 0;
+        for (let byte = 0; byte < 4; byte++) {
+          const x = at(16 * ch + x16Column(word, byte, transposed));
+          const h = (x + 128) >> 8;
+          hi |= (h & 0xff) << (8 * byte);
+          lo |= ((x - 256 * h) & 0xff) << (8 * byte);
+        }
+        q[(t * stride) / 2 + 8 * ch + word] = hi >>> 0;
+        q[(t * stride) / 2 + 8 * ch + 4 + word] = lo >>> 0;
+      }
+    }
+    for (let g = 0; g < stride / 64; g++) {
+      let total = 0;
+      for (let k = 64 * g; k < 64 * g + 64; k++) total += at(k);
+      sum[(t * stride) / 64 + g] = total;
+    }
+  }
+  return { q, sum };
 }
 
 /**
@@ -99,6 +160,8 @@ async function checkGemv(gpu: GpuContext, c: GemvCase): Promise<void> {
   const T = c.tokens ?? 1;
   // Token blocks write whole blocks: buffers hold the token count rounded up (extra rows unchecked).
   const block = c.matrixUnits ? MATRIX_GEMM_TOKENS : (c.tokensPerWorkgroup ?? 1);
+  if (c.x16Blocks && (c.stage || c.int16Activations === false))
+    throw new Error('test case: x16 blocks take raw rows (no stage, no f32 kernel)');
   const Tpad = Math.ceil(T / block) * block;
   const W = randomF32(N * K, next);
   const { comps, Wq, groupSize } = quantizedWeights(c, W);
@@ -214,10 +277,27 @@ async function checkGemv(gpu: GpuContext, c: GemvCase): Promise<void> {
   const inputs =
     int8 && !c.stage ? [uploadBuffer(device, xi), uploadBuffer(device, sx)] : [uploadBuffer(device, xf)];
   if (norm) inputs.push(uploadBuffer(device, norm));
-  const x: Activations =
+  let x: Activations =
     int8 && !c.stage
       ? { kind: 'int8', q: inputs[0], scale: inputs[1], stride }
       : { kind: 'f32', x: inputs[0], stride };
+  if (c.x16Blocks) {
+    // The token rows as the quantizer would write them (padded tokens all zero).
+    const rows = Array.from({ length: Tpad }, (_, t) =>
+      t < T ? x16Levels(xf.subarray(t * stride, t * stride + K), K) : { v: new Int32Array(K), s: 0 },
+    );
+    const transposed = c.scheme === 'w2-4-16';
+    const packed = packX16(
+      rows.map((r) => r.v),
+      stride,
+      transposed,
+    );
+    const bufs = [packed.q, packed.sum, new Float32Array(rows.map((r) => r.s))].map((a) =>
+      uploadBuffer(device, a),
+    );
+    inputs.push(...bufs);
+    x = { kind: 'x16', q: bufs[0], sum: bufs[1], scale: bufs[2], stride, transposed };
+  }
   const yPadded = new Float32Array(Tpad * outs);
   yPadded.set(y0);
   const y = c.accumulate ? uploadBuffer(device, yPadded) : storageBuffer(device, Tpad * outs * 4);
@@ -248,6 +328,94 @@ function roundEven(v: number): number {
   return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
+/** What the norm kernel quantizes: RMSNorm (or the row itself) in f64, rows of K (unpadded). */
+function normReference(
+  x: Float32Array,
+  w: Float32Array,
+  tokens: number,
+  K: number,
+  S: number,
+  normalize: boolean,
+) {
+  const refV = new Float64Array(tokens * K);
+  for (let t = 0; t < tokens; t++) {
+    let ss = 0;
+    for (let k = 0; k < K; k++) ss += x[t * S + k] ** 2;
+    const inv = normalize ? 1 / Math.sqrt(ss / K + 1e-5) : 1;
+    for (let k = 0; k < K; k++) refV[t * K + k] = normalize ? x[t * S + k] * inv * w[k] : x[t * S + k];
+  }
+  return refV;
+}
+
+/**
+ * The 16-bit split output (X16_OUT): the scale, every level within one of round(v / s) (the
+ * GPU's rsqrt may move a value across a .5 boundary), each in its lane (decoded with the
+ * layout's inverse, so a lane-order slip moves values to other columns and fails), the padding
+ * zero, and each Σ exactly the sum of the kernel's own levels.
+ */
+async function checkRmsNormX16(
+  gpu: GpuContext,
+  tokens: number,
+  K: number,
+  normalize: boolean,
+  transposed: boolean,
+) {
+  const seed = freshSeed();
+  const next = rng(seed);
+  const S = Math.ceil(K / ACT_ALIGN) * ACT_ALIGN;
+  const x = randomF32(tokens * S, next, -3, 3);
+  const w = randomF32(K, next, 0.5, 1.5);
+  const refV = normReference(x, w, tokens, K, S, normalize);
+  const { device } = gpu;
+  const xb = uploadBuffer(device, x);
+  const wb = uploadBuffer(device, w);
+  const q16 = storageBuffer(device, tokens * S * 2);
+  const sum = storageBuffer(device, (tokens * S) / 16);
+  const scale = storageBuffer(device, tokens * 4);
+  for (const b of [q16, sum, scale]) poison(device, b);
+  const k = await rmsNormKernel(gpu, {
+    tokens,
+    k: K,
+    stride: S,
+    eps: 1e-5,
+    x: xb,
+    weight: normalize ? wb : null,
+    out: { q16, sum, scale, transposed },
+  });
+  await run(gpu, k);
+  const words = await readU32(device, q16, (tokens * S) / 2);
+  const sums = new Int32Array((await readU32(device, sum, (tokens * S) / 64)).buffer);
+  const gotS = await readF32(device, scale, tokens);
+  const what = `rmsnorm x16 tokens=${tokens} K=${K} normalize=${normalize} transposed=${transposed} seed=${seed}`;
+  for (let t = 0; t < tokens; t++) {
+    let m = 0;
+    for (let kk = 0; kk < K; kk++) m = Math.max(m, Math.abs(refV[t * K + kk]));
+    expectClose(`${what} scale[${t}]`, [gotS[t]], [m / 32639], { rtol: 1e-5, atol: 0 });
+    const got = new Float64Array(S);
+    for (let ch = 0; ch < S / 16; ch++) {
+      for (let word = 0; word < 4; word++) {
+        const hi = words[(t * S) / 2 + 8 * ch + word];
+        const lo = words[(t * S) / 2 + 8 * ch + 4 + word];
+        for (let byte = 0; byte < 4; byte++) {
+          const h = (hi << (24 - 8 * byte)) >> 24;
+          const l = (lo << (24 - 8 * byte)) >> 24;
+          got[16 * ch + x16Column(word, byte, transposed)] = 256 * h + l;
+        }
+      }
+    }
+    const want = new Float64Array(S);
+    for (let kk = 0; kk < K; kk++) want[kk] = roundEven(refV[t * K + kk] / (m / 32639));
+    expectClose(`${what} v[${t}]`, got, want, { rtol: 0, atol: 1 });
+    for (let g = 0; g < S / 64; g++) {
+      let total = 0;
+      for (let kk = 64 * g; kk < 64 * g + 64; kk++) total += got[kk];
+      expectEqual(`${what} sum[${t}][${g}]`, [sums[(t * S) / 64 + g]], [total]);
+    }
+  }
+  k.destroy();
+  for (const b of [xb, wb, q16, sum, scale]) b.destroy();
+}
+
 async function checkRmsNorm(gpu: GpuContext, tokens: number, K: number, int8: boolean, normalize: boolean) {
   const seed = freshSeed();
   const next = rng(seed);
@@ -256,13 +424,7 @@ async function checkRmsNorm(gpu: GpuContext, tokens: number, K: number, int8: bo
   const x = randomF32(tokens * S, next, -3, 3);
   const w = randomF32(K, next, 0.5, 1.5);
   const eps = 1e-5;
-  const refV = new Float64Array(tokens * K);
-  for (let t = 0; t < tokens; t++) {
-    let ss = 0;
-    for (let k = 0; k < K; k++) ss += x[t * S + k] ** 2;
-    const inv = normalize ? 1 / Math.sqrt(ss / K + eps) : 1;
-    for (let k = 0; k < K; k++) refV[t * K + k] = normalize ? x[t * S + k] * inv * w[k] : x[t * S + k];
-  }
+  const refV = normReference(x, w, tokens, K, S, normalize);
   const { device } = gpu;
   const xb = uploadBuffer(device, x);
   const wb = uploadBuffer(device, w);
@@ -306,6 +468,8 @@ async function checkRmsNorm(gpu: GpuContext, tokens: number, K: number, int8: bo
 }
 
 const UNROLL_WHY = 'an unroll variant: the same WGSL as the unroll 3 case the browser runs, another constant';
+
+const X16_WHY = 'a shape variant of the x16 token-block kernel the browser runs at 8 tokens (same WGSL)';
 
 const gemvCases: GemvCase[] = [
   { scheme: 'w4a8', N: 1, K: 32 },
@@ -395,6 +559,86 @@ const gemvCases: GemvCase[] = [
   { scheme: 'w4a8', N: 130, K: 1000, tokens: 5, matrixUnits: true, gated: true, pieces: 2 },
   { scheme: 'w4a8', N: 300, K: 2080, tokens: 129, matrixUnits: true, accumulate: true, matrixKTile: 128 },
   { scheme: 'w4a8', N: 256, K: 96, tokens: 32, matrixUnits: true, pieces: 3, matrixKTile: 128 },
+  // W4A16 / 2/4/16 prefill token blocks on x16 activations: partial blocks of 2, 4 and 8 (8 on
+  // GPUs, 2 on software adapters), K off the group sizes, gating, residual add, pieces, a long
+  // row with many outliers (2/4/16's outliers read per token from the packed halves), 2-bit /
+  // 4-bit boundaries inside a step.
+  {
+    scheme: 'w4a16',
+    N: 130,
+    K: 256,
+    gated: true,
+    tokens: 11,
+    tokensPerWorkgroup: 8,
+    threadsPerRow: 4,
+    pieces: 2,
+    x16Blocks: true,
+  },
+  {
+    scheme: 'w4a16',
+    N: 96,
+    K: 200,
+    tokens: 11,
+    tokensPerWorkgroup: 4,
+    threadsPerRow: 4,
+    x16Blocks: true,
+    nodeOnly: X16_WHY,
+  },
+  {
+    scheme: 'w4a16',
+    N: 70,
+    K: 1000,
+    accumulate: true,
+    tokens: 9,
+    tokensPerWorkgroup: 2,
+    threadsPerRow: 8,
+    subgroups: false,
+    x16Blocks: true,
+    nodeOnly: X16_WHY,
+  },
+  {
+    scheme: 'w2-4-16',
+    N: 130,
+    K: 2112,
+    gated: true,
+    tokens: 9,
+    tokensPerWorkgroup: 8,
+    threadsPerRow: 4,
+    pieces: 2,
+    x16Blocks: true,
+  },
+  {
+    scheme: 'w2-4-16',
+    N: 96,
+    K: 200,
+    tokens: 11,
+    tokensPerWorkgroup: 4,
+    threadsPerRow: 8,
+    x16Blocks: true,
+    nodeOnly: X16_WHY,
+  },
+  {
+    scheme: 'w2-4-16',
+    N: 40,
+    K: 1000,
+    accumulate: true,
+    tokens: 5,
+    tokensPerWorkgroup: 2,
+    unroll: 1,
+    subgroups: false,
+    x16Blocks: true,
+    nodeOnly: X16_WHY,
+  },
+  {
+    scheme: 'w2-4-16',
+    N: 8,
+    K: 10200,
+    tokens: 3,
+    tokensPerWorkgroup: 4,
+    threadsPerRow: 32,
+    x16Blocks: true,
+    nodeOnly: X16_WHY,
+  },
 ];
 
 /** The ablation baseline's dequantize pass: W4A8 → f16 rows of Kp, padding zero. */
@@ -459,5 +703,16 @@ export const gemvKernelCases: KernelCase[] = [
   ).map(([t, K, int8, norm]) => ({
     name: `rmsnorm tokens=${t} K=${K} ${int8 ? 'int8' : 'f32'}${norm ? '' : ' (quantize only)'}`,
     run: (gpu: GpuContext) => checkRmsNorm(gpu, t, K, int8, norm),
+  })),
+  ...(
+    [
+      [3, 1000, true, false],
+      [2, 4096, true, true],
+      [5, 172, false, true],
+      [1, 300, false, false],
+    ] as const
+  ).map(([t, K, norm, transposed]) => ({
+    name: `rmsnorm tokens=${t} K=${K} x16 ${transposed ? '2/4/16' : 'w4a16'} lanes${norm ? '' : ' (quantize only)'}`,
+    run: (gpu: GpuContext) => checkRmsNormX16(gpu, t, K, norm, transposed),
   })),
 ];

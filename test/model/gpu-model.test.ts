@@ -231,7 +231,7 @@ describe('W4A8 kernel plans (tinystories-656k, 8 layers)', () => {
 });
 
 describe.each(['w4a16' as const, 'w2-4-16' as const])('%s kernel plans (tinystories-656k)', (scheme) => {
-  test('16-bit staged matmuls fold both RMSNorms per layer; the f32 baseline agrees', async () => {
+  test('16-bit staged matmuls fold both RMSNorms per layer, prefill runs token blocks; the f32 baseline agrees', async () => {
     const pack = await memoryPack(await tinystories(), { scheme });
     const model = await GpuModel.load(gpu, pack);
     const layers = model.config.numLayers;
@@ -241,25 +241,32 @@ describe.each(['w4a16' as const, 'w2-4-16' as const])('%s kernel plans (tinystor
       maxChunk: 8,
       tuning: { int16Activations: false },
     });
-    for (const tokens of [1, 5]) {
-      expect(await staged.dispatchesPerStep(tokens)).toBe(
-        (await baseline.dispatchesPerStep(tokens)) - 2 * layers,
-      );
-    }
-    const prompt = [1, 147, 201, 282, 215];
-    const ids = [[await staged.prefill(prompt)], [await baseline.prefill(prompt)]];
+    const perToken = await model.createSession({
+      maxContext: 64,
+      maxChunk: 8,
+      tuning: { int16PrefillBlocks: false },
+    });
+    // Decode (and prefill without token blocks): two norm dispatches per layer fewer than the f32
+    // kernels'. Prefill token blocks: a norm or quantize dispatch before each of the 4 matmuls.
+    expect(await staged.dispatchesPerStep(1)).toBe((await baseline.dispatchesPerStep(1)) - 2 * layers);
+    expect(await perToken.dispatchesPerStep(5)).toBe((await baseline.dispatchesPerStep(5)) - 2 * layers);
+    expect(await staged.dispatchesPerStep(5)).toBe((await baseline.dispatchesPerStep(5)) + 2 * layers);
+    // 11 prompt tokens: a chunk of 8 (one whole block) and one of 3 (a partial block).
+    const prompt = [1, 147, 201, 282, 215, 33, 99, 147, 5, 260, 12];
+    const sessions = [staged, perToken, baseline];
+    const ids = await Promise.all(sessions.map(async (s) => [await s.prefill(prompt)]));
     let worst = 0;
     for (let i = 0; i < 12; i++) {
-      worst = Math.max(worst, kl(await baseline.readLogits(), await staged.readLogits()));
-      ids[0].push(await staged.decode());
-      ids[1].push(await baseline.decode());
+      const ref = await baseline.readLogits();
+      worst = Math.max(worst, kl(ref, await staged.readLogits()), kl(ref, await perToken.readLogits()));
+      for (let j = 0; j < sessions.length; j++) ids[j].push(await sessions[j].decode());
     }
     // 16-bit activations (max|x| · 2^-16 per element) against f32 ones: far below the 1e-4 the
     // float schemes get against the CPU reference.
     expect(worst).toBeLessThan(1e-5);
-    expect(ids[0]).toEqual(ids[1]);
-    staged.destroy();
-    baseline.destroy();
+    expect(ids[0]).toEqual(ids[2]);
+    expect(ids[1]).toEqual(ids[2]);
+    for (const s of sessions) s.destroy();
     model.destroy();
   });
 });
