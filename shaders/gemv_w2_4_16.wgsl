@@ -226,6 +226,21 @@ fn load_step(me: GemvTile, step: u32, rbase: u32, n2: u32) {
   }
 }
 
+// Slot u of the step's group (2-bit: one word per chunk of 16; 4-bit: two) widened to the
+// staged lane order, one vec4 per chunk of 16.
+fn group_lanes(u: u32, is4: bool) -> array<vec4<u32>, 4> {
+  var q: array<vec4<u32>, 4>;
+  for (var b = 0u; b < 4u; b++) {
+    if (is4) {
+      let pair = select(wa[u], wb[u], b >= 2u);
+      q[b] = lanes4(pair[2u * (b % 2u)], pair[2u * (b % 2u) + 1u]);
+    } else {
+      q[b] = lanes2(wa[u][b]);
+    }
+  }
+  return q;
+}
+
 #if X16_BLOCKS
 // Tokens per workgroup (≤ TT_MAX).
 const TT_MAX: u32 = 8u;
@@ -257,15 +272,7 @@ fn main(inv: GemvInvocation) {
         if (j < ng) {
           let is4 = j >= n2;
           let g = (e[u] >> 12u) & 0xFFFu;
-          var q: array<vec4<u32>, 4>;
-          for (var b = 0u; b < 4u; b++) {
-            if (is4) {
-              let pair = select(wa[u], wb[u], b >= 2u);
-              q[b] = lanes4(pair[2u * (b % 2u)], pair[2u * (b % 2u) + 1u]);
-            } else {
-              q[b] = lanes2(wa[u][b]);
-            }
-          }
+          let q = group_lanes(u, is4);
           let code = f32(e[u] >> 24u);
           let k = select(3, 15, is4);
           for (var tt = 0u; tt < TT_MAX; tt++) {
@@ -359,16 +366,10 @@ fn main(inv: GemvInvocation) {
         if (j < ng) {
           let is4 = j >= n2;
           let g = (e[u] >> 12u) & 0xFFFu;
+          let q = group_lanes(u, is4);
           var d = 0;
           for (var b = 0u; b < 4u; b++) {
-            var q: vec4<u32>;
-            if (is4) {
-              let pair = select(wa[u], wb[u], b >= 2u);
-              q = lanes4(pair[2u * (b % 2u)], pair[2u * (b % 2u) + 1u]);
-            } else {
-              q = lanes2(wa[u][b]);
-            }
-            d += dot_x16_at(q, x16_slot_t(g, b, 0u), x16_slot_t(g, b, 1u));
+            d += dot_x16_at(q[b], x16_slot_t(g, b, 0u), x16_slot_t(g, b, 1u));
           }
           acc += f32(e[u] >> 24u) * f32(2 * d - select(3, 15, is4) * group_sumv(g));
         }

@@ -104,6 +104,24 @@ const NIB: u32 = 0x0F0F0F0Fu;
 // Outside the #if: a snippet is spliced where it is first included, before #if is resolved.
 #include "x16_pack"
 
+// One step's weight chunks (UNROLL of them, TPR apart from chunk c0), all loads issued at once.
+// Rows past the piece's end read row 0 (wbase 0, in bounds) and are never stored.
+var<private> w: array<vec4<u32>, UNROLL_MAX>;
+
+fn load_chunks(wbase: u32, c0: u32) {
+  for (var u = 0u; u < UNROLL; u++) {
+    w[u] = qweight[wbase + min(c0 + u * TPR, params.chunks - 1u)];
+  }
+}
+
+// Chunk u's 32 weights widened to bytes in x16_pack's w4a16 lane order: the words against the
+// chunk's first (0) and second (1) 16 columns.
+fn chunk_lanes(u: u32) -> array<vec4<u32>, 2> {
+  let e = w[u] & vec4<u32>(NIB);
+  let o = (w[u] >> vec4<u32>(4u)) & vec4<u32>(NIB);
+  return array<vec4<u32>, 2>(vec4<u32>(e.x, o.x, e.y, o.y), vec4<u32>(e.z, o.z, e.w, o.w));
+}
+
 #if X16_BLOCKS
 
 // Tokens per workgroup (≤ TT_MAX).
@@ -114,10 +132,7 @@ override TOKENS: u32 = 8u;
 fn main(inv: GemvInvocation) {
   let me = gemv_tile(inv);
   let wbase = select(0u, me.row * params.chunks, me.live);
-  var w: array<vec4<u32>, UNROLL_MAX>;
-  for (var u = 0u; u < UNROLL; u++) {
-    w[u] = qweight[wbase + min(me.t + u * TPR, params.chunks - 1u)];
-  }
+  load_chunks(wbase, me.t);
   load_group_params(me);
   if (SCALES_IN_SHARED) {
     workgroupBarrier();
@@ -129,23 +144,18 @@ fn main(inv: GemvInvocation) {
   if (me.live) {
     for (var c0 = me.t; c0 < params.chunks; c0 += UNROLL * TPR) {
       if (c0 != me.t) {
-        for (var u = 0u; u < UNROLL; u++) {
-          w[u] = qweight[wbase + min(c0 + u * TPR, params.chunks - 1u)];
-        }
+        load_chunks(wbase, c0);
       }
       for (var u = 0u; u < UNROLL; u++) {
         let c = c0 + u * TPR;
         if (c < params.chunks) {
-          let e = w[u] & vec4<u32>(NIB);
-          let o = (w[u] >> vec4<u32>(4u)) & vec4<u32>(NIB);
-          let q0 = vec4<u32>(e.x, o.x, e.y, o.y);
-          let q1 = vec4<u32>(e.z, o.z, e.w, o.w);
+          let q = chunk_lanes(u);
           let scale = group_params(me.local_row, me.row, c / CHUNKS_PER_GROUP).x;
           for (var tt = 0u; tt < TT_MAX; tt++) {
             if (tt < TOKENS) {
               // Chunk c is the token's chunks of 16 2c and 2c + 1: vec4 4c … 4c + 3.
               let xo = (tok0 + tt) * params.x_stride + 4u * c;
-              let d = dot_x16_words(q0, xq[xo], xq[xo + 1u]) + dot_x16_words(q1, xq[xo + 2u], xq[xo + 3u]);
+              let d = dot_x16_words(q[0], xq[xo], xq[xo + 1u]) + dot_x16_words(q[1], xq[xo + 2u], xq[xo + 3u]);
               acc[tt] += scale * f32(d);
             }
           }
@@ -176,12 +186,8 @@ fn main(inv: GemvInvocation) {
 @compute @workgroup_size(WG)
 fn main(inv: GemvInvocation) {
   let me = gemv_tile(inv);
-  // Rows past the piece's end read row 0 (in bounds) and are never stored.
   let wbase = select(0u, me.row * params.chunks, me.live);
-  var w: array<vec4<u32>, UNROLL_MAX>;
-  for (var u = 0u; u < UNROLL; u++) {
-    w[u] = qweight[wbase + min(me.t + u * TPR, params.chunks - 1u)];
-  }
+  load_chunks(wbase, me.t);
   // Group parameters and the staged row overlap those loads; stage_x16's last barrier covers both.
   load_group_params(me);
   let x_scale = stage_x16(me);
@@ -190,17 +196,14 @@ fn main(inv: GemvInvocation) {
   if (me.live) {
     for (var c0 = me.t; c0 < params.chunks; c0 += UNROLL * TPR) {
       if (c0 != me.t) {
-        for (var u = 0u; u < UNROLL; u++) {
-          w[u] = qweight[wbase + min(c0 + u * TPR, params.chunks - 1u)];
-        }
+        load_chunks(wbase, c0);
       }
       for (var u = 0u; u < UNROLL; u++) {
         let c = c0 + u * TPR;
         if (c < params.chunks) {
-          let e = w[u] & vec4<u32>(NIB);
-          let o = (w[u] >> vec4<u32>(4u)) & vec4<u32>(NIB);
+          let q = chunk_lanes(u);
           // Σ q·v over the chunk's 32 columns: |d| ≤ 15 · 32639 · 32 < 2^24, exact in f32.
-          let d = dot_x16(vec4<u32>(e.x, o.x, e.y, o.y), 2u * c) + dot_x16(vec4<u32>(e.z, o.z, e.w, o.w), 2u * c + 1u);
+          let d = dot_x16(q[0], 2u * c) + dot_x16(q[1], 2u * c + 1u);
           acc += group_params(me.local_row, me.row, c / CHUNKS_PER_GROUP).x * f32(d);
         }
       }

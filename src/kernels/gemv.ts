@@ -28,7 +28,8 @@ export interface GemvOptions {
   accumulate?: boolean;
   /**
    * W4A8, and W4A16 / 2-4-16 with 16-bit activations: weight chunks (groups) each invocation
-   * loads per step, all issued before their math (1 … 16; default 4).
+   * loads per step, all issued before their math (1 … 16; default 4, 1 on software adapters:
+   * SOFTWARE_UNROLL).
    */
   unroll?: number;
   /** Stage the tile's scales in workgroup memory (default) or load them per invocation. */
@@ -73,6 +74,15 @@ export interface GemvOptions {
   /** The matrix GEMM's K tile (64 or 128; default DEFAULT_K_TILE = 128). */
   matrixKTile?: number;
 }
+
+/**
+ * Weight chunks in flight per invocation on software adapters (lavapipe, SwiftShader): loads in
+ * flight buy nothing on a CPU, and the unrolled loads and dot4I8Packed cost compile time that a
+ * user waits for at the first token (cold Mesa cache, tinystories session + first token on
+ * lavapipe, unroll 4 → 1: w2-4-16 10.3 → 7.5 s, w4a16 4.1 → 3.2 s, w4a8 10.8 → 10.0 s; decode
+ * steps as fast or faster). GPUs keep 4.
+ */
+const SOFTWARE_UNROLL = 1;
 
 /** Chunks of 16 activations one invocation stages at most (XCH_MAX in gemv_w4a8.wgsl). */
 const STAGE_CHUNKS_MAX = 4;
@@ -196,7 +206,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
   };
   const rowsPerWg = WG / tpr;
   const staged = (opts.scalesInShared ?? true) ? 1 : 0;
-  const unroll = opts.unroll ?? 4;
+  const unroll = opts.unroll ?? (gpu.caps.software ? SOFTWARE_UNROLL : 4);
   if (!Number.isInteger(unroll) || unroll < 1 || unroll > 16) {
     throw new Error(`gemv: unroll ${unroll} must be 1 … 16`);
   }

@@ -170,14 +170,6 @@ const PREFILL_TOKEN_BLOCK_MAX = 8;
  */
 const SOFTWARE_TOKEN_BLOCK = 2;
 
-/**
- * Weight chunks in flight per matmul invocation on software adapters: loads in flight buy nothing
- * on a CPU, and the unrolled loads and dot4I8Packed cost compile time (cold Mesa cache,
- * tinystories session + first token on lavapipe, unroll 4 → 1: w2-4-16 10.3 → 7.5 s, w4a16
- * 4.1 → 3.2 s, w4a8 10.8 → 10.0 s; decode steps as fast or faster).
- */
-const SOFTWARE_UNROLL = 1;
-
 export interface KernelTuning {
   /**
    * W4A8: each matmul normalizes/quantizes its f32 input in its own prologue (default true)
@@ -230,8 +222,8 @@ export interface KernelTuning {
   decodeAttention?: DecodeAttention;
   /**
    * Weight chunks each invocation of a single-token matmul loads per step (1 … 16; default 4,
-   * GemvOptions.unroll's: 8 measured the same on the H200 and 16 slower; 1 on software adapters,
-   * SOFTWARE_UNROLL). Prefill token blocks keep the default (4, or 1 on software adapters).
+   * GemvOptions.unroll's: 8 measured the same on the H200 and 16 slower; 1 on software
+   * adapters). Prefill token blocks keep GemvOptions' default.
    */
   matmulUnroll?: number;
 }
@@ -364,9 +356,7 @@ export class GpuSession {
     const normTpr = opts.tuning?.fusedThreadsPerRow?.norm ?? 8;
     const quantTpr = opts.tuning?.fusedThreadsPerRow?.quantize ?? 16;
     const int16 = { int16Activations: opts.tuning?.int16Activations ?? true };
-    const decodeUnroll = {
-      unroll: opts.tuning?.matmulUnroll ?? (gpu.caps.software ? SOFTWARE_UNROLL : undefined),
-    };
+    const decodeUnroll = { unroll: opts.tuning?.matmulUnroll };
     const fuse = (lin: GpuLinear, tpr: number) =>
       (opts.tuning?.fuseActivations ?? true) &&
       (int8
@@ -383,7 +373,6 @@ export class GpuSession {
     // chunk (one broadcast load) and each invocation does more work per epilogue.
     const block = {
       tokensPerWorkgroup: opts.tuning?.prefillTokenBlock ?? (gpu.caps.software ? SOFTWARE_TOKEN_BLOCK : 8),
-      unroll: gpu.caps.software ? SOFTWARE_UNROLL : undefined,
       threadsPerRow: opts.tuning?.prefillThreadsPerRow ?? 4,
       matrixUnits: matrix,
       matrixKTile: opts.tuning?.prefillMatrixKTile,
