@@ -3,7 +3,7 @@ import { roundUp, storageBuffer, uploadBuffer } from '../src/gpu/buffers';
 import type { GpuContext } from '../src/gpu/device';
 import type { Encodable } from '../src/kernels/encodable';
 import { MATRIX_GEMM_TOKENS, matrixGemm, matrixUnitsAvailable } from '../src/kernels/gemm-matrix';
-import { canStageInt16, gemv, x16BlocksFit } from '../src/kernels/gemv';
+import { canStageInt16, fitThreadsPerRow, gemv, x16BlocksFit } from '../src/kernels/gemv';
 import { ACT_ALIGN, type Activations, type GpuLinear, x16Bytes } from '../src/kernels/linear';
 import type { Scheme } from '../src/quant/types';
 import { LAYER_SHAPES } from './gemv';
@@ -105,11 +105,10 @@ export async function benchGemm(
     const y = storageBuffer(device, rows * N * 4);
     for (const v of int8 ? GEMM_VARIANTS : GEMM_X16_VARIANTS) {
       if (v.matrixKTile && !matrixUnitsAvailable(gpu, v.matrixKTile)) continue;
-      let threadsPerRow = v.threadsPerRow;
       // As the model picks them: doubled until the tile's table (and a staged row) fits.
-      const fits = (t: number) =>
-        v.x16 ? x16BlocksFit(gpu, scheme, K, t) : int8 || canStageInt16(gpu, scheme, K, t);
-      while (threadsPerRow < 256 && !fits(threadsPerRow)) threadsPerRow *= 2;
+      const threadsPerRow = fitThreadsPerRow(v.threadsPerRow, (t) =>
+        v.x16 ? x16BlocksFit(gpu, scheme, K, t) : int8 || canStageInt16(gpu, scheme, K, t),
+      );
       const x = int8 ? inputs.int8 : v.x16 ? inputs.x16 : inputs.f32;
       const k: Encodable = v.matrixKTile
         ? await matrixGemm(gpu, w, x, y, { kTile: v.matrixKTile })

@@ -23,6 +23,11 @@ export function storageBuffer(device: GPUDevice, size: number, label?: string): 
   return device.createBuffer({ label, size: Math.max(4, roundUp(size, 4)), usage: STORAGE });
 }
 
+/** The bits of `v` as an f32, for an f32 field of a uniform written as u32 words. */
+export function f32Bits(v: number): number {
+  return new Uint32Array(new Float32Array([v]).buffer)[0];
+}
+
 export function uniformBuffer(
   device: GPUDevice,
   words: Uint32Array<ArrayBuffer> | Float32Array<ArrayBuffer>,

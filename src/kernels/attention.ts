@@ -1,7 +1,7 @@
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
 import attentionPrefillWgsl from '../../shaders/attention_prefill.wgsl?raw';
 import ropeWgsl from '../../shaders/rope.wgsl?raw';
-import { uniformBuffer } from '../gpu/buffers';
+import { f32Bits, uniformBuffer } from '../gpu/buffers';
 import type { GpuContext } from '../gpu/device';
 import { dispatch } from '../gpu/dispatch';
 import type { Encodable } from './encodable';
@@ -252,6 +252,8 @@ export async function attentionKernel(
   const partO = device.createBuffer({ size: maxSlots * s.headDim * 4, usage: GPUBufferUsage.STORAGE });
   const partMl = device.createBuffer({ size: maxSlots * 8, usage: GPUBufferUsage.STORAGE });
   const owned = [partO, partMl];
+  // 1 / sqrt(head_dim), the Params `scale` of every variant.
+  const scaleBits = f32Bits(1 / Math.sqrt(s.headDim));
   const prepare = async (v: (typeof variants)[number]) => {
     const constants = {
       WG: v.wg,
@@ -294,7 +296,7 @@ export async function attentionKernel(
         s.maxPos,
         Math.ceil(s.maxPos / v.split),
         b.outStride,
-        new Uint32Array(new Float32Array([1 / Math.sqrt(s.headDim)]).buffer)[0],
+        scaleBits,
         b.qkvStride,
       ]),
     );
@@ -340,10 +342,9 @@ export async function attentionKernel(
           },
         });
         // The split kernels' Params layout (splits_max and qkv_stride unused here).
-        const scale = new Uint32Array(new Float32Array([1 / Math.sqrt(s.headDim)]).buffer)[0];
         const params = uniformBuffer(
           device,
-          new Uint32Array([s.numHeads, s.numKvHeads, b.qStride, s.maxPos, 0, b.outStride, scale, 0]),
+          new Uint32Array([s.numHeads, s.numKvHeads, b.qStride, s.maxPos, 0, b.outStride, scaleBits, 0]),
         );
         owned.push(params);
         return {

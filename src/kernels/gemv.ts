@@ -2,7 +2,7 @@ import gemvFloatWgsl from '../../shaders/gemv_float.wgsl?raw';
 import gemvW2416Wgsl from '../../shaders/gemv_w2_4_16.wgsl?raw';
 import gemvW4a8Wgsl from '../../shaders/gemv_w4a8.wgsl?raw';
 import gemvW4a16Wgsl from '../../shaders/gemv_w4a16.wgsl?raw';
-import { uniformBuffer } from '../gpu/buffers';
+import { f32Bits, uniformBuffer } from '../gpu/buffers';
 import type { GpuContext } from '../gpu/device';
 import { bindGroup, dispatch } from '../gpu/dispatch';
 import type { PipelineSpec } from '../gpu/pipelines';
@@ -89,7 +89,7 @@ const STAGE_CHUNKS_MAX = 4;
 
 /** Workgroup memory of the W4A8 kernel besides the staged row: scales, row sums, reductions. */
 function w4a8SharedBytes(rowsPerWg: number, nGroups: number, stagedK: number): number {
-  return 4 * rowsPerWg * nGroups + 3 * 4 * WG + (stagedK ? roundUp(stagedK, 128) : 0);
+  return 4 * rowsPerWg * nGroups + COMMON_SHARED_BYTES + (stagedK ? roundUp(stagedK, 128) : 0);
 }
 
 /**
@@ -113,13 +113,19 @@ export function canStageActivations(
 const WG = 256;
 
 /**
+ * Workgroup memory every GEMV tile has besides its tables and staged row: gemv_common's row
+ * outputs, row_sum's and wg_reduce's partials (one f32 per invocation each).
+ */
+const COMMON_SHARED_BYTES = 3 * 4 * WG;
+
+/**
  * Workgroup memory of the 16-bit staged W4A16 / 2/4/16 kernels: the row (2 bytes per feature,
  * hi and lo int8, plus an i32 sum per 16 features), the tile's group table (w4a16: scale + bias
  * pairs; 2/4/16: one schedule word per group), and gemv_common / row_sum / wg_reduce's arrays.
  */
 function int16SharedBytes(scheme: 'w4a16' | 'w2-4-16', K: number, rowsPerWg: number): number {
   const g = int16Geometry(scheme, K);
-  return 36 * g.chunks16 + g.slotBytes * rowsPerWg * g.groups + 3 * 4 * WG;
+  return 36 * g.chunks16 + g.slotBytes * rowsPerWg * g.groups + COMMON_SHARED_BYTES;
 }
 
 function int16Geometry(scheme: 'w4a16' | 'w2-4-16', K: number) {
@@ -160,8 +166,19 @@ export function canStageInt16(
 export function x16BlocksFit(gpu: GpuContext, scheme: string, K: number, threadsPerRow: number): boolean {
   if (scheme !== 'w4a16' && scheme !== 'w2-4-16') return false;
   const g = int16Geometry(scheme, K);
-  const bytes = g.slotBytes * (WG / threadsPerRow) * g.groups + 3 * 4 * WG;
+  const bytes = g.slotBytes * (WG / threadsPerRow) * g.groups + COMMON_SHARED_BYTES;
   return bytes <= gpu.caps.limits.maxComputeWorkgroupStorageSize;
+}
+
+/**
+ * The fewest invocations per row, from `threadsPerRow` up by doubling (at most WG), for which
+ * `fits` holds: tiles of fewer rows need less workgroup memory. The prefill token blocks start at
+ * 4 and double where the tile's table does not fit (the model; the gemm benchmark as it does).
+ */
+export function fitThreadsPerRow(threadsPerRow: number, fits: (threadsPerRow: number) => boolean): number {
+  let t = threadsPerRow;
+  while (t < WG && !fits(t)) t *= 2;
+  return t;
 }
 
 /** Overrides and flags of a kernel staging its f32 row itself (W4A8's X_F32, the 16-bit X16). */
@@ -174,7 +191,7 @@ function stagingSpec(gpu: GpuContext, wantSubgroups: boolean, opts: GemvOptions,
       X_CHUNKS: Math.ceil(chunks16 / WG),
       RED_PARTIALS: partialsAfterSubgroups(gpu, WG, sgReduce),
     },
-    eps: new Uint32Array(new Float32Array([opts.norm?.eps ?? 0]).buffer)[0],
+    eps: f32Bits(opts.norm?.eps ?? 0),
   };
 }
 

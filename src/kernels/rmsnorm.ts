@@ -1,5 +1,5 @@
 import rmsnormWgsl from '../../shaders/rmsnorm.wgsl?raw';
-import { uniformBuffer } from '../gpu/buffers';
+import { f32Bits, uniformBuffer } from '../gpu/buffers';
 import type { GpuContext } from '../gpu/device';
 import { bindGroup, dispatch } from '../gpu/dispatch';
 import type { Encodable } from './encodable';
@@ -37,7 +37,8 @@ export interface RmsNormArgs {
 
 /**
  * RMSNorm → f32, RMSNorm → int8 + scale (fused W4A8 activation quantization), RMSNorm → 16-bit
- * split (the W4A16 / 2/4/16 prefill token blocks' input), or either quantization alone. Buffers are bound once; encode() only records the dispatch.
+ * split (the W4A16 / 2/4/16 prefill token blocks' input), or either quantization alone. Buffers
+ * are bound once; encode() only records the dispatch.
  */
 export async function rmsNormKernel(gpu: GpuContext, a: RmsNormArgs): Promise<Encodable> {
   const { device } = gpu;
@@ -63,8 +64,7 @@ export async function rmsNormKernel(gpu: GpuContext, a: RmsNormArgs): Promise<En
     throw new Error(
       `rmsnorm: ${x16 ? '16-bit' : 'int8'} rows need a stride that is a multiple of ${x16 ? 64 : 4}, got ${stride}`,
     );
-  const eps = new Uint32Array(new Float32Array([a.eps]).buffer)[0];
-  const params = uniformBuffer(device, new Uint32Array([a.k, stride, eps]));
+  const params = uniformBuffer(device, new Uint32Array([a.k, stride, f32Bits(a.eps)]));
   // Unused bindings still need a buffer: the pipeline's auto layout lists every binding it names.
   // The outputs this specialization never writes get a tiny placeholder.
   // (two of them: writable bindings must not alias).

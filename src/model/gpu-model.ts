@@ -14,7 +14,7 @@ import {
 import { embedKernel } from '../kernels/embed';
 import type { Encodable } from '../kernels/encodable';
 import { MATRIX_GEMM_TOKENS, matrixUnitsAvailable } from '../kernels/gemm-matrix';
-import { canStageActivations, canStageInt16, gemv, x16BlocksFit } from '../kernels/gemv';
+import { canStageActivations, canStageInt16, fitThreadsPerRow, gemv, x16BlocksFit } from '../kernels/gemv';
 import { ACT_ALIGN, type Activations, type GpuLinear, x16Bytes } from '../kernels/linear';
 import { rmsNormKernel } from '../kernels/rmsnorm';
 import { type Sampler, samplerKernel } from '../kernels/sample';
@@ -398,10 +398,10 @@ export class GpuSession {
       // whose group table fits in workgroup memory.
       const blocked = (lin: GpuLinear) => {
         if (!prefill) return decodeUnroll;
-        let threadsPerRow = block.threadsPerRow;
-        while (!int8 && threadsPerRow < 256 && !x16BlocksFit(gpu, lin.scheme, lin.K, threadsPerRow)) {
-          threadsPerRow *= 2;
-        }
+        if (int8) return block;
+        const threadsPerRow = fitThreadsPerRow(block.threadsPerRow, (t) =>
+          x16BlocksFit(gpu, lin.scheme, lin.K, t),
+        );
         return { ...block, threadsPerRow };
       };
       // W4A16 / 2/4/16 decode, o and down (16-bit staging, no norm): 16 threads per row, as the
