@@ -63,6 +63,7 @@ export async function benchGemv(
   scheme: Scheme,
   readGBs: number,
   variants: GemvVariant[],
+  diagnostics = true,
 ): Promise<GemvResult[]> {
   const { device } = gpu;
   const results: GemvResult[] = [];
@@ -90,10 +91,14 @@ export async function benchGemv(
     const y = storageBuffer(device, N * 4);
     // Times one way of computing this layer (iteration i uses weight copy i mod copies); GB/s
     // always counts the layer's stored bytes.
-    const measure = async (variant: string, encode: (pass: GPUComputePassEncoder, i: number) => void) => {
+    const measure = async (
+      variant: string,
+      encode: (pass: GPUComputePassEncoder, i: number) => void,
+      bytesRead = bytes,
+    ) => {
       const iterations = await calibrateIterations(gpu, encode, 0.03);
       const t = await timeGpu(gpu, encode, { iterations, samples: 5 });
-      const gbPerSecond = bytes / t.secondsPerIteration / 1e9;
+      const gbPerSecond = bytesRead / t.secondsPerIteration / 1e9;
       results.push({
         shape,
         layer,
@@ -117,6 +122,26 @@ export async function benchGemv(
           `${layer} ${scheme} ${v.name}: ${gbPerSecond.toFixed(0)} GB/s exceeds the read roofline: a measurement bug`,
         );
       for (const k of kernels) k.destroy();
+    }
+    if (diagnostics && variants.length) {
+      // Where a matmul's fixed cost goes (first variant's kernel): the same weights every
+      // iteration (L2-resident up to ~50 MB on the H100: what prefetching into L2 could buy), and
+      // one workgroup's rows (launch + dispatch barrier + one load round trip: the per-dispatch floor).
+      const v = variants[0];
+      const resident = await gemv(gpu, weights[0], x, y, v.opts);
+      await measure(`${v.name}, L2-resident`, (pass) => resident.encode(pass));
+      resident.destroy();
+      const rows = 8;
+      const few: GpuLinear = { ...weights[0], N: rows };
+      const fewKernels: Encodable[] = [];
+      for (const w of weights.slice(0, 8))
+        fewKernels.push(await gemv(gpu, { ...few, pieces: [{ ...w.pieces[0], rows }] }, x, y, v.opts));
+      await measure(
+        `${v.name}, ${rows} rows (fixed cost)`,
+        (pass, i) => fewKernels[i % fewKernels.length].encode(pass),
+        (bytes * rows) / N,
+      );
+      for (const k of fewKernels) k.destroy();
     }
     if (scheme === 'w4a8') {
       // FastGEMM ablation: the same weights dequantized to f16 by a separate pass each call,
