@@ -1,6 +1,12 @@
 import { storageBuffer, uniformBuffer, uploadBuffer } from '../src/gpu/buffers';
 import type { GpuContext } from '../src/gpu/device';
-import { attentionKernel, type DecodeAttention } from '../src/kernels/attention';
+import {
+  type AttentionShape,
+  attentionKernel,
+  type DecodeAttention,
+  type KvFormat,
+  kvCacheBytes,
+} from '../src/kernels/attention';
 import { SHAPES } from './synthetic';
 import { calibrateIterations, timeGpu } from './timer';
 
@@ -19,6 +25,8 @@ export interface AttentionVariant {
    * the L2 for the 7B shape at 128 keys: 32 × 2 MiB): the others re-read one L2-resident cache.
    */
   perLayerCache?: boolean;
+  /** KV-cache format (default f16). */
+  kv?: KvFormat;
 }
 
 export const ATTENTION_VARIANTS: AttentionVariant[] = [
@@ -27,6 +35,8 @@ export const ATTENTION_VARIANTS: AttentionVariant[] = [
   { name: 'partial+merge', mode: 'partial' },
   { name: 'decode', mode: 'decode' },
   { name: 'split, a cache per layer', mode: 'split', perLayerCache: true },
+  { name: 'auto, int8 cache', mode: 'auto', kv: 'int8' },
+  { name: 'auto, int8 cache per layer', mode: 'auto', kv: 'int8', perLayerCache: true },
   { name: 'decode −kv loads', mode: 'decode', strip: 1 },
   { name: 'decode −rope', mode: 'decode', strip: 2 },
   { name: 'decode −cache write', mode: 'decode', strip: 4 },
@@ -54,17 +64,32 @@ export async function benchAttention(
   const c = SHAPES[shape];
   const D = c.headDim;
   const maxPos = Math.max(...contexts) + 1;
-  const s = { numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: D, maxPos, kvF16: true };
+  const shapeOf = (kv: KvFormat): AttentionShape => ({
+    numHeads: c.numHeads,
+    numKvHeads: c.numKvHeads,
+    headDim: D,
+    maxPos,
+    kv,
+  });
   const qkvStride = (c.numHeads + 2 * c.numKvHeads) * D;
   const rnd = (n: number, seed: number) =>
     Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 0.5);
-  const kvWords = (c.numKvHeads * maxPos * D) / 2;
-  const kvInit = new Uint32Array(kvWords).fill(0x3c003c00); // f16 1.0 pairs
+  // Every cached value 1.0: f16 pairs, or int8 127 with scale 1/127.
+  const kvInit = (kv: KvFormat) => {
+    const s = shapeOf(kv);
+    const words = new Uint32Array(kvCacheBytes(s) / 4);
+    if (kv === 'int8') {
+      const rows = c.numKvHeads * maxPos;
+      words.fill(0x7f7f7f7f, 0, (rows * D) / 4);
+      new Float32Array(words.buffer, rows * D).fill(1 / 127);
+    } else words.fill(0x3c003c00);
+    return words;
+  };
   const b = {
     q: storageBuffer(device, c.numHeads * D * 4),
     qStride: c.numHeads * D,
-    k: uploadBuffer(device, kvInit),
-    v: uploadBuffer(device, kvInit),
+    k: uploadBuffer(device, kvInit('f16')),
+    v: uploadBuffer(device, kvInit('f16')),
     out: storageBuffer(device, c.numHeads * D * 4),
     outStride: c.numHeads * D,
     step: uniformBuffer(device, new Uint32Array([0, 1])),
@@ -75,14 +100,17 @@ export async function benchAttention(
   const results: AttentionResult[] = [];
   for (const v of variants) {
     const opts = { decode: v.mode, strip: v.strip };
-    const caches = v.perLayerCache
-      ? Array.from({ length: c.numLayers }, () => ({
-          k: uploadBuffer(device, kvInit),
-          v: uploadBuffer(device, kvInit),
-        }))
-      : [];
-    const kernels = v.perLayerCache
-      ? await Promise.all(caches.map((kv) => attentionKernel(gpu, s, { ...b, ...kv }, 1, opts)))
+    const kv = v.kv ?? 'f16';
+    const s = shapeOf(kv);
+    const caches =
+      v.perLayerCache || kv !== 'f16'
+        ? Array.from({ length: v.perLayerCache ? c.numLayers : 1 }, () => ({
+            k: uploadBuffer(device, kvInit(kv)),
+            v: uploadBuffer(device, kvInit(kv)),
+          }))
+        : [];
+    const kernels = caches.length
+      ? await Promise.all(caches.map((cache) => attentionKernel(gpu, s, { ...b, ...cache }, 1, opts)))
       : [await attentionKernel(gpu, s, b, 1, opts)];
     for (const context of contexts) {
       if (v.strip && context !== contexts[0]) continue;
@@ -94,7 +122,7 @@ export async function benchAttention(
       const iterations = await calibrateIterations(gpu, encode, 0.03, 512);
       const t = await timeGpu(gpu, encode, { iterations, samples: 5 });
       const seconds = t.secondsPerIteration / c.numLayers;
-      const kvBytes = 2 * c.numKvHeads * context * D * 2;
+      const kvBytes = 2 * c.numKvHeads * context * (kv === 'int8' ? D + 4 : D * 2);
       results.push({
         shape,
         variant: v.name,

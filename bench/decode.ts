@@ -1,4 +1,5 @@
 import type { GpuContext } from '../src/gpu/device';
+import type { KvFormat } from '../src/kernels/attention';
 import { GpuModel, type KernelTuning } from '../src/model/gpu-model';
 import type { SamplingParams } from '../src/model/sampling-reference';
 import type { Scheme } from '../src/quant/types';
@@ -54,7 +55,10 @@ export async function benchDecode(
     contexts: number[];
     decodeTokens: number;
     prefillTokens: number;
+    /** The variant's name (bench --variants) and what it sets. */
+    variant?: string;
     tuning?: KernelTuning;
+    kvCache?: KvFormat;
     /** Sampling instead of greedy (the chat page's way), seeded. */
     sampling?: SamplingParams;
   },
@@ -66,11 +70,21 @@ export async function benchDecode(
   const maxContext = Math.max(...opts.contexts, opts.prefillTokens) + opts.decodeTokens + 8;
   // One chunk holds the whole timed prompt (profileStep times a single step of that many tokens).
   const maxChunk = Math.max(512, opts.prefillTokens);
-  const session = await model.createSession({ maxContext, maxChunk, tuning: opts.tuning });
+  const session = await model.createSession({
+    maxContext,
+    maxChunk,
+    tuning: opts.tuning,
+    kvCache: opts.kvCache,
+  });
   if (opts.sampling) session.setSampling(opts.sampling, 1);
   // Per token every linear weight is read once; an untied embedding table only one row.
   const perTokenWeights = weights.weightBytes - weights.tensorBytes('model.embed_tokens.weight');
-  const kvBytesPerPos = 2 * config.numLayers * config.numKvHeads * config.headDim * 2; // f16 K and V
+  // K and V, f16 (the quantized packs' default) or int8 with a scale per row.
+  const kvBytesPerPos =
+    2 *
+    config.numLayers *
+    config.numKvHeads *
+    (opts.kvCache === 'int8' ? config.headDim + 4 : config.headDim * 2);
 
   // Warm up: compile every pipeline, touch every buffer.
   await session.prefill(randomIds(8, config.vocabSize));
@@ -150,7 +164,7 @@ export async function benchDecode(
   return {
     shape,
     scheme,
-    variant: opts.tuning ? variantName(opts.tuning) : 'default',
+    variant: opts.variant ?? 'default',
     weightGB: weights.weightBytes / 1e9,
     prefillTokensPerS,
     prefillProfile,
@@ -168,38 +182,40 @@ export async function benchDecode(
 }
 
 /** Kernel variants by name for `--variants` (default = the session's defaults). */
-export const DECODE_VARIANTS: Record<string, KernelTuning | undefined> = {
-  default: undefined,
-  unfused: { fuseActivations: false },
-  'norm-tpr16': { fusedThreadsPerRow: { norm: 16 } },
-  'norm-tpr32': { fusedThreadsPerRow: { norm: 32 } },
-  'quant-tpr8': { fusedThreadsPerRow: { quantize: 8 } },
-  'quant-tpr32': { fusedThreadsPerRow: { quantize: 32 } },
-  'prefill-dp4a': { prefillMatrixUnits: false },
-  'prefill-attn-split': { prefillAttention: 'split' },
-  'prefill-attn-128': { prefillAttentionThreads: 128 },
-  'prefill-ktile64': { prefillMatrixKTile: 64 },
-  'prefill-tpr8': { prefillThreadsPerRow: 8 },
-  'prefill-block4': { prefillTokenBlock: 4 },
-  'prefill-tpr16': { prefillThreadsPerRow: 16 },
-  'prefill-tpr32': { prefillThreadsPerRow: 32 },
-  'attn-partial': { decodeAttention: 'partial' },
-  'attn-split': { decodeAttention: 'split' },
-  'attn-decode': { decodeAttention: 'decode' },
-  'attn-per-kv': { decodeAttention: 'decode-per-kv' },
-  'attn-late-v': { decodeAttention: 'decode-late-v' },
-  unroll2: { matmulUnroll: 2 },
-  unroll4: { matmulUnroll: 4 },
-  unroll8: { matmulUnroll: 8 },
-  unroll16: { matmulUnroll: 16 },
-  'int16-off': { int16Activations: false },
-  // W4A16 / 2/4/16 prefill with one token per workgroup (each staging its row), the token blocks' baseline.
-  'prefill-per-token': { int16PrefillBlocks: false },
-};
-
-function variantName(t: KernelTuning): string {
-  return (
-    Object.entries(DECODE_VARIANTS).find(([, v]) => JSON.stringify(v) === JSON.stringify(t))?.[0] ??
-    JSON.stringify(t)
-  );
+/** What a `--variants` entry changes: kernel choices, or the KV-cache format. */
+export interface DecodeVariant {
+  tuning?: KernelTuning;
+  kvCache?: KvFormat;
 }
+
+export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
+  default: undefined,
+  unfused: { tuning: { fuseActivations: false } },
+  'norm-tpr16': { tuning: { fusedThreadsPerRow: { norm: 16 } } },
+  'norm-tpr32': { tuning: { fusedThreadsPerRow: { norm: 32 } } },
+  'quant-tpr8': { tuning: { fusedThreadsPerRow: { quantize: 8 } } },
+  'quant-tpr32': { tuning: { fusedThreadsPerRow: { quantize: 32 } } },
+  'prefill-dp4a': { tuning: { prefillMatrixUnits: false } },
+  'prefill-attn-split': { tuning: { prefillAttention: 'split' } },
+  'prefill-attn-128': { tuning: { prefillAttentionThreads: 128 } },
+  'prefill-ktile64': { tuning: { prefillMatrixKTile: 64 } },
+  'prefill-tpr8': { tuning: { prefillThreadsPerRow: 8 } },
+  'prefill-block4': { tuning: { prefillTokenBlock: 4 } },
+  'prefill-tpr16': { tuning: { prefillThreadsPerRow: 16 } },
+  'prefill-tpr32': { tuning: { prefillThreadsPerRow: 32 } },
+  'attn-partial': { tuning: { decodeAttention: 'partial' } },
+  'attn-split': { tuning: { decodeAttention: 'split' } },
+  'attn-decode': { tuning: { decodeAttention: 'decode' } },
+  'attn-per-kv': { tuning: { decodeAttention: 'decode-per-kv' } },
+  'attn-late-v': { tuning: { decodeAttention: 'decode-late-v' } },
+  unroll2: { tuning: { matmulUnroll: 2 } },
+  unroll4: { tuning: { matmulUnroll: 4 } },
+  unroll8: { tuning: { matmulUnroll: 8 } },
+  unroll16: { tuning: { matmulUnroll: 16 } },
+  'int16-off': { tuning: { int16Activations: false } },
+  // W4A16 / 2/4/16 prefill with one token per workgroup (each staging its row), the token blocks' baseline.
+  'prefill-per-token': { tuning: { int16PrefillBlocks: false } },
+  // The KV cache as int8 rows with a scale per row (half f16's bytes) or as f16 (the default).
+  'kv-int8': { kvCache: 'int8' },
+  'kv-f16': { kvCache: 'f16' },
+};

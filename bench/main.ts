@@ -122,7 +122,9 @@ async function main(): Promise<void> {
             contexts,
             decodeTokens: Number(values['decode-tokens']),
             prefillTokens: Number(values['prefill-tokens']),
-            tuning: DECODE_VARIANTS[variant],
+            variant,
+            tuning: DECODE_VARIANTS[variant]?.tuning,
+            kvCache: DECODE_VARIANTS[variant]?.kvCache,
             sampling:
               values.temperature === undefined
                 ? undefined

@@ -21,6 +21,9 @@ override SPLIT: u32 = 32u;      // keys per workgroup; divides WG
 override HEAD_DIM: u32 = 64u;
 override GROUP: u32 = 1u;       // query heads per KV head
 override KV_F16: bool = false;
+// int8 rows with a scale per row (lib/kv_int8.wgsl): K chunks of 16 values, scores and V scaled
+// per key.
+override KV_I8: bool = false;
 override PV_SLICES: u32 = 2u;   // key slices of the P·V phase: max(1, WG / (HEAD_DIM / 2))
 // Decode: RoPE fused in (rope.wgsl's math). Each workgroup rotates its query heads straight from
 // the qkv row, and the workgroup whose split holds the new position writes its rotated K and its
@@ -59,6 +62,7 @@ struct Step {
 @group(0) @binding(10) var<storage, read_write> vwords: array<u32>;  // partial: the V cache by word
 
 #include "rope_rotate"
+#include "kv_int8"
 
 // Element d of the head at qkv[base], rotated to position pos (rope.wgsl's rotation).
 fn rotated(base: u32, d: u32, pos: u32) -> f32 {
@@ -86,7 +90,7 @@ fn store_v_pair(e: u32, lo: f32, hi: f32) {
 }
 
 // Cache elements per vec4<u32> of K, and vec4<u32> chunks per key.
-override KVEC: u32 = select(4u, 8u, KV_F16);
+override KVEC: u32 = select(select(4u, 8u, KV_F16), 16u, KV_I8);
 override CHUNKS: u32 = HEAD_DIM / KVEC;
 // Invocations sharing one key's dot product in the Q·K phase.
 override PER_KEY: u32 = WG / SPLIT;
@@ -104,9 +108,13 @@ var<workgroup> sp: array<f32, GROUP * SPLIT>;       // scores, then probabilitie
 var<workgroup> smax: array<f32, GROUP>;
 var<workgroup> sacc: array<vec2<f32>, WG>;          // P·V partials of one head [slice][pair]
 
-// q_g · (chunk c of a key), chunk = 8 f16 or 4 f32 values.
+// q_g · (chunk c of a key), chunk = 16 int8 (before the key's scale), 8 f16 or 4 f32 values.
 fn chunk_dot(g: u32, w: vec4<u32>, c: u32) -> f32 {
   let qb = g * HEAD_DIM / 4u;
+  if (KV_I8) {
+    return dot(kv_i8_values(w.x), sq[qb + 4u * c]) + dot(kv_i8_values(w.y), sq[qb + 4u * c + 1u])
+         + dot(kv_i8_values(w.z), sq[qb + 4u * c + 2u]) + dot(kv_i8_values(w.w), sq[qb + 4u * c + 3u]);
+  }
   if (KV_F16) {
     return dot(vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)), sq[qb + 2u * c])
          + dot(vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w)), sq[qb + 2u * c + 1u]);
@@ -114,8 +122,24 @@ fn chunk_dot(g: u32, w: vec4<u32>, c: u32) -> f32 {
   return dot(bitcast<vec4<f32>>(w), sq[qb + c]);
 }
 
+// KV_I8: the scale of cache row `row` (kv head · max_pos + position), through each binding.
+fn kscale_of(row: u32) -> f32 {
+  let i = kv_scale_word(row, params.n_kv_heads, params.max_pos, HEAD_DIM);
+  return bitcast<f32>(kcache[i / 4u][i % 4u]);
+}
+
+fn vscale_of(row: u32) -> f32 {
+  let i = kv_scale_word(row, params.n_kv_heads, params.max_pos, HEAD_DIM);
+  return bitcast<f32>(vcache[i / 4u][i % 4u]);
+}
+
 // Dims (2p, 2p+1) of V at cache element index `elem` (even).
 fn v_pair(elem: u32) -> vec2<f32> {
+  if (KV_I8) {
+    let v = kv_i8_values(vwords[elem / 4u]);
+    let i = kv_scale_word(elem / HEAD_DIM, params.n_kv_heads, params.max_pos, HEAD_DIM);
+    return select(v.xy, v.zw, elem % 4u != 0u) * bitcast<f32>(vwords[i]);
+  }
   if (KV_F16) {
     return unpack2x16float(vwords[elem / 2u]);
   }
@@ -150,7 +174,10 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
       // This split holds the new position: put its K (rotated) and V in the cache first.
       let kbase = row + (params.n_heads + kvh) * HEAD_DIM;
       let vbase = row + (params.n_heads + params.n_kv_heads + kvh) * HEAD_DIM;
-      for (var d = 2u * lid; d < HEAD_DIM; d += 2u * WG) {
+      if (KV_I8) {
+        store_i8_rows(kbase, vbase, kvh * params.max_pos + last, last, lid);
+      }
+      for (var d = 2u * lid; d < HEAD_DIM && !KV_I8; d += 2u * WG) {
         let e = (kvh * params.max_pos + last) * HEAD_DIM + d;
         store_k_pair(e, rotated(kbase, d, last), rotated(kbase, d + 1u, last));
         store_v_pair(e, qkv[vbase + d], qkv[vbase + d + 1u]);
@@ -199,6 +226,9 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
     var s = 0.0;
     for (var p = 0u; p < PER_KEY; p++) {
       s += sdot[g * WG + j * PER_KEY + p];
+    }
+    if (KV_I8) {
+      s *= kscale_of(kvh * params.max_pos + min(k0 + j, params.max_pos - 1u));
     }
     sp[i] = select(-3.0e38, s, j < n_keys);
   }
@@ -254,6 +284,41 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
       }
       workgroupBarrier();
     }
+  }
+}
+
+// KV_I8 (partial, FUSED_ROPE): the new K (rotated) and V rows of cache row `crow` as int8 words
+// and scales; invocation w < HEAD_DIM / 4 builds word w. The row maxima go through `sdot`
+// (≥ WG floats, free until the Q·K phase).
+fn store_i8_rows(kbase: u32, vbase: u32, crow: u32, pos: u32, lid: u32) {
+  let d = 4u * min(lid, HEAD_DIM / 4u - 1u);
+  let k = vec4<f32>(rotated(kbase, d, pos), rotated(kbase, d + 1u, pos), rotated(kbase, d + 2u, pos),
+                    rotated(kbase, d + 3u, pos));
+  let v = vec4<f32>(qkv[vbase + d], qkv[vbase + d + 1u], qkv[vbase + d + 2u], qkv[vbase + d + 3u]);
+  sdot[lid] = max4(abs(k));
+  workgroupBarrier();
+  var km = 0.0;
+  for (var i = 0u; i < HEAD_DIM / 4u; i++) {
+    km = max(km, sdot[i]);
+  }
+  workgroupBarrier();
+  sdot[lid] = max4(abs(v));
+  workgroupBarrier();
+  var vm = 0.0;
+  for (var i = 0u; i < HEAD_DIM / 4u; i++) {
+    vm = max(vm, sdot[i]);
+  }
+  workgroupBarrier();
+  let ks = kv_i8_scale(km);
+  let vs = kv_i8_scale(vm);
+  if (lid < HEAD_DIM / 4u) {
+    kcache[(crow * HEAD_DIM + d) / 16u][(d / 4u) % 4u] = kv_i8_word(k, ks);
+    vwords[(crow * HEAD_DIM + d) / 4u] = kv_i8_word(v, vs);
+  }
+  if (lid == 0u) {
+    let sw = kv_scale_word(crow, params.n_kv_heads, params.max_pos, HEAD_DIM);
+    kcache[sw / 4u][sw % 4u] = bitcast<u32>(ks);
+    vwords[sw] = bitcast<u32>(vs);
   }
 }
 
@@ -417,6 +482,13 @@ fn decode(inv: Invocation) {
       }
     }
   }
+  // KV_I8: this key's K and V scales (the V scale rides on its probability in P·V).
+  var kscale = 1.0;
+  var vscale = 1.0;
+  if (KV_I8) {
+    kscale = kscale_of(rows + min(key, last));
+    vscale = vscale_of(rows + min(key, last));
+  }
   var vr: array<vec4<u32>, DCH_MAX>;   // keys slice + i·DSLICES, i < CHUNKS (= WG / DSLICES)
   if ((STRIP & 1u) != 0u) {
     for (var i = 0u; i < DCH_MAX; i++) {
@@ -440,7 +512,53 @@ fn decode(inv: Invocation) {
     }
   }
   let holds_new = last < k0 + WG;
-  if (holds_new && lid < CHUNKS) {
+  if (KV_I8) {
+    // int8 rows: the row maxima first (a workgroup reduction, run by every workgroup: `inv`
+    // holds the invocation index, so WGSL does not count holds_new as uniform), then in the
+    // split that holds the new position invocation c < CHUNKS quantizes its 16 dims of K and V
+    // into one vec4<u32> each.
+    let kbase = row + (params.n_heads + kvh) * HEAD_DIM;
+    let vbase = row + (params.n_heads + params.n_kv_heads + kvh) * HEAD_DIM;
+    let d0 = min(lid, CHUNKS - 1u) * KVEC;
+    var kx: array<vec4<f32>, 4>;
+    var vx: array<vec4<f32>, 4>;
+    var mx = vec4<f32>(0.0);
+    for (var j = 0u; j < 4u; j++) {
+      let d = d0 + 4u * j;
+      kx[j] = vec4<f32>(rotated(kbase, d, last), rotated(kbase, d + 1u, last), rotated(kbase, d + 2u, last),
+                        rotated(kbase, d + 3u, last));
+      vx[j] = vec4<f32>(qkv[vbase + d], qkv[vbase + d + 1u], qkv[vbase + d + 2u], qkv[vbase + d + 3u]);
+      mx = max(mx, vec4<f32>(max4(abs(kx[j])), max4(abs(vx[j])), 0.0, 0.0));
+    }
+    let rm = dreduce(mx, lid, lane, sg_size, true);
+    let ks = kv_i8_scale(rm.x);
+    let vs = kv_i8_scale(rm.y);
+    let writes = inv.wid.y % QSPLIT == 0u && (STRIP & 4u) == 0u;
+    if (holds_new && lid < CHUNKS) {
+      var kw = vec4<u32>(0u);
+      var vw = vec4<u32>(0u);
+      for (var j = 0u; j < 4u; j++) {
+        kw[j] = kv_i8_word(kx[j], ks);
+        vw[j] = kv_i8_word(vx[j], vs);
+      }
+      if (writes) {
+        kcache[(rows + last) * CHUNKS + lid] = kw;
+        vcache[(rows + last) * CHUNKS + lid] = vw;
+      }
+      dnew[lid] = kw;
+      dnew[DCH_MAX + lid] = vw;
+    }
+    if (holds_new && writes && lid == 0u) {
+      let sw = kv_scale_word(rows + last, params.n_kv_heads, params.max_pos, HEAD_DIM);
+      kcache[sw / 4u][sw % 4u] = bitcast<u32>(ks);
+      vcache[sw / 4u][sw % 4u] = bitcast<u32>(vs);
+    }
+    if (holds_new && key >= last) {
+      kscale = ks;
+      vscale = vs;
+    }
+  }
+  if (!KV_I8 && holds_new && lid < CHUNKS) {
     // Invocation c builds chunk c (KVEC dims) of the new K (rotated) and V rows as whole
     // vec4<u32> words: one store each to the cache and to `dnew`.
     let kbase = row + (params.n_heads + kvh) * HEAD_DIM;
@@ -487,14 +605,14 @@ fn decode(inv: Invocation) {
         acc += chunk_dot(g, kr[c], c);
       }
     }
-    s[g] = select(-3.0e38, acc, visible);
+    s[g] = select(-3.0e38, acc * kscale, visible);
   }
   var m = vec4<f32>(0.0);
   if ((STRIP & 16u) == 0u) {
     m = dreduce(s, lid, lane, sg_size, true);
   }
   let p = select(vec4<f32>(0.0), exp(s - m), visible);
-  dp[lid] = p;
+  dp[lid] = p * vscale;
   var l = vec4<f32>(1.0);
   if ((STRIP & 16u) == 0u) {
     l = dreduce(p, lid, lane, sg_size, false);
@@ -507,51 +625,66 @@ fn decode(inv: Invocation) {
       fresh_v(&vr, k0 + slice, last, chunk);
     }
   }
-  let vec4s = select(1u, 2u, KV_F16);     // vec4<f32> of output per chunk
+  // vec4<f32> of output per chunk (1, 2 or 4), summed over the slices two at a time (dacc).
+  let vec4s = KVEC / 4u;
+  let rounds = (vec4s + 1u) / 2u;
   for (var g = 0u; g < GH; g++) {
-    var a0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0);
+    // [2], [3] for int8 chunks only. Initialized explicitly: a bare `var` in this loop kept the
+    // previous head's sums on lavapipe (GH > 1).
+    var a = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     for (var i = 0u; i < DCH_MAX; i++) {
       if (i < CHUNKS && (STRIP & 8u) == 0u) {
         let pj = dp[slice + i * DSLICES][g];
         let w = vr[i];
-        if (KV_F16) {
-          a0 += pj * vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
-          a1 += pj * vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w));
+        if (KV_I8) {
+          a[0] += pj * kv_i8_values(w.x);
+          a[1] += pj * kv_i8_values(w.y);
+          a[2] += pj * kv_i8_values(w.z);
+          a[3] += pj * kv_i8_values(w.w);
+        } else if (KV_F16) {
+          a[0] += pj * vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
+          a[1] += pj * vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w));
         } else {
-          a0 += pj * bitcast<vec4<f32>>(w);
+          a[0] += pj * bitcast<vec4<f32>>(w);
         }
       }
     }
-    dacc[2u * lid] = a0;
-    dacc[2u * lid + 1u] = a1;
-    workgroupBarrier();
-    // Output vec4 o (dims 4o … 4o+3) = chunk o / vec4s, half o % vec4s, summed over the slices.
     let h = h0 + g;
-    for (var o = lid; o < HEAD_DIM / 4u; o += WG) {
-      let c = o / vec4s;
-      var sum = vec4<f32>(0.0);
-      for (var sl = 0u; sl < DSLICES; sl++) {
-        sum += dacc[2u * (sl * CHUNKS + c) + o % vec4s];
+    for (var r = 0u; r < rounds; r++) {
+      dacc[2u * lid] = select(a[0], a[2], r == 1u);
+      dacc[2u * lid + 1u] = select(a[1], a[3], r == 1u);
+      workgroupBarrier();
+      // Output vec4 o (dims 4o … 4o+3) = chunk o / vec4s, part o % vec4s (this round: parts 2r, 2r+1),
+      // summed over the slices.
+      for (var o = lid; o < HEAD_DIM / 4u; o += WG) {
+        let c = o / vec4s;
+        let part = o % vec4s;
+        if (part / 2u != r) {
+          continue;
+        }
+        var sum = vec4<f32>(0.0);
+        for (var sl = 0u; sl < DSLICES; sl++) {
+          sum += dacc[2u * (sl * CHUNKS + c) + part % 2u];
+        }
+        if (splits == 1u) {
+          let ob = h * HEAD_DIM + 4u * o;
+          let res = sum / l[g];
+          out[ob] = res.x;
+          out[ob + 1u] = res.y;
+          out[ob + 2u] = res.z;
+          out[ob + 3u] = res.w;
+        } else {
+          let pb = (h * params.splits_max + split) * HEAD_DIM + 4u * o;
+          part_o[pb] = sum.x;
+          part_o[pb + 1u] = sum.y;
+          part_o[pb + 2u] = sum.z;
+          part_o[pb + 3u] = sum.w;
+        }
       }
-      if (splits == 1u) {
-        let ob = h * HEAD_DIM + 4u * o;
-        let r = sum / l[g];
-        out[ob] = r.x;
-        out[ob + 1u] = r.y;
-        out[ob + 2u] = r.z;
-        out[ob + 3u] = r.w;
-      } else {
-        let pb = (h * params.splits_max + split) * HEAD_DIM + 4u * o;
-        part_o[pb] = sum.x;
-        part_o[pb + 1u] = sum.y;
-        part_o[pb + 2u] = sum.z;
-        part_o[pb + 3u] = sum.w;
-      }
+      workgroupBarrier();
     }
     if (splits > 1u && lid == 0u) {
       part_ml[h * params.splits_max + split] = vec2<f32>(m[g], l[g]);
     }
-    workgroupBarrier();
   }
 }

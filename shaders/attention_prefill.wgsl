@@ -32,6 +32,9 @@ override SMX_KEYS: u32 = BKEY / SMX;
 override HEAD_DIM: u32 = 64u;
 override GROUP: u32 = 1u;       // query heads per KV head
 override KV_F16: bool = true;
+// The cache holds int8 rows with a scale per row (lib/kv_int8.wgsl): they are staged as f16
+// pairs (the host then sets KV_F16 too, which describes the staged rows from here on).
+override KV_I8: bool = false;
 // u32 words of a cached K/V row, and of a staged (padded) one.
 override ROW_WORDS: u32 = select(HEAD_DIM, HEAD_DIM / 2u, KV_F16);
 override SROW: u32 = ROW_WORDS + 1u;
@@ -62,6 +65,8 @@ struct Step {
 @group(0) @binding(3) var<uniform> params: Params;
 @group(0) @binding(4) var<uniform> step: Step;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+#include "kv_int8"
 
 var<workgroup> sq: array<vec2<f32>, BQ * SROW>;   // scaled q rows, in the K rows' pair layout
 var<workgroup> sk: array<u32, BKEY * SROW>;
@@ -130,8 +135,20 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       let r = i / ROW_WORDS;
       let w = i % ROW_WORDS;
       let pos = min(k0 + r, tile_last);   // keys past the tile's last are masked below
-      sk[r * SROW + w] = kwords[(cache_row0 + pos) * ROW_WORDS + w];
-      sv[r * SROW + w] = vwords[(cache_row0 + pos) * ROW_WORDS + w];
+      if (KV_I8) {
+        // Staged word w = dims (2w, 2w+1): half of int8 word w / 2, times the row's scale.
+        let crow = cache_row0 + pos;
+        let word = crow * (HEAD_DIM / 4u) + w / 2u;
+        let sw = kv_scale_word(crow, params.n_kv_heads, params.max_pos, HEAD_DIM);
+        let kx = kv_i8_values(kwords[word]) * bitcast<f32>(kwords[sw]);
+        let vx = kv_i8_values(vwords[word]) * bitcast<f32>(vwords[sw]);
+        let hi = w % 2u == 1u;
+        sk[r * SROW + w] = pack2x16float(select(kx.xy, kx.zw, hi));
+        sv[r * SROW + w] = pack2x16float(select(vx.xy, vx.zw, hi));
+      } else {
+        sk[r * SROW + w] = kwords[(cache_row0 + pos) * ROW_WORDS + w];
+        sv[r * SROW + w] = vwords[(cache_row0 + pos) * ROW_WORDS + w];
+      }
     }
     workgroupBarrier();
 

@@ -1,5 +1,6 @@
 import gemvCommon from '../../shaders/lib/gemv_common.wgsl?raw';
 import invocation from '../../shaders/lib/invocation.wgsl?raw';
+import kvInt8 from '../../shaders/lib/kv_int8.wgsl?raw';
 import nibbles from '../../shaders/lib/nibbles.wgsl?raw';
 import ropeRotate from '../../shaders/lib/rope_rotate.wgsl?raw';
 import rowSum from '../../shaders/lib/row_sum.wgsl?raw';
@@ -16,6 +17,7 @@ export const shaderLib: Readonly<Record<string, string>> = {
   sint4,
   gemv_common: gemvCommon,
   invocation,
+  kv_int8: kvInt8,
   wg_reduce: wgReduce,
   rope_rotate: ropeRotate,
   stage_row: stageRow,

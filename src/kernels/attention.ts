@@ -52,7 +52,8 @@ export function prefillKernelFits(
   s: AttentionShape,
   threads: PrefillThreads = PREFILL_THREADS_DEFAULT,
 ): boolean {
-  const words = s.kvF16 ? s.headDim / 2 : s.headDim;
+  // int8 rows are staged as f16 pairs.
+  const words = s.kv === 'f32' ? s.headDim : s.headDim / 2;
   const shared =
     8 * PREFILL_QUERIES * (words + 1) +
     4 *
@@ -74,7 +75,32 @@ export interface AttentionShape {
   headDim: number;
   /** Positions the KV cache holds. */
   maxPos: number;
-  kvF16: boolean;
+  /** How the KV cache stores a value (see KvFormat). */
+  kv: KvFormat;
+}
+
+/**
+ * KV-cache storage: `f32`; `f16` pairs in u32 (dims 2i, 2i+1); or `int8` rows, a head's dims as
+ * pack4xI8 words with one f32 scale per row (max|x| / 127) after all rows (lib/kv_int8.wgsl):
+ * half f16's bytes, the ones a long context's decode step reads. int8 needs head_dim % 16 == 0
+ * (a row is whole vec4<u32> chunks).
+ */
+export type KvFormat = 'f32' | 'f16' | 'int8';
+
+/** Whether a head dimension can use the int8 cache. */
+export function kvInt8Fits(headDim: number): boolean {
+  return headDim % 16 === 0;
+}
+
+/** Bytes of one of the two caches (K or V) for this shape. */
+export function kvCacheBytes(s: AttentionShape): number {
+  const rows = s.numKvHeads * s.maxPos;
+  return s.kv === 'int8' ? rows * (s.headDim + 4) : rows * s.headDim * (s.kv === 'f16' ? 2 : 4);
+}
+
+/** The kernels' cache-layout constants. */
+function kvConstants(s: AttentionShape): { KV_F16: number; KV_I8: number } {
+  return { KV_F16: s.kv === 'f16' ? 1 : 0, KV_I8: s.kv === 'int8' ? 1 : 0 };
 }
 
 function entries(buffers: (GPUBuffer | null)[]): GPUBindGroupEntry[] {
@@ -104,7 +130,7 @@ export async function ropeKernel(
   const pipeline = await gpu.pipelines.get({
     shader: ropeShader,
     entryPoint: 'main',
-    constants: { WG: 64, KV_F16: s.kvF16 ? 1 : 0 },
+    constants: { WG: 64, ...kvConstants(s) },
   });
   const params = uniformBuffer(
     device,
@@ -158,7 +184,7 @@ export type DecodeAttention = 'auto' | 'split' | 'decode' | 'decode-per-kv' | 'd
  * within the device's limit. Otherwise decode runs `partial` (32-key splits) + merge.
  */
 export function decodeKernelFits(gpu: GpuContext, s: AttentionShape): boolean {
-  const chunks = s.headDim / (s.kvF16 ? 8 : 4);
+  const chunks = s.headDim / (s.kv === 'int8' ? 16 : s.kv === 'f16' ? 8 : 4);
   const group = s.numHeads / s.numKvHeads;
   const slots = partialsAfterSubgroups(gpu, DECODE_WG, subgroupsFit(gpu, DECODE_WG));
   // sq + dnew + dred + dp + dacc (attention.wgsl), in bytes.
@@ -202,8 +228,11 @@ export async function attentionKernel(
   const strip = opts.strip ?? 0;
   const { device } = gpu;
   if (s.numHeads % s.numKvHeads) throw new Error('attention: numHeads must be a multiple of numKvHeads');
-  // K is read 8 values (one vec4<u32> of f16 pairs) at a time.
+  // K is read 8 values (one vec4<u32> of f16 pairs) at a time, 16 in int8.
   if (s.headDim % 8) throw new Error(`attention: head_dim ${s.headDim} is not a multiple of 8`);
+  if (s.kv === 'int8' && !kvInt8Fits(s.headDim)) {
+    throw new Error(`attention: an int8 KV cache needs head_dim a multiple of 16, not ${s.headDim}`);
+  }
   // Decode fuses RoPE and the K/V cache write (the rope kernel is for chunks of several tokens).
   const oneKernel = decode !== 'partial' && decodeKernelFits(gpu, s);
   // Variants: [single-token long contexts, prefill chunks, single-token short contexts].
@@ -260,7 +289,7 @@ export async function attentionKernel(
       SPLIT: v.split,
       HEAD_DIM: s.headDim,
       GROUP: group,
-      KV_F16: s.kvF16 ? 1 : 0,
+      ...kvConstants(s),
       PV_SLICES: Math.max(1, Math.floor(ATTN_WG / (s.headDim / 2))),
       SPLITS_MAX: Math.ceil(s.maxPos / v.split),
       FUSED_ROPE: v.fusedRope ? 1 : 0,
@@ -337,7 +366,9 @@ export async function attentionKernel(
           constants: {
             HEAD_DIM: s.headDim,
             GROUP: group,
-            KV_F16: s.kvF16 ? 1 : 0,
+            // int8 rows are staged as f16 pairs: KV_F16 describes the staged rows.
+            KV_F16: s.kv === 'f32' ? 0 : 1,
+            KV_I8: s.kv === 'int8' ? 1 : 0,
             WG: prefillThreads,
           },
         });

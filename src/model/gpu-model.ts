@@ -7,6 +7,9 @@ import {
   type AttentionKernel,
   attentionKernel,
   type DecodeAttention,
+  type KvFormat,
+  kvCacheBytes,
+  kvInt8Fits,
   type PrefillAttention,
   type PrefillThreads,
   ropeKernel,
@@ -153,8 +156,11 @@ export interface SessionOptions {
   maxContext?: number;
   /** Prompt tokens per prefill step (default 64). */
   maxChunk?: number;
-  /** KV cache as f16 pairs (default: true for quantized packs, false for f32/f16 reference packs). */
-  kvF16?: boolean;
+  /**
+   * KV-cache storage (default: f16 for quantized packs, f32 for f32/f16 reference packs; see
+   * KvFormat). `int8` halves f16's cache bytes and memory; it needs head_dim % 16 == 0.
+   */
+  kvCache?: KvFormat;
   /** Kernel choices, for benchmarks and ablations; the defaults are the fast ones. */
   tuning?: KernelTuning;
 }
@@ -263,7 +269,10 @@ export class GpuSession {
       c.maxPositionEmbeddings,
     );
     const maxChunk = Math.max(1, Math.min(opts.maxChunk ?? 64, maxContext));
-    const kvF16 = opts.kvF16 ?? !(model.scheme === 'f32' || model.scheme === 'f16');
+    const kv: KvFormat = opts.kvCache ?? (model.scheme === 'f32' || model.scheme === 'f16' ? 'f32' : 'f16');
+    if (kv === 'int8' && !kvInt8Fits(c.headDim)) {
+      throw new Error(`an int8 KV cache needs head_dim a multiple of 16; this model's is ${c.headDim}`);
+    }
     const int8 = model.scheme === 'w4a8';
     // W4A16 / 2/4/16 prefill in token blocks on 16-bit activations quantized once per chunk.
     const x16Blocks =
@@ -350,8 +359,8 @@ export class GpuSession {
       kernels.push(k);
       return k;
     };
-    const shape = { numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: D, maxPos: maxContext, kvF16 };
-    const kvBytes = c.numKvHeads * maxContext * D * (kvF16 ? 2 : 4);
+    const shape = { numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: D, maxPos: maxContext, kv };
+    const kvBytes = kvCacheBytes(shape);
 
     const normTpr = opts.tuning?.fusedThreadsPerRow?.norm ?? 8;
     const quantTpr = opts.tuning?.fusedThreadsPerRow?.quantize ?? 16;

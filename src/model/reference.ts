@@ -160,8 +160,11 @@ export class ReferenceModel {
     return this.weights.get(name)!;
   }
 
-  newSession(maxContext = this.config.maxPositionEmbeddings): ReferenceSession {
-    return new ReferenceSession(this, maxContext);
+  newSession(
+    maxContext = this.config.maxPositionEmbeddings,
+    opts: ReferenceSessionOptions = {},
+  ): ReferenceSession {
+    return new ReferenceSession(this, maxContext, opts);
   }
 }
 
@@ -266,6 +269,15 @@ export function applyRope(
   }
 }
 
+export interface ReferenceSessionOptions {
+  /**
+   * `int8`: K (after RoPE) and V rows are stored as the GPU's int8 cache stores them (per token
+   * and KV head, round(x / s) with s = max|x| / 127: quantizeActivationsInt8's rule) and read
+   * back dequantized; default `f32` (exact).
+   */
+  kvCache?: 'f32' | 'int8';
+}
+
 /** One sequence: the KV cache plus the number of positions already processed. */
 export class ReferenceSession {
   private readonly kCache: Float32Array[] = [];
@@ -275,6 +287,7 @@ export class ReferenceSession {
   constructor(
     readonly model: ReferenceModel,
     readonly maxContext: number,
+    readonly opts: ReferenceSessionOptions = {},
   ) {
     const c = model.config;
     const kvDim = c.numKvHeads * c.headDim;
@@ -337,8 +350,10 @@ export class ReferenceSession {
       const v = linear(n1, m.weight(w.v), T, H, kvDim);
       applyRope(q, T, c.numHeads, c.headDim, this.length, m.invFreq);
       applyRope(k, T, c.numKvHeads, c.headDim, this.length, m.invFreq);
-      this.kCache[layer].set(k, this.length * kvDim);
-      this.vCache[layer].set(v, this.length * kvDim);
+      const int8 = this.opts.kvCache === 'int8';
+      const rows = T * c.numKvHeads;
+      this.kCache[layer].set(int8 ? quantizeActivationsInt8(k, rows, c.headDim) : k, this.length * kvDim);
+      this.vCache[layer].set(int8 ? quantizeActivationsInt8(v, rows, c.headDim) : v, this.length * kvDim);
       const attn = aq(this.attention(layer, q, T), T, qDim);
       hook?.(layer, 'o', attn);
       addInPlace(x, linear(attn, m.weight(w.o), T, qDim, H));

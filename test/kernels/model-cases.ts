@@ -10,8 +10,11 @@ import type { GpuContext } from '../../src/gpu/device';
 import {
   attentionKernel,
   type DecodeAttention,
+  type KvFormat,
+  kvCacheBytes,
   type PrefillAttention,
   type PrefillThreads,
+  prefillKernelFits,
   ropeKernel,
 } from '../../src/kernels/attention';
 import { embedKernel } from '../../src/kernels/embed';
@@ -23,6 +26,7 @@ import { mulberry32, type SamplingParams, sampleToken } from '../../src/model/sa
 import { f16BitsToF32, f32ToF16Bits } from '../../src/quant/f16';
 import { dequantize, dequantizeGrid, packF16, packF32, packGrid } from '../../src/quant/layouts';
 import { rtnQuantize } from '../../src/quant/rtn';
+import { roundHalfEven } from '../../src/quant/smoothquant';
 import type { Components, Scheme } from '../../src/quant/types';
 import { expectClose, expectEqual, freshSeed, randomF32, rng } from '../helpers/check';
 import type { KernelCase } from './cases';
@@ -109,7 +113,7 @@ interface AttnCase {
   headDim: number;
   pos0: number;
   tokens: number;
-  kvF16: boolean;
+  kv: KvFormat;
   /** Cache positions past the chunk (default 5); they hold NaN, which attention must mask. */
   spare?: number;
   /** Single-token kernel (default: `decode` where it fits). */
@@ -119,11 +123,80 @@ interface AttnCase {
   prefillThreads?: PrefillThreads;
 }
 
+/**
+ * The int8 cache layout (lib/kv_int8.wgsl) of f32 rows of D: pack4xI8 words of
+ * round(x / s), s = max|x| / 127 per row (fakeQuantActivationsA8's rule), then every row's scale.
+ * A row holding NaN (poison) gets a NaN scale and words of −128, which no writer produces.
+ */
+function kvInt8Words(a: Float32Array, D: number): Uint32Array {
+  const rows = a.length / D;
+  const out = new Uint32Array(rows * (D / 4) + rows);
+  const scales = new Float32Array(out.buffer, rows * D, rows);
+  for (let r = 0; r < rows; r++) {
+    const row = a.subarray(r * D, (r + 1) * D);
+    if (row.some(Number.isNaN)) {
+      out.fill(0x80808080, (r * D) / 4, ((r + 1) * D) / 4);
+      scales[r] = Number.NaN;
+      continue;
+    }
+    const s = Math.fround(row.reduce((m, v) => Math.max(m, Math.abs(v)), 0) / 127);
+    scales[r] = s;
+    for (let d = 0; d < D; d++) {
+      const q = s > 0 ? Math.max(-127, Math.min(127, roundHalfEven(row[d] / s))) : 0;
+      out[(r * D + d) >> 2] |= (q & 0xff) << (8 * (d & 3));
+    }
+  }
+  return out;
+}
+
+function kvInt8Values(words: Uint32Array, rows: number, D: number): Float32Array {
+  const q = new Int8Array(words.buffer, words.byteOffset, rows * D);
+  const scales = new Float32Array(words.buffer, words.byteOffset + rows * D, rows);
+  return Float32Array.from(q, (v, i) => v * scales[Math.floor(i / D)]);
+}
+
+/**
+ * An int8 cache as written against the reference's: rows with `live(kvHead, position)` must have
+ * the reference's scale (rtol 1e-6) and every value within one step of it (GPU RoPE may differ
+ * by an f32 ulp), at most 1% of them off by that step; a wrong lane or row fails by far more.
+ */
+function checkKvInt8(
+  what: string,
+  got: Uint32Array,
+  want: Uint32Array,
+  rows: number,
+  D: number,
+  live: (kvHead: number, position: number) => boolean,
+  maxPos: number,
+): void {
+  const gq = new Int8Array(got.buffer, got.byteOffset, rows * D);
+  const wq = new Int8Array(want.buffer, want.byteOffset, rows * D);
+  const gs = new Float32Array(got.buffer, got.byteOffset + rows * D, rows);
+  const ws = new Float32Array(want.buffer, want.byteOffset + rows * D, rows);
+  let steps = 0;
+  let checked = 0;
+  for (let r = 0; r < rows; r++) {
+    if (!live(Math.floor(r / maxPos), r % maxPos)) continue;
+    if (!(Math.abs(gs[r] - ws[r]) <= 1e-6 * Math.abs(ws[r]))) {
+      throw new Error(`${what}: row ${r} scale ${gs[r]}, want ${ws[r]}`);
+    }
+    for (let d = 0; d < D; d++) {
+      const diff = Math.abs(gq[r * D + d] - wq[r * D + d]);
+      if (diff > 1) throw new Error(`${what}: row ${r} dim ${d} is ${gq[r * D + d]}, want ${wq[r * D + d]}`);
+      steps += diff;
+      checked++;
+    }
+  }
+  if (steps > Math.max(1, checked / 100))
+    throw new Error(`${what}: ${steps} of ${checked} values one step off`);
+}
+
 /** RoPE + cache write, then attention over the cache, both against f64/f32 references. */
 async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
   const seed = freshSeed();
   const next = rng(seed);
-  const { heads, kvHeads, headDim: D, pos0, tokens: T, kvF16 } = c;
+  const { heads, kvHeads, headDim: D, pos0, tokens: T, kv } = c;
+  const kvF16 = kv === 'f16';
   const maxPos = pos0 + T + (c.spare ?? 5);
   const qDim = heads * D;
   const kvDim = kvHeads * D;
@@ -145,6 +218,7 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
   const cacheV = randomF32(kvHeads * maxPos * D, next);
   const qkv = randomF32(T * qkvStride, next);
   const toCache = (a: Float32Array) => {
+    if (kv === 'int8') return kvInt8Words(a, D);
     if (!kvF16) return a;
     const words = new Uint32Array(a.length / 2);
     for (let i = 0; i < words.length; i++)
@@ -197,7 +271,7 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
   const kc = uploadBuffer(device, toCache(initK));
   const vc = uploadBuffer(device, toCache(initV));
   const step = stepBuffer(gpu, pos0, T);
-  const shape = { numHeads: heads, numKvHeads: kvHeads, headDim: D, maxPos, kvF16 };
+  const shape = { numHeads: heads, numKvHeads: kvHeads, headDim: D, maxPos, kv };
   const outStride = Math.ceil(qDim / 128) * 128;
   const out = storageBuffer(device, T * outStride * 4);
   poison(device, out);
@@ -228,9 +302,28 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
   if (T > 1) {
     expectClose(`${what} q`, await readF32(device, qOut, T * qDim), qRef, { rtol: 1e-5, atol: 1e-6 });
   }
-  const gotK = await readU32(device, kc, kvF16 ? cacheK.length / 2 : cacheK.length);
+  const gotK = await readU32(device, kc, kvCacheBytes(shape) / 4);
   const wantK = toCache(cacheK);
-  if (kvF16) {
+  // What the attention kernels should read: the cache's values (int8: as the GPU stored them,
+  // once they are checked against the reference quantization, so an ulp of RoPE that moves a
+  // value across a rounding boundary does not fail the attention check).
+  let seenK: Float32Array = cacheK.map(fromCache);
+  let seenV: Float32Array = cacheV.map(fromCache);
+  if (kv === 'int8') {
+    const gotV = await readU32(device, vc, kvCacheBytes(shape) / 4);
+    const rows = kvHeads * maxPos;
+    const live = (_kvHead: number, p: number) => p < pos0 + T;
+    checkKvInt8(`${what} k cache`, gotK, wantK as Uint32Array, rows, D, live, maxPos);
+    checkKvInt8(`${what} v cache`, gotV, toCache(cacheV) as Uint32Array, rows, D, live, maxPos);
+    seenK = dropSpare(kvInt8Values(gotK, rows, D));
+    seenV = dropSpare(kvInt8Values(gotV, rows, D));
+    // The tiled prefill kernel stages int8 rows as f16 pairs.
+    const threads = c.prefillThreads ?? 256;
+    if (T > 1 && c.prefill !== 'split' && prefillKernelFits(gpu, shape, threads)) {
+      seenK = seenK.map((v) => f16BitsToF32(f32ToF16Bits(v)));
+      seenV = seenV.map((v) => f16BitsToF32(f32ToF16Bits(v)));
+    }
+  } else if (kvF16) {
     // f16 rounding of values that differ by an f32 ulp can differ by one f16 ulp: compare as floats.
     const a = new Float32Array(cacheK.length);
     const b = new Float32Array(cacheK.length);
@@ -261,8 +354,7 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
       let m = -Infinity;
       for (let j = 0; j <= last; j++) {
         let s = 0;
-        for (let d = 0; d < D; d++)
-          s += qRef[t * qDim + h * D + d] * fromCache(cacheK[(kvh * maxPos + j) * D + d]);
+        for (let d = 0; d < D; d++) s += qRef[t * qDim + h * D + d] * seenK[(kvh * maxPos + j) * D + d];
         scores[j] = s / Math.sqrt(D);
         m = Math.max(m, scores[j]);
       }
@@ -270,7 +362,7 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
       for (let j = 0; j <= last; j++) l += scores[j] = Math.exp(scores[j] - m);
       for (let d = 0; d < D; d++) {
         let o = 0;
-        for (let j = 0; j <= last; j++) o += scores[j] * fromCache(cacheV[(kvh * maxPos + j) * D + d]);
+        for (let j = 0; j <= last; j++) o += scores[j] * seenV[(kvh * maxPos + j) * D + d];
         ref[t * qDim + h * D + d] = o / l;
       }
     }
@@ -331,37 +423,37 @@ export const modelKernelCases: KernelCase[] = [
   })),
   ...(
     [
-      { heads: 4, kvHeads: 4, headDim: 16, pos0: 0, tokens: 5, kvF16: false },
-      { heads: 6, kvHeads: 2, headDim: 32, pos0: 70, tokens: 1, kvF16: false },
-      { heads: 8, kvHeads: 2, headDim: 64, pos0: 130, tokens: 3, kvF16: true },
-      { heads: 8, kvHeads: 1, headDim: 80, pos0: 9, tokens: 70, kvF16: false },
-      { heads: 4, kvHeads: 1, headDim: 128, pos0: 300, tokens: 1, kvF16: true },
+      { heads: 4, kvHeads: 4, headDim: 16, pos0: 0, tokens: 5, kv: 'f32' },
+      { heads: 6, kvHeads: 2, headDim: 32, pos0: 70, tokens: 1, kv: 'f32' },
+      { heads: 8, kvHeads: 2, headDim: 64, pos0: 130, tokens: 3, kv: 'f16' },
+      { heads: 8, kvHeads: 1, headDim: 80, pos0: 9, tokens: 70, kv: 'f32' },
+      { heads: 4, kvHeads: 1, headDim: 128, pos0: 300, tokens: 1, kv: 'f16' },
       // Decode shapes: GQA 8 with a full cache; one P·V slice (head_dim 256); odd pair count.
-      { heads: 16, kvHeads: 2, headDim: 128, pos0: 99, tokens: 1, kvF16: true, spare: 0 },
-      { heads: 2, kvHeads: 2, headDim: 256, pos0: 40, tokens: 1, kvF16: true },
-      { heads: 3, kvHeads: 3, headDim: 80, pos0: 33, tokens: 1, kvF16: false },
+      { heads: 16, kvHeads: 2, headDim: 128, pos0: 99, tokens: 1, kv: 'f16', spare: 0 },
+      { heads: 2, kvHeads: 2, headDim: 256, pos0: 40, tokens: 1, kv: 'f16' },
+      { heads: 3, kvHeads: 3, headDim: 80, pos0: 33, tokens: 1, kv: 'f32' },
       // The decode kernel (256-key splits; `auto` uses it up to 256 keys): GQA 4 over 3 splits
       // (+ merge), a split boundary (256 keys: one split; 257: a second split holding only the
       // new key), f32 cache, and the 32-key partial kernel forced.
-      { heads: 8, kvHeads: 2, headDim: 64, pos0: 600, tokens: 1, kvF16: true, decode: 'decode' },
-      { heads: 2, kvHeads: 2, headDim: 128, pos0: 255, tokens: 1, kvF16: true, spare: 0 },
-      { heads: 2, kvHeads: 2, headDim: 128, pos0: 256, tokens: 1, kvF16: true, decode: 'decode' },
-      { heads: 4, kvHeads: 4, headDim: 16, pos0: 10, tokens: 1, kvF16: false },
-      { heads: 4, kvHeads: 1, headDim: 128, pos0: 300, tokens: 1, kvF16: true, decode: 'partial' },
-      { heads: 6, kvHeads: 2, headDim: 64, pos0: 90, tokens: 1, kvF16: true, decode: 'decode-per-kv' },
-      { heads: 2, kvHeads: 1, headDim: 128, pos0: 260, tokens: 1, kvF16: true, decode: 'decode-late-v' },
+      { heads: 8, kvHeads: 2, headDim: 64, pos0: 600, tokens: 1, kv: 'f16', decode: 'decode' },
+      { heads: 2, kvHeads: 2, headDim: 128, pos0: 255, tokens: 1, kv: 'f16', spare: 0 },
+      { heads: 2, kvHeads: 2, headDim: 128, pos0: 256, tokens: 1, kv: 'f16', decode: 'decode' },
+      { heads: 4, kvHeads: 4, headDim: 16, pos0: 10, tokens: 1, kv: 'f32' },
+      { heads: 4, kvHeads: 1, headDim: 128, pos0: 300, tokens: 1, kv: 'f16', decode: 'partial' },
+      { heads: 6, kvHeads: 2, headDim: 64, pos0: 90, tokens: 1, kv: 'f16', decode: 'decode-per-kv' },
+      { heads: 2, kvHeads: 1, headDim: 128, pos0: 260, tokens: 1, kv: 'f16', decode: 'decode-late-v' },
       // `split` (the GPU default): the decode kernel up to 256 keys, partial + merge past them.
-      { heads: 4, kvHeads: 2, headDim: 64, pos0: 100, tokens: 1, kvF16: true, decode: 'split' },
-      { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kvF16: true, decode: 'split' },
+      { heads: 4, kvHeads: 2, headDim: 64, pos0: 100, tokens: 1, kv: 'f16', decode: 'split' },
+      { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kv: 'f16', decode: 'split' },
       // Chunks on the tiled prefill kernel (auto): query tiles of 32 with a partial last one, key
       // tiles of 32 past a long cache, GQA, head_dim 128 (tiled on GPUs; its 39 KiB of workgroup
       // memory exceed the CPU adapters'), rows of fewer than 16 words (head_dim 16: tinystories)
       // and of 48 f32 words (not a multiple of 16), and the split kernel forced.
-      { heads: 4, kvHeads: 2, headDim: 128, pos0: 37, tokens: 40, kvF16: true },
-      { heads: 8, kvHeads: 2, headDim: 64, pos0: 0, tokens: 33, kvF16: true, spare: 0 },
-      { heads: 2, kvHeads: 2, headDim: 32, pos0: 100, tokens: 17, kvF16: true, prefill: 'tiled' },
-      { heads: 8, kvHeads: 4, headDim: 16, pos0: 60, tokens: 70, kvF16: true, prefill: 'tiled' },
-      { heads: 3, kvHeads: 1, headDim: 48, pos0: 5, tokens: 37, kvF16: false, prefill: 'tiled' },
+      { heads: 4, kvHeads: 2, headDim: 128, pos0: 37, tokens: 40, kv: 'f16' },
+      { heads: 8, kvHeads: 2, headDim: 64, pos0: 0, tokens: 33, kv: 'f16', spare: 0 },
+      { heads: 2, kvHeads: 2, headDim: 32, pos0: 100, tokens: 17, kv: 'f16', prefill: 'tiled' },
+      { heads: 8, kvHeads: 4, headDim: 16, pos0: 60, tokens: 70, kv: 'f16', prefill: 'tiled' },
+      { heads: 3, kvHeads: 1, headDim: 48, pos0: 5, tokens: 37, kv: 'f32', prefill: 'tiled' },
       // … with 128 invocations per workgroup (16 per row group, two keys each: the ablation), also
       // on rows of fewer words (8) than invocation columns.
       {
@@ -370,7 +462,7 @@ export const modelKernelCases: KernelCase[] = [
         headDim: 64,
         pos0: 40,
         tokens: 45,
-        kvF16: true,
+        kv: 'f16',
         prefill: 'tiled',
         prefillThreads: 128,
       },
@@ -380,11 +472,21 @@ export const modelKernelCases: KernelCase[] = [
         headDim: 16,
         pos0: 3,
         tokens: 20,
-        kvF16: true,
+        kv: 'f16',
         prefill: 'tiled',
         prefillThreads: 128,
       },
-      { heads: 4, kvHeads: 2, headDim: 64, pos0: 20, tokens: 20, kvF16: true, prefill: 'split' },
+      { heads: 4, kvHeads: 2, headDim: 64, pos0: 20, tokens: 20, kv: 'f16', prefill: 'split' },
+      // The int8 cache: the decode kernel with GQA (a workgroup per query head), several splits
+      // + merge, one 16-value chunk per row (head_dim 16); partial + merge past 256 keys (`split`);
+      // chunks through the rope writer and the tiled kernel (head_dim 16; 128 is tiled on GPUs and
+      // split on the CPU adapters).
+      { heads: 8, kvHeads: 2, headDim: 64, pos0: 130, tokens: 1, kv: 'int8' },
+      { heads: 4, kvHeads: 4, headDim: 128, pos0: 300, tokens: 1, kv: 'int8', decode: 'decode' },
+      { heads: 4, kvHeads: 4, headDim: 16, pos0: 10, tokens: 1, kv: 'int8' },
+      { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kv: 'int8', decode: 'split' },
+      { heads: 8, kvHeads: 4, headDim: 16, pos0: 60, tokens: 70, kv: 'int8' },
+      { heads: 4, kvHeads: 2, headDim: 128, pos0: 37, tokens: 40, kv: 'int8' },
     ] as AttnCase[]
   ).map((c) => ({
     name: `rope+attention ${JSON.stringify(c)}`,
@@ -397,7 +499,7 @@ export const modelKernelCases: KernelCase[] = [
           ? 'the split prefill baseline: its kernels run in the chunk cases that do not fit the tiled one'
           : c.prefillThreads === 128
             ? 'the 128-invocation tiled prefill ablation'
-            : c.prefill === 'tiled' && !c.kvF16
+            : c.prefill === 'tiled' && c.kv === 'f32'
               ? 'the tiled prefill on an f32 cache: its f16 cases cover the kernel in the browser'
               : undefined,
   })),
