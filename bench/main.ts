@@ -86,10 +86,11 @@ async function main(): Promise<void> {
         passed++;
       } catch (e) {
         failed.push(`${c.name}: ${(e as Error).message.slice(0, 1500)}`);
+        // At once too: a run cut off by its time limit still shows what failed.
+        console.log(`  FAIL ${failed[failed.length - 1]}`);
       }
     }
     console.log(`\nkernel cases: ${passed} passed, ${failed.length} failed, ${skipped.length} skipped`);
-    for (const f of failed) console.log(`  FAIL ${f}`);
     for (const f of skipped) console.log(`  skip ${f}`);
     if (failed.length) process.exitCode = 1;
   }

@@ -262,7 +262,11 @@ class LocalEngine implements Engine {
     let cache: KvCache;
     try {
       const session = await withOutOfMemoryScope(gpu.device, 'Allocating the KV cache', () =>
-        model.createSession({ maxContext: settings.contextSize, maxChunk: settings.prefillChunk }),
+        model.createSession({
+          maxContext: settings.contextSize,
+          maxChunk: settings.prefillChunk,
+          kvCache: settings.kvCache,
+        }),
       );
       cache = new KvCache(session);
     } catch (e) {

@@ -167,6 +167,12 @@ export interface LoadModelOptions {
   contextSize?: number;
   /** Prompt tokens per prefill step. Default 64. */
   prefillChunk?: number;
+  /**
+   * How the KV cache stores keys and values: 'f16' (default for quantized models) or 'int8' (half
+   * the cache's memory and the bytes a long conversation's every token reads; needs a head size
+   * that is a multiple of 16). See docs/sdk.md.
+   */
+  kvCache?: 'f16' | 'int8';
   /** Default policy for requests that do not say (see ContextOverflowPolicy). Default 'error'. */
   contextOverflow?: ContextOverflowPolicy;
   /**
