@@ -501,7 +501,11 @@ export const modelKernelCases: KernelCase[] = [
             ? 'the 128-invocation tiled prefill ablation'
             : c.prefill === 'tiled' && c.kv === 'f32'
               ? 'the tiled prefill on an f32 cache: its f16 cases cover the kernel in the browser'
-              : undefined,
+              : c.kv === 'int8' &&
+                  !(c.headDim === 64 && c.tokens === 1) &&
+                  !(c.headDim === 16 && c.tokens > 1)
+                ? 'int8 cache: the browser runs its GQA decode and tiled chunk cases'
+                : undefined,
   })),
   ...(
     [
