@@ -10,7 +10,8 @@ import { UsageError } from './usage';
 
 export const RUN_HELP =
   'generate with a pack on the GPU (Node + Dawn): <pack> (--prompt "…" | --tokens 1,2,3) [--max-tokens N] ' +
-  '[--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--context N] [--json] [--logits FILE] ' +
+  '[--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--context N] [--kv-cache f16|int8] ' +
+  '[--json] [--logits FILE] ' +
   "[--unsafe (Dawn's experimental features: W4A8 prefill on matrix units where the GPU has them)]";
 
 function num(v: string | undefined, name: string, fallback: number): number {
@@ -34,6 +35,7 @@ export async function runCommand(argv: string[]): Promise<void> {
       'repetition-penalty': { type: 'string' },
       seed: { type: 'string' },
       context: { type: 'string' },
+      'kv-cache': { type: 'string' },
       json: { type: 'boolean', default: false },
       logits: { type: 'string' },
       unsafe: { type: 'boolean', default: false },
@@ -81,13 +83,18 @@ export async function runCommand(argv: string[]): Promise<void> {
     );
   }
 
+  const kvCache = values['kv-cache'];
+  if (kvCache !== undefined && kvCache !== 'f16' && kvCache !== 'int8') {
+    throw new UsageError(`--kv-cache: '${kvCache}' is not f16 or int8`);
+  }
+
   // --unsafe: Dawn offers experimental features (subgroup matrices) only with allow_unsafe_apis.
   const gpu = await acquireDevice({
     dawnToggles: values.unsafe ? ['enable-dawn-features=allow_unsafe_apis'] : [],
   });
   const tLoad = performance.now();
   const model = await GpuModel.load(gpu, pack);
-  const session = await model.createSession({ maxContext: context });
+  const session = await model.createSession({ maxContext: context, kvCache });
   session.setSampling(sampling, seed);
   const loadSeconds = (performance.now() - tLoad) / 1e3;
 

@@ -37,6 +37,15 @@ describe('pagelm run', () => {
     );
   });
 
+  test('--kv-cache int8 (half the cache bytes) keeps the greedy text from BOS', () => {
+    const r = cli.run('run', tiny, '--tokens', '1', '--max-tokens', '24', '--json', '--kv-cache', 'int8');
+    expect(r.stderr).not.toMatch(/pagelm:/);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).text).toContain(
+      'Once upon a time, there was a little girl named Lily. She had a toy car that she loved',
+    );
+  });
+
   test('tinystories with a prompt streams the transformers continuation as text', () => {
     const r = cli.run('run', tiny, '--prompt', 'Once upon a time', '--max-tokens', '20');
     expect(r.code).toBe(0);
@@ -86,5 +95,8 @@ describe('pagelm run', () => {
     const bad = cli.run('run', tiny, '--tokens', '1,x');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--tokens/);
+    const kv = cli.run('run', tiny, '--tokens', '1', '--kv-cache', 'fp8');
+    expect(kv.code).toBe(2);
+    expect(kv.stderr).toMatch(/--kv-cache: 'fp8' is not f16 or int8/);
   });
 });
