@@ -23,6 +23,7 @@ const USAGE = `usage: pagelm quality <pack-dir> --ref <checkpoint dir | file.ggu
   --text FILE         text to evaluate on (default: built-in English prose, ~850 tokens)
   --max-tokens N      use at most the first N tokens of the text
   --window N          longest context per window (default: the model's max positions)
+  --kv-cache int8     run the pack with the GPU's int8 KV cache (default: an exact cache)
   --json              print the result as JSON on stdout`;
 
 interface Args {
@@ -31,6 +32,7 @@ interface Args {
   text?: string;
   maxTokens?: number;
   window?: number;
+  kvCache: 'f32' | 'int8';
   json: boolean;
 }
 
@@ -47,6 +49,7 @@ function parse(argv: string[]): Args | null {
     text: { type: 'string' },
     'max-tokens': { type: 'string' },
     window: { type: 'string' },
+    'kv-cache': { type: 'string' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   } as const;
@@ -63,12 +66,17 @@ function parse(argv: string[]): Args | null {
       `${positionals.length ? 'one pack only' : 'missing the pack directory'}\n\n${USAGE}`,
     );
   if (!values.ref) throw new UsageError(`missing --ref <checkpoint>\n\n${USAGE}`);
+  const kv = values['kv-cache'];
+  if (kv !== undefined && kv !== 'f32' && kv !== 'int8') {
+    throw new UsageError(`--kv-cache: '${kv}' is not int8 (or f32, the default)\n\n${USAGE}`);
+  }
   return {
     pack: positionals[0],
     ref: values.ref,
     text: values.text,
     maxTokens: positiveInt('max-tokens', values['max-tokens']),
     window: positiveInt('window', values.window),
+    kvCache: kv ?? 'f32',
     json: values.json,
   };
 }
@@ -85,6 +93,7 @@ export function formatQuality(q: PackQuality, info: { pack: string; ref: string;
       `${q.scheme}${q.method !== 'none' ? ` (${q.method})` : ''}, ${q.bitsPerWeight.toFixed(2)} bits/weight`,
     ],
     ['activations', q.activationQuant ? 'int8 per token (as the W4A8 kernels)' : 'f32'],
+    ['KV cache', q.kvCache === 'int8' ? 'int8 per token and head (--kv-cache int8)' : 'exact'],
     ['text', `${info.text}: ${q.tokens + 1} tokens, ${q.tokens} predictions, ${q.windows} window(s)`],
     ['KL mean', `${q.klMean.toPrecision(4)} nats`],
     ['KL p99', `${q.klP99.toPrecision(4)} nats`],
@@ -121,6 +130,7 @@ export async function qualityCommand(argv: string[]): Promise<void> {
   const tty = process.stderr.isTTY === true && !args.json;
   const q = await evaluatePack(pack, ckpt, tokens, {
     window: args.window,
+    kvCache: args.kvCache,
     onProgress: tty
       ? (done, total) => process.stderr.write(`\rscoring ${done}/${total} positions`)
       : undefined,

@@ -17,6 +17,13 @@ export interface PackQuality extends QualityReport {
   bitsPerWeight: number;
   /** Whether the test side quantized activations per token to int8 (w4a8 packs). */
   activationQuant: boolean;
+  /** The test side's KV cache: exact (f32) or int8 as the GPU's `kvCache: 'int8'` stores it. */
+  kvCache: 'f32' | 'int8';
+}
+
+export interface PackCompareOptions extends CompareOptions {
+  /** Run the pack with the GPU's int8 KV cache (ReferenceSessionOptions.kvCache). Default f32. */
+  kvCache?: 'f32' | 'int8';
 }
 
 /** The reference model a pack stands for: its dequantized weights, int8 activations for w4a8. */
@@ -54,17 +61,23 @@ export async function evaluatePack(
   pack: DequantizingPack,
   ckpt: Checkpoint | ReferenceModel,
   tokens: number[],
-  options: CompareOptions = {},
+  options: PackCompareOptions = {},
 ): Promise<PackQuality> {
   const ref = ckpt instanceof ReferenceModel ? ckpt : await ReferenceModel.load(ckpt);
   checkSameModel(ref.config, pack.manifest.config);
   const test = await packModel(pack);
-  const report = await compareModels(ref, test, tokens, options);
+  const kvCache = options.kvCache ?? 'f32';
+  const testSessions = {
+    config: test.config,
+    newSession: (maxContext: number) => test.newSession(maxContext, { kvCache }),
+  };
+  const report = await compareModels(ref, testSessions, tokens, options);
   return {
     scheme: pack.manifest.scheme,
     method: pack.manifest.method,
     bitsPerWeight: pack.manifest.provenance.bitsPerWeight,
     activationQuant: test.activationQuant !== undefined,
+    kvCache,
     ...report,
   };
 }

@@ -98,6 +98,18 @@ describe('quantization quality on tinystories-656k (real converter, CPU referenc
     expect(q.top1Agreement).toBeGreaterThan(0.5);
   });
 
+  it('the int8 KV cache (f16 pack) costs a fraction of what 4-bit weights do', async () => {
+    const [pack, w4] = await Promise.all([convert('f16', 'rtn'), quality('w4a8', 'rtn')]);
+    const q = await evaluatePack(pack, ref, tokens, { kvCache: 'int8' });
+    expect(q.kvCache).toBe('int8');
+    console.log(
+      `int8 KV cache, tinystories f16 pack: KL mean ${q.klMean.toExponential(2)}, p99 ${q.klP99.toExponential(2)}, top-1 ${q.top1Agreement}, ppl ${q.pplTest.toFixed(3)} vs ${q.pplRef.toFixed(3)}`,
+    );
+    expect(q.klMean).toBeGreaterThan(0); // the cache is really quantized …
+    expect(q.klMean).toBeLessThan(w4.klMean / 5); // … and costs little next to the weights
+    expect(q.top1Agreement).toBeGreaterThanOrEqual(0.95);
+  });
+
   it('w4a8: clip search beats RTN on mean KL', async () => {
     const [rtn, clip] = await Promise.all([quality('w4a8', 'rtn'), quality('w4a8', 'clip')]);
     expect(clip.klMean).toBeLessThan(rtn.klMean);
