@@ -1,5 +1,5 @@
 /**
- * `pagelm run` end to end in Node (Dawn/lavapipe): convert the shared real models with the CLI,
+ * `pagelm run` (and `pagelm quality --kv-cache`) end to end in Node (Dawn/lavapipe): convert the shared real models with the CLI,
  * then generate. Greedy text must match ../shared/models/README.md (Hugging Face transformers).
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -98,5 +98,35 @@ describe('pagelm run', () => {
     const kv = cli.run('run', tiny, '--tokens', '1', '--kv-cache', 'fp8');
     expect(kv.code).toBe(2);
     expect(kv.stderr).toMatch(/--kv-cache: 'fp8' is not f16 or int8/);
+  });
+});
+
+describe('pagelm quality --kv-cache', () => {
+  test('int8 scores the pack with the int8 cache; a bad value exits 2 naming it', () => {
+    const r = cli.run(
+      'quality',
+      tiny,
+      '--ref',
+      TINYSTORIES,
+      '--max-tokens',
+      '80',
+      '--kv-cache',
+      'int8',
+      '--json',
+    );
+    expect(r.code).toBe(0);
+    const q = JSON.parse(r.stdout);
+    expect(q.kvCache).toBe('int8');
+    // An f32 pack with the int8 cache: only the cache differs from the reference.
+    expect(q.klMean).toBeGreaterThan(0);
+    expect(q.klMean).toBeLessThan(1e-3);
+    const exact = JSON.parse(
+      cli.run('quality', tiny, '--ref', TINYSTORIES, '--max-tokens', '80', '--json').stdout,
+    );
+    expect(exact.kvCache).toBe('f32');
+    expect(exact.klMean).toBeLessThan(1e-9);
+    const bad = cli.run('quality', tiny, '--ref', TINYSTORIES, '--kv-cache', 'fp8');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--kv-cache: 'fp8'/);
   });
 });
