@@ -523,7 +523,8 @@ fn decode(inv: Invocation) {
     var kx: array<vec4<f32>, 4>;
     var vx: array<vec4<f32>, 4>;
     var mx = vec4<f32>(0.0);
-    for (var j = 0u; j < 4u; j++) {
+    // Only the invocations that build a chunk of the new row load and rotate it.
+    for (var j = 0u; j < 4u && holds_new && lid < CHUNKS; j++) {
       let d = d0 + 4u * j;
       kx[j] = vec4<f32>(rotated(kbase, d, last), rotated(kbase, d + 1u, last), rotated(kbase, d + 2u, last),
                         rotated(kbase, d + 3u, last));

@@ -23,7 +23,8 @@ const USAGE = `usage: pagelm quality <pack-dir> --ref <checkpoint dir | file.ggu
   --text FILE         text to evaluate on (default: built-in English prose, ~850 tokens)
   --max-tokens N      use at most the first N tokens of the text
   --window N          longest context per window (default: the model's max positions)
-  --kv-cache int8     run the pack with the GPU's int8 KV cache (default: an exact cache)
+  --kv-cache int8     run the pack with an int8 KV cache, quantized as the GPU's kvCache 'int8'
+                      stores it (on the CPU reference; default: an exact cache)
   --json              print the result as JSON on stdout`;
 
 interface Args {

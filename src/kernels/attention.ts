@@ -1,7 +1,7 @@
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
 import attentionPrefillWgsl from '../../shaders/attention_prefill.wgsl?raw';
 import ropeWgsl from '../../shaders/rope.wgsl?raw';
-import { f32Bits, uniformBuffer } from '../gpu/buffers';
+import { f32Bits, roundUp, uniformBuffer } from '../gpu/buffers';
 import type { GpuContext } from '../gpu/device';
 import { dispatch } from '../gpu/dispatch';
 import type { Encodable } from './encodable';
@@ -95,7 +95,10 @@ export function kvInt8Fits(headDim: number): boolean {
 /** Bytes of one of the two caches (K or V) for this shape. */
 export function kvCacheBytes(s: AttentionShape): number {
   const rows = s.numKvHeads * s.maxPos;
-  return s.kv === 'int8' ? rows * (s.headDim + 4) : rows * s.headDim * (s.kv === 'f16' ? 2 : 4);
+  // int8: the scale words padded to whole vec4<u32>, so the kernels' vec4 view holds every scale.
+  return s.kv === 'int8'
+    ? rows * s.headDim + 4 * roundUp(rows, 4)
+    : rows * s.headDim * (s.kv === 'f16' ? 2 : 4);
 }
 
 /** The kernels' cache-layout constants. */
