@@ -6,6 +6,7 @@ import {
   type DecodeAttention,
   type KvFormat,
   kvCacheBytes,
+  kvRowBytes,
 } from '../src/kernels/attention';
 import { SHAPES } from './synthetic';
 import { calibrateIterations, timeGpu } from './timer';
@@ -122,7 +123,7 @@ export async function benchAttention(
       const iterations = await calibrateIterations(gpu, encode, 0.03, 512);
       const t = await timeGpu(gpu, encode, { iterations, samples: 5 });
       const seconds = t.secondsPerIteration / c.numLayers;
-      const kvBytes = 2 * c.numKvHeads * context * (kv === 'int8' ? D + 4 : D * 2);
+      const kvBytes = 2 * c.numKvHeads * context * kvRowBytes(D, kv);
       results.push({
         shape,
         variant: v.name,

@@ -1,5 +1,5 @@
 import type { GpuContext } from '../src/gpu/device';
-import type { KvFormat } from '../src/kernels/attention';
+import { type KvFormat, kvRowBytes } from '../src/kernels/attention';
 import { GpuModel, type KernelTuning } from '../src/model/gpu-model';
 import type { SamplingParams } from '../src/model/sampling-reference';
 import type { Scheme } from '../src/quant/types';
@@ -81,10 +81,7 @@ export async function benchDecode(
   const perTokenWeights = weights.weightBytes - weights.tensorBytes('model.embed_tokens.weight');
   // K and V, f16 (the quantized packs' default) or int8 with a scale per row.
   const kvBytesPerPos =
-    2 *
-    config.numLayers *
-    config.numKvHeads *
-    (opts.kvCache === 'int8' ? config.headDim + 4 : config.headDim * 2);
+    2 * config.numLayers * config.numKvHeads * kvRowBytes(config.headDim, opts.kvCache ?? 'f16');
 
   // Warm up: compile every pipeline, touch every buffer.
   await session.prefill(randomIds(8, config.vocabSize));

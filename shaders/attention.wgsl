@@ -69,6 +69,10 @@ fn rotated(base: u32, d: u32, pos: u32) -> f32 {
   return rope_rotated(base, d, pos, HEAD_DIM / 2u);
 }
 
+fn rotated4(base: u32, d: u32, pos: u32) -> vec4<f32> {
+  return rope_rotated4(base, d, pos, HEAD_DIM / 2u);
+}
+
 // Dims (d, d+1) of the cache at f32-element index e (even), as rope.wgsl stores them.
 fn store_k_pair(e: u32, lo: f32, hi: f32) {
   if (KV_F16) {
@@ -167,8 +171,7 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
     for (var i = lid; i < GROUP * HEAD_DIM / 4u; i += WG) {
       let base = row + (kvh * GROUP + (4u * i) / HEAD_DIM) * HEAD_DIM;
       let d = (4u * i) % HEAD_DIM;
-      sq[i] = vec4<f32>(rotated(base, d, last), rotated(base, d + 1u, last), rotated(base, d + 2u, last),
-                        rotated(base, d + 3u, last)) * params.scale;
+      sq[i] = rotated4(base, d, last) * params.scale;
     }
     if (last < k0 + SPLIT) {
       // This split holds the new position: put its K (rotated) and V in the cache first.
@@ -292,9 +295,8 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
 // (≥ WG floats, free until the Q·K phase).
 fn store_i8_rows(kbase: u32, vbase: u32, crow: u32, pos: u32, lid: u32) {
   let d = 4u * min(lid, HEAD_DIM / 4u - 1u);
-  let k = vec4<f32>(rotated(kbase, d, pos), rotated(kbase, d + 1u, pos), rotated(kbase, d + 2u, pos),
-                    rotated(kbase, d + 3u, pos));
-  let v = vec4<f32>(qkv[vbase + d], qkv[vbase + d + 1u], qkv[vbase + d + 2u], qkv[vbase + d + 3u]);
+  let k = rotated4(kbase, d, pos);
+  let v = qkv4(vbase + d);
   sdot[lid] = max4(abs(k));
   workgroupBarrier();
   var km = 0.0;
@@ -507,8 +509,7 @@ fn decode(inv: Invocation) {
     if ((STRIP & 2u) != 0u) {
       sq[i] = vec4<f32>(qkv[base + d], qkv[base + d + 1u], qkv[base + d + 2u], qkv[base + d + 3u]);
     } else {
-      sq[i] = vec4<f32>(rotated(base, d, last), rotated(base, d + 1u, last), rotated(base, d + 2u, last),
-                        rotated(base, d + 3u, last)) * params.scale;
+      sq[i] = rotated4(base, d, last) * params.scale;
     }
   }
   let holds_new = last < k0 + WG;
@@ -526,9 +527,8 @@ fn decode(inv: Invocation) {
     // Only the invocations that build a chunk of the new row load and rotate it.
     for (var j = 0u; j < 4u && holds_new && lid < CHUNKS; j++) {
       let d = d0 + 4u * j;
-      kx[j] = vec4<f32>(rotated(kbase, d, last), rotated(kbase, d + 1u, last), rotated(kbase, d + 2u, last),
-                        rotated(kbase, d + 3u, last));
-      vx[j] = vec4<f32>(qkv[vbase + d], qkv[vbase + d + 1u], qkv[vbase + d + 2u], qkv[vbase + d + 3u]);
+      kx[j] = rotated4(kbase, d, last);
+      vx[j] = qkv4(vbase + d);
       mx = max(mx, vec4<f32>(max4(abs(kx[j])), max4(abs(vx[j])), 0.0, 0.0));
     }
     let rm = dreduce(mx, lid, lane, sg_size, true);

@@ -102,9 +102,8 @@ fn store_i8_rows(kbase: u32, vbase: u32, crow: u32, pos: u32, lid: u32) {
   for (var j = 0u; j < I8_WORDS_MAX; j++) {
     let d = 4u * (lid + j * WG);
     if (d < D) {
-      kv[j] = vec4<f32>(rotated(kbase, d, pos), rotated(kbase, d + 1u, pos), rotated(kbase, d + 2u, pos),
-                        rotated(kbase, d + 3u, pos));
-      vv[j] = vec4<f32>(qkv[vbase + d], qkv[vbase + d + 1u], qkv[vbase + d + 2u], qkv[vbase + d + 3u]);
+      kv[j] = rope_rotated4(kbase, d, pos, D / 2u);
+      vv[j] = qkv4(vbase + d);
       m = max(m, vec2<f32>(max4(abs(kv[j])), max4(abs(vv[j]))));
     }
   }

@@ -11,3 +11,15 @@ fn rope_rotated(base: u32, d: u32, pos: u32, half: u32) -> f32 {
   let b = qkv[base + i + half];
   return select(b * cs.x + a * cs.y, a * cs.x - b * cs.y, d < half);
 }
+
+// Elements d … d + 3 of that head, rotated: the vec4 the decode kernels stage and the int8
+// cache writers quantize.
+fn rope_rotated4(base: u32, d: u32, pos: u32, half: u32) -> vec4<f32> {
+  return vec4<f32>(rope_rotated(base, d, pos, half), rope_rotated(base, d + 1u, pos, half),
+                   rope_rotated(base, d + 2u, pos, half), rope_rotated(base, d + 3u, pos, half));
+}
+
+// qkv[at … at + 3], unrotated (V).
+fn qkv4(at: u32) -> vec4<f32> {
+  return vec4<f32>(qkv[at], qkv[at + 1u], qkv[at + 2u], qkv[at + 3u]);
+}

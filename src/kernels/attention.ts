@@ -92,13 +92,16 @@ export function kvInt8Fits(headDim: number): boolean {
   return headDim % 16 === 0;
 }
 
+/** Bytes a kernel reads for one cached row (a position of a KV head) of K or V: values + int8's scale. */
+export function kvRowBytes(headDim: number, kv: KvFormat): number {
+  return kv === 'int8' ? headDim + 4 : headDim * (kv === 'f16' ? 2 : 4);
+}
+
 /** Bytes of one of the two caches (K or V) for this shape. */
 export function kvCacheBytes(s: AttentionShape): number {
   const rows = s.numKvHeads * s.maxPos;
   // int8: the scale words padded to whole vec4<u32>, so the kernels' vec4 view holds every scale.
-  return s.kv === 'int8'
-    ? rows * s.headDim + 4 * roundUp(rows, 4)
-    : rows * s.headDim * (s.kv === 'f16' ? 2 : 4);
+  return s.kv === 'int8' ? rows * s.headDim + 4 * roundUp(rows, 4) : rows * kvRowBytes(s.headDim, s.kv);
 }
 
 /** The kernels' cache-layout constants. */
