@@ -13,6 +13,8 @@
  *   --contexts 128,2048 --decode-tokens 128 --prefill-tokens 512
  *   --variants default,unfused,quant-tpr8,...   kernel choices to compare (bench/decode.ts)
  *   --temperature 0.7 --top-p 0.95          time sampled decoding instead of greedy
+ *   --dawn-features disable_robustness      extra Dawn toggles to enable (a diagnostic: what the
+ *                                          bounds clamps WebGPU requires cost; browsers keep them)
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -51,6 +53,7 @@ async function main(): Promise<void> {
       variants: { type: 'string', default: 'default' },
       temperature: { type: 'string' },
       'top-p': { type: 'string' },
+      'dawn-features': { type: 'string', default: '' },
     },
   });
   const suites = new Set(list(values.suites));
@@ -62,13 +65,14 @@ async function main(): Promise<void> {
     if (suites.size === 0) return;
   }
   // allow_unsafe_apis: Dawn offers experimental features (subgroup matrices) only with it.
+  const features = ['allow_unsafe_apis', ...list(values['dawn-features'])];
   const gpu = await acquireDevice({
-    dawnToggles: ['disable-dawn-features=timestamp_quantization', 'enable-dawn-features=allow_unsafe_apis'],
+    dawnToggles: ['disable-dawn-features=timestamp_quantization', `enable-dawn-features=${features.join(',')}`],
   });
   const software = gpu.caps.software;
   const device = gpu.caps.adapter.device || gpu.caps.adapter.description;
-  const header = { device, date: new Date().toISOString(), commit: __PAGELM_COMMIT__ };
-  console.log(`pagelm bench — ${device} — ${header.date} — commit ${header.commit}`);
+  const header = { device, date: new Date().toISOString(), commit: __PAGELM_COMMIT__, dawnFeatures: features };
+  console.log(`pagelm bench — ${device} — ${header.date} — commit ${header.commit} — Dawn: ${features.join(', ')}`);
 
   if (suites.has('kernels')) {
     // Correctness first: every kernel case against its CPU reference, on this adapter.
