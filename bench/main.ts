@@ -67,12 +67,22 @@ async function main(): Promise<void> {
   // allow_unsafe_apis: Dawn offers experimental features (subgroup matrices) only with it.
   const features = ['allow_unsafe_apis', ...list(values['dawn-features'])];
   const gpu = await acquireDevice({
-    dawnToggles: ['disable-dawn-features=timestamp_quantization', `enable-dawn-features=${features.join(',')}`],
+    dawnToggles: [
+      'disable-dawn-features=timestamp_quantization',
+      `enable-dawn-features=${features.join(',')}`,
+    ],
   });
   const software = gpu.caps.software;
   const device = gpu.caps.adapter.device || gpu.caps.adapter.description;
-  const header = { device, date: new Date().toISOString(), commit: __PAGELM_COMMIT__, dawnFeatures: features };
-  console.log(`pagelm bench — ${device} — ${header.date} — commit ${header.commit} — Dawn: ${features.join(', ')}`);
+  const header = {
+    device,
+    date: new Date().toISOString(),
+    commit: __PAGELM_COMMIT__,
+    dawnFeatures: features,
+  };
+  console.log(
+    `pagelm bench — ${device} — ${header.date} — commit ${header.commit} — Dawn: ${features.join(', ')}`,
+  );
 
   if (suites.has('kernels')) {
     // Correctness first: every kernel case against its CPU reference, on this adapter.
