@@ -19,7 +19,18 @@ export interface DecodeResult {
   variant: string;
   weightGB: number;
   prefillTokensPerS: number;
-  decode: { context: number; tokensPerS: number; bytesPerToken: number; rooflineFraction: number }[];
+  decode: {
+    context: number;
+    tokensPerS: number;
+    bytesPerToken: number;
+    rooflineFraction: number;
+    /**
+     * GPU seconds of one decode step right after the timed run (median of 5 single-pass steps):
+     * contexts compare by it without the host's run-to-run swings (JS-timed 7B figures moved
+     * ±15% between processes on the H100 in session 7).
+     */
+    gpuStepSeconds?: number;
+  }[];
   /** Host milliseconds to record one decode step's commands (first context). */
   hostEncodeMs?: number;
   /** Host milliseconds of finish() + submit() for one decode step (Dawn's translation to the backend). */
@@ -67,7 +78,7 @@ export async function benchDecode(
   const weights = syntheticWeights(config, scheme);
   const model = await GpuModel.load(gpu, weights);
   // + room for the profiling steps after the timed decode.
-  const maxContext = Math.max(...opts.contexts, opts.prefillTokens) + opts.decodeTokens + 8;
+  const maxContext = Math.max(...opts.contexts, opts.prefillTokens) + opts.decodeTokens + 32;
   // One chunk holds the whole timed prompt (profileStep times a single step of that many tokens).
   const maxChunk = Math.max(512, opts.prefillTokens);
   const session = await model.createSession({
@@ -79,9 +90,9 @@ export async function benchDecode(
   if (opts.sampling) session.setSampling(opts.sampling, 1);
   // Per token every linear weight is read once; an untied embedding table only one row.
   const perTokenWeights = weights.weightBytes - weights.tensorBytes('model.embed_tokens.weight');
-  // K and V, f16 (the quantized packs' default) or int8 with a scale per row.
+  // K and V as the session stores them (int8 with a scale per row: quantized packs' default).
   const kvBytesPerPos =
-    2 * config.numLayers * config.numKvHeads * kvRowBytes(config.headDim, opts.kvCache ?? 'f16');
+    2 * config.numLayers * config.numKvHeads * kvRowBytes(config.headDim, session.kvCache);
 
   // Warm up: compile every pipeline, touch every buffer.
   await session.prefill(randomIds(8, config.vocabSize));
@@ -137,7 +148,19 @@ export async function benchDecode(
         `${shape} ${scheme}: ${(rooflineFraction * 100).toFixed(0)}% of the read roofline is a measurement bug`,
       );
     }
-    decode.push({ context, tokensPerS: 1 / secondsPerToken, bytesPerToken, rooflineFraction });
+    let gpuStepSeconds: number | undefined;
+    if (gpu.caps.features.timestampQuery) {
+      const steps: number[] = [];
+      for (let i = 0; i < 5; i++) steps.push(await session.timedDecode());
+      gpuStepSeconds = median(steps);
+    }
+    decode.push({
+      context,
+      tokensPerS: 1 / secondsPerToken,
+      bytesPerToken,
+      rooflineFraction,
+      gpuStepSeconds,
+    });
     // Every profile is taken at the first context, right after its timed run: attention's cost
     // follows the position (session 3's "added" figures were taken after the last context,
     // ~2,176 positions, and read as context 128's).

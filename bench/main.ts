@@ -154,7 +154,11 @@ async function main(): Promise<void> {
                     30,
                   ),
                 )
-                .join(''),
+                .join('') +
+              // GPU µs of one step at each context: the host-independent comparison of contexts.
+              (r.decode[0].gpuStepSeconds === undefined
+                ? ''
+                : ` GPU step µs ${r.decode.map((d) => ((d.gpuStepSeconds ?? 0) * 1e6).toFixed(0)).join(' / ')}`),
           );
         }
       }

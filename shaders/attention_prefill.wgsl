@@ -32,8 +32,13 @@ override SMX_KEYS: u32 = BKEY / SMX;
 override HEAD_DIM: u32 = 64u;
 override GROUP: u32 = 1u;       // query heads per KV head
 override KV_F16: bool = true;
-// The cache holds int8 rows with a scale per row (lib/kv_int8.wgsl): they are staged as f16
-// pairs (the host then sets KV_F16 too, which describes the staged rows from here on).
+// The cache holds int8 rows with a scale per row (lib/kv_int8.wgsl): their integer values are
+// staged as f16 pairs (exact: |v| ≤ 127; the host then sets KV_F16 too, which describes the staged
+// rows from here on) and the row scales beside them; a score is (q · K_int) · scale_K and a
+// probability carries its key's V scale into P·V — the decode kernel's formula, so a prompt token
+// computed here and the same token recomputed by decode (a regenerated reply) differ only by f32
+// summation order. (Staging int × scale as f16 rounded every value: greedy replies then changed
+// on regenerate with tinystories W4A8.)
 override KV_I8: bool = false;
 // u32 words of a cached K/V row, and of a staged (padded) one.
 override ROW_WORDS: u32 = select(HEAD_DIM, HEAD_DIM / 2u, KV_F16);
@@ -76,6 +81,8 @@ var<workgroup> smax: array<f32, WG>;              // softmax partials: max …
 var<workgroup> ssum: array<f32, WG>;              // … and sum
 var<workgroup> salpha: array<f32, BQ>;            // per row: this tile's rescale of the old sums
 var<workgroup> sl: array<f32, BQ>;                // per row: the final softmax denominator
+var<workgroup> skscale: array<f32, BKEY>;         // KV_I8: the tile's K row scales …
+var<workgroup> svscale: array<f32, BKEY>;         // … and V row scales
 
 // Whether P·V column u of invocation column c is a word of the row (c + COLS·u < ROW_WORDS).
 fn has_word(c: u32, u: u32) -> bool {
@@ -136,15 +143,19 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       let w = i % ROW_WORDS;
       let pos = min(k0 + r, tile_last);   // keys past the tile's last are masked below
       if (KV_I8) {
-        // Staged word w = dims (2w, 2w+1): half of int8 word w / 2, times the row's scale.
+        // Staged word w = dims (2w, 2w+1): half of int8 word w / 2, the integers themselves.
         let crow = cache_row0 + pos;
         let word = crow * (HEAD_DIM / 4u) + w / 2u;
-        let sw = kv_scale_word(crow, params.n_kv_heads, params.max_pos, HEAD_DIM);
-        let kx = kv_i8_values(kwords[word]) * bitcast<f32>(kwords[sw]);
-        let vx = kv_i8_values(vwords[word]) * bitcast<f32>(vwords[sw]);
+        let kx = kv_i8_values(kwords[word]);
+        let vx = kv_i8_values(vwords[word]);
         let hi = w % 2u == 1u;
         sk[r * SROW + w] = pack2x16float(select(kx.xy, kx.zw, hi));
         sv[r * SROW + w] = pack2x16float(select(vx.xy, vx.zw, hi));
+        if (w == 0u) {
+          let sw = kv_scale_word(crow, params.n_kv_heads, params.max_pos, HEAD_DIM);
+          skscale[r] = bitcast<f32>(kwords[sw]);
+          svscale[r] = bitcast<f32>(vwords[sw]);
+        }
       } else {
         sk[r * SROW + w] = kwords[(cache_row0 + pos) * ROW_WORDS + w];
         sv[r * SROW + w] = vwords[(cache_row0 + pos) * ROW_WORDS + w];
@@ -181,7 +192,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       for (var j = 0u; j < RK_MAX; j++) {
         if (j < RK) {
           let kr = c + COLS * j;
-          sp[r * SPR + kr] = select(-3.0e38, s[i][j], k0 + kr <= last_key);
+          var score = s[i][j];
+          if (KV_I8) {
+            score *= skscale[kr];
+          }
+          sp[r * SPR + kr] = select(-3.0e38, score, k0 + kr <= last_key);
         }
       }
     }
@@ -237,8 +252,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
           vp[u] = pair_of(sv[j * SROW + c + COLS * u]);
         }
       }
+      var vscale = 1.0;
+      if (KV_I8) {
+        vscale = svscale[j];
+      }
       for (var i = 0u; i < RQ; i++) {
-        let p = sp[(g + QG * i) * SPR + j];
+        let p = sp[(g + QG * i) * SPR + j] * vscale;
         for (var u = 0u; u < PV_MAX; u++) {
           if (u < PV_WORDS) {
             acc[i][u] += p * vp[u];

@@ -52,7 +52,7 @@ export function prefillKernelFits(
   s: AttentionShape,
   threads: PrefillThreads = PREFILL_THREADS_DEFAULT,
 ): boolean {
-  // int8 rows are staged as f16 pairs.
+  // int8 rows are staged as f16 pairs (their integers) with a K and a V scale per key.
   const words = s.kv === 'f32' ? s.headDim : s.headDim / 2;
   const shared =
     8 * PREFILL_QUERIES * (words + 1) +
@@ -60,7 +60,8 @@ export function prefillKernelFits(
       (2 * PREFILL_KEYS * (words + 1) +
         PREFILL_QUERIES * (PREFILL_KEYS + 1) +
         2 * threads +
-        2 * PREFILL_QUERIES);
+        2 * PREFILL_QUERIES +
+        2 * PREFILL_KEYS);
   return (
     Number.isInteger(words) &&
     words <= 16 * PREFILL_PV_MAX &&
@@ -176,7 +177,7 @@ const DECODE_MIN_KV_WORKGROUPS = 16;
 /**
  * Which kernel runs single-token (decode) attention: `split` (`decode` while one 256-key split
  * holds the context, `partial` + merge beyond), `auto` (the default: `split` on GPUs with fewer
- * than 16 KV heads, else `decode`; `decode` on CPU adapters, for compile time), `decode` (at every length,
+ * than 16 KV heads and an f16/f32 cache, else `decode`; `decode` on CPU adapters, for compile time), `decode` (at every length,
  * merging past 256 keys), `decode-per-kv` (the same with
  * one workgroup per KV head even when they are few: an ablation), `decode-late-v` (V loaded
  * after the softmax instead of with K: an ablation), or the 32-key `partial`
@@ -248,9 +249,11 @@ export async function attentionKernel(
   // 17.38 µs per layer on the H100). With many KV heads it is `decode` at every length (Llama-2-7B,
   // 32 KV heads, 2048 keys: 19.06 vs 22.96 µs on the H100, 17.81 vs 21.80 on the H200; attention
   // suite). CPU adapters take `decode` at every length: one single-token variant fewer to compile.
+  // An int8 cache takes `decode` at every length too: its `partial` kernel is the slower one
+  // (Llama-3.2-1B at 2048 keys on the H100: split 20.39 vs decode 14.58 µs per layer, session 7).
   const mode =
     decode === 'auto'
-      ? gpu.caps.software || s.numKvHeads >= DECODE_MIN_KV_WORKGROUPS
+      ? gpu.caps.software || s.numKvHeads >= DECODE_MIN_KV_WORKGROUPS || s.kv === 'int8'
         ? 'decode'
         : 'split'
       : decode;

@@ -157,12 +157,23 @@ export interface SessionOptions {
   /** Prompt tokens per prefill step (default 64). */
   maxChunk?: number;
   /**
-   * KV-cache storage (default: f16 for quantized packs, f32 for f32/f16 reference packs; see
-   * KvFormat). `int8` halves f16's cache bytes and memory; it needs head_dim % 16 == 0.
+   * KV-cache storage (default: defaultKvCache(); see KvFormat). `int8` halves f16's cache bytes
+   * and memory; it needs head_dim % 16 == 0.
    */
   kvCache?: KvFormat;
   /** Kernel choices, for benchmarks and ablations; the defaults are the fast ones. */
   tuning?: KernelTuning;
+}
+
+/**
+ * The KV cache a session gets unless it asks: exact (f32) for the f32/f16 reference packs; int8
+ * for quantized packs where head_dim allows (half f16's bytes and memory; on the H100, 7B W4A8:
+ * decode +2.5% at 128 keys and +8% at 2,048 against f16, docs/benchmarks.md session 7; KL 1.1e-4
+ * against an exact cache on tinystories, test/quality), else f16.
+ */
+export function defaultKvCache(scheme: string, headDim: number): KvFormat {
+  if (scheme === 'f32' || scheme === 'f16') return 'f32';
+  return kvInt8Fits(headDim) ? 'int8' : 'f16';
 }
 
 /** Largest token block of the prefill matmuls: activation buffers hold whole blocks. */
@@ -252,6 +263,8 @@ export class GpuSession {
     readonly model: GpuModel,
     readonly maxContext: number,
     readonly maxChunk: number,
+    /** How this session's KV cache stores keys and values. */
+    readonly kvCache: KvFormat,
     private readonly step: GPUBuffer,
     private readonly ids: GPUBuffer,
     private readonly history: GPUBuffer,
@@ -269,7 +282,7 @@ export class GpuSession {
       c.maxPositionEmbeddings,
     );
     const maxChunk = Math.max(1, Math.min(opts.maxChunk ?? 64, maxContext));
-    const kv: KvFormat = opts.kvCache ?? (model.scheme === 'f32' || model.scheme === 'f16' ? 'f32' : 'f16');
+    const kv: KvFormat = opts.kvCache ?? defaultKvCache(model.scheme, c.headDim);
     if (kv === 'int8' && !kvInt8Fits(c.headDim)) {
       throw new Error(`an int8 KV cache needs head_dim a multiple of 16; this model's is ${c.headDim}`);
     }
@@ -565,7 +578,7 @@ export class GpuSession {
     const lmHead = keep(await gemv(gpu, model.lmHead, lastIn, logits, { ...int16, ...decodeUnroll }));
     const sample = keep(await samplerKernel(gpu, { logits, vocab: c.vocabSize, ids, history, step }));
     const plan: StepPlan = { embed, layers, prefillLayers, ensureFinalNorm, finalNorm, lmHead, sample };
-    const session = new GpuSession(model, maxContext, maxChunk, step, ids, history, idOut, logits, plan);
+    const session = new GpuSession(model, maxContext, maxChunk, kv, step, ids, history, idOut, logits, plan);
     session.owned.push(...owned);
     session.kernels.push(...kernels);
     return session;
