@@ -14,14 +14,8 @@ fn kv_i8_word(v: vec4<f32>, s: f32) -> u32 {
   return pack4xI8(vec4<i32>(clamp(round(r), vec4<f32>(-127.0), vec4<f32>(127.0))));
 }
 
-// The word's four values as f32, exactly, without int → float conversions (a quarter-rate
-// instruction on NVIDIA GPUs, which every K and V value of a long context went through):
-// flipping the sign bits makes byte k the unsigned v_k + 128; as the low mantissa bits of 2^23
-// it reads as the float 2^23 + v_k + 128, and one subtraction leaves v_k (every step exact).
 fn kv_i8_values(word: u32) -> vec4<f32> {
-  let u = word ^ 0x80808080u;
-  let b = (vec4<u32>(u) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xFFu);
-  return bitcast<vec4<f32>>(b | vec4<u32>(0x4B000000u)) - vec4<f32>(8388736.0);
+  return vec4<f32>(unpack4xI8(word));
 }
 
 fn max4(v: vec4<f32>) -> f32 {
