@@ -10,7 +10,7 @@ import { UsageError } from './usage';
 
 export const RUN_HELP =
   'generate with a pack on the GPU (Node + Dawn): <pack> (--prompt "…" | --tokens 1,2,3) [--max-tokens N] ' +
-  '[--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--context N] [--kv-cache f16|int8 (default: int8 for quantized packs where the head size allows)] ' +
+  '[--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--context N] [--kv-cache f16|int8] ' +
   '[--json] [--logits FILE] ' +
   "[--unsafe (Dawn's experimental features: W4A8 prefill on matrix units where the GPU has them)]";
 

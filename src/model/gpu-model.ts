@@ -166,14 +166,15 @@ export interface SessionOptions {
 }
 
 /**
- * The KV cache a session gets unless it asks: exact (f32) for the f32/f16 reference packs; int8
- * for quantized packs where head_dim allows (half f16's bytes and memory; on the H100, 7B W4A8:
- * decode +2.5% at 128 keys and +8% at 2,048 against f16, docs/benchmarks.md session 7; KL 1.1e-4
- * against an exact cache on tinystories, test/quality), else f16.
+ * The KV cache a session gets unless it asks: exact (f32) for the f32/f16 reference packs, f16
+ * for quantized packs. int8 (half f16's bytes and memory) stays opt-in: on the H100 it made the
+ * whole decode step slower, not faster (7B W4A8 GPU step 2,767 vs 2,694 µs at 128 keys and 3,345
+ * vs 3,246 at 2,048; 1B 909 vs 891 and 1,072 vs 1,051; docs/benchmarks.md session 7 — int8 was
+ * measured with a widening since reverted that cost its attention 0.2–0.7 µs per layer, less than
+ * the gap), although its attention kernel alone is faster at 2,048 keys.
  */
-export function defaultKvCache(scheme: string, headDim: number): KvFormat {
-  if (scheme === 'f32' || scheme === 'f16') return 'f32';
-  return kvInt8Fits(headDim) ? 'int8' : 'f16';
+export function defaultKvCache(scheme: string): KvFormat {
+  return scheme === 'f32' || scheme === 'f16' ? 'f32' : 'f16';
 }
 
 /** Largest token block of the prefill matmuls: activation buffers hold whole blocks. */
@@ -282,7 +283,7 @@ export class GpuSession {
       c.maxPositionEmbeddings,
     );
     const maxChunk = Math.max(1, Math.min(opts.maxChunk ?? 64, maxContext));
-    const kv: KvFormat = opts.kvCache ?? defaultKvCache(model.scheme, c.headDim);
+    const kv: KvFormat = opts.kvCache ?? defaultKvCache(model.scheme);
     if (kv === 'int8' && !kvInt8Fits(c.headDim)) {
       throw new Error(`an int8 KV cache needs head_dim a multiple of 16; this model's is ${c.headDim}`);
     }

@@ -168,10 +168,9 @@ export interface LoadModelOptions {
   /** Prompt tokens per prefill step. Default 64. */
   prefillChunk?: number;
   /**
-   * How the KV cache stores keys and values: 'int8' (the default for quantized models whose head
-   * size is a multiple of 16: half f16's memory and the bytes a long conversation's every token
-   * reads) or 'f16' (the default otherwise; also what to ask for to trade memory for exactness).
-   * Asking 'int8' for a model whose head size does not allow it fails. See docs/sdk.md.
+   * How the KV cache stores keys and values: 'f16' (default for quantized models) or 'int8' (half
+   * the cache's memory and the bytes a long conversation's every token reads; needs a head size
+   * that is a multiple of 16). See docs/sdk.md.
    */
   kvCache?: 'f16' | 'int8';
   /** Default policy for requests that do not say (see ContextOverflowPolicy). Default 'error'. */

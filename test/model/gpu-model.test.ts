@@ -146,13 +146,7 @@ describe.each([
       const ref = await ReferenceModel.load(await packReferenceWeights(pack), {
         activationQuant: scheme === 'w4a8' ? 'int8-per-token' : undefined,
       });
-      // f16 cache (quantized packs default to int8, checked against the same cache below): the
-      // kernels' arithmetic against the exact reference.
-      const session = await model.createSession({
-        maxContext: 128,
-        maxChunk: 8,
-        kvCache: scheme === 'f16' ? undefined : 'f16',
-      });
+      const session = await model.createSession({ maxContext: 128, maxChunk: 8 });
       const cpu = ref.newSession(128);
       const tok = await TextTokenizer.fromFiles(await pack.readTokenizer());
       const prompt = tok.encode('Once upon a time');
@@ -192,8 +186,7 @@ describe('int8 KV cache (tinystories-656k, w4a16 pack)', () => {
     const ref = await ReferenceModel.load(await packReferenceWeights(pack));
     // maxChunk 4: the 6-token prompt is two chunks, so the second reads the first's int8 rows
     // through the prefill kernel, and decode reads both through the decode kernel.
-    // The default cache of a quantized pack whose head_dim allows it.
-    const session = await model.createSession({ maxContext: 128, maxChunk: 4 });
+    const session = await model.createSession({ maxContext: 128, maxChunk: 4, kvCache: 'int8' });
     expect(session.kvCache).toBe('int8');
     const same = ref.newSession(128, { kvCache: 'int8' });
     const exact = ref.newSession(128);
@@ -231,25 +224,23 @@ describe('int8 KV cache (tinystories-656k, w4a16 pack)', () => {
     model.destroy();
   });
 
-  test('a head_dim that is not a multiple of 16 is refused with the reason, and defaults to f16', async () => {
+  test('a head_dim that is not a multiple of 16 is refused with the reason; the default cache works', async () => {
     const pack = await memoryPack(await stories260k(), { scheme: 'w4a16' });
     const model = await GpuModel.load(gpu, pack);
     await expect(model.createSession({ maxContext: 64, kvCache: 'int8' })).rejects.toThrow(
       /head_dim a multiple of 16/,
     );
-    const fallback = await model.createSession({ maxContext: 64 });
-    expect(fallback.kvCache).toBe('f16');
-    fallback.destroy();
+    const plain = await model.createSession({ maxContext: 64 });
+    expect(plain.kvCache).toBe('f16');
+    plain.destroy();
     model.destroy();
   });
 
-  test('the default cache: int8 for quantized packs where head_dim allows, f16 otherwise, exact for float packs', () => {
-    expect(defaultKvCache('w4a8', 64)).toBe('int8');
-    expect(defaultKvCache('w2-4-16', 128)).toBe('int8');
-    expect(defaultKvCache('w4a16', 8)).toBe('f16');
-    expect(defaultKvCache('w4a16', 72)).toBe('f16');
-    expect(defaultKvCache('f16', 64)).toBe('f32');
-    expect(defaultKvCache('f32', 64)).toBe('f32');
+  test('the default cache: f16 for quantized packs (int8 is opt-in), exact for float packs', () => {
+    expect(defaultKvCache('w4a8')).toBe('f16');
+    expect(defaultKvCache('w2-4-16')).toBe('f16');
+    expect(defaultKvCache('f16')).toBe('f32');
+    expect(defaultKvCache('f32')).toBe('f32');
   });
 });
 
@@ -309,20 +300,15 @@ describe.each(['w4a16' as const, 'w2-4-16' as const])('%s kernel plans (tinystor
     const pack = await memoryPack(await tinystories(), { scheme });
     const model = await GpuModel.load(gpu, pack);
     const layers = model.config.numLayers;
-    // An f16 cache for all three: the plans' matmuls are what differs (an int8 cache would turn
-    // their f32 reduction-order differences into whole int8 levels).
-    const kvCache = 'f16';
-    const staged = await model.createSession({ maxContext: 64, maxChunk: 8, kvCache });
+    const staged = await model.createSession({ maxContext: 64, maxChunk: 8 });
     const baseline = await model.createSession({
       maxContext: 64,
       maxChunk: 8,
-      kvCache,
       tuning: { int16Activations: false },
     });
     const perToken = await model.createSession({
       maxContext: 64,
       maxChunk: 8,
-      kvCache,
       tuning: { int16PrefillBlocks: false },
     });
     // Decode (and prefill without token blocks): two norm dispatches per layer fewer than the f32
