@@ -35,7 +35,7 @@ override KV_F16: bool = true;
 // The cache holds int8 rows with a scale per row (lib/kv_int8.wgsl): their integer values are
 // staged as f16 pairs (exact: |v| ≤ 127; the host then sets KV_F16 too, which describes the staged
 // rows from here on) and the row scales beside them; a score is (q · K_int) · scale_K and a
-// probability carries its key's V scale into P·V — the decode kernel's formula, so a prompt token
+// probability carries its key's V scale into P·V (not into the softmax sum) — the decode kernel's formula, so a prompt token
 // computed here and the same token recomputed by decode (a regenerated reply) differ only by f32
 // summation order. (Staging int × scale as f16 rounded every value: greedy replies then changed
 // on regenerate with tinystories W4A8.)
@@ -220,7 +220,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       let idx = sr * SPR + sc * SMX_KEYS + e;
       let v = sp[idx];
       let pr = select(0.0, exp(v - mt), v > -1.0e38);
-      sp[idx] = pr;
+      // P·V reads sp: KV_I8 puts the key's V scale on its probability there (not in the sum).
+      var vscale = 1.0;
+      if (KV_I8) {
+        vscale = svscale[sc * SMX_KEYS + e];
+      }
+      sp[idx] = pr * vscale;
       ps += pr;
     }
     ssum[lid] = ps;
@@ -252,12 +257,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
           vp[u] = pair_of(sv[j * SROW + c + COLS * u]);
         }
       }
-      var vscale = 1.0;
-      if (KV_I8) {
-        vscale = svscale[j];
-      }
       for (var i = 0u; i < RQ; i++) {
-        let p = sp[(g + QG * i) * SPR + j] * vscale;
+        let p = sp[(g + QG * i) * SPR + j];
         for (var u = 0u; u < PV_MAX; u++) {
           if (u < PV_WORDS) {
             acc[i][u] += p * vp[u];
