@@ -90,7 +90,7 @@ export async function benchDecode(
   if (opts.sampling) session.setSampling(opts.sampling, 1);
   // Per token every linear weight is read once; an untied embedding table only one row.
   const perTokenWeights = weights.weightBytes - weights.tensorBytes('model.embed_tokens.weight');
-  // K and V as the session stores them (int8 with a scale per row: quantized packs' default).
+  // K and V as the session stores them (f16 for quantized packs unless a variant asks for int8).
   const kvBytesPerPos =
     2 * config.numLayers * config.numKvHeads * kvRowBytes(config.headDim, session.kvCache);
 

@@ -35,10 +35,9 @@ override KV_F16: bool = true;
 // The cache holds int8 rows with a scale per row (lib/kv_int8.wgsl): their integer values are
 // staged as f16 pairs (exact: |v| ≤ 127; the host then sets KV_F16 too, which describes the staged
 // rows from here on) and the row scales beside them; a score is (q · K_int) · scale_K and a
-// probability carries its key's V scale into P·V (not into the softmax sum) — the decode kernel's formula, so a prompt token
-// computed here and the same token recomputed by decode (a regenerated reply) differ only by f32
-// summation order. (Staging int × scale as f16 rounded every value: greedy replies then changed
-// on regenerate with tinystories W4A8.)
+// probability carries its key's V scale into P·V (not into the softmax sum) — the decode kernel's
+// formula, so a prompt token computed here and the same token recomputed by decode differ only by
+// f32 summation order (staging int × scale as f16 rounded every value).
 override KV_I8: bool = false;
 // u32 words of a cached K/V row, and of a staged (padded) one.
 override ROW_WORDS: u32 = select(HEAD_DIM, HEAD_DIM / 2u, KV_F16);
