@@ -1,6 +1,7 @@
 import type { GpuContext } from '../src/gpu/device';
+import { TimestampQueries } from '../src/gpu/timestamps';
 import { type KvFormat, kvRowBytes } from '../src/kernels/attention';
-import { GpuModel, type KernelTuning } from '../src/model/gpu-model';
+import { GpuModel, type GpuSession, type KernelTuning } from '../src/model/gpu-model';
 import type { SamplingParams } from '../src/model/sampling-reference';
 import type { Scheme } from '../src/quant/types';
 import { SHAPES, syntheticWeights } from './synthetic';
@@ -30,6 +31,10 @@ export interface DecodeResult {
      * ±15% between processes on the H100 in session 7).
      */
     gpuStepSeconds?: number;
+    /** Host milliseconds to record one decode step's commands in the timed runs at this context. */
+    hostEncodeMs?: number;
+    /** One more run at this context with every step's GPU begin/end timestamped (traceStream). */
+    stream?: StreamTrace;
   }[];
   /** Host milliseconds to record one decode step's commands (first context). */
   hostEncodeMs?: number;
@@ -53,6 +58,63 @@ export interface DecodeResult {
   dispatches?: number;
 }
 
+/**
+ * Where a pipelined decode stream's time goes (milliseconds per step): tells a GPU kept busy
+ * (JS time per token ≈ GPU busy time per step) from a GPU waiting on the host (idle gaps between
+ * steps), and a step that runs slower in the stream than alone from one that does not.
+ */
+export interface StreamTrace {
+  /** From the decodeStream call to the last id in JS, per token. */
+  jsMs: number;
+  /** Mean GPU time of a step's pass, begin to end. */
+  busyMs: number;
+  /** Mean GPU time from one step's end to the next step's begin. */
+  idleMs: number;
+  /** Largest such gap. */
+  maxIdleMs: number;
+  /** Mean busy time of the first 4 steps and of the last 16 (a slow start shows here). */
+  firstBusyMs: number;
+  lastBusyMs: number;
+  /** Mean host time from step k's submit to its id read back in JS. */
+  readLatencyMs: number;
+  /** Mean host time from an id read back to the next step's submit (encode + submit). */
+  turnaroundMs: number;
+}
+
+async function traceStream(session: GpuSession, steps: number): Promise<StreamTrace> {
+  const { device } = session.model.gpu;
+  const trace = { queries: new TimestampQueries(device, steps), next: 0, submitted: [], read: [] };
+  session.stepTrace = trace;
+  const t0 = performance.now();
+  try {
+    await session.decodeStream(steps, () => true);
+  } finally {
+    session.stepTrace = null;
+  }
+  const jsMs = (performance.now() - t0) / steps;
+  const enc = device.createCommandEncoder();
+  trace.queries.resolve(enc);
+  device.queue.submit([enc.finish()]);
+  const spans = (await trace.queries.spans()).map(([b, e]) => [b * 1e3, e * 1e3]);
+  trace.queries.destroy();
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  const busy = spans.map(([b, e]) => e - b);
+  const idle = spans.slice(1).map(([b], i) => b - spans[i][1]);
+  const { submitted, read } = trace as { submitted: number[]; read: number[] };
+  // The step submitted after id k arrived is the one lookahead + 1 places later.
+  const lag = session.lookahead + 1;
+  return {
+    jsMs,
+    busyMs: mean(busy),
+    idleMs: mean(idle),
+    maxIdleMs: Math.max(0, ...idle),
+    firstBusyMs: mean(busy.slice(0, 4)),
+    lastBusyMs: mean(busy.slice(-16)),
+    readLatencyMs: mean(read.map((r, k) => r - submitted[k])),
+    turnaroundMs: mean(read.slice(0, -lag).map((r, k) => submitted[k + lag] - r)),
+  };
+}
+
 function randomIds(n: number, vocab: number): number[] {
   return Array.from({ length: n }, (_, i) => (i * 2654435761) % vocab);
 }
@@ -70,6 +132,7 @@ export async function benchDecode(
     variant?: string;
     tuning?: KernelTuning;
     kvCache?: KvFormat;
+    lookahead?: number;
     /** Sampling instead of greedy (the chat page's way), seeded. */
     sampling?: SamplingParams;
   },
@@ -86,6 +149,7 @@ export async function benchDecode(
     maxChunk,
     tuning: opts.tuning,
     kvCache: opts.kvCache,
+    lookahead: opts.lookahead,
   });
   if (opts.sampling) session.setSampling(opts.sampling, 1);
   // Per token every linear weight is read once; an untied embedding table only one row.
@@ -129,6 +193,7 @@ export async function benchDecode(
   for (const context of opts.contexts) {
     // Median of 3 runs, each after a fresh prompt of `context` tokens.
     const runs: number[] = [];
+    const encodes: number[] = [];
     for (let r = 0; r < 3; r++) {
       session.reset();
       await session.prefill(randomIds(context, config.vocabSize));
@@ -136,9 +201,16 @@ export async function benchDecode(
       const host0 = { ...session.hostStats };
       await session.decodeStream(opts.decodeTokens, () => true);
       const steps = session.hostStats.steps - host0.steps;
-      hostEncodeMs ??= (session.hostStats.encodeMs - host0.encodeMs) / steps;
+      encodes.push((session.hostStats.encodeMs - host0.encodeMs) / steps);
       hostSubmitMs ??= (session.hostStats.submitMs - host0.submitMs) / steps;
       runs.push((performance.now() - t0) / 1e3 / opts.decodeTokens);
+    }
+    hostEncodeMs ??= encodes[0];
+    let stream: StreamTrace | undefined;
+    if (gpu.caps.features.timestampQuery) {
+      session.reset();
+      await session.prefill(randomIds(context, config.vocabSize));
+      stream = await traceStream(session, opts.decodeTokens);
     }
     const secondsPerToken = median(runs);
     const bytesPerToken = perTokenWeights + kvBytesPerPos * (context + opts.decodeTokens / 2);
@@ -160,6 +232,8 @@ export async function benchDecode(
       bytesPerToken,
       rooflineFraction,
       gpuStepSeconds,
+      hostEncodeMs: median(encodes),
+      stream,
     });
     // Every profile is taken at the first context, right after its timed run: attention's cost
     // follows the position (session 3's "added" figures were taken after the last context,
@@ -206,6 +280,8 @@ export async function benchDecode(
 export interface DecodeVariant {
   tuning?: KernelTuning;
   kvCache?: KvFormat;
+  /** Decode steps kept in flight beyond the one being read (SessionOptions.lookahead). */
+  lookahead?: number;
 }
 
 export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
@@ -228,6 +304,9 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'attn-decode': { tuning: { decodeAttention: 'decode' } },
   'attn-per-kv': { tuning: { decodeAttention: 'decode-per-kv' } },
   'attn-late-v': { tuning: { decodeAttention: 'decode-late-v' } },
+  // The decode attention kernel with 128 / 64 invocations (= keys per split) instead of 256.
+  'attn-wg128': { tuning: { decodeAttentionThreads: 128 } },
+  'attn-wg64': { tuning: { decodeAttentionThreads: 64 } },
   unroll2: { tuning: { matmulUnroll: 2 } },
   unroll4: { tuning: { matmulUnroll: 4 } },
   unroll8: { tuning: { matmulUnroll: 8 } },
@@ -238,4 +317,7 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   // The KV cache as int8 rows with a scale per row (half f16's bytes) or as f16 (the default).
   'kv-int8': { kvCache: 'int8' },
   'kv-f16': { kvCache: 'f16' },
+  // Deeper decode pipelining: 2 or 3 steps in flight beyond the one being read (default 1).
+  lookahead2: { lookahead: 2 },
+  lookahead3: { lookahead: 3 },
 };

@@ -140,6 +140,7 @@ async function main(): Promise<void> {
             variant,
             tuning: DECODE_VARIANTS[variant]?.tuning,
             kvCache: DECODE_VARIANTS[variant]?.kvCache,
+            lookahead: DECODE_VARIANTS[variant]?.lookahead,
             sampling:
               values.temperature === undefined
                 ? undefined
@@ -210,6 +211,47 @@ async function main(): Promise<void> {
         attentionResults.push(r);
         console.log(
           `${shape.padEnd(13)} ${r.variant.padEnd(28)} ctx ${String(r.context).padStart(5)} ${r.microseconds.toFixed(2).padStart(8)} µs ${r.gbPerSecond.toFixed(0).padStart(6)} GB/s`,
+        );
+      }
+    }
+  }
+  const traced = decode.filter((d) => d.decode.some((c) => c.stream));
+  if (traced.length) {
+    console.log(
+      '\ndecode stream, one traced run per context (ms per step; every step timestamped): JS-timed vs GPU busy + idle',
+    );
+    console.log(
+      `${'run'.padEnd(28)}${'ctx'.padStart(6)}${[
+        'JS',
+        'busy',
+        'idle',
+        'max idle',
+        'first 4',
+        'last 16',
+        'read lat',
+        'id→submit',
+        'encode',
+      ]
+        .map((h) => h.padStart(10))
+        .join('')}`,
+    );
+    for (const d of traced) {
+      for (const c of d.decode) {
+        const t = c.stream;
+        if (!t) continue;
+        const cells = [
+          t.jsMs,
+          t.busyMs,
+          t.idleMs,
+          t.maxIdleMs,
+          t.firstBusyMs,
+          t.lastBusyMs,
+          t.readLatencyMs,
+          t.turnaroundMs,
+          c.hostEncodeMs ?? 0,
+        ];
+        console.log(
+          `${`${d.shape} ${d.scheme}${d.variant === 'default' ? '' : `/${d.variant}`}`.padEnd(28)}${String(c.context).padStart(6)}${cells.map((x) => x.toFixed(3).padStart(10)).join('')}`,
         );
       }
     }

@@ -36,10 +36,21 @@ export class TimestampQueries {
 
   /** Seconds of each pair, once the submit holding resolve() has run. */
   async seconds(): Promise<number[]> {
+    return (await this.spans()).map(([begin, end]) => end - begin);
+  }
+
+  /**
+   * Begin and end of each pair in seconds from the first pair's begin (one GPU clock for every
+   * pass of the device), once the submit holding resolve() has run.
+   */
+  async spans(): Promise<[number, number][]> {
     await this.readBuffer.mapAsync(GPUMapMode.READ);
     const t = new BigUint64Array(this.readBuffer.getMappedRange().slice(0));
     this.readBuffer.unmap();
-    return Array.from({ length: this.pairs }, (_, i) => Number(t[2 * i + 1] - t[2 * i]) / 1e9);
+    return Array.from({ length: this.pairs }, (_, i) => [
+      Number(t[2 * i] - t[0]) / 1e9,
+      Number(t[2 * i + 1] - t[0]) / 1e9,
+    ]);
   }
 
   destroy(): void {

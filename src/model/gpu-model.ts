@@ -7,6 +7,7 @@ import {
   type AttentionKernel,
   attentionKernel,
   type DecodeAttention,
+  type DecodeThreads,
   type KvFormat,
   kvCacheBytes,
   kvInt8Fits,
@@ -163,7 +164,28 @@ export interface SessionOptions {
   kvCache?: KvFormat;
   /** Kernel choices, for benchmarks and ablations; the defaults are the fast ones. */
   tuning?: KernelTuning;
+  /**
+   * Decode steps decodeStream keeps submitted beyond the one whose id it is reading (1 … 3,
+   * default 1): more hides longer host stalls behind GPU work, and costs that many undone steps
+   * when a stream stops early.
+   */
+  lookahead?: number;
 }
+
+/**
+ * Per-step timing of decode steps (GpuSession.stepTrace): GPU begin/end timestamps of each step's
+ * pass in `queries` (pairs used: `next`), and host times (performance.now() ms) of each submit and
+ * of each id read back.
+ */
+export interface StepTrace {
+  queries: TimestampQueries;
+  next: number;
+  submitted: number[];
+  read: number[];
+}
+
+/** Largest SessionOptions.lookahead: a readback slot per step in flight. */
+const LOOKAHEAD_MAX = 3;
 
 /**
  * The KV cache a session gets unless it asks: exact (f32) for the f32/f16 reference packs, f16
@@ -238,6 +260,8 @@ export interface KernelTuning {
    * DecodeAttention for the rest).
    */
   decodeAttention?: DecodeAttention;
+  /** Invocations (= keys per split) of the `decode` attention kernel: 256 (default), 128 or 64. */
+  decodeAttentionThreads?: DecodeThreads;
   /**
    * Weight chunks each invocation of a single-token matmul loads per step (1 … 16; default 4,
    * GemvOptions.unroll's: 8 measured the same on the H200 and 16 slower; 1 on software
@@ -252,6 +276,11 @@ export class GpuSession {
   position = 0;
   /** Host time spent encoding and submitting steps (ms) and the number of steps: for the benchmark. */
   readonly hostStats = { encodeMs: 0, submitMs: 0, steps: 0 };
+  /**
+   * Diagnostic (benchmarks): while set, every step's pass writes its GPU begin/end timestamps into
+   * the next pair and its host submit / id-read times are appended (performance.now() ms).
+   */
+  stepTrace: StepTrace | null = null;
   private slot = 0;
   private readonly owned: GPUBuffer[] = [];
   private readonly kernels: Encodable[] = [];
@@ -269,11 +298,16 @@ export class GpuSession {
     private readonly step: GPUBuffer,
     private readonly ids: GPUBuffer,
     private readonly history: GPUBuffer,
-    /** Two readback slots for the sampled id: one step can be in flight while the last is read. */
-    private readonly idOut: [GPUBuffer, GPUBuffer],
+    /** Readback slots for the sampled id, one per step that can be in flight (lookahead + 1). */
+    private readonly idOut: GPUBuffer[],
     readonly logits: GPUBuffer,
     private readonly plan: StepPlan,
   ) {}
+
+  /** Decode steps decodeStream keeps submitted beyond the one being read (SessionOptions). */
+  get lookahead(): number {
+    return this.idOut.length - 1;
+  }
 
   static async create(model: GpuModel, opts: SessionOptions): Promise<GpuSession> {
     const { gpu, config: c } = model;
@@ -314,9 +348,13 @@ export class GpuSession {
     const step = buf(16, 'step', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     const ids = buf(T * 4, 'ids');
     const history = buf((maxContext + 1) * 4, 'history');
-    const idOut: [GPUBuffer, GPUBuffer] = [0, 1].map((i) =>
+    const lookahead = opts.lookahead ?? 1;
+    if (!Number.isInteger(lookahead) || lookahead < 1 || lookahead > LOOKAHEAD_MAX) {
+      throw new Error(`lookahead must be an integer from 1 to ${LOOKAHEAD_MAX}; got ${lookahead}`);
+    }
+    const idOut = Array.from({ length: lookahead + 1 }, (_, i) =>
       buf(4, `id-readback-${i}`, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST),
-    ) as [GPUBuffer, GPUBuffer];
+    );
     const x = buf(T * H * 4, 'x');
     const qkv = buf(T * (qDim + 2 * kvDim) * 4, 'qkv');
     const q = buf(T * qDim * 4, 'q');
@@ -499,6 +537,7 @@ export class GpuSession {
                 decode: opts.tuning?.decodeAttention,
                 prefill: opts.tuning?.prefillAttention,
                 prefillThreads: opts.tuning?.prefillAttentionThreads,
+                decodeThreads: opts.tuning?.decodeAttentionThreads,
               },
             ),
           ),
@@ -722,13 +761,16 @@ export class GpuSession {
     this.stepWords[1] = tokens;
     device.queue.writeBuffer(this.step, 0, this.stepWords);
     const enc = device.createCommandEncoder({ label: `step@${this.position}+${tokens}` });
-    const pass = enc.beginComputePass(timing ? { timestampWrites: timing.pass(0) } : undefined);
+    const trace = timing ? null : this.stepTrace;
+    const traced = trace && trace.next < trace.queries.pairs ? trace.queries.pass(trace.next++) : undefined;
+    const timestampWrites = timing ? timing.pass(0) : traced;
+    const pass = enc.beginComputePass(timestampWrites ? { timestampWrites } : undefined);
     if (tokens === 1) for (const record of this.decodeSteps()) record(pass);
     else for (const [, record] of this.stepKernels(tokens)) record(pass);
     pass.end();
     timing?.resolve(enc);
     const out = this.idOut[this.slot];
-    this.slot ^= 1;
+    this.slot = (this.slot + 1) % this.idOut.length;
     enc.copyBufferToBuffer(this.ids, 0, out, 0, 4);
     const t1 = performance.now();
     device.queue.submit([enc.finish()]);
@@ -737,47 +779,57 @@ export class GpuSession {
     this.hostStats.encodeMs += t1 - t0;
     this.hostStats.submitMs += t2 - t1;
     this.hostStats.steps += 1;
+    trace?.submitted.push(t2);
     await out.mapAsync(GPUMapMode.READ);
     const id = new Uint32Array(out.getMappedRange(0, 4))[0];
     out.unmap();
+    trace?.read.push(performance.now());
     return id;
   }
 
   /**
-   * Up to `maxSteps` decode steps, pipelined: step k+1 (whose input id is already on the GPU) is
-   * encoded and submitted before step k's id is read back, so the host's encoding and readback
-   * latency overlap GPU work instead of adding to it. `onToken` gets each id in order and
-   * returns false to stop; the one speculative step already in flight is then undone (rewind),
-   * leaving the session exactly as after the same number of decode() calls.
+   * Up to `maxSteps` decode steps, pipelined: `lookahead` further steps (whose input ids are
+   * already on the GPU) stay submitted while step k's id is read back, so the host's encoding and
+   * readback latency overlap GPU work instead of adding to it; the next step is submitted as soon
+   * as an id arrives, before `onToken` runs. `onToken` gets each id in order and returns false to
+   * stop; the speculative steps already in flight are then undone (rewind), leaving the session
+   * exactly as after the same number of decode() calls.
    */
   async decodeStream(maxSteps: number, onToken: (id: number) => boolean | Promise<boolean>): Promise<void> {
-    if (maxSteps <= 0) return;
-    let pending = this.run(1);
-    for (let i = 0; i < maxSteps; i++) {
-      const next = i + 1 < maxSteps ? this.run(1) : null;
+    const inFlight: Promise<number>[] = [];
+    let launched = 0;
+    const launch = () => {
+      while (inFlight.length <= this.idOut.length - 1 && launched < maxSteps) {
+        inFlight.push(this.run(1));
+        launched++;
+      }
+    };
+    launch();
+    for (let read = 0; read < maxSteps; read++) {
+      const pending = inFlight.shift() as Promise<number>;
       let id: number;
       let keepGoing: boolean;
       try {
         id = await pending;
+        launch();
         keepGoing = await onToken(id);
       } catch (e) {
-        // Device lost, or the callback threw: the speculative step fails or is moot; observe it
-        // so its rejection is not left unhandled, and report the first error.
-        next?.catch(() => {});
+        // Device lost, or the callback threw: the speculative steps fail or are moot; observe
+        // them so their rejections are not left unhandled, and report the first error.
+        for (const p of inFlight) p.catch(() => {});
         throw e;
       }
       if (!keepGoing) {
-        if (next) {
-          await next;
-          this.position -= 1;
-          this.plan.sample.undoLastDraw();
-          // The speculative step sampled over ids[0]; put back the id the next step must consume.
+        if (inFlight.length > 0) {
+          const undone = inFlight.length;
+          await Promise.all(inFlight);
+          this.position -= undone;
+          for (let i = 0; i < undone; i++) this.plan.sample.undoLastDraw();
+          // The speculative steps sampled over ids[0]; put back the id the next step must consume.
           this.model.gpu.device.queue.writeBuffer(this.ids, 0, new Uint32Array([id]));
         }
         return;
       }
-      if (!next) return;
-      pending = next;
     }
   }
 

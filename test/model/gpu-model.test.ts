@@ -337,36 +337,50 @@ describe.each(['w4a16' as const, 'w2-4-16' as const])('%s kernel plans (tinystor
 });
 
 describe('pipelined decoding (decodeStream)', () => {
-  test('gives the ids of plain decode() calls, and a stop leaves the session as plain decoding would', async () => {
+  // lookahead 1 is the default; 2 and 3 keep more speculative steps in flight, all undone on a stop.
+  test.each([1, 2, 3])(
+    'lookahead %i: gives the ids of plain decode() calls, and a stop leaves the session as plain decoding would',
+    async (lookahead) => {
+      const pack = await memoryPack(await tinystories(), { scheme: 'w4a8' });
+      const model = await GpuModel.load(gpu, pack);
+      const prompt = [1, 147, 201];
+      // Sampling, not greedy: the random stream must advance exactly once per kept token too.
+      const sampling = { temperature: 0.9, topP: 0.95 };
+
+      const plain = await model.createSession({ maxContext: 64 });
+      plain.setSampling(sampling, 11);
+      const want = [await plain.prefill(prompt)];
+      for (let i = 0; i < 12; i++) want.push(await plain.decode());
+
+      const piped = await model.createSession({ maxContext: 64, lookahead });
+      expect(piped.lookahead).toBe(lookahead);
+      piped.setSampling(sampling, 11);
+      const got = [await piped.prefill(prompt)];
+      // Stop after 5 ids (speculative steps are in flight and must be undone)…
+      await piped.decodeStream(20, (id) => {
+        got.push(id);
+        return got.length < 6;
+      });
+      expect(piped.position).toBe(prompt.length + 5);
+      // …then continue with plain decode() and pipelined steps to the same length.
+      got.push(await piped.decode());
+      await piped.decodeStream(6, (id) => {
+        got.push(id);
+        return true;
+      });
+      expect(got).toEqual(want);
+      expect(piped.position).toBe(prompt.length + 12);
+      plain.destroy();
+      piped.destroy();
+      model.destroy();
+    },
+  );
+
+  test('rejects a lookahead outside 1 … 3', async () => {
     const pack = await memoryPack(await tinystories(), { scheme: 'w4a8' });
     const model = await GpuModel.load(gpu, pack);
-    const prompt = [1, 147, 201];
-    // Sampling, not greedy: the random stream must advance exactly once per kept token too.
-    const sampling = { temperature: 0.9, topP: 0.95 };
-
-    const plain = await model.createSession({ maxContext: 64 });
-    plain.setSampling(sampling, 11);
-    const want = [await plain.prefill(prompt)];
-    for (let i = 0; i < 12; i++) want.push(await plain.decode());
-
-    const piped = await model.createSession({ maxContext: 64 });
-    piped.setSampling(sampling, 11);
-    const got = [await piped.prefill(prompt)];
-    // Stop after 5 ids (a speculative step is in flight and must be undone)…
-    await piped.decodeStream(20, (id) => {
-      got.push(id);
-      return got.length < 6;
-    });
-    expect(piped.position).toBe(prompt.length + 5);
-    // …then continue with plain decode() and pipelined steps to the same length.
-    got.push(await piped.decode());
-    await piped.decodeStream(6, (id) => {
-      got.push(id);
-      return true;
-    });
-    expect(got).toEqual(want);
-    plain.destroy();
-    piped.destroy();
+    await expect(model.createSession({ maxContext: 64, lookahead: 0 })).rejects.toThrow(/lookahead/);
+    await expect(model.createSession({ maxContext: 64, lookahead: 4 })).rejects.toThrow(/lookahead/);
     model.destroy();
   });
 });
