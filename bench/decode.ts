@@ -133,6 +133,7 @@ export async function benchDecode(
     tuning?: KernelTuning;
     kvCache?: KvFormat;
     lookahead?: number;
+    paceReadback?: boolean;
     /** Sampling instead of greedy (the chat page's way), seeded. */
     sampling?: SamplingParams;
   },
@@ -150,6 +151,7 @@ export async function benchDecode(
     tuning: opts.tuning,
     kvCache: opts.kvCache,
     lookahead: opts.lookahead,
+    paceReadback: opts.paceReadback,
   });
   if (opts.sampling) session.setSampling(opts.sampling, 1);
   // Per token every linear weight is read once; an untied embedding table only one row.
@@ -282,6 +284,8 @@ export interface DecodeVariant {
   kvCache?: KvFormat;
   /** Decode steps kept in flight beyond the one being read (SessionOptions.lookahead). */
   lookahead?: number;
+  /** SessionOptions.paceReadback (default on in Node). */
+  paceReadback?: boolean;
 }
 
 export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
@@ -320,4 +324,6 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   // Deeper decode pipelining: 2 or 3 steps in flight beyond the one being read (default 1).
   lookahead2: { lookahead: 2 },
   lookahead3: { lookahead: 3 },
+  // Ids read back as soon as each step is submitted (Dawn's Node binding spins meanwhile).
+  'no-pacing': { paceReadback: false },
 };

@@ -141,6 +141,7 @@ async function main(): Promise<void> {
             tuning: DECODE_VARIANTS[variant]?.tuning,
             kvCache: DECODE_VARIANTS[variant]?.kvCache,
             lookahead: DECODE_VARIANTS[variant]?.lookahead,
+            paceReadback: DECODE_VARIANTS[variant]?.paceReadback,
             sampling:
               values.temperature === undefined
                 ? undefined

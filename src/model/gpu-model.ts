@@ -2,6 +2,7 @@ import { fusedNames, type PackManifest, type PackTensor } from '../format/pack';
 import { readF32, roundUp, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { GpuContext } from '../gpu/device';
 import { DispatchList } from '../gpu/dispatch';
+import { ReadbackPacer } from '../gpu/readback-pacer';
 import { TimestampQueries } from '../gpu/timestamps';
 import {
   type AttentionKernel,
@@ -170,6 +171,14 @@ export interface SessionOptions {
    * when a stream stops early.
    */
   lookahead?: number;
+  /**
+   * Wait on a timer for most of a step's expected GPU time before asking for its id (default: on
+   * in Node / Dawn, off in browsers). Dawn's Node binding polls for a pending mapAsync by
+   * re-arming setImmediate with a new finalizable function each turn, so a readback requested
+   * long before the GPU gets there spins a core and fills the heap, and the major collections
+   * that follow stall the host for tens of milliseconds mid-stream (ReadbackPacer).
+   */
+  paceReadback?: boolean;
 }
 
 /**
@@ -282,6 +291,8 @@ export class GpuSession {
    */
   stepTrace: StepTrace | null = null;
   private slot = 0;
+  /** When to ask for a step's id (SessionOptions.paceReadback); null: at once. */
+  private pacer: ReadbackPacer | null = null;
   private readonly owned: GPUBuffer[] = [];
   private readonly kernels: Encodable[] = [];
   /** The step uniform's words (position, tokens), reused by every step. */
@@ -619,6 +630,7 @@ export class GpuSession {
     const sample = keep(await samplerKernel(gpu, { logits, vocab: c.vocabSize, ids, history, step }));
     const plan: StepPlan = { embed, layers, prefillLayers, ensureFinalNorm, finalNorm, lmHead, sample };
     const session = new GpuSession(model, maxContext, maxChunk, kv, step, ids, history, idOut, logits, plan);
+    if (opts.paceReadback ?? gpu.caps.runtime === 'node-dawn') session.pacer = new ReadbackPacer();
     session.owned.push(...owned);
     session.kernels.push(...kernels);
     return session;
@@ -780,10 +792,14 @@ export class GpuSession {
     this.hostStats.submitMs += t2 - t1;
     this.hostStats.steps += 1;
     trace?.submitted.push(t2);
+    const done = this.pacer?.submitted(t2, tokens);
+    if (done !== undefined) await this.pacer?.wait(done);
     await out.mapAsync(GPUMapMode.READ);
     const id = new Uint32Array(out.getMappedRange(0, 4))[0];
     out.unmap();
-    trace?.read.push(performance.now());
+    const t3 = performance.now();
+    this.pacer?.read(t2, t3, tokens);
+    trace?.read.push(t3);
     return id;
   }
 
@@ -800,25 +816,22 @@ export class GpuSession {
     let launched = 0;
     const launch = () => {
       while (inFlight.length <= this.idOut.length - 1 && launched < maxSteps) {
-        inFlight.push(this.run(1));
+        const step = this.run(1);
+        // Observed now, awaited in order below: a step that fails (context full, device lost)
+        // while an earlier one is awaited is not an unhandled rejection.
+        step.catch(() => {});
+        inFlight.push(step);
         launched++;
       }
     };
     launch();
     for (let read = 0; read < maxSteps; read++) {
       const pending = inFlight.shift() as Promise<number>;
-      let id: number;
-      let keepGoing: boolean;
-      try {
-        id = await pending;
-        launch();
-        keepGoing = await onToken(id);
-      } catch (e) {
-        // Device lost, or the callback threw: the speculative steps fail or are moot; observe
-        // them so their rejections are not left unhandled, and report the first error.
-        for (const p of inFlight) p.catch(() => {});
-        throw e;
-      }
+      // A failure (device lost, context full, the callback threw) propagates from here; the
+      // speculative steps behind it are moot, and launch() observed their rejections.
+      const id = await pending;
+      launch();
+      const keepGoing = await onToken(id);
       if (!keepGoing) {
         if (inFlight.length > 0) {
           const undone = inFlight.length;
