@@ -1,3 +1,4 @@
+import { PerformanceObserver } from 'node:perf_hooks';
 import type { GpuContext } from '../src/gpu/device';
 import { TimestampQueries } from '../src/gpu/timestamps';
 import { type KvFormat, kvRowBytes } from '../src/kernels/attention';
@@ -35,6 +36,8 @@ export interface DecodeResult {
     hostEncodeMs?: number;
     /** One more run at this context with every step's GPU begin/end timestamped (traceStream). */
     stream?: StreamTrace;
+    /** Garbage collections during the timed runs at this context, per run: count and ms paused. */
+    gcPerRun?: { count: number; ms: number };
   }[];
   /** Host milliseconds to record one decode step's commands (first context). */
   hostEncodeMs?: number;
@@ -196,17 +199,32 @@ export async function benchDecode(
     // Median of 3 runs, each after a fresh prompt of `context` tokens.
     const runs: number[] = [];
     const encodes: number[] = [];
+    // Collections during the timed streams (Node's host pauses: see ReadbackPacer).
+    const gc = { count: 0, ms: 0, on: false };
+    const gcObserver = new PerformanceObserver((list) => {
+      if (!gc.on) return;
+      for (const e of list.getEntries()) {
+        gc.count += 1;
+        gc.ms += e.duration;
+      }
+    });
+    gcObserver.observe({ entryTypes: ['gc'] });
     for (let r = 0; r < 3; r++) {
       session.reset();
       await session.prefill(randomIds(context, config.vocabSize));
       const t0 = performance.now();
       const host0 = { ...session.hostStats };
+      gc.on = true;
       await session.decodeStream(opts.decodeTokens, () => true);
+      // GC entries are delivered asynchronously: let the ones of this stream arrive.
+      await new Promise((r) => setTimeout(r, 0));
+      gc.on = false;
       const steps = session.hostStats.steps - host0.steps;
       encodes.push((session.hostStats.encodeMs - host0.encodeMs) / steps);
       hostSubmitMs ??= (session.hostStats.submitMs - host0.submitMs) / steps;
       runs.push((performance.now() - t0) / 1e3 / opts.decodeTokens);
     }
+    gcObserver.disconnect();
     hostEncodeMs ??= encodes[0];
     let stream: StreamTrace | undefined;
     if (gpu.caps.features.timestampQuery) {
@@ -236,6 +254,7 @@ export async function benchDecode(
       gpuStepSeconds,
       hostEncodeMs: median(encodes),
       stream,
+      gcPerRun: { count: gc.count / 3, ms: gc.ms / 3 },
     });
     // Every profile is taken at the first context, right after its timed run: attention's cost
     // follows the position (session 3's "added" figures were taken after the last context,

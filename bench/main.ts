@@ -232,6 +232,8 @@ async function main(): Promise<void> {
         'read lat',
         'id→submit',
         'encode',
+        'GCs/run',
+        'GC ms/run',
       ]
         .map((h) => h.padStart(10))
         .join('')}`,
@@ -250,6 +252,9 @@ async function main(): Promise<void> {
           t.readLatencyMs,
           t.turnaroundMs,
           c.hostEncodeMs ?? 0,
+          // Collections during the timed runs (not the traced one).
+          c.gcPerRun?.count ?? 0,
+          c.gcPerRun?.ms ?? 0,
         ];
         console.log(
           `${`${d.shape} ${d.scheme}${d.variant === 'default' ? '' : `/${d.variant}`}`.padEnd(28)}${String(c.context).padStart(6)}${cells.map((x) => x.toFixed(3).padStart(10)).join('')}`,

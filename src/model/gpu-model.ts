@@ -172,8 +172,8 @@ export interface SessionOptions {
    */
   lookahead?: number;
   /**
-   * Wait on a timer for most of a step's expected GPU time before asking for its id (default: on
-   * in Node / Dawn, off in browsers). Dawn's Node binding polls for a pending mapAsync by
+   * In decodeStream, wait on a timer for most of a step's time after each id before asking for
+   * the next (default: on in Node / Dawn, off in browsers). Dawn's Node binding polls for a pending mapAsync by
    * re-arming setImmediate with a new finalizable function each turn, so a readback requested
    * long before the GPU gets there spins a core and fills the heap, and the major collections
    * that follow stall the host for tens of milliseconds mid-stream (ReadbackPacer).
@@ -291,8 +291,8 @@ export class GpuSession {
    */
   stepTrace: StepTrace | null = null;
   private slot = 0;
-  /** When to ask for a step's id (SessionOptions.paceReadback); null: at once. */
-  private pacer: ReadbackPacer | null = null;
+  /** Whether decodeStream paces its readbacks (SessionOptions.paceReadback). */
+  private paced = false;
   private readonly owned: GPUBuffer[] = [];
   private readonly kernels: Encodable[] = [];
   /** The step uniform's words (position, tokens), reused by every step. */
@@ -630,7 +630,7 @@ export class GpuSession {
     const sample = keep(await samplerKernel(gpu, { logits, vocab: c.vocabSize, ids, history, step }));
     const plan: StepPlan = { embed, layers, prefillLayers, ensureFinalNorm, finalNorm, lmHead, sample };
     const session = new GpuSession(model, maxContext, maxChunk, kv, step, ids, history, idOut, logits, plan);
-    if (opts.paceReadback ?? gpu.caps.runtime === 'node-dawn') session.pacer = new ReadbackPacer();
+    session.paced = opts.paceReadback ?? gpu.caps.runtime === 'node-dawn';
     session.owned.push(...owned);
     session.kernels.push(...kernels);
     return session;
@@ -758,7 +758,8 @@ export class GpuSession {
     return seconds;
   }
 
-  private async run(tokens: number, timing?: TimestampQueries): Promise<number> {
+  /** Encodes and submits a step, then (after `readAfter`, if given) reads its sampled id back. */
+  private async run(tokens: number, timing?: TimestampQueries, readAfter?: Promise<void>): Promise<number> {
     const { device } = this.model.gpu;
     await this.plan.ensureFinalNorm(tokens);
     if (this.position + tokens > this.maxContext) {
@@ -792,14 +793,11 @@ export class GpuSession {
     this.hostStats.submitMs += t2 - t1;
     this.hostStats.steps += 1;
     trace?.submitted.push(t2);
-    const done = this.pacer?.submitted(t2, tokens);
-    if (done !== undefined) await this.pacer?.wait(done);
+    if (readAfter) await readAfter;
     await out.mapAsync(GPUMapMode.READ);
     const id = new Uint32Array(out.getMappedRange(0, 4))[0];
     out.unmap();
-    const t3 = performance.now();
-    this.pacer?.read(t2, t3, tokens);
-    trace?.read.push(t3);
+    trace?.read.push(performance.now());
     return id;
   }
 
@@ -809,14 +807,21 @@ export class GpuSession {
    * readback latency overlap GPU work instead of adding to it; the next step is submitted as soon
    * as an id arrives, before `onToken` runs. `onToken` gets each id in order and returns false to
    * stop; the speculative steps already in flight are then undone (rewind), leaving the session
-   * exactly as after the same number of decode() calls.
+   * exactly as after the same number of decode() calls. In Node the readbacks are paced
+   * (SessionOptions.paceReadback).
    */
   async decodeStream(maxSteps: number, onToken: (id: number) => boolean | Promise<boolean>): Promise<void> {
     const inFlight: Promise<number>[] = [];
     let launched = 0;
+    // In Node each readback waits for the previous id plus most of a step (ReadbackPacer).
+    const pacer = this.paced ? new ReadbackPacer() : null;
+    let previous: Promise<number> | null = null;
     const launch = () => {
       while (inFlight.length <= this.idOut.length - 1 && launched < maxSteps) {
-        const step = this.run(1);
+        const readAfter = pacer && previous ? previous.then(() => pacer.next()) : undefined;
+        readAfter?.catch(() => {});
+        const step = this.run(1, undefined, readAfter);
+        previous = step;
         // Observed now, awaited in order below: a step that fails (context full, device lost)
         // while an earlier one is awaited is not an unhandled rejection.
         step.catch(() => {});

@@ -2,66 +2,48 @@ import { describe, expect, test } from 'vitest';
 import { ReadbackPacer } from '../../src/gpu/readback-pacer';
 
 describe('ReadbackPacer', () => {
-  test('has no estimate before a step of the kind was read', () => {
+  test('does not wait until it has seen an interval', () => {
     const p = new ReadbackPacer();
-    expect(p.submitted(0, 1)).toBeUndefined();
-    p.read(0, 10, 1);
-    // Decode steps are known now; prefill steps (several tokens) are not.
-    expect(p.submitted(20, 1)).toBe(30);
-    expect(p.submitted(20, 64)).toBeUndefined();
+    expect(p.arrived(100)).toBe(0);
+    expect(p.arrived(104)).toBe(ReadbackPacer.FRACTION * 4);
   });
 
-  test('queues steps behind each other: the expected end follows the GPU, not the submit', () => {
-    const p = new ReadbackPacer();
-    p.submitted(0, 1);
-    p.read(0, 4, 1); // 4 ms a step
-    // Two steps submitted at once (lookahead): the second ends a step after the first.
-    expect(p.submitted(10, 1)).toBe(14);
-    expect(p.submitted(10.5, 1)).toBe(18);
-    // The first is read at 14: it ran 10 → 14. The second started when the first was done.
-    p.read(10, 14, 1);
-    p.read(10.5, 18, 1);
-    expect(p.submitted(18, 1)).toBe(22);
-  });
-
-  test('converges on the true step time from a long or a short first estimate', () => {
-    for (const first of [1, 30]) {
+  test('converges on the GPU interval from a long or a short first interval, never reading late', () => {
+    for (const first of [1.5, 30]) {
       const p = new ReadbackPacer();
-      p.submitted(0, 1);
-      p.read(0, first, 1);
-      // Simulate steps of 5 ms read at max(done, when the pacer would have slept to).
-      let now = 100;
-      let expected = 0;
-      for (let i = 0; i < 40; i++) {
-        const done = p.submitted(now, 1) as number;
-        const woke = now + ReadbackPacer.FRACTION * (done - now);
-        const read = Math.max(now + 5, woke);
-        p.read(now, read, 1);
-        expected = done - now;
+      p.arrived(0);
+      let now = first;
+      let sleep = p.arrived(now);
+      let late = 0;
+      // Steps of 5 ms: an id is read when the GPU has it and the pacer's sleep is over.
+      for (let i = 0; i < 60; i++) {
+        const done = now + 5;
+        const read = Math.max(done, now + sleep);
+        if (i >= 12) late = Math.max(late, read - done);
         now = read;
+        sleep = p.arrived(now);
       }
-      // Settles between the true time and true / FRACTION, never above it.
-      expect(expected).toBeGreaterThan(5 * 0.999);
-      expect(expected).toBeLessThanOrEqual(5 / ReadbackPacer.FRACTION + 1e-9);
+      expect(p.interval).toBeGreaterThan(5 * 0.999);
+      expect(p.interval).toBeLessThan(5 * 1.001);
+      expect(late).toBeLessThan(0.01);
+      // It sleeps most of the step, so the binding polls only for the rest.
+      expect(sleep).toBeCloseTo(ReadbackPacer.FRACTION * 5, 2);
     }
   });
 
-  test('prefill steps are estimated per token', () => {
+  test('skips sleeps under a millisecond', () => {
     const p = new ReadbackPacer();
-    p.submitted(0, 100);
-    p.read(0, 50, 100); // 0.5 ms a token
-    expect(p.submitted(60, 200)).toBe(160);
+    p.arrived(0);
+    expect(p.arrived(1)).toBe(0);
   });
 
-  test('wait sleeps most of the way to the expected end, and not at all when it is near', async () => {
+  test('next() sleeps for the fraction of the learned interval', async () => {
     const p = new ReadbackPacer();
-    let t = performance.now();
-    await p.wait(t + 40);
+    p.arrived(performance.now() - 40);
+    const t = performance.now();
+    await p.next();
     const slept = performance.now() - t;
     expect(slept).toBeGreaterThanOrEqual(ReadbackPacer.FRACTION * 40 - 2);
-    expect(slept).toBeLessThan(40);
-    t = performance.now();
-    await p.wait(t + 0.5);
-    expect(performance.now() - t).toBeLessThan(1);
+    expect(slept).toBeLessThan(40 + 15);
   });
 });
