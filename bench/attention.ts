@@ -4,7 +4,6 @@ import {
   type AttentionShape,
   attentionKernel,
   type DecodeAttention,
-  type DecodeThreads,
   type KvFormat,
   kvCacheBytes,
   kvRowBytes,
@@ -29,8 +28,6 @@ export interface AttentionVariant {
   perLayerCache?: boolean;
   /** KV-cache format (default f16). */
   kv?: KvFormat;
-  /** Invocations of the decode kernel (default 256). */
-  threads?: DecodeThreads;
 }
 
 export const ATTENTION_VARIANTS: AttentionVariant[] = [
@@ -39,10 +36,6 @@ export const ATTENTION_VARIANTS: AttentionVariant[] = [
   { name: 'partial+merge', mode: 'partial' },
   { name: 'decode', mode: 'decode' },
   { name: 'split, a cache per layer', mode: 'split', perLayerCache: true },
-  { name: 'decode, a cache per layer', mode: 'decode', perLayerCache: true },
-  { name: 'decode 128, a cache per layer', mode: 'decode', perLayerCache: true, threads: 128 },
-  { name: 'decode 64, a cache per layer', mode: 'decode', perLayerCache: true, threads: 64 },
-  { name: 'decode 128', mode: 'decode', threads: 128 },
   { name: 'auto, int8 cache', mode: 'auto', kv: 'int8' },
   { name: 'auto, int8 cache per layer', mode: 'auto', kv: 'int8', perLayerCache: true },
   { name: 'split, int8 cache', mode: 'split', kv: 'int8' },
@@ -110,7 +103,7 @@ export async function benchAttention(
   };
   const results: AttentionResult[] = [];
   for (const v of variants) {
-    const opts = { decode: v.mode, strip: v.strip, decodeThreads: v.threads };
+    const opts = { decode: v.mode, strip: v.strip };
     const kv = v.kv ?? 'f16';
     const s = shapeOf(kv);
     const caches =

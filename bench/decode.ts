@@ -327,9 +327,6 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'attn-decode': { tuning: { decodeAttention: 'decode' } },
   'attn-per-kv': { tuning: { decodeAttention: 'decode-per-kv' } },
   'attn-late-v': { tuning: { decodeAttention: 'decode-late-v' } },
-  // The decode attention kernel with 128 / 64 invocations (= keys per split) instead of 256.
-  'attn-wg128': { tuning: { decodeAttentionThreads: 128 } },
-  'attn-wg64': { tuning: { decodeAttentionThreads: 64 } },
   unroll2: { tuning: { matmulUnroll: 2 } },
   unroll4: { tuning: { matmulUnroll: 4 } },
   unroll8: { tuning: { matmulUnroll: 8 } },

@@ -37,12 +37,6 @@ export interface AttentionOptions {
   prefill?: PrefillAttention;
   /** Invocations per workgroup of the tiled chunk kernel (default 256). */
   prefillThreads?: PrefillThreads;
-  /**
-   * Invocations (= keys per split) of the `decode` kernel: 256 (default), 128 or 64. Smaller
-   * workgroups use fewer registers per workgroup, so more of them share an SM and one's loads
-   * overlap another's arithmetic; long contexts get more splits to merge.
-   */
-  decodeThreads?: DecodeThreads;
   /** Diagnostic (bench `attention` suite): parts of the decode kernel to leave out (STRIP in attention.wgsl). */
   strip?: number;
 }
@@ -173,9 +167,8 @@ const ATTN_WG = 128;
  */
 export const ATTN_SPLIT = { decode: 32, prefill: 128 } as const;
 
-/** Invocations (= keys per split) of the `decode` entry point (AttentionOptions.decodeThreads). */
-export type DecodeThreads = 64 | 128 | 256;
-const DECODE_WG_DEFAULT: DecodeThreads = 256;
+/** Invocations (= keys per split) of the `decode` entry point. */
+const DECODE_WG = 256;
 /** K/V row chunks (vec4<u32>) one `decode` invocation holds: DCH_MAX in attention.wgsl. */
 const DECODE_CHUNKS_MAX = 16;
 /** Below this many KV heads the decode kernel gives each query head its own workgroup. */
@@ -197,20 +190,17 @@ export type DecodeAttention = 'auto' | 'split' | 'decode' | 'decode-per-kv' | 'd
  * that divide its 256 invocations, at most 4 query heads per KV head, and its workgroup arrays
  * within the device's limit. Otherwise decode runs `partial` (32-key splits) + merge.
  */
-export function decodeKernelFits(
-  gpu: GpuContext,
-  s: AttentionShape,
-  wg: DecodeThreads = DECODE_WG_DEFAULT,
-): boolean {
+export function decodeKernelFits(gpu: GpuContext, s: AttentionShape): boolean {
   const chunks = s.headDim / (s.kv === 'int8' ? 16 : s.kv === 'f16' ? 8 : 4);
   const group = s.numHeads / s.numKvHeads;
-  const slots = partialsAfterSubgroups(gpu, wg, subgroupsFit(gpu, wg));
+  const slots = partialsAfterSubgroups(gpu, DECODE_WG, subgroupsFit(gpu, DECODE_WG));
   // sq + dnew + dred + dp + dacc (attention.wgsl), in bytes.
-  const shared = group * s.headDim * 4 + 2 * DECODE_CHUNKS_MAX * 16 + slots * 16 + wg * 16 + 2 * wg * 16;
+  const shared =
+    group * s.headDim * 4 + 2 * DECODE_CHUNKS_MAX * 16 + slots * 16 + DECODE_WG * 16 + 2 * DECODE_WG * 16;
   return (
     Number.isInteger(chunks) &&
     chunks <= DECODE_CHUNKS_MAX &&
-    wg % chunks === 0 &&
+    DECODE_WG % chunks === 0 &&
     group <= 4 &&
     shared <= gpu.caps.limits.maxComputeWorkgroupStorageSize
   );
@@ -243,10 +233,6 @@ export async function attentionKernel(
 ): Promise<AttentionKernel> {
   const decode = opts.decode ?? 'auto';
   const strip = opts.strip ?? 0;
-  const decodeWg = opts.decodeThreads ?? DECODE_WG_DEFAULT;
-  if (decodeWg !== 64 && decodeWg !== 128 && decodeWg !== 256) {
-    throw new Error(`attention: decodeThreads ${decodeWg} must be 64, 128 or 256`);
-  }
   const { device } = gpu;
   if (s.numHeads % s.numKvHeads) throw new Error('attention: numHeads must be a multiple of numKvHeads');
   // K is read 8 values (one vec4<u32> of f16 pairs) at a time, 16 in int8.
@@ -255,7 +241,7 @@ export async function attentionKernel(
     throw new Error(`attention: an int8 KV cache needs head_dim a multiple of 16, not ${s.headDim}`);
   }
   // Decode fuses RoPE and the K/V cache write (the rope kernel is for chunks of several tokens).
-  const oneKernel = decode !== 'partial' && decodeKernelFits(gpu, s, decodeWg);
+  const oneKernel = decode !== 'partial' && decodeKernelFits(gpu, s);
   // Variants: [single-token long contexts, prefill chunks, single-token short contexts].
   // `auto` on GPUs with few KV heads (GQA) is `split`: the decode kernel only while one split
   // holds the context (one dispatch instead of two, the same GPU time on the H200) and the 32-key
@@ -272,7 +258,7 @@ export async function attentionKernel(
         : 'split'
       : decode;
   const decodeEverywhere = oneKernel && mode !== 'split';
-  const decodeVariant = { split: decodeWg, tokens: 1, fusedRope: true, entry: 'decode', wg: decodeWg };
+  const decodeVariant = { split: DECODE_WG, tokens: 1, fusedRope: true, entry: 'decode', wg: DECODE_WG };
   // Chunks of several tokens take the tiled kernel where it fits; only otherwise is the split
   // chunk variant built (its partial buffers hold maxTokens × heads × splits rows).
   const prefillThreads = opts.prefillThreads ?? PREFILL_THREADS_DEFAULT;
@@ -292,7 +278,7 @@ export async function attentionKernel(
     : { split: ATTN_SPLIT.prefill, tokens: maxTokens, fusedRope: false, entry: 'partial', wg: ATTN_WG };
   const shortVariant = oneKernel && !decodeEverywhere ? decodeVariant : null;
   const variants = [singleVariant, chunkVariant, shortVariant].filter((v) => v !== null);
-  const sgDecode = oneKernel && subgroupsFit(gpu, decodeWg);
+  const sgDecode = oneKernel && subgroupsFit(gpu, DECODE_WG);
   // Few KV heads (GQA): a workgroup per query head, so short contexts still fill the GPU
   // (Llama-3.2-1B: 8 KV heads = 8 workgroups at 256 keys, 32 with this).
   const group = s.numHeads / s.numKvHeads;
@@ -318,7 +304,7 @@ export async function attentionKernel(
       FUSED_ROPE: v.fusedRope ? 1 : 0,
       ...(v.entry === 'decode'
         ? {
-            DRED_SLOTS: partialsAfterSubgroups(gpu, decodeWg, sgDecode),
+            DRED_SLOTS: partialsAfterSubgroups(gpu, DECODE_WG, sgDecode),
             QSPLIT: qSplit,
             V_EARLY: decode === 'decode-late-v' ? 0 : 1,
             ...(strip ? { STRIP: strip } : {}),
@@ -416,7 +402,7 @@ export async function attentionKernel(
       dispatch(pass, tiled.pipeline, tiled.group, Math.ceil(tokens / PREFILL_QUERIES), s.numHeads);
       return;
     }
-    const v = tokens > 1 ? chunk : shortSingle && lastPos < decodeWg ? shortSingle : single;
+    const v = tokens > 1 ? chunk : shortSingle && lastPos < DECODE_WG ? shortSingle : single;
     if (!v) throw new Error('attention: no kernel prepared for this step');
     const splits = Math.floor(lastPos / v.split) + 1;
     dispatch(pass, v.partial, v.partialGroup, splits, s.numKvHeads * v.qSplit, tokens);

@@ -8,7 +8,6 @@ import {
   type AttentionKernel,
   attentionKernel,
   type DecodeAttention,
-  type DecodeThreads,
   type KvFormat,
   kvCacheBytes,
   kvInt8Fits,
@@ -269,8 +268,6 @@ export interface KernelTuning {
    * DecodeAttention for the rest).
    */
   decodeAttention?: DecodeAttention;
-  /** Invocations (= keys per split) of the `decode` attention kernel: 256 (default), 128 or 64. */
-  decodeAttentionThreads?: DecodeThreads;
   /**
    * Weight chunks each invocation of a single-token matmul loads per step (1 … 16; default 4,
    * GemvOptions.unroll's: 8 measured the same on the H200 and 16 slower; 1 on software
@@ -548,7 +545,6 @@ export class GpuSession {
                 decode: opts.tuning?.decodeAttention,
                 prefill: opts.tuning?.prefillAttention,
                 prefillThreads: opts.tuning?.prefillAttentionThreads,
-                decodeThreads: opts.tuning?.decodeAttentionThreads,
               },
             ),
           ),
