@@ -1,28 +1,51 @@
 /**
- * When to ask for the next id of a decode stream, in Node. Dawn's Node binding (npm `webgpu`)
- * delivers a mapAsync by polling: while any map is pending it re-arms setImmediate with a new
- * finalizable function every turn. A readback requested as soon as its step is submitted spins a
- * core for the whole GPU time and allocates ~50 KB per millisecond of waiting (tinystories on
- * lavapipe: 438 KB of garbage per decode step, 6 KB paced); the functions outlive the young
- * generation, and the major collections that follow stall the host for 10–30 ms mid-stream
- * (docs/benchmarks.md, session 8).
+ * When to ask for a step's id, in Node. Dawn's Node binding (npm `webgpu`) delivers a mapAsync
+ * by polling: while any map is pending it re-arms setImmediate with a new finalizable function
+ * every turn. A readback requested as soon as its step is submitted spins a core for the whole
+ * GPU time and allocates ~50 KB per millisecond of waiting (tinystories on lavapipe: 438 KB of
+ * garbage per decode step, 6 KB paced); the functions outlive the young generation, and the
+ * collections and finalizers that follow stall the host for tens of milliseconds — on the H100
+ * the longest stalls came in the decode streams right after the longest prefills (docs/
+ * benchmarks.md, session 8).
  *
- * The pacer learns the interval between consecutive ids of the stream and, when an id arrives,
- * has the next readback wait on a timer for FRACTION of that interval. Only a fraction: a read
- * that waited on the timer shows a shorter interval than the wait was based on, and a shorter
- * interval is taken at once, so the estimate settles on the GPU's true interval within a few
- * steps and reads land when the GPU is done. One pacer per stream:
- * prefill chunks and isolated steps, whose timing says nothing about the stream's, never feed
- * it. Browsers deliver map callbacks as events; their sessions do not pace.
+ * Both pacers sleep on a timer for PACE_FRACTION of a learned time before the readback is
+ * requested. Only a fraction: a read that waited on the timer shows a shorter time than the wait
+ * was based on, and a shorter time is taken at once (settle), so the estimate settles on the
+ * GPU's true time within a few steps and reads land when the GPU is done. Browsers deliver map
+ * callbacks as events; their sessions do not pace.
+ */
+
+/** Fraction of the learned time slept before a readback. */
+export const PACE_FRACTION = 0.75;
+/** Weight of a longer observation in the running estimate. */
+const RISE_RATE = 0.25;
+/** Sleeps shorter than this (ms) are skipped: Node's timers have millisecond resolution. */
+const MIN_SLEEP_MS = 1;
+
+/**
+ * The running estimate after observing `ms`: down at once (a late read must not hold it up), up
+ * gradually (one slow step — a collection, a slow callback — must not make the next reads late).
+ */
+export function settle(estimate: number | undefined, ms: number): number {
+  return estimate === undefined || ms < estimate ? ms : estimate + RISE_RATE * (ms - estimate);
+}
+
+/** Milliseconds to sleep for a step expected to take `estimate` (0: none, or too short). */
+export function paceSleep(estimate: number | undefined): number {
+  const sleep = estimate === undefined ? 0 : PACE_FRACTION * estimate;
+  return sleep >= MIN_SLEEP_MS ? sleep : 0;
+}
+
+export function sleepMs(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
+}
+
+/**
+ * A decode stream's pacer: learns the interval between consecutive ids; when an id arrives,
+ * the next readback waits for most of that interval. One per stream: prefill chunks and
+ * isolated steps, whose timing says nothing about the stream's, never feed it.
  */
 export class ReadbackPacer {
-  /** Fraction of the learned interval slept before the next readback. */
-  static readonly FRACTION = 0.75;
-  /** Weight of the newest interval in the running estimate. */
-  private static readonly RATE = 0.25;
-  /** Sleeps shorter than this (ms) are skipped: Node's timers have millisecond resolution. */
-  private static readonly MIN_SLEEP_MS = 1;
-
   private last: number | undefined;
   /** Running estimate of the milliseconds between consecutive ids. */
   interval: number | undefined;
@@ -32,23 +55,31 @@ export class ReadbackPacer {
    * milliseconds to wait before requesting the next (0 until an interval is known).
    */
   arrived(now: number): number {
-    if (this.last !== undefined) {
-      const gap = now - this.last;
-      // Down at once (a late read must not hold the estimate up), up gradually (one slow step,
-      // a collection or a slow callback, must not make the next reads late).
-      this.interval =
-        this.interval === undefined || gap < this.interval
-          ? gap
-          : this.interval + ReadbackPacer.RATE * (gap - this.interval);
-    }
+    if (this.last !== undefined) this.interval = settle(this.interval, now - this.last);
     this.last = now;
-    const sleep = this.interval === undefined ? 0 : ReadbackPacer.FRACTION * this.interval;
-    return sleep >= ReadbackPacer.MIN_SLEEP_MS ? sleep : 0;
+    return paceSleep(this.interval);
   }
 
   /** arrived(now), then the wait it asks for. */
-  async next(): Promise<void> {
-    const sleep = this.arrived(performance.now());
-    if (sleep > 0) await new Promise((r) => setTimeout(r, sleep));
+  next(): Promise<void> {
+    return sleepMs(this.arrived(performance.now()));
+  }
+}
+
+/**
+ * Prefill chunks' pacer: the wall time of a chunk by its token count (a chunk's time grows with
+ * its position too; the gradual rise follows it). The first chunk of a size is not paced.
+ */
+export class ChunkPacer {
+  private readonly ms = new Map<number, number>();
+
+  /** Milliseconds to wait before reading back a chunk of `tokens`. */
+  sleepFor(tokens: number): number {
+    return paceSleep(this.ms.get(tokens));
+  }
+
+  /** A chunk of `tokens` took `ms` from its encoding to its id in JS. */
+  observe(tokens: number, ms: number): void {
+    this.ms.set(tokens, settle(this.ms.get(tokens), ms));
   }
 }

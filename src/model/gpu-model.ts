@@ -2,7 +2,7 @@ import { fusedNames, type PackManifest, type PackTensor } from '../format/pack';
 import { readF32, roundUp, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { GpuContext } from '../gpu/device';
 import { DispatchList } from '../gpu/dispatch';
-import { ReadbackPacer } from '../gpu/readback-pacer';
+import { ChunkPacer, ReadbackPacer, sleepMs } from '../gpu/readback-pacer';
 import { TimestampQueries } from '../gpu/timestamps';
 import {
   type AttentionKernel,
@@ -171,8 +171,9 @@ export interface SessionOptions {
    */
   lookahead?: number;
   /**
-   * In decodeStream, wait on a timer for most of a step's time after each id before asking for
-   * the next (default: on in Node / Dawn, off in browsers). Dawn's Node binding polls for a pending mapAsync by
+   * Wait on a timer for most of a step's learned time before asking for its id: in decodeStream
+   * after each id for the next, in prefill after each chunk's submit (default: on in Node / Dawn,
+   * off in browsers). Dawn's Node binding polls for a pending mapAsync by
    * re-arming setImmediate with a new finalizable function each turn, so a readback requested
    * long before the GPU gets there spins a core and fills the heap, and the major collections
    * that follow stall the host for tens of milliseconds mid-stream (ReadbackPacer).
@@ -288,8 +289,9 @@ export class GpuSession {
    */
   stepTrace: StepTrace | null = null;
   private slot = 0;
-  /** Whether decodeStream paces its readbacks (SessionOptions.paceReadback). */
+  /** Whether readbacks are paced (SessionOptions.paceReadback), and prefill chunks' times. */
   private paced = false;
+  private readonly chunkPacer = new ChunkPacer();
   private readonly owned: GPUBuffer[] = [];
   private readonly kernels: Encodable[] = [];
   /** The step uniform's words (position, tokens), reused by every step. */
@@ -652,7 +654,11 @@ export class GpuSession {
       // The history feeds the repetition penalty: prompt ids count as previous ids.
       if (this.position + chunk.length <= this.maxContext)
         queue.writeBuffer(this.history, this.position * 4, chunk);
-      next = await this.run(chunk.length);
+      if (this.paced) {
+        const t = performance.now();
+        next = await this.run(chunk.length, undefined, sleepMs(this.chunkPacer.sleepFor(chunk.length)));
+        this.chunkPacer.observe(chunk.length, performance.now() - t);
+      } else next = await this.run(chunk.length);
     }
     return next;
   }

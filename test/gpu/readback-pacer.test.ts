@@ -1,14 +1,20 @@
 import { describe, expect, test } from 'vitest';
-import { ReadbackPacer } from '../../src/gpu/readback-pacer';
+import { ChunkPacer, PACE_FRACTION, ReadbackPacer, settle, sleepMs } from '../../src/gpu/readback-pacer';
 
-describe('ReadbackPacer', () => {
-  test('does not wait until it has seen an interval', () => {
-    const p = new ReadbackPacer();
-    expect(p.arrived(100)).toBe(0);
-    expect(p.arrived(104)).toBe(ReadbackPacer.FRACTION * 4);
+describe('readback pacing', () => {
+  test('settle: down at once, up gradually', () => {
+    expect(settle(undefined, 7)).toBe(7);
+    expect(settle(10, 4)).toBe(4);
+    expect(settle(4, 8)).toBe(5);
   });
 
-  test('converges on the GPU interval from a long or a short first interval, never reading late', () => {
+  test('a stream pacer does not wait until it has seen an interval', () => {
+    const p = new ReadbackPacer();
+    expect(p.arrived(100)).toBe(0);
+    expect(p.arrived(104)).toBe(PACE_FRACTION * 4);
+  });
+
+  test('a stream pacer converges on the GPU interval from a long or a short first one, never reading late', () => {
     for (const first of [1.5, 30]) {
       const p = new ReadbackPacer();
       p.arrived(0);
@@ -27,23 +33,39 @@ describe('ReadbackPacer', () => {
       expect(p.interval).toBeLessThan(5 * 1.001);
       expect(late).toBeLessThan(0.01);
       // It sleeps most of the step, so the binding polls only for the rest.
-      expect(sleep).toBeCloseTo(ReadbackPacer.FRACTION * 5, 2);
+      expect(sleep).toBeCloseTo(PACE_FRACTION * 5, 2);
     }
   });
 
-  test('skips sleeps under a millisecond', () => {
+  test('sleeps under a millisecond are skipped', () => {
     const p = new ReadbackPacer();
     p.arrived(0);
     expect(p.arrived(1)).toBe(0);
   });
 
-  test('next() sleeps for the fraction of the learned interval', async () => {
+  test('a chunk pacer learns per chunk size, not per token', () => {
+    const p = new ChunkPacer();
+    expect(p.sleepFor(512)).toBe(0);
+    p.observe(8, 40); // a small warm-up chunk says nothing about the 512-token chunks
+    expect(p.sleepFor(512)).toBe(0);
+    p.observe(512, 80);
+    expect(p.sleepFor(512)).toBe(PACE_FRACTION * 80);
+    // A read that waited on the timer (60 = 0.75 · 80) brings the estimate down at once.
+    p.observe(512, 60);
+    expect(p.sleepFor(512)).toBe(PACE_FRACTION * 60);
+    expect(p.sleepFor(8)).toBe(PACE_FRACTION * 40);
+  });
+
+  test('ReadbackPacer.next() sleeps for the fraction of the learned interval', async () => {
     const p = new ReadbackPacer();
     p.arrived(performance.now() - 40);
     const t = performance.now();
     await p.next();
     const slept = performance.now() - t;
-    expect(slept).toBeGreaterThanOrEqual(ReadbackPacer.FRACTION * 40 - 2);
+    expect(slept).toBeGreaterThanOrEqual(PACE_FRACTION * 40 - 2);
     expect(slept).toBeLessThan(40 + 15);
+    const t2 = performance.now();
+    await sleepMs(0);
+    expect(performance.now() - t2).toBeLessThan(5);
   });
 });
