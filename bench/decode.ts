@@ -82,12 +82,23 @@ export interface StreamTrace {
   readLatencyMs: number;
   /** Mean host time from an id read back to the next step's submit (encode + submit). */
   turnaroundMs: number;
+  /** Largest host time between two consecutive ids, and the GC pause inside that window. */
+  maxGapMs: number;
+  gcInMaxGapMs: number;
+  /** GC pauses during the whole traced stream. */
+  gcMs: number;
 }
 
 async function traceStream(session: GpuSession, steps: number): Promise<StreamTrace> {
   const { device } = session.model.gpu;
   const trace = { queries: new TimestampQueries(device, steps), next: 0, submitted: [], read: [] };
   session.stepTrace = trace;
+  // GC pauses in the stream, to tell a host stall that is a collection from one that is not.
+  const pauses: [number, number][] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) pauses.push([e.startTime, e.startTime + e.duration]);
+  });
+  observer.observe({ entryTypes: ['gc'] });
   const t0 = performance.now();
   try {
     await session.decodeStream(steps, () => true);
@@ -95,6 +106,8 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
     session.stepTrace = null;
   }
   const jsMs = (performance.now() - t0) / steps;
+  await new Promise((r) => setTimeout(r, 0));
+  observer.disconnect();
   const enc = device.createCommandEncoder();
   trace.queries.resolve(enc);
   device.queue.submit([enc.finish()]);
@@ -106,6 +119,13 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
   const { submitted, read } = trace as { submitted: number[]; read: number[] };
   // The step submitted after id k arrived is the one lookahead + 1 places later.
   const lag = session.lookahead + 1;
+  let maxGap = 0;
+  let gapAt = 0;
+  for (let k = 1; k < read.length; k++) {
+    if (read[k] - read[k - 1] > maxGap) [maxGap, gapAt] = [read[k] - read[k - 1], k];
+  }
+  const overlap = (from: number, to: number) =>
+    pauses.reduce((sum, [a, b]) => sum + Math.max(0, Math.min(b, to) - Math.max(a, from)), 0);
   return {
     jsMs,
     busyMs: mean(busy),
@@ -115,6 +135,9 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
     lastBusyMs: mean(busy.slice(-16)),
     readLatencyMs: mean(read.map((r, k) => r - submitted[k])),
     turnaroundMs: mean(read.slice(0, -lag).map((r, k) => submitted[k + lag] - r)),
+    maxGapMs: maxGap,
+    gcInMaxGapMs: gapAt > 0 ? overlap(read[gapAt - 1], read[gapAt]) : 0,
+    gcMs: overlap(t0, read[read.length - 1] ?? t0),
   };
 }
 

@@ -234,6 +234,9 @@ async function main(): Promise<void> {
         'encode',
         'GCs/run',
         'GC ms/run',
+        'max gap',
+        'GC in it',
+        'GC ms',
       ]
         .map((h) => h.padStart(10))
         .join('')}`,
@@ -255,6 +258,10 @@ async function main(): Promise<void> {
           // Collections during the timed runs (not the traced one).
           c.gcPerRun?.count ?? 0,
           c.gcPerRun?.ms ?? 0,
+          // The traced run: its largest JS gap between ids, the GC inside it, all its GC.
+          t.maxGapMs,
+          t.gcInMaxGapMs,
+          t.gcMs,
         ];
         console.log(
           `${`${d.shape} ${d.scheme}${d.variant === 'default' ? '' : `/${d.variant}`}`.padEnd(28)}${String(c.context).padStart(6)}${cells.map((x) => x.toFixed(3).padStart(10)).join('')}`,
