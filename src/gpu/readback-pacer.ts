@@ -4,15 +4,15 @@
  * every turn. A readback requested as soon as its step is submitted spins a core for the whole
  * GPU time and allocates ~50 KB per millisecond of waiting (tinystories on lavapipe: 438 KB of
  * garbage per decode step, 6 KB paced); the functions outlive the young generation, and the
- * collections and finalizers that follow stall the host for tens of milliseconds — on the H100
- * the longest stalls came in the decode streams right after the longest prefills (docs/
- * benchmarks.md, session 8).
+ * collections and finalizers that follow stall the host for tens of milliseconds (on the H100
+ * a stall's window held a GC pause of about half its length: docs/benchmarks.md, session 8).
  *
- * Both pacers sleep on a timer for PACE_FRACTION of a learned time before the readback is
+ * The pacer sleeps on a timer for PACE_FRACTION of a learned time before the readback is
  * requested. Only a fraction: a read that waited on the timer shows a shorter time than the wait
  * was based on, and a shorter time is taken at once (settle), so the estimate settles on the
  * GPU's true time within a few steps and reads land when the GPU is done. Browsers deliver map
- * callbacks as events; their sessions do not pace.
+ * callbacks as events; their sessions do not pace. Prefill chunks are not paced either: pacing
+ * them (learned per chunk size) measured slower prefill on the H100.
  */
 
 /** Fraction of the learned time slept before a readback. */
@@ -63,23 +63,5 @@ export class ReadbackPacer {
   /** arrived(now), then the wait it asks for. */
   next(): Promise<void> {
     return sleepMs(this.arrived(performance.now()));
-  }
-}
-
-/**
- * Prefill chunks' pacer: the wall time of a chunk by its token count (a chunk's time grows with
- * its position too; the gradual rise follows it). The first chunk of a size is not paced.
- */
-export class ChunkPacer {
-  private readonly ms = new Map<number, number>();
-
-  /** Milliseconds to wait before reading back a chunk of `tokens`. */
-  sleepFor(tokens: number): number {
-    return paceSleep(this.ms.get(tokens));
-  }
-
-  /** A chunk of `tokens` took `ms` from its encoding to its id in JS. */
-  observe(tokens: number, ms: number): void {
-    this.ms.set(tokens, settle(this.ms.get(tokens), ms));
   }
 }

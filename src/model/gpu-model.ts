@@ -2,7 +2,7 @@ import { fusedNames, type PackManifest, type PackTensor } from '../format/pack';
 import { readF32, roundUp, STORAGE, uploadBuffer } from '../gpu/buffers';
 import type { GpuContext } from '../gpu/device';
 import { DispatchList } from '../gpu/dispatch';
-import { ChunkPacer, ReadbackPacer, sleepMs } from '../gpu/readback-pacer';
+import { ReadbackPacer } from '../gpu/readback-pacer';
 import { TimestampQueries } from '../gpu/timestamps';
 import {
   type AttentionKernel,
@@ -171,9 +171,9 @@ export interface SessionOptions {
    */
   lookahead?: number;
   /**
-   * Wait on a timer for most of a step's learned time before asking for its id: in decodeStream
-   * after each id for the next, in prefill after each chunk's submit (default: on in Node / Dawn,
-   * off in browsers). Dawn's Node binding polls for a pending mapAsync by
+   * In decodeStream, wait on a timer for most of a step's time after each id before asking for
+   * the next (default: on in Node / Dawn, off in browsers). Prefill chunks are not paced: pacing
+   * them measured slower prefill on the H100 (session 8). Dawn's Node binding polls for a pending mapAsync by
    * re-arming setImmediate with a new finalizable function each turn, so a readback requested
    * long before the GPU gets there spins a core and fills the heap, and the major collections
    * that follow stall the host for tens of milliseconds mid-stream (ReadbackPacer).
@@ -289,9 +289,8 @@ export class GpuSession {
    */
   stepTrace: StepTrace | null = null;
   private slot = 0;
-  /** Whether readbacks are paced (SessionOptions.paceReadback), and prefill chunks' times. */
+  /** Whether decodeStream paces its readbacks (SessionOptions.paceReadback). */
   private paced = false;
-  private readonly chunkPacer = new ChunkPacer();
   private readonly owned: GPUBuffer[] = [];
   private readonly kernels: Encodable[] = [];
   /** The step uniform's words (position, tokens), reused by every step. */
@@ -654,11 +653,7 @@ export class GpuSession {
       // The history feeds the repetition penalty: prompt ids count as previous ids.
       if (this.position + chunk.length <= this.maxContext)
         queue.writeBuffer(this.history, this.position * 4, chunk);
-      if (this.paced) {
-        const t = performance.now();
-        next = await this.run(chunk.length, undefined, sleepMs(this.chunkPacer.sleepFor(chunk.length)));
-        this.chunkPacer.observe(chunk.length, performance.now() - t);
-      } else next = await this.run(chunk.length);
+      next = await this.run(chunk.length);
     }
     return next;
   }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { ChunkPacer, PACE_FRACTION, ReadbackPacer, settle, sleepMs } from '../../src/gpu/readback-pacer';
+import { PACE_FRACTION, ReadbackPacer, settle, sleepMs } from '../../src/gpu/readback-pacer';
 
 describe('readback pacing', () => {
   test('settle: down at once, up gradually', () => {
@@ -41,19 +41,6 @@ describe('readback pacing', () => {
     const p = new ReadbackPacer();
     p.arrived(0);
     expect(p.arrived(1)).toBe(0);
-  });
-
-  test('a chunk pacer learns per chunk size, not per token', () => {
-    const p = new ChunkPacer();
-    expect(p.sleepFor(512)).toBe(0);
-    p.observe(8, 40); // a small warm-up chunk says nothing about the 512-token chunks
-    expect(p.sleepFor(512)).toBe(0);
-    p.observe(512, 80);
-    expect(p.sleepFor(512)).toBe(PACE_FRACTION * 80);
-    // A read that waited on the timer (60 = 0.75 · 80) brings the estimate down at once.
-    p.observe(512, 60);
-    expect(p.sleepFor(512)).toBe(PACE_FRACTION * 60);
-    expect(p.sleepFor(8)).toBe(PACE_FRACTION * 40);
   });
 
   test('ReadbackPacer.next() sleeps for the fraction of the learned interval', async () => {
