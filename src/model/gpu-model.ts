@@ -172,11 +172,11 @@ export interface SessionOptions {
   lookahead?: number;
   /**
    * In decodeStream, wait on a timer for most of a step's time after each id before asking for
-   * the next (default: on in Node / Dawn, off in browsers). Prefill chunks are not paced: pacing
-   * them measured slower prefill on the H100 (session 8). Dawn's Node binding polls for a pending mapAsync by
-   * re-arming setImmediate with a new finalizable function each turn, so a readback requested
-   * long before the GPU gets there spins a core and fills the heap, and the major collections
-   * that follow stall the host for tens of milliseconds mid-stream (ReadbackPacer).
+   * the next (default: on in Node / Dawn, off in browsers). Dawn's Node binding polls for a
+   * pending mapAsync by re-arming setImmediate with a new finalizable function each turn, so a
+   * readback requested long before the GPU gets there spins a core and fills the heap, and the
+   * collections that follow stall the host for tens of milliseconds mid-stream (ReadbackPacer).
+   * Prefill chunks are not paced: pacing them measured slower prefill on the H100 (session 8).
    */
   paceReadback?: boolean;
 }
