@@ -36,6 +36,9 @@ export const ATTENTION_VARIANTS: AttentionVariant[] = [
   { name: 'partial+merge', mode: 'partial' },
   { name: 'decode', mode: 'decode' },
   { name: 'split, a cache per layer', mode: 'split', perLayerCache: true },
+  { name: 'decode, a cache per layer', mode: 'decode', perLayerCache: true },
+  // V loaded after the softmax: K's registers are free by then, so two workgroups may share an SM.
+  { name: 'decode late V, a cache per layer', mode: 'decode-late-v', perLayerCache: true },
   { name: 'auto, int8 cache', mode: 'auto', kv: 'int8' },
   { name: 'auto, int8 cache per layer', mode: 'auto', kv: 'int8', perLayerCache: true },
   { name: 'split, int8 cache', mode: 'split', kv: 'int8' },
