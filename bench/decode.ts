@@ -32,6 +32,8 @@ export interface DecodeResult {
      * ±15% between processes on the H100 in session 7).
      */
     gpuStepSeconds?: number;
+    /** tok/s of each timed run (tokensPerS is their median): a host stall shows as one low run. */
+    runsTokensPerS?: number[];
     /** Host milliseconds to record one decode step's commands in the timed runs at this context. */
     hostEncodeMs?: number;
     /** One more run at this context with every step's GPU begin/end timestamped (traceStream). */
@@ -275,6 +277,7 @@ export async function benchDecode(
       bytesPerToken,
       rooflineFraction,
       gpuStepSeconds,
+      runsTokensPerS: runs.map((r) => 1 / r),
       hostEncodeMs: median(encodes),
       stream,
       gcPerRun: { count: gc.count / 3, ms: gc.ms / 3 },
