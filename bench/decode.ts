@@ -91,16 +91,36 @@ export interface StreamTrace {
   gcMs: number;
 }
 
-async function traceStream(session: GpuSession, steps: number): Promise<StreamTrace> {
-  const { device } = session.model.gpu;
-  const trace = { queries: new TimestampQueries(device, steps), next: 0, submitted: [], read: [] };
-  session.stepTrace = trace;
-  // GC pauses in the stream, to tell a host stall that is a collection from one that is not.
+/**
+ * Garbage-collection pauses from now until stop(), on performance.now()'s clock: Node's host
+ * stalls in a decode stream (see ReadbackPacer), counted and summed inside time windows.
+ */
+function observeGc() {
   const pauses: [number, number][] = [];
   const observer = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) pauses.push([e.startTime, e.startTime + e.duration]);
   });
   observer.observe({ entryTypes: ['gc'] });
+  return {
+    /** Collections that started inside [from, to). */
+    count: (from: number, to: number) => pauses.filter(([a]) => a >= from && a < to).length,
+    /** Milliseconds of pause inside [from, to]. */
+    ms: (from: number, to: number) =>
+      pauses.reduce((sum, [a, b]) => sum + Math.max(0, Math.min(b, to) - Math.max(a, from)), 0),
+    /** GC entries are delivered asynchronously: lets the pending ones arrive, then stops. */
+    stop: async () => {
+      await new Promise((r) => setTimeout(r, 0));
+      observer.disconnect();
+    },
+  };
+}
+
+async function traceStream(session: GpuSession, steps: number): Promise<StreamTrace> {
+  const { device } = session.model.gpu;
+  const trace = { queries: new TimestampQueries(device, steps), next: 0, submitted: [], read: [] };
+  session.stepTrace = trace;
+  // GC pauses in the stream, to tell a host stall that is a collection from one that is not.
+  const gc = observeGc();
   const t0 = performance.now();
   try {
     await session.decodeStream(steps, () => true);
@@ -108,8 +128,7 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
     session.stepTrace = null;
   }
   const jsMs = (performance.now() - t0) / steps;
-  await new Promise((r) => setTimeout(r, 0));
-  observer.disconnect();
+  await gc.stop();
   const enc = device.createCommandEncoder();
   trace.queries.resolve(enc);
   device.queue.submit([enc.finish()]);
@@ -126,8 +145,6 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
   for (let k = 1; k < read.length; k++) {
     if (read[k] - read[k - 1] > maxGap) [maxGap, gapAt] = [read[k] - read[k - 1], k];
   }
-  const overlap = (from: number, to: number) =>
-    pauses.reduce((sum, [a, b]) => sum + Math.max(0, Math.min(b, to) - Math.max(a, from)), 0);
   return {
     jsMs,
     busyMs: mean(busy),
@@ -138,8 +155,8 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
     readLatencyMs: mean(read.map((r, k) => r - submitted[k])),
     turnaroundMs: mean(read.slice(0, -lag).map((r, k) => submitted[k + lag] - r)),
     maxGapMs: maxGap,
-    gcInMaxGapMs: gapAt > 0 ? overlap(read[gapAt - 1], read[gapAt]) : 0,
-    gcMs: overlap(t0, read[read.length - 1] ?? t0),
+    gcInMaxGapMs: gapAt > 0 ? gc.ms(read[gapAt - 1], read[gapAt]) : 0,
+    gcMs: gc.ms(t0, read[read.length - 1] ?? t0),
   };
 }
 
@@ -225,31 +242,26 @@ export async function benchDecode(
     const runs: number[] = [];
     const encodes: number[] = [];
     // Collections during the timed streams (Node's host pauses: see ReadbackPacer).
-    const gc = { count: 0, ms: 0, on: false };
-    const gcObserver = new PerformanceObserver((list) => {
-      if (!gc.on) return;
-      for (const e of list.getEntries()) {
-        gc.count += 1;
-        gc.ms += e.duration;
-      }
-    });
-    gcObserver.observe({ entryTypes: ['gc'] });
+    const gc = observeGc();
+    const windows: [number, number][] = [];
     for (let r = 0; r < 3; r++) {
       session.reset();
       await session.prefill(randomIds(context, config.vocabSize));
       const t0 = performance.now();
       const host0 = { ...session.hostStats };
-      gc.on = true;
       await session.decodeStream(opts.decodeTokens, () => true);
-      // GC entries are delivered asynchronously: let the ones of this stream arrive.
-      await new Promise((r) => setTimeout(r, 0));
-      gc.on = false;
+      const t1 = performance.now();
+      windows.push([t0, t1]);
       const steps = session.hostStats.steps - host0.steps;
       encodes.push((session.hostStats.encodeMs - host0.encodeMs) / steps);
       hostSubmitMs ??= (session.hostStats.submitMs - host0.submitMs) / steps;
-      runs.push((performance.now() - t0) / 1e3 / opts.decodeTokens);
+      runs.push((t1 - t0) / 1e3 / opts.decodeTokens);
     }
-    gcObserver.disconnect();
+    await gc.stop();
+    const gcPerRun = {
+      count: windows.reduce((n, [a, b]) => n + gc.count(a, b), 0) / windows.length,
+      ms: windows.reduce((n, [a, b]) => n + gc.ms(a, b), 0) / windows.length,
+    };
     hostEncodeMs ??= encodes[0];
     let stream: StreamTrace | undefined;
     if (gpu.caps.features.timestampQuery) {
@@ -280,7 +292,7 @@ export async function benchDecode(
       runsTokensPerS: runs.map((r) => 1 / r),
       hostEncodeMs: median(encodes),
       stream,
-      gcPerRun: { count: gc.count / 3, ms: gc.ms / 3 },
+      gcPerRun,
     });
     // Every profile is taken at the first context, right after its timed run: attention's cost
     // follows the position (session 3's "added" figures were taken after the last context,
