@@ -31,7 +31,7 @@ export function settle(estimate: number | undefined, ms: number): number {
 }
 
 /** Milliseconds to sleep for a step expected to take `estimate` (0: none, or too short). */
-export function paceSleep(estimate: number | undefined): number {
+function paceSleep(estimate: number | undefined): number {
   const sleep = estimate === undefined ? 0 : PACE_FRACTION * estimate;
   return sleep >= MIN_SLEEP_MS ? sleep : 0;
 }

@@ -814,7 +814,7 @@ export class GpuSession {
     const pacer = this.paced ? new ReadbackPacer() : null;
     let previous: Promise<number> | null = null;
     const launch = () => {
-      while (inFlight.length <= this.idOut.length - 1 && launched < maxSteps) {
+      while (inFlight.length <= this.lookahead && launched < maxSteps) {
         const readAfter = pacer && previous ? previous.then(() => pacer.next()) : undefined;
         readAfter?.catch(() => {});
         const step = this.run(1, undefined, readAfter);

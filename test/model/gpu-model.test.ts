@@ -356,12 +356,16 @@ describe('pipelined decoding (decodeStream)', () => {
       expect(piped.lookahead).toBe(lookahead);
       piped.setSampling(sampling, 11);
       const got = [await piped.prefill(prompt)];
+      const submittedBefore = piped.hostStats.steps;
       // Stop after 5 ids (speculative steps are in flight and must be undone)…
       await piped.decodeStream(20, (id) => {
         got.push(id);
         return got.length < 6;
       });
       expect(piped.position).toBe(prompt.length + 5);
+      // The 5 kept steps plus the ones in flight when the 5th id arrived: lookahead beyond the
+      // next one, which is submitted as soon as an id arrives.
+      expect(piped.hostStats.steps - submittedBefore).toBe(5 + lookahead + 1);
       // …then continue with plain decode() and pipelined steps to the same length.
       got.push(await piped.decode());
       await piped.decodeStream(6, (id) => {
