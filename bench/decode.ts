@@ -365,12 +365,6 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'attn-decode': { tuning: { decodeAttention: 'decode' } },
   'attn-per-kv': { tuning: { decodeAttention: 'decode-per-kv' } },
   'attn-late-v': { tuning: { decodeAttention: 'decode-late-v' } },
-  // The decode attention kernel with one 256-key block per workgroup (before session 9), or at
-  // most 2 / 8 workgroups per head on long contexts (default: 128 workgroups in all).
-  'attn-one-block': { tuning: { decodeAttentionSplits: 0 } },
-  'attn-splits-2': { tuning: { decodeAttentionSplits: 2 } },
-  'attn-splits-8': { tuning: { decodeAttentionSplits: 8 } },
-  'attn-decode-splits-8': { tuning: { decodeAttention: 'decode', decodeAttentionSplits: 8 } },
   unroll2: { tuning: { matmulUnroll: 2 } },
   unroll4: { tuning: { matmulUnroll: 4 } },
   unroll8: { tuning: { matmulUnroll: 8 } },
