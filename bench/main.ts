@@ -3,7 +3,7 @@
  * tables and, with --out FILE, written as JSON. Figures are ratios to the read bandwidth measured
  * in the same run on the same device; a figure above that roofline is a measurement bug and aborts.
  *
- *   --suites bandwidth,decode,gemv,gemm,attention,quant   which suites (default bandwidth,decode;
+ *   --suites bandwidth,decode,gemv,gemm,attention,barrier,quant   which suites (default bandwidth,decode;
  *                                          gemv = per-layer kernel variants; gemm = the prefill
  *                                          matmuls; attention = decode attention alone, with diagnostic
  *                                          variants; quant = CPU quantizer speed; kernels = every
@@ -23,6 +23,7 @@ import type { Scheme } from '../src/quant/types';
 import { kernelCases } from '../test/kernels/cases';
 import { type AttentionResult, benchAttention } from './attention';
 import { measureBandwidth } from './bandwidth';
+import { type BarrierResult, benchBarrier } from './barrier';
 import { benchDecode, DECODE_VARIANTS, type DecodeResult } from './decode';
 import { benchGemm, type GemmResult } from './gemm';
 import { benchGemv, GEMV_VARIANTS, type GemvResult } from './gemv';
@@ -216,6 +217,17 @@ async function main(): Promise<void> {
       }
     }
   }
+  const barrierResults: BarrierResult[] = [];
+  if (suites.has('barrier')) {
+    console.log('\nbarriers vs global loads in flight (bench/barrier.ts): µs per dispatch');
+    // 132 workgroups: one per SM of the H100 (latency seen alone); 1056: eight per SM.
+    for (const r of await benchBarrier(gpu, [132, 1056])) {
+      barrierResults.push(r);
+      console.log(
+        `${String(r.workgroups).padStart(5)} workgroups  ${r.loads} loads  ${String(r.barriers).padStart(2)} exchanges  ${r.order.padEnd(14)} ${r.microseconds.toFixed(2).padStart(8)} µs`,
+      );
+    }
+  }
   const traced = decode.filter((d) => d.decode.some((c) => c.stream));
   if (traced.length) {
     console.log(
@@ -337,7 +349,15 @@ async function main(): Promise<void> {
     writeFileSync(
       values.out,
       JSON.stringify(
-        { ...header, bandwidth, decode, gemv: gemvResults, gemm: gemmResults, attention: attentionResults },
+        {
+          ...header,
+          bandwidth,
+          decode,
+          gemv: gemvResults,
+          gemm: gemmResults,
+          attention: attentionResults,
+          barrier: barrierResults,
+        },
         null,
         2,
       ),

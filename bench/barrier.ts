@@ -1,0 +1,78 @@
+import { storageBuffer } from '../src/gpu/buffers';
+import type { GpuContext } from '../src/gpu/device';
+import { bindGroup, dispatch } from '../src/gpu/dispatch';
+import barrierWgsl from './shaders/barrier_overlap.wgsl?raw';
+import { calibrateIterations, timeGpu } from './timer';
+
+/**
+ * Do workgroup barriers wait for global loads in flight (bench/shaders/barrier_overlap.wgsl)?
+ * Every kernel of ours issues its loads and then runs barriers before using them; if a barrier
+ * drains the loads, that prologue is serial with the load round trip instead of hidden by it.
+ * Each case: µs per dispatch of `workgroups` workgroups of 256 invocations, each invocation
+ * `loads` vec4 loads (from a window rotated past L2) and `barriers` dependent exchanges (two
+ * barriers each), loads first or barriers first. Overlap shows as loads-first ≈ the larger of
+ * loads alone and barriers alone; draining as loads-first ≈ barriers-first ≈ their sum.
+ */
+export interface BarrierResult {
+  workgroups: number;
+  loads: number;
+  barriers: number;
+  order: 'loads first' | 'barriers first';
+  microseconds: number;
+}
+
+const shader = { name: 'barrier_overlap', code: barrierWgsl };
+const WG = 256;
+const WINDOWS = 48;
+
+export async function benchBarrier(gpu: GpuContext, workgroupCounts: number[]): Promise<BarrierResult[]> {
+  const { device } = gpu;
+  const results: BarrierResult[] = [];
+  for (const workgroups of workgroupCounts) {
+    const loads = 8;
+    // One window per dispatch, (loads + 1) rows of 4 KiB per workgroup (the +1: the dependent
+    // address of the barriers-first order), 48 windows rotated (past the 50 MB L2 at 132+ groups).
+    const windowBytes = workgroups * (loads + 1) * WG * 16;
+    const src = storageBuffer(device, windowBytes * WINDOWS, 'barrier-src');
+    const fill = new Uint32Array(Math.min(windowBytes * WINDOWS, 16 << 20) / 4).map(
+      (_, i) => (i * 2654435761) >>> 0,
+    );
+    for (let off = 0; off < windowBytes * WINDOWS; off += fill.byteLength) {
+      device.queue.writeBuffer(src, off, fill, 0, Math.min(fill.length, (windowBytes * WINDOWS - off) / 4));
+    }
+    const out = storageBuffer(device, workgroups * 4, 'barrier-out');
+    const cases: { loads: number; barriers: number; loadsFirst: boolean }[] = [
+      { loads, barriers: 0, loadsFirst: true },
+      { loads: 0, barriers: 16, loadsFirst: true },
+      { loads, barriers: 16, loadsFirst: true },
+      { loads, barriers: 16, loadsFirst: false },
+      { loads: 0, barriers: 4, loadsFirst: true },
+      { loads, barriers: 4, loadsFirst: true },
+      { loads, barriers: 4, loadsFirst: false },
+    ];
+    for (const c of cases) {
+      const pipeline = await gpu.pipelines.get({
+        shader,
+        entryPoint: 'main',
+        constants: { WG, LOADS: c.loads, BARRIERS: c.barriers, LOADS_FIRST: c.loadsFirst ? 1 : 0 },
+      });
+      const groups = Array.from({ length: WINDOWS }, (_, i) =>
+        bindGroup(device, pipeline, [{ buffer: src, offset: i * windowBytes, size: windowBytes }, out]),
+      );
+      const encode = (pass: GPUComputePassEncoder, i: number) =>
+        dispatch(pass, pipeline, groups[i % WINDOWS], workgroups);
+      const iterations = await calibrateIterations(gpu, encode, 0.03, 8192);
+      const t = await timeGpu(gpu, encode, { iterations, samples: 5 });
+      results.push({
+        workgroups,
+        loads: c.loads,
+        barriers: c.barriers,
+        order: c.loadsFirst ? 'loads first' : 'barriers first',
+        microseconds: t.secondsPerIteration * 1e6,
+      });
+    }
+    src.destroy();
+    out.destroy();
+  }
+  return results;
+}
