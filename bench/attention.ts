@@ -28,8 +28,6 @@ export interface AttentionVariant {
   perLayerCache?: boolean;
   /** KV-cache format (default f16). */
   kv?: KvFormat;
-  /** AttentionOptions.decodeSplits (default: the kernel's). */
-  decodeSplits?: number;
 }
 
 export const ATTENTION_VARIANTS: AttentionVariant[] = [
@@ -39,16 +37,8 @@ export const ATTENTION_VARIANTS: AttentionVariant[] = [
   { name: 'decode', mode: 'decode' },
   { name: 'split, a cache per layer', mode: 'split', perLayerCache: true },
   { name: 'decode, a cache per layer', mode: 'decode', perLayerCache: true },
-  // One 256-key block per workgroup (before session 9: no loop over blocks).
-  { name: 'decode one block, a cache per layer', mode: 'decode', perLayerCache: true, decodeSplits: 0 },
   // V loaded after the softmax: K's registers are free by then, so two workgroups may share an SM.
   { name: 'decode late V, a cache per layer', mode: 'decode-late-v', perLayerCache: true },
-  {
-    name: 'decode late V one block, a cache per layer',
-    mode: 'decode-late-v',
-    perLayerCache: true,
-    decodeSplits: 0,
-  },
   { name: 'auto, int8 cache', mode: 'auto', kv: 'int8' },
   { name: 'auto, int8 cache per layer', mode: 'auto', kv: 'int8', perLayerCache: true },
   { name: 'split, int8 cache', mode: 'split', kv: 'int8' },
@@ -116,7 +106,7 @@ export async function benchAttention(
   };
   const results: AttentionResult[] = [];
   for (const v of variants) {
-    const opts = { decode: v.mode, strip: v.strip, decodeSplits: v.decodeSplits };
+    const opts = { decode: v.mode, strip: v.strip };
     const kv = v.kv ?? 'f16';
     const s = shapeOf(kv);
     const caches =

@@ -365,11 +365,6 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'attn-decode': { tuning: { decodeAttention: 'decode' } },
   'attn-per-kv': { tuning: { decodeAttention: 'decode-per-kv' } },
   'attn-late-v': { tuning: { decodeAttention: 'decode-late-v' } },
-  // The decode attention kernel with one 256-key block per workgroup (before session 9), with
-  // late V, or at most 4 workgroups per head (default: 256 workgroups a step, 8 per head on 7B).
-  'attn-one-block': { tuning: { decodeAttentionSplits: 0 } },
-  'attn-late-v-one-block': { tuning: { decodeAttention: 'decode-late-v', decodeAttentionSplits: 0 } },
-  'attn-splits-4': { tuning: { decodeAttentionSplits: 4 } },
   unroll2: { tuning: { matmulUnroll: 2 } },
   unroll4: { tuning: { matmulUnroll: 4 } },
   unroll8: { tuning: { matmulUnroll: 8 } },

@@ -339,8 +339,7 @@ const MERGE_UNROLL: u32 = 8u;
 fn merge(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let h = wid.x;
   let t = wid.y;
-  // The decode kernel's splits (MAX_SPLITS > 0: several blocks per split; one token) or SPLIT keys each.
-  let splits = select((step.pos0 + t) / SPLIT + 1u, decode_splits(step.pos0), MAX_SPLITS > 0u);
+  let splits = (step.pos0 + t) / SPLIT + 1u;
   let slot = (t * params.n_heads + h) * params.splits_max;
   // Every split's (max, sum) loaded at once, then combined from workgroup memory.
   for (var s = lid; s < splits; s += WG) {
@@ -428,48 +427,16 @@ fn dreduce(v: vec4<f32>, lid: u32, lane: u32, sg_size: u32, is_max: bool) -> vec
 // otherwise after the softmax (fewer registers live through the kernel: a benchmark ablation).
 override V_EARLY: bool = true;
 
-// Long contexts: at most MAX_SPLITS workgroups per head, the context's blocks of WG keys dealt
-// out evenly (split s walks blocks s·B/S … (s+1)·B/S − 1) with a running (max, sum) —
-// flash-decoding inside the workgroup; the next block's K is loaded as soon as this block's
-// scores are taken and its V once this block's P·V is done. Without it a 7B step at 2,112 keys
-// is 9 blocks × 32 heads = 288 workgroups for 264 slots (two per SM with late V): a second wave
-// for the 64-key ninth block. 0: one block per workgroup.
-override MAX_SPLITS: u32 = 0u;
-
-// Workgroups per head when `last` is the last visible key (the host dispatches the same count:
-// decodeSplitCount in attention.ts).
-fn decode_splits(last: u32) -> u32 {
-  let blocks = last / WG + 1u;
-  return select(min(blocks, MAX_SPLITS), blocks, MAX_SPLITS == 0u);
-}
-
 // Diagnostic only (the attention bench suite; 0 in the model): parts of `decode` left out, to find
 // where its time goes — 1: K/V cache loads (constant rows instead), 2: RoPE of q (plain q), 4: the
 // cache write, 8: P·V (zero output), 16: the two softmax reductions (m = 0, l = 1).
 override STRIP: u32 = 0u;
 
-// The K row of `key` (clamped to `last`), CHUNKS vec4 loads.
-fn load_k(kr: ptr<function, array<vec4<u32>, DCH_MAX>>, rows: u32, key: u32, last: u32) {
-  for (var c = 0u; c < DCH_MAX; c++) {
-    if (c < CHUNKS) {
-      if ((STRIP & 1u) != 0u) {
-        (*kr)[c] = vec4<u32>(key * 0x00010001u + c);
-      } else {
-        (*kr)[c] = kcache[(rows + min(key, last)) * CHUNKS + c];
-      }
-    }
-  }
-}
-
 // Chunk `chunk` of the V rows of keys first + i·DSLICES (clamped to `last`), i < CHUNKS.
 fn load_v(vr: ptr<function, array<vec4<u32>, DCH_MAX>>, rows: u32, first: u32, last: u32, chunk: u32) {
   for (var i = 0u; i < DCH_MAX; i++) {
     if (i < CHUNKS) {
-      if ((STRIP & 1u) != 0u) {
-        (*vr)[i] = vec4<u32>(first * 0x00010001u + i);
-      } else {
-        (*vr)[i] = vcache[(rows + min(first + i * DSLICES, last)) * CHUNKS + chunk];
-      }
+      (*vr)[i] = vcache[(rows + min(first + i * DSLICES, last)) * CHUNKS + chunk];
     }
   }
 }
@@ -484,14 +451,6 @@ fn fresh_v(vr: ptr<function, array<vec4<u32>, DCH_MAX>>, first: u32, last: u32, 
   }
 }
 
-// KV_I8: the K and V scales of `key`'s row (clamped to `last`); 1 otherwise.
-fn row_scales(rows: u32, key: u32, last: u32) -> vec2<f32> {
-  if (KV_I8) {
-    return vec2<f32>(kscale_of(rows + min(key, last)), vscale_of(rows + min(key, last)));
-  }
-  return vec2<f32>(1.0);
-}
-
 #include "invocation"
 
 @compute @workgroup_size(WG)
@@ -503,31 +462,46 @@ fn decode(inv: Invocation) {
   let kvh = inv.wid.y / QSPLIT;
   let h0 = kvh * GROUP + (inv.wid.y % QSPLIT) * GH;   // first query head of this workgroup
   let last = step.pos0;               // the new position = the last visible key
-  let blocks = last / WG + 1u;
-  let splits = decode_splits(last);
-  let b0 = split * blocks / splits;                   // this workgroup's blocks: b0 … b_end − 1
-  let b_end = (split + 1u) * blocks / splits;
-  let per = (blocks + splits - 1u) / splits;          // the most any split walks (uniform)
+  let k0 = split * WG;
+  let splits = last / WG + 1u;
   let rows = kvh * params.max_pos;    // first cache row of this KV head
 
-  // 1. Every K and V load of the first block, issued before anything else. Keys past `last`
-  //    read the last row (in bounds, cached) and are masked below.
+  // 1. Every K and V load of the split, issued before anything else. Keys past `last` read the
+  //    last row (in bounds, cached) and are masked below.
+  let key = k0 + lid;
   let chunk = lid % CHUNKS;
   let slice = lid / CHUNKS;
   var kr: array<vec4<u32>, DCH_MAX>;
   // One key per invocation: its whole row. (Coalesced loads — invocation (slice, chunk) as for
   // V, the partial dots summed by subgroup shuffles — measured slower on the H200: 7B step
   // 2,618 → 2,819 µs.)
-  load_k(&kr, rows, b0 * WG + lid, last);
+  for (var c = 0u; c < DCH_MAX; c++) {
+    if (c < CHUNKS) {
+      if ((STRIP & 1u) != 0u) {
+        kr[c] = vec4<u32>(key * 0x00010001u + c);
+      } else {
+        kr[c] = kcache[(rows + min(key, last)) * CHUNKS + c];
+      }
+    }
+  }
   // KV_I8: this key's K and V scales (the V scale rides on its probability in P·V).
-  var scales = row_scales(rows, b0 * WG + lid, last);
+  var kscale = 1.0;
+  var vscale = 1.0;
+  if (KV_I8) {
+    kscale = kscale_of(rows + min(key, last));
+    vscale = vscale_of(rows + min(key, last));
+  }
   var vr: array<vec4<u32>, DCH_MAX>;   // keys slice + i·DSLICES, i < CHUNKS (= WG / DSLICES)
-  if (V_EARLY) {
-    load_v(&vr, rows, b0 * WG + slice, last, chunk);
+  if ((STRIP & 1u) != 0u) {
+    for (var i = 0u; i < DCH_MAX; i++) {
+      vr[i] = vec4<u32>(lid * 0x00010001u + i);
+    }
+  } else if (V_EARLY) {
+    load_v(&vr, rows, k0 + slice, last, chunk);
   }
 
   // 2. RoPE: the group's q heads into workgroup memory; the new K (rotated) and V into the
-  //    cache and into `dnew` (written by the workgroup whose last block holds the new position).
+  //    cache and into `dnew` (written by the split that holds the new position).
   let row = 0u; // token 0's qkv row
   for (var i = lid; i < GH * HEAD_DIM / 4u; i += WG) {
     let base = row + (h0 + (4u * i) / HEAD_DIM) * HEAD_DIM;
@@ -538,13 +512,12 @@ fn decode(inv: Invocation) {
       sq[i] = rotated4(base, d, last) * params.scale;
     }
   }
-  let holds_new = last < b_end * WG;
-  var new_scales = vec2<f32>(1.0);
+  let holds_new = last < k0 + WG;
   if (KV_I8) {
     // int8 rows: the row maxima first (a workgroup reduction, run by every workgroup: `inv`
     // holds the invocation index, so WGSL does not count holds_new as uniform), then in the
-    // workgroup that holds the new position invocation c < CHUNKS quantizes its 16 dims of K
-    // and V into one vec4<u32> each.
+    // split that holds the new position invocation c < CHUNKS quantizes its 16 dims of K and V
+    // into one vec4<u32> each.
     let kbase = row + (params.n_heads + kvh) * HEAD_DIM;
     let vbase = row + (params.n_heads + params.n_kv_heads + kvh) * HEAD_DIM;
     let d0 = min(lid, CHUNKS - 1u) * KVEC;
@@ -561,7 +534,6 @@ fn decode(inv: Invocation) {
     let rm = dreduce(mx, lid, lane, sg_size, true);
     let ks = kv_i8_scale(rm.x);
     let vs = kv_i8_scale(rm.y);
-    new_scales = vec2<f32>(ks, vs);
     let writes = inv.wid.y % QSPLIT == 0u && (STRIP & 4u) == 0u;
     if (holds_new && lid < CHUNKS) {
       var kw = vec4<u32>(0u);
@@ -581,6 +553,10 @@ fn decode(inv: Invocation) {
       let sw = kv_scale_word(rows + last, params.n_kv_heads, params.max_pos, HEAD_DIM);
       kcache[sw / 4u][sw % 4u] = bitcast<u32>(ks);
       vcache[sw / 4u][sw % 4u] = bitcast<u32>(vs);
+    }
+    if (holds_new && key >= last) {
+      kscale = ks;
+      vscale = vs;
     }
   }
   if (!KV_I8 && holds_new && lid < CHUNKS) {
@@ -609,116 +585,75 @@ fn decode(inv: Invocation) {
     dnew[DCH_MAX + lid] = vw;
   }
   workgroupBarrier();
-
-  // 3. The blocks: scores of this invocation's key for each query head of the group, the
-  //    block's softmax folded into the running (m, l), and P·V per query head as (slice, chunk)
-  //    partials rescaled by exp(m_old − m_new) — a[4g + part], part < KVEC / 4.
-  var m = vec4<f32>(-3.0e38);
-  var l = vec4<f32>(0.0);
-  var a: array<vec4<f32>, 16>;
-  for (var i = 0u; i < 16u; i++) {
-    a[i] = vec4<f32>(0.0);
-  }
-  // `per` iterations in every workgroup (a uniform trip count: the softmax reductions hold
-  // barriers); a split that owns fewer blocks runs its extra iterations with nothing visible.
-  for (var j = 0u; j < per; j++) {
-    let b = b0 + j;
-    let owned = b < b_end;
-    let k0 = b * WG;
-    let key = k0 + lid;
-    let newest = holds_new && b + 1u == b_end;   // this block holds the new position
-    if (newest) {
-      for (var c = 0u; c < DCH_MAX; c++) {
-        if (c < CHUNKS && key >= last) {
-          kr[c] = dnew[c];
-        }
-      }
-      if (V_EARLY) {
-        fresh_v(&vr, k0 + slice, last, chunk);
-      }
-      if (KV_I8 && key >= last) {
-        scales = new_scales;
+  if (holds_new) {
+    for (var c = 0u; c < DCH_MAX; c++) {
+      if (c < CHUNKS && key >= last) {
+        kr[c] = dnew[c];
       }
     }
-    let visible = owned && key <= last;
-    var s = vec4<f32>(-3.0e38);
-    for (var g = 0u; g < GH; g++) {
-      var acc = 0.0;
-      for (var c = 0u; c < DCH_MAX; c++) {
-        if (c < CHUNKS) {
-          acc += chunk_dot(g, kr[c], c);
-        }
-      }
-      s[g] = select(-3.0e38, acc * scales.x, visible);
+    if (V_EARLY) {
+      fresh_v(&vr, k0 + slice, last, chunk);
     }
-    // The next block's K (and scales) while this one's softmax and P·V run.
-    let more = b + 1u < b_end;
-    var next_scales = scales;
-    if (more) {
-      load_k(&kr, rows, key + WG, last);
-      next_scales = row_scales(rows, key + WG, last);
-    }
-    var mb = vec4<f32>(0.0);
-    if ((STRIP & 16u) == 0u) {
-      mb = dreduce(s, lid, lane, sg_size, true);
-    }
-    let m_new = max(m, mb);
-    let p = select(vec4<f32>(0.0), exp(s - m_new), visible);
-    dp[lid] = p * scales.y;
-    var lb = vec4<f32>(1.0);
-    if ((STRIP & 16u) == 0u) {
-      lb = dreduce(p, lid, lane, sg_size, false);
-    }
-    let corr = exp(m - m_new);
-    l = l * corr + lb;
-    m = m_new;
-
-    if (!V_EARLY && owned) {
-      load_v(&vr, rows, k0 + slice, last, chunk);
-      if (newest) {
-        fresh_v(&vr, k0 + slice, last, chunk);
-      }
-    }
-    for (var g = 0u; g < GH && owned; g++) {
-      // [4g + 2], [4g + 3] for int8 chunks only.
-      var pv = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-      for (var i = 0u; i < DCH_MAX; i++) {
-        if (i < CHUNKS && (STRIP & 8u) == 0u) {
-          let pj = dp[slice + i * DSLICES][g];
-          let w = vr[i];
-          if (KV_I8) {
-            pv[0] += pj * kv_i8_values(w.x);
-            pv[1] += pj * kv_i8_values(w.y);
-            pv[2] += pj * kv_i8_values(w.z);
-            pv[3] += pj * kv_i8_values(w.w);
-          } else if (KV_F16) {
-            pv[0] += pj * vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
-            pv[1] += pj * vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w));
-          } else {
-            pv[0] += pj * bitcast<vec4<f32>>(w);
-          }
-        }
-      }
-      for (var part = 0u; part < 4u; part++) {
-        a[4u * g + part] = a[4u * g + part] * corr[g] + pv[part];
-      }
-    }
-    // The next block's V, now that this one's is used.
-    if (more && V_EARLY) {
-      load_v(&vr, rows, k0 + WG + slice, last, chunk);
-    }
-    scales = next_scales;
   }
 
-  // 4. Per query head: the (slice, chunk) partials summed over the slices.
+  // 3. Scores of this invocation's key for each query head of the group, softmax over the split.
+  let visible = key <= last;
+  var s = vec4<f32>(-3.0e38);
+  for (var g = 0u; g < GH; g++) {
+    var acc = 0.0;
+    for (var c = 0u; c < DCH_MAX; c++) {
+      if (c < CHUNKS) {
+        acc += chunk_dot(g, kr[c], c);
+      }
+    }
+    s[g] = select(-3.0e38, acc * kscale, visible);
+  }
+  var m = vec4<f32>(0.0);
+  if ((STRIP & 16u) == 0u) {
+    m = dreduce(s, lid, lane, sg_size, true);
+  }
+  let p = select(vec4<f32>(0.0), exp(s - m), visible);
+  dp[lid] = p * vscale;
+  var l = vec4<f32>(1.0);
+  if ((STRIP & 16u) == 0u) {
+    l = dreduce(p, lid, lane, sg_size, false);
+  }
+
+  // 4. P·V per query head: (slice, chunk) partials, then a sum over the slices.
+  if (!V_EARLY && (STRIP & 1u) == 0u) {
+    load_v(&vr, rows, k0 + slice, last, chunk);
+    if (holds_new) {
+      fresh_v(&vr, k0 + slice, last, chunk);
+    }
+  }
   // vec4<f32> of output per chunk (1, 2 or 4), summed over the slices two at a time (dacc).
   let vec4s = KVEC / 4u;
   let rounds = (vec4s + 1u) / 2u;
   for (var g = 0u; g < GH; g++) {
+    // [2], [3] for int8 chunks only. Initialized explicitly: a bare `var` in this loop kept the
+    // previous head's sums on lavapipe (GH > 1).
+    var a = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    for (var i = 0u; i < DCH_MAX; i++) {
+      if (i < CHUNKS && (STRIP & 8u) == 0u) {
+        let pj = dp[slice + i * DSLICES][g];
+        let w = vr[i];
+        if (KV_I8) {
+          a[0] += pj * kv_i8_values(w.x);
+          a[1] += pj * kv_i8_values(w.y);
+          a[2] += pj * kv_i8_values(w.z);
+          a[3] += pj * kv_i8_values(w.w);
+        } else if (KV_F16) {
+          a[0] += pj * vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
+          a[1] += pj * vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w));
+        } else {
+          a[0] += pj * bitcast<vec4<f32>>(w);
+        }
+      }
+    }
     let h = h0 + g;
     for (var r = 0u; r < rounds; r++) {
-      dacc[2u * lid] = select(a[4u * g], a[4u * g + 2u], r == 1u);
-      dacc[2u * lid + 1u] = select(a[4u * g + 1u], a[4u * g + 3u], r == 1u);
+      dacc[2u * lid] = select(a[0], a[2], r == 1u);
+      dacc[2u * lid + 1u] = select(a[1], a[3], r == 1u);
       workgroupBarrier();
       // Output vec4 o (dims 4o … 4o+3) = chunk o / vec4s, part o % vec4s (this round: parts 2r, 2r+1),
       // summed over the slices.

@@ -39,12 +39,6 @@ export interface AttentionOptions {
   prefillThreads?: PrefillThreads;
   /** Diagnostic (bench `attention` suite): parts of the decode kernel to leave out (STRIP in attention.wgsl). */
   strip?: number;
-  /**
-   * The `decode` kernel's workgroups per head on long contexts (MAX_SPLITS in attention.wgsl):
-   * past that many 256-key blocks each workgroup walks several. Default: as many as keep a step
-   * near DECODE_TARGET_WORKGROUPS; 0: one block per workgroup (the ablation).
-   */
-  decodeSplits?: number;
 }
 
 /**
@@ -179,21 +173,6 @@ const DECODE_WG = 256;
 const DECODE_CHUNKS_MAX = 16;
 /** Below this many KV heads the decode kernel gives each query head its own workgroup. */
 const DECODE_MIN_KV_WORKGROUPS = 16;
-/**
- * Workgroups a long-context decode step aims at: two per SM of the H100 (132 SMs; the late-V
- * kernel's registers allow two). Past it a step's 256-key blocks are dealt out evenly over at
- * most this many workgroups (attention.wgsl, MAX_SPLITS), instead of a second wave for a few.
- */
-const DECODE_TARGET_WORKGROUPS = 256;
-
-/**
- * Workgroups per head of the `decode` kernel when `last` is the last visible key and at most
- * `maxSplits` are allowed (0: no limit, one 256-key block each): decode_splits in attention.wgsl.
- */
-export function decodeSplitCount(last: number, maxSplits: number): number {
-  const blocks = Math.floor(last / DECODE_WG) + 1;
-  return maxSplits === 0 ? blocks : Math.min(blocks, maxSplits);
-}
 
 /**
  * Which kernel runs single-token (decode) attention: `split` (`decode` while one 256-key split
@@ -305,11 +284,6 @@ export async function attentionKernel(
   const group = s.numHeads / s.numKvHeads;
   const qSplit =
     oneKernel && s.numKvHeads < DECODE_MIN_KV_WORKGROUPS && decode !== 'decode-per-kv' ? group : 1;
-  const decodeSplits =
-    opts.decodeSplits ?? Math.max(1, Math.floor(DECODE_TARGET_WORKGROUPS / (s.numKvHeads * qSplit)));
-  if (!Number.isInteger(decodeSplits) || decodeSplits < 0) {
-    throw new Error(`attention: decodeSplits ${decodeSplits} must be a whole number ≥ 0`);
-  }
   const slots = (v: (typeof variants)[number]) => v.tokens * s.numHeads * Math.ceil(s.maxPos / v.split);
   // Both variants share one pair of partial buffers (a step uses one of them).
   const maxSlots = Math.max(...variants.map(slots));
@@ -333,7 +307,6 @@ export async function attentionKernel(
             DRED_SLOTS: partialsAfterSubgroups(gpu, DECODE_WG, sgDecode),
             QSPLIT: qSplit,
             V_EARLY: decode === 'decode-late-v' ? 0 : 1,
-            MAX_SPLITS: decodeSplits,
             ...(strip ? { STRIP: strip } : {}),
           }
         : {}),
@@ -431,7 +404,7 @@ export async function attentionKernel(
     }
     const v = tokens > 1 ? chunk : shortSingle && lastPos < DECODE_WG ? shortSingle : single;
     if (!v) throw new Error('attention: no kernel prepared for this step');
-    const splits = v.isDecode ? decodeSplitCount(lastPos, decodeSplits) : Math.floor(lastPos / v.split) + 1;
+    const splits = Math.floor(lastPos / v.split) + 1;
     dispatch(pass, v.partial, v.partialGroup, splits, s.numKvHeads * v.qSplit, tokens);
     // The decode kernel normalizes a single split's output itself.
     if (!(v.isDecode && splits === 1)) dispatch(pass, v.merge, v.mergeGroup, s.numHeads, tokens);

@@ -270,11 +270,6 @@ export interface KernelTuning {
    */
   decodeAttention?: DecodeAttention;
   /**
-   * The `decode` attention kernel's workgroups per head on long contexts
-   * (AttentionOptions.decodeSplits; 0: one 256-key block per workgroup, the ablation).
-   */
-  decodeAttentionSplits?: number;
-  /**
    * Weight chunks each invocation of a single-token matmul loads per step (1 … 16; default 4,
    * GemvOptions.unroll's: 8 measured the same on the H200 and 16 slower; 1 on software
    * adapters). Prefill token blocks keep GemvOptions' default.
@@ -551,7 +546,6 @@ export class GpuSession {
                 decode: opts.tuning?.decodeAttention,
                 prefill: opts.tuning?.prefillAttention,
                 prefillThreads: opts.tuning?.prefillAttentionThreads,
-                decodeSplits: opts.tuning?.decodeAttentionSplits,
               },
             ),
           ),
