@@ -451,55 +451,10 @@ fn fresh_v(vr: ptr<function, array<vec4<u32>, DCH_MAX>>, first: u32, last: u32, 
   }
 }
 
-#if PREFETCH
-// The next matmul's weights (the o projection's words), read by extra workgroups (grid z ≥ 1)
-// while the attention workgroups run: batch-1 attention leaves most SMs and most of the memory
-// bandwidth idle, and the o matmul that follows then reads its weights from L2 (gemv suite on
-// the H100: 5.3 µs L2-resident vs 7.0 µs from memory on 7B). Nothing is computed from them.
-@group(0) @binding(11) var<storage, read> prefetch_w: array<vec4<u32>>;
-var<workgroup> wg_role: u32;
-
-// Prefetch workgroup `index` of `count` loads its share of `prefetch_w`, 8 loads per invocation
-// in flight at a time. The loads must not be dropped as unused, so their XOR decides a store —
-// to the spare last slot of part_ml, which nothing reads (a match is harmless, not just rare).
-fn prefetch_share(index: u32, count: u32, lid: u32) {
-  let n = arrayLength(&prefetch_w);
-  let share = (n + count - 1u) / count;
-  let begin = index * share;
-  let end = min(begin + share, n);
-  var acc = vec4<u32>(0u);
-  for (var i = begin + lid; i < end; i += 8u * WG) {
-    var w: array<vec4<u32>, 8>;
-    for (var u = 0u; u < 8u; u++) {
-      w[u] = prefetch_w[min(i + u * WG, n - 1u)];
-    }
-    for (var u = 0u; u < 8u; u++) {
-      acc ^= w[u];
-    }
-  }
-  if (all(acc == vec4<u32>(0x9e3779b9u, 0x7f4a7c15u, 0xf39cc060u, 0x5ced1a6bu))) {
-    part_ml[arrayLength(&part_ml) - 1u] = vec2<f32>(f32(acc.x), f32(lid));
-  }
-}
-#endif
-
 #include "invocation"
 
 @compute @workgroup_size(WG)
-fn decode(inv: Invocation, @builtin(num_workgroups) groups: vec3<u32>) {
-#if PREFETCH
-  // Grid z = 0: attention; z ≥ 1: prefetch (launched after every attention workgroup). The role
-  // goes through workgroup memory so the early return is uniform for the barriers below.
-  if (inv.lid == 0u) {
-    wg_role = inv.wid.z;
-  }
-  let role = workgroupUniformLoad(&wg_role);
-  if (role != 0u) {
-    let per_z = groups.x * groups.y;
-    prefetch_share((role - 1u) * per_z + inv.wid.y * groups.x + inv.wid.x, (groups.z - 1u) * per_z, inv.lid);
-    return;
-  }
-#endif
+fn decode(inv: Invocation) {
   let lid = inv.lid;
   let lane = lane_and_size(inv).x;
   let sg_size = lane_and_size(inv).y;

@@ -173,11 +173,6 @@ const DECODE_WG = 256;
 const DECODE_CHUNKS_MAX = 16;
 /** Below this many KV heads the decode kernel gives each query head its own workgroup. */
 const DECODE_MIN_KV_WORKGROUPS = 16;
-/**
- * Workgroups that prefetch the next matmul's weights in a decode attention dispatch (at least):
- * about the SMs a short context's attention leaves idle on the H100 (132, 32 busy at 7B).
- */
-const PREFETCH_WORKGROUPS = 128;
 
 /**
  * Which kernel runs single-token (decode) attention: `split` (`decode` while one 256-key split
@@ -201,7 +196,7 @@ export function decodeKernelFits(gpu: GpuContext, s: AttentionShape): boolean {
   const slots = partialsAfterSubgroups(gpu, DECODE_WG, subgroupsFit(gpu, DECODE_WG));
   // sq + dnew + dred + dp + dacc (attention.wgsl), in bytes.
   const shared =
-    group * s.headDim * 4 + 2 * DECODE_CHUNKS_MAX * 16 + slots * 16 + DECODE_WG * 16 + 2 * DECODE_WG * 16 + 4;
+    group * s.headDim * 4 + 2 * DECODE_CHUNKS_MAX * 16 + slots * 16 + DECODE_WG * 16 + 2 * DECODE_WG * 16;
   return (
     Number.isInteger(chunks) &&
     chunks <= DECODE_CHUNKS_MAX &&
@@ -232,11 +227,6 @@ export async function attentionKernel(
     qkv: GPUBuffer;
     qkvStride: number;
     cosSin: GPUBuffer;
-    /**
-     * The next matmul's weights, which the decode kernel's spare workgroups read into L2 while
-     * attention runs (attention.wgsl, PREFETCH); none: no prefetch.
-     */
-    prefetch?: GPUBuffer;
   },
   maxTokens: number,
   opts: AttentionOptions = {},
@@ -298,8 +288,7 @@ export async function attentionKernel(
   // Both variants share one pair of partial buffers (a step uses one of them).
   const maxSlots = Math.max(...variants.map(slots));
   const partO = device.createBuffer({ size: maxSlots * s.headDim * 4, usage: GPUBufferUsage.STORAGE });
-  // + 1: the prefetch workgroups' sink slot (attention.wgsl, prefetch_share), never read.
-  const partMl = device.createBuffer({ size: (maxSlots + 1) * 8, usage: GPUBufferUsage.STORAGE });
+  const partMl = device.createBuffer({ size: maxSlots * 8, usage: GPUBufferUsage.STORAGE });
   const owned = [partO, partMl];
   // 1 / sqrt(head_dim), the Params `scale` of every variant.
   const scaleBits = f32Bits(1 / Math.sqrt(s.headDim));
@@ -323,18 +312,17 @@ export async function attentionKernel(
         : {}),
     };
     const isDecode = v.entry === 'decode';
-    const prefetch = isDecode && b.prefetch !== undefined;
     const partial = await gpu.pipelines.get({
       shader: attentionShader,
       entryPoint: v.entry,
-      flags: { SUBGROUP_BUILTINS: isDecode && sgDecode, PREFETCH: prefetch },
+      flags: { SUBGROUP_BUILTINS: isDecode && sgDecode },
       constants,
     });
     // merge uses no subgroup builtins: built from the same module as `partial`'s.
     const merge = await gpu.pipelines.get({
       shader: attentionShader,
       entryPoint: 'merge',
-      flags: { SUBGROUP_BUILTINS: false, PREFETCH: false },
+      flags: { SUBGROUP_BUILTINS: false },
       constants,
     });
     const params = uniformBuffer(
@@ -357,20 +345,7 @@ export async function attentionKernel(
       // by word (binding 10).
       entries: entries(
         v.entry === 'decode'
-          ? [
-              null,
-              b.k,
-              b.v,
-              partO,
-              partMl,
-              params,
-              b.step,
-              b.out,
-              b.qkv,
-              b.cosSin,
-              null,
-              prefetch ? (b.prefetch ?? null) : null,
-            ]
+          ? [null, b.k, b.v, partO, partMl, params, b.step, b.out, b.qkv, b.cosSin]
           : [b.q, b.k, null, partO, partMl, params, b.step, null, b.qkv, b.cosSin, b.v],
       ),
     });
@@ -386,7 +361,6 @@ export async function attentionKernel(
       mergeGroup,
       isDecode,
       qSplit: isDecode ? qSplit : 1,
-      prefetch,
     };
   };
   const [single, chunk, shortSingle] = await Promise.all(
@@ -431,10 +405,7 @@ export async function attentionKernel(
     const v = tokens > 1 ? chunk : shortSingle && lastPos < DECODE_WG ? shortSingle : single;
     if (!v) throw new Error('attention: no kernel prepared for this step');
     const splits = Math.floor(lastPos / v.split) + 1;
-    const groups = splits * s.numKvHeads * v.qSplit;
-    // Prefetch: grid z ≥ 1 holds at least PREFETCH_WORKGROUPS workgroups (decode: tokens = 1).
-    const z = v.prefetch ? 1 + Math.ceil(PREFETCH_WORKGROUPS / groups) : tokens;
-    dispatch(pass, v.partial, v.partialGroup, splits, s.numKvHeads * v.qSplit, z);
+    dispatch(pass, v.partial, v.partialGroup, splits, s.numKvHeads * v.qSplit, tokens);
     // The decode kernel normalizes a single split's output itself.
     if (!(v.isDecode && splits === 1)) dispatch(pass, v.merge, v.mergeGroup, s.numHeads, tokens);
   };

@@ -270,21 +270,11 @@ export interface KernelTuning {
    */
   decodeAttention?: DecodeAttention;
   /**
-   * The decode attention dispatch also reads the o projection's weights into L2 with its spare
-   * workgroups, for the o matmul right after it (attention.wgsl, PREFETCH; default off).
-   */
-  decodePrefetch?: boolean;
-  /**
    * Weight chunks each invocation of a single-token matmul loads per step (1 … 16; default 4,
    * GemvOptions.unroll's: 8 measured the same on the H200 and 16 slower; 1 on software
    * adapters). Prefill token blocks keep GemvOptions' default.
    */
   matmulUnroll?: number;
-}
-
-/** A linear layer's largest buffer (its weight words): what a prefetch reads into L2. */
-function largestBuffer(l: GpuLinear): GPUBuffer {
-  return Object.values(l.pieces[0].buffers).reduce((a, b) => (b.size > a.size ? b : a));
 }
 
 /** One conversation's state on the GPU: KV cache, activations, and the prepared kernels. */
@@ -550,19 +540,7 @@ export class GpuSession {
             await attentionKernel(
               gpu,
               shape,
-              {
-                q,
-                qStride: qDim,
-                k: kc,
-                v: vc,
-                out: attn,
-                outStride: A,
-                step,
-                qkv,
-                qkvStride,
-                cosSin,
-                prefetch: opts.tuning?.decodePrefetch ? largestBuffer(w.o) : undefined,
-              },
+              { q, qStride: qDim, k: kc, v: vc, out: attn, outStride: A, step, qkv, qkvStride, cosSin },
               T,
               {
                 decode: opts.tuning?.decodeAttention,

@@ -120,8 +120,6 @@ interface AttnCase {
   /** Chunk kernel (default: `tiled` where it fits). */
   prefill?: PrefillAttention;
   prefillThreads?: PrefillThreads;
-  /** Decode: spare workgroups read a weight-sized buffer into L2 (the output must not change). */
-  prefetch?: boolean;
 }
 
 /**
@@ -300,20 +298,7 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
   const attn = await attentionKernel(
     gpu,
     shape,
-    {
-      q: qOut,
-      qStride: qDim,
-      k: kc,
-      v: vc,
-      out,
-      outStride,
-      step,
-      qkv: qkvBuf,
-      qkvStride,
-      cosSin: csBuf,
-      // Random words (a few vec4 per prefetch workgroup, a partial last share).
-      prefetch: c.prefetch ? uploadBuffer(gpu.device, randomF32(12_345 * 4, next)) : undefined,
-    },
+    { q: qOut, qStride: qDim, k: kc, v: vc, out, outStride, step, qkv: qkvBuf, qkvStride, cosSin: csBuf },
     T,
     { decode: c.decode, prefill: c.prefill, prefillThreads: c.prefillThreads },
   );
@@ -464,27 +449,6 @@ export const modelKernelCases: KernelCase[] = [
       { heads: 4, kvHeads: 1, headDim: 128, pos0: 300, tokens: 1, kv: 'f16', decode: 'partial' },
       { heads: 6, kvHeads: 2, headDim: 64, pos0: 90, tokens: 1, kv: 'f16', decode: 'decode-per-kv' },
       { heads: 2, kvHeads: 1, headDim: 128, pos0: 260, tokens: 1, kv: 'f16', decode: 'decode-late-v' },
-      // The o weights prefetched by spare workgroups: one split, and three + merge.
-      {
-        heads: 4,
-        kvHeads: 4,
-        headDim: 128,
-        pos0: 100,
-        tokens: 1,
-        kv: 'f16',
-        decode: 'decode',
-        prefetch: true,
-      },
-      {
-        heads: 8,
-        kvHeads: 2,
-        headDim: 64,
-        pos0: 600,
-        tokens: 1,
-        kv: 'f16',
-        decode: 'decode',
-        prefetch: true,
-      },
       // `split` (the GPU default): the decode kernel up to 256 keys, partial + merge past them.
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 100, tokens: 1, kv: 'f16', decode: 'split' },
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kv: 'f16', decode: 'split' },
