@@ -28,8 +28,6 @@ export interface AttentionVariant {
   perLayerCache?: boolean;
   /** KV-cache format (default f16). */
   kv?: KvFormat;
-  /** AttentionOptions.decodeKeyLanes. */
-  keyLanes?: 1 | 2;
 }
 
 export const ATTENTION_VARIANTS: AttentionVariant[] = [
@@ -41,7 +39,6 @@ export const ATTENTION_VARIANTS: AttentionVariant[] = [
   { name: 'decode, a cache per layer', mode: 'decode', perLayerCache: true },
   // V loaded after the softmax: K's registers are free by then, so two workgroups may share an SM.
   { name: 'decode late V, a cache per layer', mode: 'decode-late-v', perLayerCache: true },
-  { name: 'decode key pairs, a cache per layer', mode: 'decode', perLayerCache: true, keyLanes: 2 },
   { name: 'auto, int8 cache', mode: 'auto', kv: 'int8' },
   { name: 'auto, int8 cache per layer', mode: 'auto', kv: 'int8', perLayerCache: true },
   { name: 'split, int8 cache', mode: 'split', kv: 'int8' },
@@ -109,7 +106,7 @@ export async function benchAttention(
   };
   const results: AttentionResult[] = [];
   for (const v of variants) {
-    const opts = { decode: v.mode, strip: v.strip, decodeKeyLanes: v.keyLanes };
+    const opts = { decode: v.mode, strip: v.strip };
     const kv = v.kv ?? 'f16';
     const s = shapeOf(kv);
     const caches =

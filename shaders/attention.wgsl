@@ -388,15 +388,6 @@ fn merge(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: 
 // The host uses it when CHUNKS ≤ DCH_MAX divides WG and GROUP ≤ 4, else `partial`.
 const DCH_MAX: u32 = 16u;
 override DSLICES: u32 = WG / CHUNKS;
-// Invocations per key (1 or 2; CHUNKS % DLANES == 0): with 2 a key's K row is split over a pair
-// of invocations (DKCH chunks each, the partial scores summed through workgroup memory) and a
-// workgroup serves DKEYS = WG / 2 keys — half the K and V registers per invocation, so more
-// workgroups share an SM (the ablation `decodeKeyLanes`).
-override DLANES: u32 = 1u;
-override DKEYS: u32 = WG / DLANES;
-override DKCH: u32 = CHUNKS / DLANES;
-// V rows each (slice, chunk) invocation sums: DKEYS / DSLICES.
-override DVK: u32 = CHUNKS / DLANES;
 // Workgroups per KV head, each serving GH = GROUP / QSPLIT of its query heads: with few KV heads
 // (GQA) one workgroup per head keeps more of the GPU busy; K/V are then re-read from L2.
 override QSPLIT: u32 = 1u;
@@ -441,10 +432,10 @@ override V_EARLY: bool = true;
 // cache write, 8: P·V (zero output), 16: the two softmax reductions (m = 0, l = 1).
 override STRIP: u32 = 0u;
 
-// Chunk `chunk` of the V rows of keys first + i·DSLICES (clamped to `last`), i < DVK.
+// Chunk `chunk` of the V rows of keys first + i·DSLICES (clamped to `last`), i < CHUNKS.
 fn load_v(vr: ptr<function, array<vec4<u32>, DCH_MAX>>, rows: u32, first: u32, last: u32, chunk: u32) {
   for (var i = 0u; i < DCH_MAX; i++) {
-    if (i < DVK) {
+    if (i < CHUNKS) {
       (*vr)[i] = vcache[(rows + min(first + i * DSLICES, last)) * CHUNKS + chunk];
     }
   }
@@ -454,7 +445,7 @@ fn load_v(vr: ptr<function, array<vec4<u32>, DCH_MAX>>, rows: u32, first: u32, l
 // `last`, and 0 · a stale NaN would not be.
 fn fresh_v(vr: ptr<function, array<vec4<u32>, DCH_MAX>>, first: u32, last: u32, chunk: u32) {
   for (var i = 0u; i < DCH_MAX; i++) {
-    if (i < DVK && first + i * DSLICES >= last) {
+    if (i < CHUNKS && first + i * DSLICES >= last) {
       (*vr)[i] = dnew[DCH_MAX + chunk];
     }
   }
@@ -471,14 +462,13 @@ fn decode(inv: Invocation) {
   let kvh = inv.wid.y / QSPLIT;
   let h0 = kvh * GROUP + (inv.wid.y % QSPLIT) * GH;   // first query head of this workgroup
   let last = step.pos0;               // the new position = the last visible key
-  let k0 = split * DKEYS;
-  let splits = last / DKEYS + 1u;
+  let k0 = split * WG;
+  let splits = last / WG + 1u;
   let rows = kvh * params.max_pos;    // first cache row of this KV head
 
   // 1. Every K and V load of the split, issued before anything else. Keys past `last` read the
   //    last row (in bounds, cached) and are masked below.
-  let key = k0 + lid / DLANES;
-  let half = lid % DLANES;            // which DKCH chunks of the key's K row this invocation holds
+  let key = k0 + lid;
   let chunk = lid % CHUNKS;
   let slice = lid / CHUNKS;
   var kr: array<vec4<u32>, DCH_MAX>;
@@ -486,11 +476,11 @@ fn decode(inv: Invocation) {
   // V, the partial dots summed by subgroup shuffles — measured slower on the H200: 7B step
   // 2,618 → 2,819 µs.)
   for (var c = 0u; c < DCH_MAX; c++) {
-    if (c < DKCH) {
+    if (c < CHUNKS) {
       if ((STRIP & 1u) != 0u) {
         kr[c] = vec4<u32>(key * 0x00010001u + c);
       } else {
-        kr[c] = kcache[(rows + min(key, last)) * CHUNKS + half * DKCH + c];
+        kr[c] = kcache[(rows + min(key, last)) * CHUNKS + c];
       }
     }
   }
@@ -501,7 +491,7 @@ fn decode(inv: Invocation) {
     kscale = kscale_of(rows + min(key, last));
     vscale = vscale_of(rows + min(key, last));
   }
-  var vr: array<vec4<u32>, DCH_MAX>;   // keys slice + i·DSLICES, i < DVK (= DKEYS / DSLICES)
+  var vr: array<vec4<u32>, DCH_MAX>;   // keys slice + i·DSLICES, i < CHUNKS (= WG / DSLICES)
   if ((STRIP & 1u) != 0u) {
     for (var i = 0u; i < DCH_MAX; i++) {
       vr[i] = vec4<u32>(lid * 0x00010001u + i);
@@ -522,7 +512,7 @@ fn decode(inv: Invocation) {
       sq[i] = rotated4(base, d, last) * params.scale;
     }
   }
-  let holds_new = last < k0 + DKEYS;
+  let holds_new = last < k0 + WG;
   if (KV_I8) {
     // int8 rows: the row maxima first (a workgroup reduction, run by every workgroup: `inv`
     // holds the invocation index, so WGSL does not count holds_new as uniform), then in the
@@ -597,8 +587,8 @@ fn decode(inv: Invocation) {
   workgroupBarrier();
   if (holds_new) {
     for (var c = 0u; c < DCH_MAX; c++) {
-      if (c < DKCH && key >= last) {
-        kr[c] = dnew[half * DKCH + c];
+      if (c < CHUNKS && key >= last) {
+        kr[c] = dnew[c];
       }
     }
     if (V_EARLY) {
@@ -608,37 +598,25 @@ fn decode(inv: Invocation) {
 
   // 3. Scores of this invocation's key for each query head of the group, softmax over the split.
   let visible = key <= last;
-  var dots = vec4<f32>(0.0);
+  var s = vec4<f32>(-3.0e38);
   for (var g = 0u; g < GH; g++) {
     var acc = 0.0;
     for (var c = 0u; c < DCH_MAX; c++) {
-      if (c < DKCH) {
-        acc += chunk_dot(g, kr[c], half * DKCH + c);
+      if (c < CHUNKS) {
+        acc += chunk_dot(g, kr[c], c);
       }
     }
-    dots[g] = acc;
+    s[g] = select(-3.0e38, acc * kscale, visible);
   }
-  if (DLANES == 2u) {
-    // The pair's halves of each dot product (dp is free until the probabilities).
-    dp[lid] = dots;
-    workgroupBarrier();
-    dots += dp[lid ^ 1u];
-    workgroupBarrier();
-  }
-  let used = vec4<bool>(0u < GH, 1u < GH, 2u < GH, 3u < GH);
-  let s = select(vec4<f32>(-3.0e38), dots * kscale, used & vec4<bool>(visible));
   var m = vec4<f32>(0.0);
   if ((STRIP & 16u) == 0u) {
     m = dreduce(s, lid, lane, sg_size, true);
   }
   let p = select(vec4<f32>(0.0), exp(s - m), visible);
-  // One probability per key (the pair's first invocation), counted once in the sum.
-  if (half == 0u) {
-    dp[lid / DLANES] = p * vscale;
-  }
+  dp[lid] = p * vscale;
   var l = vec4<f32>(1.0);
   if ((STRIP & 16u) == 0u) {
-    l = dreduce(select(vec4<f32>(0.0), p, half == 0u), lid, lane, sg_size, false);
+    l = dreduce(p, lid, lane, sg_size, false);
   }
 
   // 4. P·V per query head: (slice, chunk) partials, then a sum over the slices.
@@ -656,7 +634,7 @@ fn decode(inv: Invocation) {
     // previous head's sums on lavapipe (GH > 1).
     var a = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     for (var i = 0u; i < DCH_MAX; i++) {
-      if (i < DVK && (STRIP & 8u) == 0u) {
+      if (i < CHUNKS && (STRIP & 8u) == 0u) {
         let pj = dp[slice + i * DSLICES][g];
         let w = vr[i];
         if (KV_I8) {

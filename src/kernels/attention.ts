@@ -39,12 +39,6 @@ export interface AttentionOptions {
   prefillThreads?: PrefillThreads;
   /** Diagnostic (bench `attention` suite): parts of the decode kernel to leave out (STRIP in attention.wgsl). */
   strip?: number;
-  /**
-   * Invocations per key in the `decode` kernel (DLANES in attention.wgsl; default 1): 2 splits
-   * each K row over a pair, 128 keys per workgroup, half the registers (an ablation). Shapes
-   * with an odd number of K chunks per row keep 1.
-   */
-  decodeKeyLanes?: 1 | 2;
 }
 
 /**
@@ -264,15 +258,7 @@ export async function attentionKernel(
         : 'split'
       : decode;
   const decodeEverywhere = oneKernel && mode !== 'split';
-  const chunksPerRow = s.headDim / (s.kv === 'int8' ? 16 : s.kv === 'f16' ? 8 : 4);
-  const keyLanes = chunksPerRow % (opts.decodeKeyLanes ?? 1) === 0 ? (opts.decodeKeyLanes ?? 1) : 1;
-  const decodeVariant = {
-    split: DECODE_WG / keyLanes,
-    tokens: 1,
-    fusedRope: true,
-    entry: 'decode',
-    wg: DECODE_WG,
-  };
+  const decodeVariant = { split: DECODE_WG, tokens: 1, fusedRope: true, entry: 'decode', wg: DECODE_WG };
   // Chunks of several tokens take the tiled kernel where it fits; only otherwise is the split
   // chunk variant built (its partial buffers hold maxTokens × heads × splits rows).
   const prefillThreads = opts.prefillThreads ?? PREFILL_THREADS_DEFAULT;
@@ -320,7 +306,6 @@ export async function attentionKernel(
         ? {
             DRED_SLOTS: partialsAfterSubgroups(gpu, DECODE_WG, sgDecode),
             QSPLIT: qSplit,
-            DLANES: keyLanes,
             V_EARLY: decode === 'decode-late-v' ? 0 : 1,
             ...(strip ? { STRIP: strip } : {}),
           }
@@ -417,7 +402,7 @@ export async function attentionKernel(
       dispatch(pass, tiled.pipeline, tiled.group, Math.ceil(tokens / PREFILL_QUERIES), s.numHeads);
       return;
     }
-    const v = tokens > 1 ? chunk : shortSingle && lastPos < shortSingle.split ? shortSingle : single;
+    const v = tokens > 1 ? chunk : shortSingle && lastPos < DECODE_WG ? shortSingle : single;
     if (!v) throw new Error('attention: no kernel prepared for this step');
     const splits = Math.floor(lastPos / v.split) + 1;
     dispatch(pass, v.partial, v.partialGroup, splits, s.numKvHeads * v.qSplit, tokens);

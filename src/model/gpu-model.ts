@@ -269,8 +269,6 @@ export interface KernelTuning {
    * DecodeAttention for the rest).
    */
   decodeAttention?: DecodeAttention;
-  /** Invocations per key in the decode attention kernel (AttentionOptions.decodeKeyLanes). */
-  decodeKeyLanes?: 1 | 2;
   /**
    * Weight chunks each invocation of a single-token matmul loads per step (1 … 16; default 4,
    * GemvOptions.unroll's: 8 measured the same on the H200 and 16 slower; 1 on software
@@ -548,7 +546,6 @@ export class GpuSession {
                 decode: opts.tuning?.decodeAttention,
                 prefill: opts.tuning?.prefillAttention,
                 prefillThreads: opts.tuning?.prefillAttentionThreads,
-                decodeKeyLanes: opts.tuning?.decodeKeyLanes,
               },
             ),
           ),

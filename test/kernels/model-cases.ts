@@ -120,8 +120,6 @@ interface AttnCase {
   /** Chunk kernel (default: `tiled` where it fits). */
   prefill?: PrefillAttention;
   prefillThreads?: PrefillThreads;
-  /** Invocations per key in the decode kernel (AttentionOptions.decodeKeyLanes). */
-  keyLanes?: 1 | 2;
 }
 
 /**
@@ -302,7 +300,7 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
     shape,
     { q: qOut, qStride: qDim, k: kc, v: vc, out, outStride, step, qkv: qkvBuf, qkvStride, cosSin: csBuf },
     T,
-    { decode: c.decode, prefill: c.prefill, prefillThreads: c.prefillThreads, decodeKeyLanes: c.keyLanes },
+    { decode: c.decode, prefill: c.prefill, prefillThreads: c.prefillThreads },
   );
   // A single token is rotated and cached by the attention kernel itself (no rope dispatch, so
   // the cache rows checked below are its writes); a chunk runs the rope kernel first.
@@ -451,21 +449,6 @@ export const modelKernelCases: KernelCase[] = [
       { heads: 4, kvHeads: 1, headDim: 128, pos0: 300, tokens: 1, kv: 'f16', decode: 'partial' },
       { heads: 6, kvHeads: 2, headDim: 64, pos0: 90, tokens: 1, kv: 'f16', decode: 'decode-per-kv' },
       { heads: 2, kvHeads: 1, headDim: 128, pos0: 260, tokens: 1, kv: 'f16', decode: 'decode-late-v' },
-      // Key pairs (each K row over two invocations, 128-key splits): one split, GQA over three
-      // splits + merge with the new key alone in the last, late V, and an int8 cache.
-      { heads: 4, kvHeads: 4, headDim: 128, pos0: 100, tokens: 1, kv: 'f16', decode: 'decode', keyLanes: 2 },
-      { heads: 8, kvHeads: 2, headDim: 64, pos0: 256, tokens: 1, kv: 'f16', decode: 'decode', keyLanes: 2 },
-      {
-        heads: 2,
-        kvHeads: 1,
-        headDim: 128,
-        pos0: 300,
-        tokens: 1,
-        kv: 'f16',
-        decode: 'decode-late-v',
-        keyLanes: 2,
-      },
-      { heads: 4, kvHeads: 2, headDim: 64, pos0: 200, tokens: 1, kv: 'int8', decode: 'decode', keyLanes: 2 },
       // `split` (the GPU default): the decode kernel up to 256 keys, partial + merge past them.
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 100, tokens: 1, kv: 'f16', decode: 'split' },
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kv: 'f16', decode: 'split' },
@@ -521,19 +504,17 @@ export const modelKernelCases: KernelCase[] = [
     nodeOnly:
       c.decode && c.decode !== 'decode' && c.decode !== 'split'
         ? `the ${c.decode} ablation: its kernels run in other cases`
-        : c.keyLanes === 2
-          ? 'the key-pair decode ablation'
-          : c.prefill === 'split'
-            ? 'the split prefill baseline: its kernels run in the chunk cases that do not fit the tiled one'
-            : c.prefillThreads === 128
-              ? 'the 128-invocation tiled prefill ablation'
-              : c.prefill === 'tiled' && c.kv === 'f32'
-                ? 'the tiled prefill on an f32 cache: its f16 cases cover the kernel in the browser'
-                : c.kv === 'int8' &&
-                    !(c.headDim === 64 && c.tokens === 1 && c.heads > 2) &&
-                    !(c.headDim === 16 && c.tokens > 1)
-                  ? 'int8 cache: the browser runs its GQA decode and tiled chunk cases'
-                  : undefined,
+        : c.prefill === 'split'
+          ? 'the split prefill baseline: its kernels run in the chunk cases that do not fit the tiled one'
+          : c.prefillThreads === 128
+            ? 'the 128-invocation tiled prefill ablation'
+            : c.prefill === 'tiled' && c.kv === 'f32'
+              ? 'the tiled prefill on an f32 cache: its f16 cases cover the kernel in the browser'
+              : c.kv === 'int8' &&
+                  !(c.headDim === 64 && c.tokens === 1 && c.heads > 2) &&
+                  !(c.headDim === 16 && c.tokens > 1)
+                ? 'int8 cache: the browser runs its GQA decode and tiled chunk cases'
+                : undefined,
   })),
   ...(
     [
