@@ -9,21 +9,22 @@ import { calibrateIterations, timeGpu } from './timer';
  * Every kernel of ours issues its loads and then runs barriers before using them; if a barrier
  * drains the loads, that prologue is serial with the load round trip instead of hidden by it.
  * Each case: µs per dispatch of `workgroups` workgroups of 256 invocations, each invocation
- * `loads` vec4 loads (from a window rotated past L2) and `barriers` dependent exchanges (two
- * barriers each), loads first or barriers first. Overlap shows as loads-first ≈ the larger of
+ * `loads` vec4 loads (from a window rotated past L2) and `exchanges` dependent exchanges through
+ * workgroup memory (two barriers each), loads first or exchanges first. Overlap shows as loads-first ≈ the larger of
  * loads alone and barriers alone; draining as loads-first ≈ barriers-first ≈ their sum.
  */
 export interface BarrierResult {
   workgroups: number;
   loads: number;
-  barriers: number;
-  order: 'loads first' | 'barriers first';
+  exchanges: number;
+  order: 'loads first' | 'exchanges first';
   microseconds: number;
 }
 
 const shader = { name: 'barrier_overlap', code: barrierWgsl };
 const WG = 256;
-const WINDOWS = 48;
+/** Bytes the rotating windows span together: well past the H100's 50 MB L2. */
+const ROTATION_BYTES = 256 << 20;
 
 export async function benchBarrier(gpu: GpuContext, workgroupCounts: number[]): Promise<BarrierResult[]> {
   const { device } = gpu;
@@ -31,8 +32,10 @@ export async function benchBarrier(gpu: GpuContext, workgroupCounts: number[]): 
   for (const workgroups of workgroupCounts) {
     const loads = 8;
     // One window per dispatch, (loads + 1) rows of 4 KiB per workgroup (the +1: the dependent
-    // address of the barriers-first order), 48 windows rotated (past the 50 MB L2 at 132+ groups).
+    // address of the exchanges-first order), rotated over ROTATION_BYTES. (Session 9's run 3 used
+    // 48 windows at both sizes: 233 MB and 1.9 GB.)
     const windowBytes = workgroups * (loads + 1) * WG * 16;
+    const WINDOWS = Math.max(2, Math.ceil(ROTATION_BYTES / windowBytes));
     const src = storageBuffer(device, windowBytes * WINDOWS, 'barrier-src');
     const fill = new Uint32Array(Math.min(windowBytes * WINDOWS, 16 << 20) / 4).map(
       (_, i) => (i * 2654435761) >>> 0,
@@ -41,20 +44,20 @@ export async function benchBarrier(gpu: GpuContext, workgroupCounts: number[]): 
       device.queue.writeBuffer(src, off, fill, 0, Math.min(fill.length, (windowBytes * WINDOWS - off) / 4));
     }
     const out = storageBuffer(device, workgroups * 4, 'barrier-out');
-    const cases: { loads: number; barriers: number; loadsFirst: boolean }[] = [
-      { loads, barriers: 0, loadsFirst: true },
-      { loads: 0, barriers: 16, loadsFirst: true },
-      { loads, barriers: 16, loadsFirst: true },
-      { loads, barriers: 16, loadsFirst: false },
-      { loads: 0, barriers: 4, loadsFirst: true },
-      { loads, barriers: 4, loadsFirst: true },
-      { loads, barriers: 4, loadsFirst: false },
+    const cases: { loads: number; exchanges: number; loadsFirst: boolean }[] = [
+      { loads, exchanges: 0, loadsFirst: true },
+      { loads: 0, exchanges: 16, loadsFirst: true },
+      { loads, exchanges: 16, loadsFirst: true },
+      { loads, exchanges: 16, loadsFirst: false },
+      { loads: 0, exchanges: 4, loadsFirst: true },
+      { loads, exchanges: 4, loadsFirst: true },
+      { loads, exchanges: 4, loadsFirst: false },
     ];
     for (const c of cases) {
       const pipeline = await gpu.pipelines.get({
         shader,
         entryPoint: 'main',
-        constants: { WG, LOADS: c.loads, BARRIERS: c.barriers, LOADS_FIRST: c.loadsFirst ? 1 : 0 },
+        constants: { WG, LOADS: c.loads, EXCHANGES: c.exchanges, LOADS_FIRST: c.loadsFirst ? 1 : 0 },
       });
       const groups = Array.from({ length: WINDOWS }, (_, i) =>
         bindGroup(device, pipeline, [{ buffer: src, offset: i * windowBytes, size: windowBytes }, out]),
@@ -66,8 +69,8 @@ export async function benchBarrier(gpu: GpuContext, workgroupCounts: number[]): 
       results.push({
         workgroups,
         loads: c.loads,
-        barriers: c.barriers,
-        order: c.loadsFirst ? 'loads first' : 'barriers first',
+        exchanges: c.exchanges,
+        order: c.loadsFirst ? 'loads first' : 'exchanges first',
         microseconds: t.secondsPerIteration * 1e6,
       });
     }

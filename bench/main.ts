@@ -6,7 +6,9 @@
  *   --suites bandwidth,decode,gemv,gemm,attention,barrier,quant   which suites (default bandwidth,decode;
  *                                          gemv = per-layer kernel variants; gemm = the prefill
  *                                          matmuls; attention = decode attention alone, with diagnostic
- *                                          variants; quant = CPU quantizer speed; kernels = every
+ *                                          variants; barrier = do workgroup barriers wait for
+ *                                          loads in flight (bench/barrier.ts); quant = CPU
+ *                                          quantizer speed; kernels = every
  *                                          kernel test case (test/kernels) on this adapter, to
  *                                          check kernels the CI adapters cannot run, e.g. matrix units)
  *   --shapes llama-3.2-1b,llama-2-7b --schemes w4a8,w4a16,w2-4-16
@@ -224,7 +226,7 @@ async function main(): Promise<void> {
     for (const r of await benchBarrier(gpu, [132, 1056])) {
       barrierResults.push(r);
       console.log(
-        `${String(r.workgroups).padStart(5)} workgroups  ${r.loads} loads  ${String(r.barriers).padStart(2)} exchanges  ${r.order.padEnd(14)} ${r.microseconds.toFixed(2).padStart(8)} µs`,
+        `${String(r.workgroups).padStart(5)} workgroups  ${r.loads} loads  ${String(r.exchanges).padStart(2)} exchanges  ${r.order.padEnd(15)} ${r.microseconds.toFixed(2).padStart(8)} µs`,
       );
     }
   }

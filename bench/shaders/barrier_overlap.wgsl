@@ -1,12 +1,12 @@
 // Bench only (`--suites barrier`): does a workgroup barrier wait for the global loads a thread
 // has in flight? Our kernels issue their weight / K / V loads first and then run a prologue with
 // barriers (scales and activations staged, softmax reductions), counting on the loads to land
-// meanwhile. Each invocation issues LOADS vec4 loads and runs BARRIERS dependent exchanges
+// meanwhile. Each invocation issues LOADS vec4 loads and runs EXCHANGES dependent exchanges
 // through workgroup memory (two barriers each), loads first (LOADS_FIRST) or after; the host
 // compares the times with loads alone and barriers alone.
 override WG: u32 = 256u;
 override LOADS: u32 = 8u;        // ≤ 16
-override BARRIERS: u32 = 0u;
+override EXCHANGES: u32 = 0u;   // each: two barriers
 override LOADS_FIRST: bool = true;
 
 @group(0) @binding(0) var<storage, read> src: array<vec4<u32>>;
@@ -16,7 +16,7 @@ var<workgroup> ring: array<u32, WG>;
 
 fn exchange(v0: u32, lid: u32) -> u32 {
   var v = v0;
-  for (var b = 0u; b < BARRIERS; b++) {
+  for (var b = 0u; b < EXCHANGES; b++) {
     ring[lid] = v;
     workgroupBarrier();
     v = ring[(lid + 1u) % WG] * 2654435761u + b;
