@@ -17,6 +17,17 @@ export interface BandwidthResult {
   spread: number;
 }
 
+/**
+ * Fills the first `bytes` (a multiple of 4) of `buffer` with a non-zero pattern, 16 MiB per write:
+ * zeros can be read faster than real data on some hardware.
+ */
+export function fillNonZero(device: GPUDevice, buffer: GPUBuffer, bytes: number): void {
+  const chunk = new Uint32Array(Math.min(bytes, 16 << 20) / 4).map((_, i) => (i * 2654435761) >>> 0);
+  for (let off = 0; off < bytes; off += chunk.byteLength) {
+    device.queue.writeBuffer(buffer, off, chunk, 0, Math.min(chunk.length, (bytes - off) / 4));
+  }
+}
+
 export async function measureBandwidth(
   gpu: GpuContext,
   bufferMiB: number,
@@ -24,11 +35,7 @@ export async function measureBandwidth(
 ): Promise<BandwidthResult[]> {
   const bytes = bufferMiB * 1024 * 1024;
   const srcs = Array.from({ length: buffers }, (_, i) => storageBuffer(gpu.device, bytes, `bw-src-${i}`));
-  // Fill with non-zero data: zeros can be faster than real data on some hardware.
-  for (const b of srcs) {
-    const chunk = new Uint32Array(Math.min(bytes, 16 << 20) / 4).map((_, i) => (i * 2654435761) >>> 0);
-    for (let off = 0; off < bytes; off += chunk.byteLength) gpu.device.queue.writeBuffer(b, off, chunk);
-  }
+  for (const b of srcs) fillNonZero(gpu.device, b, bytes);
   const dst = storageBuffer(gpu.device, bytes, 'bw-dst');
   const results: BandwidthResult[] = [];
   for (const kind of ['read', 'copy'] as const) {

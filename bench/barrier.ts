@@ -1,6 +1,7 @@
 import { storageBuffer } from '../src/gpu/buffers';
 import type { GpuContext } from '../src/gpu/device';
 import { bindGroup, dispatch } from '../src/gpu/dispatch';
+import { fillNonZero } from './bandwidth';
 import barrierWgsl from './shaders/barrier_overlap.wgsl?raw';
 import { calibrateIterations, timeGpu } from './timer';
 
@@ -10,8 +11,9 @@ import { calibrateIterations, timeGpu } from './timer';
  * drains the loads, that prologue is serial with the load round trip instead of hidden by it.
  * Each case: µs per dispatch of `workgroups` workgroups of 256 invocations, each invocation
  * `loads` vec4 loads (from a window rotated past L2) and `exchanges` dependent exchanges through
- * workgroup memory (two barriers each), loads first or exchanges first. Overlap shows as loads-first ≈ the larger of
- * loads alone and barriers alone; draining as loads-first ≈ barriers-first ≈ their sum.
+ * workgroup memory (two barriers each), loads first or exchanges first. Overlap shows as
+ * loads-first ≈ the larger of loads alone and exchanges alone; draining as loads-first ≈
+ * exchanges-first ≈ their sum.
  */
 export interface BarrierResult {
   workgroups: number;
@@ -23,6 +25,8 @@ export interface BarrierResult {
 
 const shader = { name: 'barrier_overlap', code: barrierWgsl };
 const WG = 256;
+/** vec4 loads per invocation in the cases that load. */
+const LOADS = 8;
 /** Bytes the rotating windows span together: well past the H100's 50 MB L2. */
 const ROTATION_BYTES = 256 << 20;
 
@@ -30,28 +34,22 @@ export async function benchBarrier(gpu: GpuContext, workgroupCounts: number[]): 
   const { device } = gpu;
   const results: BarrierResult[] = [];
   for (const workgroups of workgroupCounts) {
-    const loads = 8;
     // One window per dispatch, (loads + 1) rows of 4 KiB per workgroup (the +1: the dependent
     // address of the exchanges-first order), rotated over ROTATION_BYTES. (Session 9's run 3 used
     // 48 windows at both sizes: 233 MB and 1.9 GB.)
-    const windowBytes = workgroups * (loads + 1) * WG * 16;
+    const windowBytes = workgroups * (LOADS + 1) * WG * 16;
     const WINDOWS = Math.max(2, Math.ceil(ROTATION_BYTES / windowBytes));
     const src = storageBuffer(device, windowBytes * WINDOWS, 'barrier-src');
-    const fill = new Uint32Array(Math.min(windowBytes * WINDOWS, 16 << 20) / 4).map(
-      (_, i) => (i * 2654435761) >>> 0,
-    );
-    for (let off = 0; off < windowBytes * WINDOWS; off += fill.byteLength) {
-      device.queue.writeBuffer(src, off, fill, 0, Math.min(fill.length, (windowBytes * WINDOWS - off) / 4));
-    }
+    fillNonZero(device, src, windowBytes * WINDOWS);
     const out = storageBuffer(device, workgroups * 4, 'barrier-out');
     const cases: { loads: number; exchanges: number; loadsFirst: boolean }[] = [
-      { loads, exchanges: 0, loadsFirst: true },
+      { loads: LOADS, exchanges: 0, loadsFirst: true },
       { loads: 0, exchanges: 16, loadsFirst: true },
-      { loads, exchanges: 16, loadsFirst: true },
-      { loads, exchanges: 16, loadsFirst: false },
+      { loads: LOADS, exchanges: 16, loadsFirst: true },
+      { loads: LOADS, exchanges: 16, loadsFirst: false },
       { loads: 0, exchanges: 4, loadsFirst: true },
-      { loads, exchanges: 4, loadsFirst: true },
-      { loads, exchanges: 4, loadsFirst: false },
+      { loads: LOADS, exchanges: 4, loadsFirst: true },
+      { loads: LOADS, exchanges: 4, loadsFirst: false },
     ];
     for (const c of cases) {
       const pipeline = await gpu.pipelines.get({
