@@ -3,11 +3,12 @@
  * tables and, with --out FILE, written as JSON. Figures are ratios to the read bandwidth measured
  * in the same run on the same device; a figure above that roofline is a measurement bug and aborts.
  *
- *   --suites bandwidth,decode,gemv,gemm,attention,barrier,quant   which suites (default bandwidth,decode;
+ *   --suites bandwidth,decode,gemv,gemm,attention,barrier,matrix,quant   which suites (default bandwidth,decode;
  *                                          gemv = per-layer kernel variants; gemm = the prefill
  *                                          matmuls; attention = decode attention alone, with diagnostic
  *                                          variants; barrier = do workgroup barriers wait for
- *                                          loads in flight (bench/barrier.ts); quant = CPU
+ *                                          loads in flight (bench/barrier.ts); matrix = the
+ *                                          subgroup-matrix MMA ceiling (bench/matrix.ts); quant = CPU
  *                                          quantizer speed; kernels = every
  *                                          kernel test case (test/kernels) on this adapter, to
  *                                          check kernels the CI adapters cannot run, e.g. matrix units)
@@ -29,6 +30,7 @@ import { type BarrierResult, benchBarrier } from './barrier';
 import { benchDecode, DECODE_VARIANTS, type DecodeResult } from './decode';
 import { benchGemm, type GemmResult } from './gemm';
 import { benchGemv, GEMV_VARIANTS, type GemvResult } from './gemv';
+import { benchMatrixPeak, H100_INT8_PEAK, type MatrixPeakResult, matrixPeakSkipReason } from './matrix';
 import { benchQuantizers } from './quantizers';
 import { SHAPES } from './synthetic';
 
@@ -230,6 +232,23 @@ async function main(): Promise<void> {
       );
     }
   }
+  const matrixResults: MatrixPeakResult[] = [];
+  if (suites.has('matrix')) {
+    const why = matrixPeakSkipReason(gpu);
+    if (why) {
+      console.log(`\nmatrix: skipped — ${why}`);
+    } else {
+      console.log(
+        `\nsubgroup-matrix ceiling, i8 16×16×32 (bench/matrix.ts): µs per dispatch, T int-ops/s (2·16·16·32 per MMA), share of the ${H100_INT8_PEAK / 1e12} T H100 INT8 peak`,
+      );
+      for (const r of await benchMatrixPeak(gpu)) {
+        matrixResults.push(r);
+        console.log(
+          `${r.name.padEnd(13)} ${String(r.workgroupSize).padStart(3)} inv. ${String(r.workgroups).padStart(5)} workgroups ${r.microseconds.toFixed(2).padStart(9)} µs ${(r.opsPerSecond / 1e12).toFixed(1).padStart(7)} T ${(100 * r.peakFraction).toFixed(1).padStart(5)}%`,
+        );
+      }
+    }
+  }
   const traced = decode.filter((d) => d.decode.some((c) => c.stream));
   if (traced.length) {
     console.log(
@@ -359,6 +378,7 @@ async function main(): Promise<void> {
           gemm: gemmResults,
           attention: attentionResults,
           barrier: barrierResults,
+          matrix: matrixResults,
         },
         null,
         2,
