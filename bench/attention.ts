@@ -39,9 +39,6 @@ export const ATTENTION_VARIANTS: AttentionVariant[] = [
   { name: 'decode, a cache per layer', mode: 'decode', perLayerCache: true },
   // V loaded after the softmax: K's registers are free by then, so two workgroups may share an SM.
   { name: 'decode late V, a cache per layer', mode: 'decode-late-v', perLayerCache: true },
-  // K rows loaded whole by 16 invocations each (as V), the dots transposed through workgroup memory.
-  { name: 'decode coalesced K, a cache per layer', mode: 'decode-coalesced-k', perLayerCache: true },
-  { name: 'decode coalesced K', mode: 'decode-coalesced-k' },
   { name: 'auto, int8 cache', mode: 'auto', kv: 'int8' },
   { name: 'auto, int8 cache per layer', mode: 'auto', kv: 'int8', perLayerCache: true },
   { name: 'split, int8 cache', mode: 'split', kv: 'int8' },

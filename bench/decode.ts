@@ -365,7 +365,6 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'attn-decode': { tuning: { decodeAttention: 'decode' } },
   'attn-per-kv': { tuning: { decodeAttention: 'decode-per-kv' } },
   'attn-late-v': { tuning: { decodeAttention: 'decode-late-v' } },
-  'attn-coalesced-k': { tuning: { decodeAttention: 'decode-coalesced-k' } },
   unroll2: { tuning: { matmulUnroll: 2 } },
   unroll4: { tuning: { matmulUnroll: 4 } },
   unroll8: { tuning: { matmulUnroll: 8 } },

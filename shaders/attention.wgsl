@@ -427,15 +427,6 @@ fn dreduce(v: vec4<f32>, lid: u32, lane: u32, sg_size: u32, is_max: bool) -> vec
 // otherwise after the softmax (fewer registers live through the kernel: a benchmark ablation).
 override V_EARLY: bool = true;
 
-// K_COALESCED (an ablation): K loaded like V — invocation (slice, chunk) holds chunk `chunk` of
-// keys slice + i·DSLICES — so a warp's load covers whole rows (coalesced; one key per invocation
-// touches 32 rows per load, half a 32-byte sector each). The partial dots are transposed through
-// `kdots` (rows padded by one word: no bank conflicts either way), after which invocation `lid`
-// owns key k0 + lid as in the default form. KD_SLOTS = WG · (CHUNKS + 1) then, else 1.
-override K_COALESCED: bool = false;
-override KD_SLOTS: u32 = 1u;
-var<workgroup> kdots: array<f32, KD_SLOTS>;
-
 // Diagnostic only (the attention bench suite; 0 in the model): parts of `decode` left out, to find
 // where its time goes — 1: K/V cache loads (constant rows instead), 2: RoPE of q (plain q), 4: the
 // cache write, 8: P·V (zero output), 16: the two softmax reductions (m = 0, l = 1).
@@ -481,15 +472,13 @@ fn decode(inv: Invocation) {
   let chunk = lid % CHUNKS;
   let slice = lid / CHUNKS;
   var kr: array<vec4<u32>, DCH_MAX>;
-  // One key per invocation: its whole row (default), or with K_COALESCED chunk `chunk` of keys
-  // slice + c·DSLICES. (Coalesced loads with the partial dots summed by subgroup shuffles measured
-  // slower on the H200 at short contexts: 7B step 2,618 → 2,819 µs, session 3.)
+  // One key per invocation: its whole row. (Coalesced loads — invocation (slice, chunk) as for
+  // V, the partial dots summed by subgroup shuffles — measured slower on the H200: 7B step
+  // 2,618 → 2,819 µs.)
   for (var c = 0u; c < DCH_MAX; c++) {
     if (c < CHUNKS) {
       if ((STRIP & 1u) != 0u) {
         kr[c] = vec4<u32>(key * 0x00010001u + c);
-      } else if (K_COALESCED) {
-        kr[c] = kcache[(rows + min(k0 + slice + c * DSLICES, last)) * CHUNKS + chunk];
       } else {
         kr[c] = kcache[(rows + min(key, last)) * CHUNKS + c];
       }
@@ -598,11 +587,7 @@ fn decode(inv: Invocation) {
   workgroupBarrier();
   if (holds_new) {
     for (var c = 0u; c < DCH_MAX; c++) {
-      if (K_COALESCED) {
-        if (c < CHUNKS && k0 + slice + c * DSLICES >= last) {
-          kr[c] = dnew[chunk];
-        }
-      } else if (c < CHUNKS && key >= last) {
+      if (c < CHUNKS && key >= last) {
         kr[c] = dnew[c];
       }
     }
@@ -616,24 +601,9 @@ fn decode(inv: Invocation) {
   var s = vec4<f32>(-3.0e38);
   for (var g = 0u; g < GH; g++) {
     var acc = 0.0;
-    if (K_COALESCED) {
-      for (var c = 0u; c < DCH_MAX; c++) {
-        if (c < CHUNKS) {
-          kdots[(slice + c * DSLICES) * (CHUNKS + 1u) + chunk] = chunk_dot(g, kr[c], chunk);
-        }
-      }
-      workgroupBarrier();
-      for (var c = 0u; c < DCH_MAX; c++) {
-        if (c < CHUNKS) {
-          acc += kdots[lid * (CHUNKS + 1u) + c];
-        }
-      }
-      workgroupBarrier();
-    } else {
-      for (var c = 0u; c < DCH_MAX; c++) {
-        if (c < CHUNKS) {
-          acc += chunk_dot(g, kr[c], c);
-        }
+    for (var c = 0u; c < DCH_MAX; c++) {
+      if (c < CHUNKS) {
+        acc += chunk_dot(g, kr[c], c);
       }
     }
     s[g] = select(-3.0e38, acc * kscale, visible);

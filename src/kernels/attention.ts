@@ -180,41 +180,23 @@ const DECODE_MIN_KV_WORKGROUPS = 16;
  * than 16 KV heads and an f16/f32 cache, else `decode`; `decode` on CPU adapters, for compile
  * time), `decode` (at every length, merging past 256 keys), `decode-per-kv` (the same with
  * one workgroup per KV head even when they are few: an ablation), `decode-late-v` (V loaded
- * after the softmax instead of with K: an ablation), `decode-coalesced-k` (K loaded a row per
- * 16 invocations, as V is, the partial dots transposed through workgroup memory: an ablation),
- * or the 32-key `partial` kernel + merge (the kernel `decode` replaced: an ablation).
+ * after the softmax instead of with K: an ablation), or the 32-key `partial`
+ * kernel + merge (the kernel `decode` replaced: an ablation).
  */
-export type DecodeAttention =
-  | 'auto'
-  | 'split'
-  | 'decode'
-  | 'decode-per-kv'
-  | 'decode-late-v'
-  | 'decode-coalesced-k'
-  | 'partial';
-
-/** vec4<u32> chunks of one K/V cache row (CHUNKS in attention.wgsl). */
-function decodeChunks(s: AttentionShape): number {
-  return s.headDim / (s.kv === 'int8' ? 16 : s.kv === 'f16' ? 8 : 4);
-}
+export type DecodeAttention = 'auto' | 'split' | 'decode' | 'decode-per-kv' | 'decode-late-v' | 'partial';
 
 /**
  * Whether the `decode` entry point fits this shape: a K/V row of at most 16 vec4<u32> chunks
  * that divide its 256 invocations, at most 4 query heads per KV head, and its workgroup arrays
  * within the device's limit. Otherwise decode runs `partial` (32-key splits) + merge.
  */
-export function decodeKernelFits(gpu: GpuContext, s: AttentionShape, coalescedK = false): boolean {
-  const chunks = decodeChunks(s);
+export function decodeKernelFits(gpu: GpuContext, s: AttentionShape): boolean {
+  const chunks = s.headDim / (s.kv === 'int8' ? 16 : s.kv === 'f16' ? 8 : 4);
   const group = s.numHeads / s.numKvHeads;
   const slots = partialsAfterSubgroups(gpu, DECODE_WG, subgroupsFit(gpu, DECODE_WG));
-  // sq + dnew + dred + dp + dacc (+ kdots) (attention.wgsl), in bytes.
+  // sq + dnew + dred + dp + dacc (attention.wgsl), in bytes.
   const shared =
-    group * s.headDim * 4 +
-    2 * DECODE_CHUNKS_MAX * 16 +
-    slots * 16 +
-    DECODE_WG * 16 +
-    2 * DECODE_WG * 16 +
-    (coalescedK ? DECODE_WG * (chunks + 1) * 4 : 0);
+    group * s.headDim * 4 + 2 * DECODE_CHUNKS_MAX * 16 + slots * 16 + DECODE_WG * 16 + 2 * DECODE_WG * 16;
   return (
     Number.isInteger(chunks) &&
     chunks <= DECODE_CHUNKS_MAX &&
@@ -259,7 +241,7 @@ export async function attentionKernel(
     throw new Error(`attention: an int8 KV cache needs head_dim a multiple of 16, not ${s.headDim}`);
   }
   // Decode fuses RoPE and the K/V cache write (the rope kernel is for chunks of several tokens).
-  const oneKernel = decode !== 'partial' && decodeKernelFits(gpu, s, decode === 'decode-coalesced-k');
+  const oneKernel = decode !== 'partial' && decodeKernelFits(gpu, s);
   // Variants: [single-token long contexts, prefill chunks, single-token short contexts].
   // `auto` on GPUs with few KV heads (GQA) is `split`: the decode kernel only while one split
   // holds the context (one dispatch instead of two, the same GPU time on the H200) and the 32-key
@@ -325,9 +307,6 @@ export async function attentionKernel(
             DRED_SLOTS: partialsAfterSubgroups(gpu, DECODE_WG, sgDecode),
             QSPLIT: qSplit,
             V_EARLY: decode === 'decode-late-v' ? 0 : 1,
-            ...(decode === 'decode-coalesced-k'
-              ? { K_COALESCED: 1, KD_SLOTS: DECODE_WG * (decodeChunks(s) + 1) }
-              : {}),
             ...(strip ? { STRIP: strip } : {}),
           }
         : {}),

@@ -449,14 +449,6 @@ export const modelKernelCases: KernelCase[] = [
       { heads: 4, kvHeads: 1, headDim: 128, pos0: 300, tokens: 1, kv: 'f16', decode: 'partial' },
       { heads: 6, kvHeads: 2, headDim: 64, pos0: 90, tokens: 1, kv: 'f16', decode: 'decode-per-kv' },
       { heads: 2, kvHeads: 1, headDim: 128, pos0: 260, tokens: 1, kv: 'f16', decode: 'decode-late-v' },
-      // K loaded as V is, the dots transposed through workgroup memory (the ablation): several
-      // splits, the new key alone in its split, two query heads per workgroup (16 KV heads), f32
-      // and int8 rows.
-      { heads: 2, kvHeads: 2, headDim: 128, pos0: 600, tokens: 1, kv: 'f16', decode: 'decode-coalesced-k' },
-      { heads: 2, kvHeads: 2, headDim: 128, pos0: 256, tokens: 1, kv: 'f16', decode: 'decode-coalesced-k' },
-      { heads: 32, kvHeads: 16, headDim: 64, pos0: 280, tokens: 1, kv: 'f16', decode: 'decode-coalesced-k' },
-      { heads: 3, kvHeads: 3, headDim: 64, pos0: 70, tokens: 1, kv: 'f32', decode: 'decode-coalesced-k' },
-      { heads: 4, kvHeads: 4, headDim: 128, pos0: 300, tokens: 1, kv: 'int8', decode: 'decode-coalesced-k' },
       // `split` (the GPU default): the decode kernel up to 256 keys, partial + merge past them.
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 100, tokens: 1, kv: 'f16', decode: 'split' },
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kv: 'f16', decode: 'split' },
