@@ -5,24 +5,48 @@
 // gemv_w4a8.wgsl): the SINT4 → S8 conversion happens while a tile is staged, not in a separate
 // dequantize pass, and the sums are exact in i32.
 //
-// Workgroup = one subgroup of 32 (the matrix builtins need workgroup-uniform offsets, so tiles are
-// placed by workgroup, not by subgroup) owning BM (32) tokens × BN (64) output rows = 2 × 4 result
-// tiles of 16 × 16. Per K tile of BK features: every invocation loads its share of the int8
-// activations and int4 weights into registers, stores them (the weights widened to int8) into
-// workgroup memory, and the subgroup runs its BK/32 × 8 matrix multiply-accumulates while the next
-// tile's loads are in flight. Rows of both staged tiles are padded by 16 bytes (BKP): an 8-row
-// matrix load then touches 8 different 16-byte bank groups. Consecutive workgroups take the token
-// blocks of one row block, so a weight tile is read from DRAM about once and then from L2.
+// Workgroup = a grid of SGM × SGN subgroups of 32 owning BM = 32·SGM tokens × BN = 64·SGN output
+// rows; each subgroup owns 32 tokens × 64 rows = 2 × 4 result tiles of 16 × 16. Per K tile of BK
+// features: every invocation loads its share of the int8 activations and int4 weights into
+// registers, stores them (the weights widened to int8) into workgroup memory, and each subgroup
+// runs its BK/32 × 8 matrix multiply-accumulates while the next tile's loads are in flight. Rows
+// of both staged tiles are padded by 16 bytes (BKP): an 8-row matrix load then touches 8
+// different 16-byte bank groups. Consecutive workgroups take the token blocks of one row block, so
+// a weight tile is read from DRAM about once and then from L2.
+//
+// Why a grid: the staged bytes per multiply fall with the tile's size. The 1 × 1 tile (32 × 64)
+// loads 8 KiB from L2 per 262 K multiply-adds; at the ~2.2 TB/s it then pulls, that is its
+// ~143 T int-ops/s on the H100 (7% of the tensor cores; bench `--suites matrix`: the same inner
+// loop alone reaches 636 T with one subgroup per workgroup and 1,161 T with four). 2 × 2 (64 ×
+// 128) stages half the bytes per multiply, 4 × 2 (128 × 128) a third. The subgroups of a grid
+// place their tiles by subgroup_id, which the matrix builtins accept under WGSL's
+// subgroup_uniformity; the 1 × 1 kernel places tiles by workgroup and needs neither.
 //
 // Tokens come in whole blocks of BM: x and y hold the token count rounded up to BM rows, and the
 // extra rows are computed and written, never read (the host's contract, as for gemv token blocks).
 // The host uses this kernel only where the adapter offers the i8 16×16×32 configuration with a
 // subgroup size of exactly 32.
 enable chromium_experimental_subgroup_matrix;
+#if GRID
+enable subgroups;
+requires subgroup_id, subgroup_uniformity;
+#endif
 
-const WG: u32 = 32u;
-const BM: u32 = 32u;
-const BN: u32 = 64u;
+// The subgroup grid: 1 × 1, or with GRID 2 × 2 (GRID_4X2 off) or 4 × 2 (GRID_4X2).
+#if GRID
+#if GRID_4X2
+const SGM: u32 = 4u;
+#else
+const SGM: u32 = 2u;
+#endif
+const SGN: u32 = 2u;
+#else
+const SGM: u32 = 1u;
+const SGN: u32 = 1u;
+#endif
+const WG: u32 = 32u * SGM * SGN;
+const BM: u32 = 32u * SGM;
+const BN: u32 = 64u * SGN;
 // K per staged tile: 64, or 128 with KTILE_128. Constants, not overrides: the matrix loads'
 // bounds are checked against the staged arrays' sizes when the pipeline is made.
 #if KTILE_128
@@ -59,15 +83,24 @@ const WV: u32 = BN * BK / 32u / WG;
 const XV_MAX: u32 = 8u;
 const WV_MAX: u32 = 8u;
 
-var<workgroup> xs: array<i32, BM * BKP / 4u>;   // [token][k], int8 packed 4 per word
-var<workgroup> ws: array<i32, BN * BKP / 4u>;   // [row][k], int8 packed 4 per word
-var<workgroup> cs: array<i32, 256u>;            // one 16 × 16 result tile at a time
+var<workgroup> xs: array<i32, BM * BKP / 4u>;       // [token][k], int8 packed 4 per word
+var<workgroup> ws: array<i32, BN * BKP / 4u>;       // [row][k], int8 packed 4 per word
+var<workgroup> cs: array<i32, 256u * SGM * SGN>;    // one 16 × 16 result tile per subgroup at a time
 
 @compute @workgroup_size(WG)
+#if GRID
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
+#else
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let sg = 0u;
+  let lane = lid;
+#endif
   let t0 = wid.x * BM;
   let n0 = wid.y * BN;
-  let lane = lid;
+  // This subgroup's 32 tokens and 64 rows within the staged tiles (and the output block).
+  let sm = (sg / SGN) * 32u;
+  let sn = (sg % SGN) * 64u;
 
   // This invocation's loads: activation vec4 e (token e / (BK/16), part e % (BK/16)) and weight
   // vec4 e (row e / (BK/32), chunk e % (BK/32)), e = lid + i·WG.
@@ -140,13 +173,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       // Offsets and strides count the arrays' i32 words (4 int8 each): BKP / 4 words a row.
       for (var kk = 0u; kk < BK / 32u; kk++) {
         let k8 = kk * 8u;   // 32 int8
-        let a0 = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>, row_major>(&xs, k8, ROW_WORDS);
-        let a1 = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>, row_major>(&xs, 16u * ROW_WORDS + k8, ROW_WORDS);
+        let a0 = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>, row_major>(&xs, sm * ROW_WORDS + k8, ROW_WORDS);
+        let a1 = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>, row_major>(&xs, (sm + 16u) * ROW_WORDS + k8, ROW_WORDS);
         // W^T tiles: row n of the staged weights is column n of the right matrix.
-        let b0 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, k8, ROW_WORDS);
-        let b1 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, 16u * ROW_WORDS + k8, ROW_WORDS);
-        let b2 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, 32u * ROW_WORDS + k8, ROW_WORDS);
-        let b3 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, 48u * ROW_WORDS + k8, ROW_WORDS);
+        let b0 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, sn * ROW_WORDS + k8, ROW_WORDS);
+        let b1 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, (sn + 16u) * ROW_WORDS + k8, ROW_WORDS);
+        let b2 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, (sn + 32u) * ROW_WORDS + k8, ROW_WORDS);
+        let b3 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, (sn + 48u) * ROW_WORDS + k8, ROW_WORDS);
         acc00 = subgroupMatrixMultiplyAccumulate(a0, b0, acc00);
         acc01 = subgroupMatrixMultiplyAccumulate(a0, b1, acc01);
         acc02 = subgroupMatrixMultiplyAccumulate(a0, b2, acc02);
@@ -159,32 +192,33 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     }
   }
 
-  // Epilogue, one result tile at a time through workgroup memory: scales, then the gate or the
-  // residual add, then the store.
+  // Epilogue, one result tile per subgroup at a time through workgroup memory: scales, then the
+  // gate or the residual add, then the store.
+  let cb = sg * 256u;   // this subgroup's result tile in cs
   for (var tile = 0u; tile < 8u; tile++) {
     workgroupBarrier();
     switch (tile) {
-      case 0u: { subgroupMatrixStore<row_major>(&cs, 0u, acc00, 16u); }
-      case 1u: { subgroupMatrixStore<row_major>(&cs, 0u, acc01, 16u); }
-      case 2u: { subgroupMatrixStore<row_major>(&cs, 0u, acc02, 16u); }
-      case 3u: { subgroupMatrixStore<row_major>(&cs, 0u, acc03, 16u); }
-      case 4u: { subgroupMatrixStore<row_major>(&cs, 0u, acc10, 16u); }
-      case 5u: { subgroupMatrixStore<row_major>(&cs, 0u, acc11, 16u); }
-      case 6u: { subgroupMatrixStore<row_major>(&cs, 0u, acc12, 16u); }
-      default: { subgroupMatrixStore<row_major>(&cs, 0u, acc13, 16u); }
+      case 0u: { subgroupMatrixStore<row_major>(&cs, cb, acc00, 16u); }
+      case 1u: { subgroupMatrixStore<row_major>(&cs, cb, acc01, 16u); }
+      case 2u: { subgroupMatrixStore<row_major>(&cs, cb, acc02, 16u); }
+      case 3u: { subgroupMatrixStore<row_major>(&cs, cb, acc03, 16u); }
+      case 4u: { subgroupMatrixStore<row_major>(&cs, cb, acc10, 16u); }
+      case 5u: { subgroupMatrixStore<row_major>(&cs, cb, acc11, 16u); }
+      case 6u: { subgroupMatrixStore<row_major>(&cs, cb, acc12, 16u); }
+      default: { subgroupMatrixStore<row_major>(&cs, cb, acc13, 16u); }
     }
     workgroupBarrier();
-    let tb = t0 + (tile / 4u) * 16u;      // first token of the tile
-    let nb = n0 + (tile % 4u) * 16u;      // first row of the tile (within the piece)
+    let tb = t0 + sm + (tile / 4u) * 16u;   // first token of the tile
+    let nb = n0 + sn + (tile % 4u) * 16u;   // first row of the tile (within the piece)
     if (GATED) {
-      for (var e = lane; e < 128u; e += WG) {
+      for (var e = lane; e < 128u; e += 32u) {
         let r = e / 8u;
         let n = nb + 2u * (e % 8u);
         if (n + 1u < params.n_rows) {
           let t = tb + r;
           let sx = xscale[t] * (1.0 / 16.0);
-          let g = f32(cs[r * 16u + 2u * (e % 8u)]) * sx * scales[n];
-          let u = f32(cs[r * 16u + 2u * (e % 8u) + 1u]) * sx * scales[n + 1u];
+          let g = f32(cs[cb + r * 16u + 2u * (e % 8u)]) * sx * scales[n];
+          let u = f32(cs[cb + r * 16u + 2u * (e % 8u) + 1u]) * sx * scales[n + 1u];
           let yi = t * params.y_stride + (params.row0 + n) / 2u;
           var v = g / (1.0 + exp(-g)) * u;
           if (ACCUMULATE) {
@@ -194,13 +228,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         }
       }
     } else {
-      for (var e = lane; e < 256u; e += WG) {
+      for (var e = lane; e < 256u; e += 32u) {
         let r = e / 16u;
         let n = nb + e % 16u;
         if (n < params.n_rows) {
           let t = tb + r;
           let yi = t * params.y_stride + params.row0 + n;
-          var v = f32(cs[e]) * (xscale[t] * (1.0 / 16.0)) * scales[n];
+          var v = f32(cs[cb + e]) * (xscale[t] * (1.0 / 16.0)) * scales[n];
           if (ACCUMULATE) {
             v += y[yi];
           }

@@ -10,27 +10,50 @@ import type { Activations, GpuLinear } from './linear';
  * The W4A8 prefill GEMM on matrix units (shaders/gemm_w4a8_matrix.wgsl): WebGPU's experimental
  * subgroup-matrix feature (Dawn with allow_unsafe_apis on the H100/H200; Chrome behind a flag),
  * i8 × i8 → i32 tiles of 16 × 16 × 32. Same math and pack layout as the dp4a GEMV's token blocks,
- * in 32-token blocks: x and y must hold the token count rounded up to MATRIX_GEMM_TOKENS rows.
+ * in token blocks of 32, 64 or 128 (the grid): x and y must hold the token count rounded up to
+ * MATRIX_GEMM_TOKENS rows.
  */
 export const matrixGemmShader = { name: 'gemm_w4a8_matrix', code: gemmMatrixWgsl };
 
-/** Tokens per workgroup (BM in the shader): activation buffers hold whole blocks of these. */
-export const MATRIX_GEMM_TOKENS = 32;
-const ROWS_PER_WG = 64; // BN
-const WG = 32; // one subgroup
+/**
+ * The subgroup grid of a workgroup (SGM × SGN in the shader): each subgroup owns 32 tokens × 64
+ * rows, so a workgroup owns 32·SGM tokens × 64·SGN rows. Bigger tiles stage fewer bytes per
+ * multiply (see the shader's comment); 2×2 and 4×2 need WGSL's subgroup_id and
+ * subgroup_uniformity.
+ */
+export type MatrixGrid = '1x1' | '2x2' | '4x2';
+
+const GRIDS: Record<MatrixGrid, { sgm: number; sgn: number }> = {
+  '1x1': { sgm: 1, sgn: 1 },
+  '2x2': { sgm: 2, sgn: 2 },
+  '4x2': { sgm: 4, sgn: 2 },
+};
+
+/**
+ * Tokens x and y must be rounded up to (a whole number of every grid's token block, 32·SGM):
+ * activation buffers hold whole blocks of these.
+ */
+export const MATRIX_GEMM_TOKENS = 128;
 
 /** Bytes of workgroup memory at K tile `bk`: the staged tiles (rows padded by 16) + result tiles. */
-function sharedBytes(bk: number): number {
-  return (MATRIX_GEMM_TOKENS + ROWS_PER_WG) * (bk + 16) + 256 * 4;
+function sharedBytes(bk: number, grid: MatrixGrid): number {
+  const { sgm, sgn } = GRIDS[grid];
+  return (32 * sgm + 64 * sgn) * (bk + 16) + 1024 * sgm * sgn;
 }
 
 /**
  * Whether this adapter runs the matrix GEMM: the subgroup-matrix feature with the i8 → i32
- * 16 × 16 × 32 configuration, subgroups of exactly 32 (a workgroup is one subgroup), and the
- * workgroup memory.
+ * 16 × 16 × 32 configuration, subgroups of exactly 32, the workgroup memory and invocations, and
+ * for the multi-subgroup grids WGSL's subgroup_id and subgroup_uniformity.
  */
-export function matrixUnitsAvailable(gpu: GpuContext, bk = DEFAULT_K_TILE): boolean {
+export function matrixUnitsAvailable(
+  gpu: GpuContext,
+  bk = DEFAULT_K_TILE,
+  grid: MatrixGrid = '1x1',
+): boolean {
   const c = gpu.caps;
+  const { sgm, sgn } = GRIDS[grid];
+  const multi = sgm * sgn > 1;
   return (
     c.features.subgroupMatrix &&
     c.subgroupMatrixConfigs.some(
@@ -39,18 +62,28 @@ export function matrixUnitsAvailable(gpu: GpuContext, bk = DEFAULT_K_TILE): bool
     ) &&
     c.subgroupMinSize === 32 &&
     c.subgroupMaxSize === 32 &&
-    c.limits.maxComputeInvocationsPerWorkgroup >= WG &&
-    sharedBytes(bk) <= c.limits.maxComputeWorkgroupStorageSize
+    c.limits.maxComputeInvocationsPerWorkgroup >= 32 * sgm * sgn &&
+    sharedBytes(bk, grid) <= c.limits.maxComputeWorkgroupStorageSize &&
+    (!multi ||
+      (c.features.subgroups &&
+        c.wgslLanguageFeatures.includes('subgroup_id') &&
+        c.wgslLanguageFeatures.includes('subgroup_uniformity')))
   );
 }
 
 /** Whether this weight and input can take the matrix GEMM: W4A8, one scale per channel, int8 input. */
-export function matrixGemmFits(gpu: GpuContext, w: GpuLinear, x: Activations, bk?: number): boolean {
+export function matrixGemmFits(
+  gpu: GpuContext,
+  w: GpuLinear,
+  x: Activations,
+  bk?: number,
+  grid: MatrixGrid = DEFAULT_GRID,
+): boolean {
   return (
     w.scheme === 'w4a8' &&
     w.groupSize >= w.K &&
     x.kind === 'int8' &&
-    matrixUnitsAvailable(gpu, bk ?? DEFAULT_K_TILE)
+    matrixUnitsAvailable(gpu, bk ?? DEFAULT_K_TILE, grid)
   );
 }
 
@@ -63,7 +96,12 @@ export interface MatrixGemmOptions {
   yStride?: number;
   /** K per staged tile, 64 or 128 (default DEFAULT_K_TILE). */
   kTile?: number;
+  /** The workgroup's subgroup grid (default DEFAULT_GRID). */
+  grid?: MatrixGrid;
 }
+
+/** The subgroup grid: 1x1 until measured otherwise. */
+export const DEFAULT_GRID: MatrixGrid = '1x1';
 
 /**
  * The K tile: 128 (gemm suite, H100, 512 tokens: Llama-2-7B's four matmuls 1,458 vs 1,556 µs at
@@ -79,8 +117,11 @@ export async function matrixGemm(
   opts: MatrixGemmOptions = {},
 ): Promise<Encodable> {
   const bk = opts.kTile ?? DEFAULT_K_TILE;
+  const grid = opts.grid ?? DEFAULT_GRID;
   if (bk !== 64 && bk !== 128) throw new Error(`matrix gemm: kTile ${bk} must be 64 or 128`);
-  if (x.kind !== 'int8' || !matrixGemmFits(gpu, w, x, bk)) {
+  if (!(grid in GRIDS)) throw new Error(`matrix gemm: grid ${grid} must be 1x1, 2x2 or 4x2`);
+  const { sgm, sgn } = GRIDS[grid];
+  if (x.kind !== 'int8' || !matrixGemmFits(gpu, w, x, bk, grid)) {
     throw new Error('matrix gemm: needs W4A8 per-channel weights, int8 input and i8 subgroup matrices');
   }
   if (x.stride % 16) throw new Error(`matrix gemm: activation stride ${x.stride} is not a multiple of 16`);
@@ -91,7 +132,7 @@ export async function matrixGemm(
   const pipeline = await gpu.pipelines.get({
     shader: matrixGemmShader,
     entryPoint: 'main',
-    flags: { KTILE_128: bk === 128 },
+    flags: { KTILE_128: bk === 128, GRID: grid !== '1x1', GRID_4X2: grid === '4x2' },
     constants: { ACCUMULATE: opts.accumulate ? 1 : 0, GATED: opts.gated ? 1 : 0 },
   });
   const parts = w.pieces.map((piece) => {
@@ -117,11 +158,11 @@ export async function matrixGemm(
       y,
       params,
     ]);
-    return { group, params, rowBlocks: Math.ceil(piece.rows / ROWS_PER_WG) };
+    return { group, params, rowBlocks: Math.ceil(piece.rows / (64 * sgn)) };
   });
   return {
     encode: (pass, tokens = 1) => {
-      const blocks = Math.ceil(tokens / MATRIX_GEMM_TOKENS);
+      const blocks = Math.ceil(tokens / (32 * sgm));
       for (const p of parts) dispatch(pass, pipeline, p.group, blocks, p.rowBlocks);
     },
     destroy: () => {

@@ -8,7 +8,7 @@ import { bindGroup, dispatch } from '../gpu/dispatch';
 import type { PipelineSpec } from '../gpu/pipelines';
 import { roundUp, w2Geometry, w4a8Geometry } from '../quant/layouts';
 import type { Encodable } from './encodable';
-import { matrixGemm, matrixGemmFits } from './gemm-matrix';
+import { type MatrixGrid, matrixGemm, matrixGemmFits } from './gemm-matrix';
 import { type Activations, type GpuLinear, type GpuLinearPiece, grid2d } from './linear';
 import { partialsAfterSubgroups, subgroupsFit } from './subgroups';
 
@@ -73,6 +73,8 @@ export interface GemvOptions {
   matrixUnits?: boolean;
   /** The matrix GEMM's K tile (64 or 128; default DEFAULT_K_TILE = 128). */
   matrixKTile?: number;
+  /** The matrix GEMM's subgroup grid (default DEFAULT_GRID). */
+  matrixGrid?: MatrixGrid;
 }
 
 /**
@@ -397,9 +399,9 @@ export async function gemv(
   y: GPUBuffer,
   opts: GemvOptions = {},
 ): Promise<Encodable> {
-  if (opts.matrixUnits && matrixGemmFits(gpu, w, x, opts.matrixKTile)) {
-    const { accumulate, gated, yStride, matrixKTile } = opts;
-    return matrixGemm(gpu, w, x, y, { accumulate, gated, yStride, kTile: matrixKTile });
+  if (opts.matrixUnits && matrixGemmFits(gpu, w, x, opts.matrixKTile, opts.matrixGrid)) {
+    const { accumulate, gated, yStride, matrixKTile, matrixGrid } = opts;
+    return matrixGemm(gpu, w, x, y, { accumulate, gated, yStride, kTile: matrixKTile, grid: matrixGrid });
   }
   const { device } = gpu;
   const tpr = opts.threadsPerRow ?? 32;

@@ -17,7 +17,7 @@ import {
 } from '../kernels/attention';
 import { embedKernel } from '../kernels/embed';
 import type { Encodable } from '../kernels/encodable';
-import { MATRIX_GEMM_TOKENS, matrixUnitsAvailable } from '../kernels/gemm-matrix';
+import { MATRIX_GEMM_TOKENS, type MatrixGrid, matrixUnitsAvailable } from '../kernels/gemm-matrix';
 import { canStageActivations, canStageInt16, fitThreadsPerRow, gemv, x16BlocksFit } from '../kernels/gemv';
 import { ACT_ALIGN, type Activations, type GpuLinear, x16Bytes } from '../kernels/linear';
 import { rmsNormKernel } from '../kernels/rmsnorm';
@@ -256,6 +256,8 @@ export interface KernelTuning {
   prefillAttentionThreads?: PrefillThreads;
   /** K tile of the matrix-unit prefill GEMM: 64 or 128 (default 128, DEFAULT_K_TILE). */
   prefillMatrixKTile?: number;
+  /** Subgroup grid of the matrix-unit prefill GEMM (MatrixGrid; default DEFAULT_GRID). */
+  prefillMatrixGrid?: MatrixGrid;
   /**
    * W4A16 and 2/4/16 (default true): the matmuls stage their f32 input as 16-bit fixed point
    * (hi/lo int8) and multiply with dot4I8Packed (GemvOptions.int16Activations), qkv and gate_up
@@ -446,6 +448,7 @@ export class GpuSession {
       threadsPerRow: opts.tuning?.prefillThreadsPerRow ?? 4,
       matrixUnits: matrix,
       matrixKTile: opts.tuning?.prefillMatrixKTile,
+      matrixGrid: opts.tuning?.prefillMatrixGrid,
     };
     const makeLayer = async (
       i: number,

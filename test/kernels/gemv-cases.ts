@@ -8,7 +8,7 @@ import { sliceRows } from '../../src/format/pieces';
 import { poison, readF32, readU32, storageBuffer, uploadBuffer } from '../../src/gpu/buffers';
 import type { GpuContext } from '../../src/gpu/device';
 import { dequantizeW4a8Kernel } from '../../src/kernels/dequant';
-import { MATRIX_GEMM_TOKENS, matrixUnitsAvailable } from '../../src/kernels/gemm-matrix';
+import { MATRIX_GEMM_TOKENS, type MatrixGrid, matrixUnitsAvailable } from '../../src/kernels/gemm-matrix';
 import { gemv } from '../../src/kernels/gemv';
 import { ACT_ALIGN, type Activations, type GpuLinear } from '../../src/kernels/linear';
 import { rmsNormKernel } from '../../src/kernels/rmsnorm';
@@ -58,6 +58,7 @@ interface GemvCase {
   /** W4A8 int8 input: the matrix-unit GEMM (GemvOptions.matrixUnits); the case needs the adapter's i8 subgroup matrices. */
   matrixUnits?: boolean;
   matrixKTile?: number;
+  matrixGrid?: MatrixGrid;
   /**
    * W4A16 / 2/4/16: the prefill token-block kernel on `x16` activations (packed here by
    * packX16, the layout's reference), tokensPerWorkgroup tokens per workgroup.
@@ -560,6 +561,40 @@ const gemvCases: GemvCase[] = [
   { scheme: 'w4a8', N: 130, K: 1000, tokens: 5, matrixUnits: true, gated: true, pieces: 2 },
   { scheme: 'w4a8', N: 300, K: 2080, tokens: 129, matrixUnits: true, accumulate: true, matrixKTile: 128 },
   { scheme: 'w4a8', N: 256, K: 96, tokens: 32, matrixUnits: true, pieces: 3, matrixKTile: 128 },
+  // … with 2 × 2 and 4 × 2 subgroups per workgroup (64 × 128 and 128 × 128 tiles): partial token
+  // and row blocks, both K tiles, gating, residual add, pieces.
+  { scheme: 'w4a8', N: 200, K: 4096, tokens: 70, matrixUnits: true, matrixGrid: '2x2' },
+  {
+    scheme: 'w4a8',
+    N: 300,
+    K: 2080,
+    tokens: 129,
+    matrixUnits: true,
+    accumulate: true,
+    matrixGrid: '2x2',
+    matrixKTile: 64,
+  },
+  {
+    scheme: 'w4a8',
+    N: 130,
+    K: 1000,
+    tokens: 5,
+    matrixUnits: true,
+    gated: true,
+    pieces: 2,
+    matrixGrid: '4x2',
+  },
+  { scheme: 'w4a8', N: 300, K: 2080, tokens: 200, matrixUnits: true, accumulate: true, matrixGrid: '4x2' },
+  {
+    scheme: 'w4a8',
+    N: 260,
+    K: 96,
+    tokens: 129,
+    matrixUnits: true,
+    gated: true,
+    matrixGrid: '4x2',
+    matrixKTile: 64,
+  },
   // W4A16 / 2/4/16 prefill token blocks on x16 activations: partial blocks of 2, 4 and 8 (8 on
   // GPUs, 2 on software adapters), K off the group sizes, gating, residual add, pieces, a long
   // row with many outliers (2/4/16's outliers read per token from the packed halves), 2-bit /
@@ -670,7 +705,9 @@ export const gemvKernelCases: KernelCase[] = [
     nodeOnly,
     unavailable: c.matrixUnits
       ? (gpu: GpuContext) =>
-          matrixUnitsAvailable(gpu) ? null : 'no i8 16×16×32 subgroup matrices on this adapter'
+          matrixUnitsAvailable(gpu, c.matrixKTile, c.matrixGrid)
+            ? null
+            : `no i8 16×16×32 subgroup matrices${c.matrixGrid ? ` with a ${c.matrixGrid} subgroup grid` : ''} on this adapter`
       : undefined,
   })),
   ...(
