@@ -4,7 +4,7 @@ import type { GpuContext } from '../src/gpu/device';
 import type { Encodable } from '../src/kernels/encodable';
 import {
   MATRIX_GEMM_TOKENS,
-  type MatrixGrid,
+  type MatrixGridChoice,
   matrixGemm,
   matrixUnitsAvailable,
 } from '../src/kernels/gemm-matrix';
@@ -31,19 +31,48 @@ export interface GemmVariant {
   tokensPerWorkgroup: number;
   /** The matrix-unit GEMM (skipped where the adapter lacks i8 subgroup matrices) and its K tile. */
   matrixKTile?: number;
-  /** The matrix GEMM's subgroup grid (default 1x1). */
-  grid?: MatrixGrid;
+  /** The matrix GEMM's subgroup grid (default auto). */
+  grid?: MatrixGridChoice;
+  /** Diagnostic: the matrix GEMM's STRIP bits (parts of its K loop left out; wrong results). */
+  strip?: number;
   /** W4A16 / 2/4/16: x16 activations in token blocks (else f32 activations, one token per workgroup). */
   x16?: boolean;
 }
 
 export const GEMM_VARIANTS: GemmVariant[] = [
-  { name: 'matrix units, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64 },
-  { name: 'matrix units, K tile 128', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128 },
+  { name: 'matrix auto, K tile 128 (default)', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128 },
+  { name: 'matrix 1x1, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64, grid: '1x1' },
+  { name: 'matrix 1x1, K tile 128', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128, grid: '1x1' },
   { name: 'matrix 2x2, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64, grid: '2x2' },
   { name: 'matrix 2x2, K tile 128', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128, grid: '2x2' },
   { name: 'matrix 4x2, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64, grid: '4x2' },
   { name: 'matrix 4x2, K tile 128', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128, grid: '4x2' },
+  // Where the 4x2 kernel's time goes: its K loop without the global loads, without the staging
+  // stores (the loads then die too), without the MMAs.
+  {
+    name: 'matrix 4x2 K128 −loads',
+    threadsPerRow: 0,
+    tokensPerWorkgroup: 0,
+    matrixKTile: 128,
+    grid: '4x2',
+    strip: 1,
+  },
+  {
+    name: 'matrix 4x2 K128 −staging',
+    threadsPerRow: 0,
+    tokensPerWorkgroup: 0,
+    matrixKTile: 128,
+    grid: '4x2',
+    strip: 2,
+  },
+  {
+    name: 'matrix 4x2 K128 −MMAs',
+    threadsPerRow: 0,
+    tokensPerWorkgroup: 0,
+    matrixKTile: 128,
+    grid: '4x2',
+    strip: 4,
+  },
   { name: 'block8 tpr4', threadsPerRow: 4, tokensPerWorkgroup: 8 },
   { name: 'block8 tpr8', threadsPerRow: 8, tokensPerWorkgroup: 8 },
   { name: 'block4 tpr4', threadsPerRow: 4, tokensPerWorkgroup: 4 },
@@ -115,14 +144,15 @@ export async function benchGemm(
     }
     const y = storageBuffer(device, rows * N * 4);
     for (const v of int8 ? GEMM_VARIANTS : GEMM_X16_VARIANTS) {
-      if (v.matrixKTile && !matrixUnitsAvailable(gpu, v.matrixKTile, v.grid)) continue;
+      if (v.matrixKTile && !matrixUnitsAvailable(gpu, v.matrixKTile, v.grid === 'auto' ? '1x1' : v.grid))
+        continue;
       // As the model picks them: doubled until the tile's table (and a staged row) fits.
       const threadsPerRow = fitThreadsPerRow(v.threadsPerRow, (t) =>
         v.x16 ? x16BlocksFit(gpu, scheme, K, t) : int8 || canStageInt16(gpu, scheme, K, t),
       );
       const x = int8 ? inputs.int8 : v.x16 ? inputs.x16 : inputs.f32;
       const k: Encodable = v.matrixKTile
-        ? await matrixGemm(gpu, w, x, y, { kTile: v.matrixKTile, grid: v.grid })
+        ? await matrixGemm(gpu, w, x, y, { kTile: v.matrixKTile, grid: v.grid, tokens, strip: v.strip })
         : await gemv(gpu, w, x, y, { threadsPerRow, tokensPerWorkgroup: v.tokensPerWorkgroup });
       const encode = (pass: GPUComputePassEncoder) => k.encode(pass, tokens);
       const iterations = await calibrateIterations(gpu, encode, 0.03);

@@ -59,6 +59,10 @@ const ROW_WORDS: u32 = BKP / 4u;
 override ACCUMULATE: bool = false;
 // Rows are (gate, up) pairs: write silu(gate)·up, one output per pair.
 override GATED: bool = false;
+// Diagnostic only (the gemm bench suite; 0 in the model, results wrong otherwise): parts of the K
+// loop left out, to find where its time goes — 1: the global loads (registers hold constants),
+// 2: the staging stores (the loads then die too; MMAs and barriers remain), 4: the MMAs.
+override STRIP: u32 = 0u;
 
 struct Params {
   n_rows: u32,      // rows of this weight piece
@@ -121,7 +125,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 
   for (var kt = 0u; kt <= params.k_tiles; kt++) {
     // Stage tile kt - 1 (loaded last iteration), then issue tile kt's loads, then multiply.
-    if (kt > 0u) {
+    if (kt > 0u && (STRIP & 2u) != 0u) {
+      workgroupBarrier();
+      workgroupBarrier();
+    } else if (kt > 0u) {
       workgroupBarrier();   // the previous tile's matrix loads are done
       for (var i = 0u; i < XV_MAX; i++) {
         if (i < XV) {
@@ -151,7 +158,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       }
       workgroupBarrier();
     }
-    if (kt < params.k_tiles) {
+    if (kt < params.k_tiles && (STRIP & 1u) != 0u) {
+      for (var i = 0u; i < XV_MAX; i++) {
+        xr[i] = vec4<u32>(lid + kt, i, 3u, 4u);
+        wr[i] = vec4<u32>(lid ^ kt, i, 5u, 6u);
+      }
+    } else if (kt < params.k_tiles) {
       for (var i = 0u; i < XV_MAX; i++) {
         if (i < XV) {
           let e = lid + i * WG;
@@ -169,7 +181,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         }
       }
     }
-    if (kt > 0u) {
+    if (kt > 0u && (STRIP & 4u) == 0u) {
       // Offsets and strides count the arrays' i32 words (4 int8 each): BKP / 4 words a row.
       for (var kk = 0u; kk < BK / 32u; kk++) {
         let k8 = kk * 8u;   // 32 int8

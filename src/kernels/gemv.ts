@@ -8,7 +8,7 @@ import { bindGroup, dispatch } from '../gpu/dispatch';
 import type { PipelineSpec } from '../gpu/pipelines';
 import { roundUp, w2Geometry, w4a8Geometry } from '../quant/layouts';
 import type { Encodable } from './encodable';
-import { type MatrixGrid, matrixGemm, matrixGemmFits } from './gemm-matrix';
+import { type MatrixGridChoice, matrixGemm, matrixGemmFits } from './gemm-matrix';
 import { type Activations, type GpuLinear, type GpuLinearPiece, grid2d } from './linear';
 import { partialsAfterSubgroups, subgroupsFit } from './subgroups';
 
@@ -73,8 +73,10 @@ export interface GemvOptions {
   matrixUnits?: boolean;
   /** The matrix GEMM's K tile (64 or 128; default DEFAULT_K_TILE = 128). */
   matrixKTile?: number;
-  /** The matrix GEMM's subgroup grid (default DEFAULT_GRID). */
-  matrixGrid?: MatrixGrid;
+  /** The matrix GEMM's subgroup grid (default `auto`, for `matrixTokens` tokens per dispatch). */
+  matrixGrid?: MatrixGridChoice;
+  /** Tokens a matrix GEMM dispatch is expected to hold (the prefill chunk; default 512). */
+  matrixTokens?: number;
 }
 
 /**
@@ -399,9 +401,16 @@ export async function gemv(
   y: GPUBuffer,
   opts: GemvOptions = {},
 ): Promise<Encodable> {
-  if (opts.matrixUnits && matrixGemmFits(gpu, w, x, opts.matrixKTile, opts.matrixGrid)) {
-    const { accumulate, gated, yStride, matrixKTile, matrixGrid } = opts;
-    return matrixGemm(gpu, w, x, y, { accumulate, gated, yStride, kTile: matrixKTile, grid: matrixGrid });
+  if (opts.matrixUnits && matrixGemmFits(gpu, w, x, opts.matrixKTile, opts.matrixGrid, opts.matrixTokens)) {
+    const { accumulate, gated, yStride, matrixKTile, matrixGrid, matrixTokens } = opts;
+    return matrixGemm(gpu, w, x, y, {
+      accumulate,
+      gated,
+      yStride,
+      kTile: matrixKTile,
+      grid: matrixGrid,
+      tokens: matrixTokens,
+    });
   }
   const { device } = gpu;
   const tpr = opts.threadsPerRow ?? 32;

@@ -17,7 +17,7 @@ import {
 } from '../kernels/attention';
 import { embedKernel } from '../kernels/embed';
 import type { Encodable } from '../kernels/encodable';
-import { MATRIX_GEMM_TOKENS, type MatrixGrid, matrixUnitsAvailable } from '../kernels/gemm-matrix';
+import { MATRIX_GEMM_TOKENS, type MatrixGridChoice, matrixUnitsAvailable } from '../kernels/gemm-matrix';
 import { canStageActivations, canStageInt16, fitThreadsPerRow, gemv, x16BlocksFit } from '../kernels/gemv';
 import { ACT_ALIGN, type Activations, type GpuLinear, x16Bytes } from '../kernels/linear';
 import { rmsNormKernel } from '../kernels/rmsnorm';
@@ -256,8 +256,8 @@ export interface KernelTuning {
   prefillAttentionThreads?: PrefillThreads;
   /** K tile of the matrix-unit prefill GEMM: 64 or 128 (default 128, DEFAULT_K_TILE). */
   prefillMatrixKTile?: number;
-  /** Subgroup grid of the matrix-unit prefill GEMM (MatrixGrid; default DEFAULT_GRID). */
-  prefillMatrixGrid?: MatrixGrid;
+  /** Subgroup grid of the matrix-unit prefill GEMM (default `auto`: autoMatrixGrid per matmul). */
+  prefillMatrixGrid?: MatrixGridChoice;
   /**
    * W4A16 and 2/4/16 (default true): the matmuls stage their f32 input as 16-bit fixed point
    * (hi/lo int8) and multiply with dot4I8Packed (GemvOptions.int16Activations), qkv and gate_up
@@ -350,10 +350,10 @@ export class GpuSession {
     const H = roundUp(c.hiddenSize, ACT_ALIGN);
     const A = roundUp(qDim, ACT_ALIGN);
     const I = roundUp(c.intermediateSize, ACT_ALIGN);
-    // W4A8 prefill on matrix units where the adapter offers them (32-token blocks).
+    // W4A8 prefill on matrix units where the adapter offers them (blocks of 32–128 tokens).
     const matrix = int8 && (opts.tuning?.prefillMatrixUnits ?? true) && matrixUnitsAvailable(gpu);
     // Activation rows: whole prefill token blocks (the W4A8 prefill GEMV writes 8 tokens at a
-    // time, the matrix GEMM 32).
+    // time, the matrix GEMM up to 128).
     const T = roundUp(maxChunk, matrix ? MATRIX_GEMM_TOKENS : PREFILL_TOKEN_BLOCK_MAX);
 
     const step = buf(16, 'step', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
@@ -449,6 +449,7 @@ export class GpuSession {
       matrixUnits: matrix,
       matrixKTile: opts.tuning?.prefillMatrixKTile,
       matrixGrid: opts.tuning?.prefillMatrixGrid,
+      matrixTokens: maxChunk,
     };
     const makeLayer = async (
       i: number,

@@ -557,10 +557,39 @@ const gemvCases: GemvCase[] = [
   { scheme: 'f16', N: 33, K: 48, tokens: 7, accumulate: true },
   // The matrix-unit prefill GEMM (i8 subgroup matrices; skipped where the adapter lacks them):
   // partial token and row blocks, K off the 64 / 128 tile, several pieces, gating, residual add.
+  // The grid `auto` picks (2x2 for these few rows; 4x2 for 3,100), and 1x1 named.
   { scheme: 'w4a8', N: 200, K: 4096, tokens: 70, matrixUnits: true },
-  { scheme: 'w4a8', N: 130, K: 1000, tokens: 5, matrixUnits: true, gated: true, pieces: 2 },
-  { scheme: 'w4a8', N: 300, K: 2080, tokens: 129, matrixUnits: true, accumulate: true, matrixKTile: 128 },
-  { scheme: 'w4a8', N: 256, K: 96, tokens: 32, matrixUnits: true, pieces: 3, matrixKTile: 128 },
+  { scheme: 'w4a8', N: 3100, K: 96, tokens: 3, matrixUnits: true, gated: true },
+  {
+    scheme: 'w4a8',
+    N: 130,
+    K: 1000,
+    tokens: 5,
+    matrixUnits: true,
+    gated: true,
+    pieces: 2,
+    matrixGrid: '1x1',
+  },
+  {
+    scheme: 'w4a8',
+    N: 300,
+    K: 2080,
+    tokens: 129,
+    matrixUnits: true,
+    accumulate: true,
+    matrixKTile: 128,
+    matrixGrid: '1x1',
+  },
+  {
+    scheme: 'w4a8',
+    N: 256,
+    K: 96,
+    tokens: 32,
+    matrixUnits: true,
+    pieces: 3,
+    matrixKTile: 64,
+    matrixGrid: '1x1',
+  },
   // … with 2 × 2 and 4 × 2 subgroups per workgroup (64 × 128 and 128 × 128 tiles): partial token
   // and row blocks, both K tiles, gating, residual add, pieces.
   { scheme: 'w4a8', N: 200, K: 4096, tokens: 70, matrixUnits: true, matrixGrid: '2x2' },
