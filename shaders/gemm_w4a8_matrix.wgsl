@@ -7,9 +7,10 @@
 //
 // Workgroup = a grid of SGM × SGN subgroups of 32 owning BM = 32·SGM tokens × BN = 64·SGN output
 // rows; each subgroup owns 32 tokens × 64 rows = 2 × 4 result tiles of 16 × 16. Per K tile of BK
-// features: every invocation loads its share of the int8 activations and int4 weights into
-// registers, stores them (the weights widened to int8) into workgroup memory, and each subgroup
-// runs its BK/32 × 8 matrix multiply-accumulates while the next tile's loads are in flight. Rows
+// features: every invocation issues its share of the next tile's loads (int8 activations, int4
+// weights) into registers, each subgroup runs its BK/32 × 8 matrix multiply-accumulates on this
+// tile while they are in flight, and then the registers are staged (the weights widened to int8)
+// into workgroup memory: the same buffer after a barrier, or with DOUBLE_BUFFER the other one. Rows
 // of both staged tiles are padded by 16 bytes (BKP): an 8-row matrix load then touches 8
 // different 16-byte bank groups. Consecutive workgroups take the token blocks of one row block, so
 // a weight tile is read from DRAM about once and then from L2.
@@ -87,9 +88,92 @@ const WV: u32 = BN * BK / 32u / WG;
 const XV_MAX: u32 = 8u;
 const WV_MAX: u32 = 8u;
 
-var<workgroup> xs: array<i32, BM * BKP / 4u>;       // [token][k], int8 packed 4 per word
-var<workgroup> ws: array<i32, BN * BKP / 4u>;       // [row][k], int8 packed 4 per word
-var<workgroup> cs: array<i32, 256u * SGM * SGN>;    // one 16 × 16 result tile per subgroup at a time
+// Staged tiles: one buffer, or with DOUBLE_BUFFER two (tile kt in buffer kt % 2), so the next
+// tile is staged while this one is multiplied and a K tile needs one barrier instead of two.
+#if DOUBLE_BUFFER
+const BUFS: u32 = 2u;
+#else
+const BUFS: u32 = 1u;
+#endif
+const XS_WORDS: u32 = BM * ROW_WORDS;
+const WS_WORDS: u32 = BN * ROW_WORDS;
+// [buffer][token][k] and [buffer][row][k], int8 packed 4 per word. After the K loop `xs` holds the
+// epilogue's result tiles (one 16 × 16 per subgroup: 256·SGM·SGN ≤ BM · ROW_WORDS words).
+var<workgroup> xs: array<i32, BUFS * XS_WORDS>;
+var<workgroup> ws: array<i32, BUFS * WS_WORDS>;
+
+// One K tile's share of this invocation, in registers: activation vec4 e (token e / (BK/16), part
+// e % (BK/16)) and weight vec4 e (row e / (BK/32), chunk e % (BK/32)), e = lid + i·WG.
+struct TileRegs {
+  x: array<vec4<u32>, XV_MAX>,
+  w: array<vec4<u32>, WV_MAX>,
+}
+
+fn load_tile(kt: u32, t0: u32, n0: u32, lid: u32) -> TileRegs {
+  var r: TileRegs;
+  let xparts = BK / 16u;
+  let wchunks = BK / 32u;
+  for (var i = 0u; i < XV_MAX; i++) {
+    if (i < XV) {
+      let e = lid + i * WG;
+      if ((STRIP & 1u) != 0u) {
+        r.x[i] = vec4<u32>(lid + kt, i, 3u, 4u);
+      } else {
+        r.x[i] = xq[(t0 + e / xparts) * params.x_stride + kt * xparts + e % xparts];
+      }
+    }
+  }
+  for (var i = 0u; i < WV_MAX; i++) {
+    if (i < WV) {
+      let e = lid + i * WG;
+      let row = min(n0 + e / wchunks, params.n_rows - 1u);
+      let c = kt * wchunks + e % wchunks;
+      if ((STRIP & 1u) != 0u) {
+        r.w[i] = vec4<u32>(lid ^ kt, i, 5u, 6u);
+      } else {
+        // Chunks past the row (K's last tile) are zero weights.
+        r.w[i] = select(vec4<u32>(0u), qweight[row * params.chunks + min(c, params.chunks - 1u)],
+                        c < params.chunks);
+      }
+    }
+  }
+  return r;
+}
+
+// The registers of load_tile into buffer `buf`, the weights widened to int8 rows in k order
+// (lib/sint4.wgsl).
+fn stage_tile(r: TileRegs, buf: u32, lid: u32) {
+  if ((STRIP & 2u) != 0u) {
+    return;
+  }
+  let xparts = BK / 16u;
+  let wchunks = BK / 32u;
+  for (var i = 0u; i < XV_MAX; i++) {
+    if (i < XV) {
+      let e = lid + i * WG;
+      let o = buf * XS_WORDS + (e / xparts) * ROW_WORDS + (e % xparts) * 4u;
+      xs[o] = bitcast<i32>(r.x[i].x);
+      xs[o + 1u] = bitcast<i32>(r.x[i].y);
+      xs[o + 2u] = bitcast<i32>(r.x[i].z);
+      xs[o + 3u] = bitcast<i32>(r.x[i].w);
+    }
+  }
+  for (var i = 0u; i < WV_MAX; i++) {
+    if (i < WV) {
+      let e = lid + i * WG;
+      let o = buf * WS_WORDS + (e / wchunks) * ROW_WORDS + (e % wchunks) * 8u;
+      let w = r.w[i];
+      ws[o] = bitcast<i32>(sint4_lo(w.x));
+      ws[o + 1u] = bitcast<i32>(sint4_hi(w.x));
+      ws[o + 2u] = bitcast<i32>(sint4_lo(w.y));
+      ws[o + 3u] = bitcast<i32>(sint4_hi(w.y));
+      ws[o + 4u] = bitcast<i32>(sint4_lo(w.z));
+      ws[o + 5u] = bitcast<i32>(sint4_hi(w.z));
+      ws[o + 6u] = bitcast<i32>(sint4_lo(w.w));
+      ws[o + 7u] = bitcast<i32>(sint4_hi(w.w));
+    }
+  }
+}
 
 @compute @workgroup_size(WG)
 #if GRID
@@ -106,14 +190,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let sm = (sg / SGN) * 32u;
   let sn = (sg % SGN) * 64u;
 
-  // This invocation's loads: activation vec4 e (token e / (BK/16), part e % (BK/16)) and weight
-  // vec4 e (row e / (BK/32), chunk e % (BK/32)), e = lid + i·WG.
-  var xr: array<vec4<u32>, XV_MAX>;
-  var wr: array<vec4<u32>, WV_MAX>;
-  let xparts = BK / 16u;
-  let wchunks = BK / 32u;
-
-  // acc_ij: tokens t0 + 16i …, rows n0 + 16j …
+  // acc_ij: tokens t0 + sm + 16i …, rows n0 + sn + 16j …
   var acc00 = subgroup_matrix_result<i32, 16, 16>();
   var acc01 = subgroup_matrix_result<i32, 16, 16>();
   var acc02 = subgroup_matrix_result<i32, 16, 16>();
@@ -123,75 +200,29 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   var acc12 = subgroup_matrix_result<i32, 16, 16>();
   var acc13 = subgroup_matrix_result<i32, 16, 16>();
 
-  for (var kt = 0u; kt <= params.k_tiles; kt++) {
-    // Stage tile kt - 1 (loaded last iteration), then issue tile kt's loads, then multiply.
-    if (kt > 0u && (STRIP & 2u) != 0u) {
-      workgroupBarrier();
-      workgroupBarrier();
-    } else if (kt > 0u) {
-      workgroupBarrier();   // the previous tile's matrix loads are done
-      for (var i = 0u; i < XV_MAX; i++) {
-        if (i < XV) {
-          let e = lid + i * WG;
-          let o = (e / xparts) * ROW_WORDS + (e % xparts) * 4u;
-          xs[o] = bitcast<i32>(xr[i].x);
-          xs[o + 1u] = bitcast<i32>(xr[i].y);
-          xs[o + 2u] = bitcast<i32>(xr[i].z);
-          xs[o + 3u] = bitcast<i32>(xr[i].w);
-        }
-      }
-      for (var i = 0u; i < WV_MAX; i++) {
-        if (i < WV) {
-          let e = lid + i * WG;
-          let o = (e / wchunks) * ROW_WORDS + (e % wchunks) * 8u;
-          let w = wr[i];
-          // int8 rows in k order (lib/sint4.wgsl).
-          ws[o] = bitcast<i32>(sint4_lo(w.x));
-          ws[o + 1u] = bitcast<i32>(sint4_hi(w.x));
-          ws[o + 2u] = bitcast<i32>(sint4_lo(w.y));
-          ws[o + 3u] = bitcast<i32>(sint4_hi(w.y));
-          ws[o + 4u] = bitcast<i32>(sint4_lo(w.z));
-          ws[o + 5u] = bitcast<i32>(sint4_hi(w.z));
-          ws[o + 6u] = bitcast<i32>(sint4_lo(w.w));
-          ws[o + 7u] = bitcast<i32>(sint4_hi(w.w));
-        }
-      }
-      workgroupBarrier();
+  // Tile 0 into buffer 0; then per K tile: issue the next tile's loads, multiply this one, stage
+  // the next (after a barrier when there is one buffer), barrier.
+  var regs = load_tile(0u, t0, n0, lid);
+  stage_tile(regs, 0u, lid);
+  workgroupBarrier();
+  for (var kt = 0u; kt < params.k_tiles; kt++) {
+    let more = kt + 1u < params.k_tiles;
+    if (more) {
+      regs = load_tile(kt + 1u, t0, n0, lid);
     }
-    if (kt < params.k_tiles && (STRIP & 1u) != 0u) {
-      for (var i = 0u; i < XV_MAX; i++) {
-        xr[i] = vec4<u32>(lid + kt, i, 3u, 4u);
-        wr[i] = vec4<u32>(lid ^ kt, i, 5u, 6u);
-      }
-    } else if (kt < params.k_tiles) {
-      for (var i = 0u; i < XV_MAX; i++) {
-        if (i < XV) {
-          let e = lid + i * WG;
-          xr[i] = xq[(t0 + e / xparts) * params.x_stride + kt * xparts + e % xparts];
-        }
-      }
-      for (var i = 0u; i < WV_MAX; i++) {
-        if (i < WV) {
-          let e = lid + i * WG;
-          let row = min(n0 + e / wchunks, params.n_rows - 1u);
-          let c = kt * wchunks + e % wchunks;
-          // Chunks past the row (K's last tile) are zero weights.
-          wr[i] = select(vec4<u32>(0u), qweight[row * params.chunks + min(c, params.chunks - 1u)],
-                         c < params.chunks);
-        }
-      }
-    }
-    if (kt > 0u && (STRIP & 4u) == 0u) {
+    if ((STRIP & 4u) == 0u) {
+      let xb = (kt % BUFS) * XS_WORDS + sm * ROW_WORDS;
+      let wb = (kt % BUFS) * WS_WORDS + sn * ROW_WORDS;
       // Offsets and strides count the arrays' i32 words (4 int8 each): BKP / 4 words a row.
       for (var kk = 0u; kk < BK / 32u; kk++) {
         let k8 = kk * 8u;   // 32 int8
-        let a0 = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>, row_major>(&xs, sm * ROW_WORDS + k8, ROW_WORDS);
-        let a1 = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>, row_major>(&xs, (sm + 16u) * ROW_WORDS + k8, ROW_WORDS);
+        let a0 = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>, row_major>(&xs, xb + k8, ROW_WORDS);
+        let a1 = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>, row_major>(&xs, xb + 16u * ROW_WORDS + k8, ROW_WORDS);
         // W^T tiles: row n of the staged weights is column n of the right matrix.
-        let b0 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, sn * ROW_WORDS + k8, ROW_WORDS);
-        let b1 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, (sn + 16u) * ROW_WORDS + k8, ROW_WORDS);
-        let b2 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, (sn + 32u) * ROW_WORDS + k8, ROW_WORDS);
-        let b3 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, (sn + 48u) * ROW_WORDS + k8, ROW_WORDS);
+        let b0 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, wb + k8, ROW_WORDS);
+        let b1 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, wb + 16u * ROW_WORDS + k8, ROW_WORDS);
+        let b2 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, wb + 32u * ROW_WORDS + k8, ROW_WORDS);
+        let b3 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws, wb + 48u * ROW_WORDS + k8, ROW_WORDS);
         acc00 = subgroupMatrixMultiplyAccumulate(a0, b0, acc00);
         acc01 = subgroupMatrixMultiplyAccumulate(a0, b1, acc01);
         acc02 = subgroupMatrixMultiplyAccumulate(a0, b2, acc02);
@@ -202,22 +233,29 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         acc13 = subgroupMatrixMultiplyAccumulate(a1, b3, acc13);
       }
     }
+    if (more) {
+      if (BUFS == 1u) {
+        workgroupBarrier();   // every subgroup is done reading the one buffer
+      }
+      stage_tile(regs, (kt + 1u) % BUFS, lid);
+    }
+    workgroupBarrier();
   }
 
-  // Epilogue, one result tile per subgroup at a time through workgroup memory: scales, then the
-  // gate or the residual add, then the store.
-  let cb = sg * 256u;   // this subgroup's result tile in cs
+  // Epilogue, one result tile per subgroup at a time through workgroup memory (`xs`, free now):
+  // scales, then the gate or the residual add, then the store.
+  let cb = sg * 256u;   // this subgroup's result tile in xs
   for (var tile = 0u; tile < 8u; tile++) {
     workgroupBarrier();
     switch (tile) {
-      case 0u: { subgroupMatrixStore<row_major>(&cs, cb, acc00, 16u); }
-      case 1u: { subgroupMatrixStore<row_major>(&cs, cb, acc01, 16u); }
-      case 2u: { subgroupMatrixStore<row_major>(&cs, cb, acc02, 16u); }
-      case 3u: { subgroupMatrixStore<row_major>(&cs, cb, acc03, 16u); }
-      case 4u: { subgroupMatrixStore<row_major>(&cs, cb, acc10, 16u); }
-      case 5u: { subgroupMatrixStore<row_major>(&cs, cb, acc11, 16u); }
-      case 6u: { subgroupMatrixStore<row_major>(&cs, cb, acc12, 16u); }
-      default: { subgroupMatrixStore<row_major>(&cs, cb, acc13, 16u); }
+      case 0u: { subgroupMatrixStore<row_major>(&xs, cb, acc00, 16u); }
+      case 1u: { subgroupMatrixStore<row_major>(&xs, cb, acc01, 16u); }
+      case 2u: { subgroupMatrixStore<row_major>(&xs, cb, acc02, 16u); }
+      case 3u: { subgroupMatrixStore<row_major>(&xs, cb, acc03, 16u); }
+      case 4u: { subgroupMatrixStore<row_major>(&xs, cb, acc10, 16u); }
+      case 5u: { subgroupMatrixStore<row_major>(&xs, cb, acc11, 16u); }
+      case 6u: { subgroupMatrixStore<row_major>(&xs, cb, acc12, 16u); }
+      default: { subgroupMatrixStore<row_major>(&xs, cb, acc13, 16u); }
     }
     workgroupBarrier();
     let tb = t0 + sm + (tile / 4u) * 16u;   // first token of the tile
@@ -229,8 +267,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         if (n + 1u < params.n_rows) {
           let t = tb + r;
           let sx = xscale[t] * (1.0 / 16.0);
-          let g = f32(cs[cb + r * 16u + 2u * (e % 8u)]) * sx * scales[n];
-          let u = f32(cs[cb + r * 16u + 2u * (e % 8u) + 1u]) * sx * scales[n + 1u];
+          let g = f32(xs[cb + r * 16u + 2u * (e % 8u)]) * sx * scales[n];
+          let u = f32(xs[cb + r * 16u + 2u * (e % 8u) + 1u]) * sx * scales[n + 1u];
           let yi = t * params.y_stride + (params.row0 + n) / 2u;
           var v = g / (1.0 + exp(-g)) * u;
           if (ACCUMULATE) {
@@ -246,7 +284,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         if (n < params.n_rows) {
           let t = tb + r;
           let yi = t * params.y_stride + params.row0 + n;
-          var v = f32(cs[cb + e]) * (xscale[t] * (1.0 / 16.0)) * scales[n];
+          var v = f32(xs[cb + e]) * (xscale[t] * (1.0 / 16.0)) * scales[n];
           if (ACCUMULATE) {
             v += y[yi];
           }

@@ -51,10 +51,13 @@ const GRIDS: Record<MatrixGrid, { sgm: number; sgn: number }> = {
  */
 export const MATRIX_GEMM_TOKENS = 128;
 
-/** Bytes of workgroup memory at K tile `bk`: the staged tiles (rows padded by 16) + result tiles. */
-function sharedBytes(bk: number, grid: MatrixGrid): number {
+/**
+ * Bytes of workgroup memory at K tile `bk`: the staged tiles (rows padded by 16), one or two of
+ * them (the epilogue's result tiles reuse the activation tile).
+ */
+function sharedBytes(bk: number, grid: MatrixGrid, doubleBuffer: boolean): number {
   const { sgm, sgn } = GRIDS[grid];
-  return (32 * sgm + 64 * sgn) * (bk + 16) + 1024 * sgm * sgn;
+  return (32 * sgm + 64 * sgn) * (bk + 16) * (doubleBuffer ? 2 : 1);
 }
 
 /**
@@ -66,6 +69,7 @@ export function matrixUnitsAvailable(
   gpu: GpuContext,
   bk = DEFAULT_K_TILE,
   grid: MatrixGrid = '1x1',
+  doubleBuffer = false,
 ): boolean {
   const c = gpu.caps;
   const { sgm, sgn } = GRIDS[grid];
@@ -79,7 +83,7 @@ export function matrixUnitsAvailable(
     c.subgroupMinSize === 32 &&
     c.subgroupMaxSize === 32 &&
     c.limits.maxComputeInvocationsPerWorkgroup >= 32 * sgm * sgn &&
-    sharedBytes(bk, grid) <= c.limits.maxComputeWorkgroupStorageSize &&
+    sharedBytes(bk, grid, doubleBuffer) <= c.limits.maxComputeWorkgroupStorageSize &&
     (!multi ||
       (c.features.subgroups &&
         c.wgslLanguageFeatures.includes('subgroup_id') &&
@@ -138,6 +142,8 @@ export interface MatrixGemmOptions {
   tokens?: number;
   /** Diagnostic (the gemm bench suite): the shader's STRIP bits; results are wrong with any. */
   strip?: number;
+  /** Two staged buffers, one barrier per K tile (the shader's DOUBLE_BUFFER; default false). */
+  doubleBuffer?: boolean;
 }
 
 /**
@@ -159,8 +165,14 @@ export async function matrixGemm(
   if (choice !== 'auto' && !(choice in GRIDS)) {
     throw new Error(`matrix gemm: grid ${choice} must be auto, 1x1, 2x2 or 4x2`);
   }
+  const doubleBuffer = opts.doubleBuffer ?? false;
   const grid = resolveGrid(gpu, choice, w.N, opts.tokens ?? DEFAULT_TOKENS, bk);
-  if (x.kind !== 'int8' || grid === null || !matrixGemmFits(gpu, w, x, bk, grid)) {
+  if (
+    x.kind !== 'int8' ||
+    grid === null ||
+    !matrixGemmFits(gpu, w, x, bk, grid) ||
+    !matrixUnitsAvailable(gpu, bk, grid, doubleBuffer)
+  ) {
     throw new Error('matrix gemm: needs W4A8 per-channel weights, int8 input and i8 subgroup matrices');
   }
   if (x.stride % 16) throw new Error(`matrix gemm: activation stride ${x.stride} is not a multiple of 16`);
@@ -172,7 +184,12 @@ export async function matrixGemm(
   const pipeline = await gpu.pipelines.get({
     shader: matrixGemmShader,
     entryPoint: 'main',
-    flags: { KTILE_128: bk === 128, GRID: grid !== '1x1', GRID_4X2: grid === '4x2' },
+    flags: {
+      KTILE_128: bk === 128,
+      GRID: grid !== '1x1',
+      GRID_4X2: grid === '4x2',
+      DOUBLE_BUFFER: doubleBuffer,
+    },
     constants: {
       ACCUMULATE: opts.accumulate ? 1 : 0,
       GATED: opts.gated ? 1 : 0,
