@@ -359,9 +359,6 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'prefill-grid-1x1': { tuning: { prefillMatrixGrid: '1x1' } },
   'prefill-grid-2x2': { tuning: { prefillMatrixGrid: '2x2' } },
   'prefill-grid-4x2': { tuning: { prefillMatrixGrid: '4x2' } },
-  'prefill-4x2-k64-2buf': {
-    tuning: { prefillMatrixGrid: '4x2', prefillMatrixKTile: 64, prefillMatrixDoubleBuffer: true },
-  },
   'prefill-tpr8': { tuning: { prefillThreadsPerRow: 8 } },
   'prefill-block4': { tuning: { prefillTokenBlock: 4 } },
   'prefill-tpr16': { tuning: { prefillThreadsPerRow: 16 } },

@@ -35,8 +35,6 @@ export interface GemmVariant {
   grid?: MatrixGridChoice;
   /** Diagnostic: the matrix GEMM's STRIP bits (parts of its K loop left out; wrong results). */
   strip?: number;
-  /** The matrix GEMM with two staged buffers (one barrier per K tile). */
-  doubleBuffer?: boolean;
   /** W4A16 / 2/4/16: x16 activations in token blocks (else f32 activations, one token per workgroup). */
   x16?: boolean;
 }
@@ -49,57 +47,6 @@ export const GEMM_VARIANTS: GemmVariant[] = [
   { name: 'matrix 2x2, K tile 128', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128, grid: '2x2' },
   { name: 'matrix 4x2, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64, grid: '4x2' },
   { name: 'matrix 4x2, K tile 128', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128, grid: '4x2' },
-  {
-    name: 'matrix 1x1, K128, 2 buffers',
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrixKTile: 128,
-    grid: '1x1',
-    doubleBuffer: true,
-  },
-  {
-    name: 'matrix 2x2, K64, 2 buffers',
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrixKTile: 64,
-    grid: '2x2',
-    doubleBuffer: true,
-  },
-  {
-    name: 'matrix 4x2, K64, 2 buffers',
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrixKTile: 64,
-    grid: '4x2',
-    doubleBuffer: true,
-  },
-  {
-    name: 'matrix 4x2 K64 2 buf −loads',
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrixKTile: 64,
-    grid: '4x2',
-    doubleBuffer: true,
-    strip: 1,
-  },
-  {
-    name: 'matrix 4x2 K64 2 buf −staging',
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrixKTile: 64,
-    grid: '4x2',
-    doubleBuffer: true,
-    strip: 2,
-  },
-  {
-    name: 'matrix 4x2 K64 2 buf −MMAs',
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrixKTile: 64,
-    grid: '4x2',
-    doubleBuffer: true,
-    strip: 4,
-  },
   // Where the 4x2 kernel's time goes: its K loop without the global loads, without the staging
   // stores (the loads then die too), without the MMAs.
   {
@@ -198,7 +145,7 @@ export async function benchGemm(
     const y = storageBuffer(device, rows * N * 4);
     for (const v of int8 ? GEMM_VARIANTS : GEMM_X16_VARIANTS) {
       const grid = v.grid === 'auto' ? '1x1' : v.grid;
-      if (v.matrixKTile && !matrixUnitsAvailable(gpu, v.matrixKTile, grid, v.doubleBuffer)) continue;
+      if (v.matrixKTile && !matrixUnitsAvailable(gpu, v.matrixKTile, grid)) continue;
       // As the model picks them: doubled until the tile's table (and a staged row) fits.
       const threadsPerRow = fitThreadsPerRow(v.threadsPerRow, (t) =>
         v.x16 ? x16BlocksFit(gpu, scheme, K, t) : int8 || canStageInt16(gpu, scheme, K, t),
@@ -210,7 +157,6 @@ export async function benchGemm(
             grid: v.grid,
             tokens,
             strip: v.strip,
-            doubleBuffer: v.doubleBuffer,
           })
         : await gemv(gpu, w, x, y, { threadsPerRow, tokensPerWorkgroup: v.tokensPerWorkgroup });
       const encode = (pass: GPUComputePassEncoder) => k.encode(pass, tokens);

@@ -9,8 +9,9 @@
 // rows; each subgroup owns 32 tokens × 64 rows = 2 × 4 result tiles of 16 × 16. Per K tile of BK
 // features: every invocation issues its share of the next tile's loads (int8 activations, int4
 // weights) into registers, each subgroup runs its BK/32 × 8 matrix multiply-accumulates on this
-// tile while they are in flight, and then the registers are staged (the weights widened to int8)
-// into workgroup memory: the same buffer after a barrier, or with DOUBLE_BUFFER the other one. Rows
+// tile while they are in flight, and after a barrier the registers are staged (the weights
+// widened to int8) into workgroup memory. (A second staged buffer, one barrier per K tile, was
+// slower on the H100 at every grid: session 10, docs/benchmarks.md.) Rows
 // of both staged tiles are padded by 16 bytes (BKP): an 8-row matrix load then touches 8
 // different 16-byte bank groups. Consecutive workgroups take the token blocks of one row block, so
 // a weight tile is read from DRAM about once and then from L2.
@@ -88,19 +89,10 @@ const WV: u32 = BN * BK / 32u / WG;
 const XV_MAX: u32 = 8u;
 const WV_MAX: u32 = 8u;
 
-// Staged tiles: one buffer, or with DOUBLE_BUFFER two (tile kt in buffer kt % 2), so the next
-// tile is staged while this one is multiplied and a K tile needs one barrier instead of two.
-#if DOUBLE_BUFFER
-const BUFS: u32 = 2u;
-#else
-const BUFS: u32 = 1u;
-#endif
-const XS_WORDS: u32 = BM * ROW_WORDS;
-const WS_WORDS: u32 = BN * ROW_WORDS;
-// [buffer][token][k] and [buffer][row][k], int8 packed 4 per word. After the K loop `xs` holds the
-// epilogue's result tiles (one 16 × 16 per subgroup: 256·SGM·SGN ≤ BM · ROW_WORDS words).
-var<workgroup> xs: array<i32, BUFS * XS_WORDS>;
-var<workgroup> ws: array<i32, BUFS * WS_WORDS>;
+// [token][k] and [row][k], int8 packed 4 per word. After the K loop `xs` holds the epilogue's
+// result tiles (one 16 × 16 per subgroup: 256·SGM·SGN ≤ BM · ROW_WORDS words).
+var<workgroup> xs: array<i32, BM * ROW_WORDS>;
+var<workgroup> ws: array<i32, BN * ROW_WORDS>;
 
 // One K tile's share of this invocation, in registers: activation vec4 e (token e / (BK/16), part
 // e % (BK/16)) and weight vec4 e (row e / (BK/32), chunk e % (BK/32)), e = lid + i·WG.
@@ -140,9 +132,9 @@ fn load_tile(kt: u32, t0: u32, n0: u32, lid: u32) -> TileRegs {
   return r;
 }
 
-// The registers of load_tile into buffer `buf`, the weights widened to int8 rows in k order
+// The registers of load_tile into workgroup memory, the weights widened to int8 rows in k order
 // (lib/sint4.wgsl).
-fn stage_tile(r: TileRegs, buf: u32, lid: u32) {
+fn stage_tile(r: TileRegs, lid: u32) {
   if ((STRIP & 2u) != 0u) {
     return;
   }
@@ -151,7 +143,7 @@ fn stage_tile(r: TileRegs, buf: u32, lid: u32) {
   for (var i = 0u; i < XV_MAX; i++) {
     if (i < XV) {
       let e = lid + i * WG;
-      let o = buf * XS_WORDS + (e / xparts) * ROW_WORDS + (e % xparts) * 4u;
+      let o = (e / xparts) * ROW_WORDS + (e % xparts) * 4u;
       xs[o] = bitcast<i32>(r.x[i].x);
       xs[o + 1u] = bitcast<i32>(r.x[i].y);
       xs[o + 2u] = bitcast<i32>(r.x[i].z);
@@ -161,7 +153,7 @@ fn stage_tile(r: TileRegs, buf: u32, lid: u32) {
   for (var i = 0u; i < WV_MAX; i++) {
     if (i < WV) {
       let e = lid + i * WG;
-      let o = buf * WS_WORDS + (e / wchunks) * ROW_WORDS + (e % wchunks) * 8u;
+      let o = (e / wchunks) * ROW_WORDS + (e % wchunks) * 8u;
       let w = r.w[i];
       ws[o] = bitcast<i32>(sint4_lo(w.x));
       ws[o + 1u] = bitcast<i32>(sint4_hi(w.x));
@@ -200,10 +192,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   var acc12 = subgroup_matrix_result<i32, 16, 16>();
   var acc13 = subgroup_matrix_result<i32, 16, 16>();
 
-  // Tile 0 into buffer 0; then per K tile: issue the next tile's loads, multiply this one, stage
-  // the next (after a barrier when there is one buffer), barrier.
+  // Tile 0 staged; then per K tile: issue the next tile's loads, multiply this one, barrier, stage
+  // the next, barrier.
   var regs = load_tile(0u, t0, n0, lid);
-  stage_tile(regs, 0u, lid);
+  stage_tile(regs, lid);
   workgroupBarrier();
   for (var kt = 0u; kt < params.k_tiles; kt++) {
     let more = kt + 1u < params.k_tiles;
@@ -211,8 +203,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       regs = load_tile(kt + 1u, t0, n0, lid);
     }
     if ((STRIP & 4u) == 0u) {
-      let xb = (kt % BUFS) * XS_WORDS + sm * ROW_WORDS;
-      let wb = (kt % BUFS) * WS_WORDS + sn * ROW_WORDS;
+      let xb = sm * ROW_WORDS;
+      let wb = sn * ROW_WORDS;
       // Offsets and strides count the arrays' i32 words (4 int8 each): BKP / 4 words a row.
       for (var kk = 0u; kk < BK / 32u; kk++) {
         let k8 = kk * 8u;   // 32 int8
@@ -234,10 +226,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       }
     }
     if (more) {
-      if (BUFS == 1u) {
-        workgroupBarrier();   // every subgroup is done reading the one buffer
-      }
-      stage_tile(regs, (kt + 1u) % BUFS, lid);
+      workgroupBarrier();   // every subgroup is done reading this tile
+      stage_tile(regs, lid);
     }
     workgroupBarrier();
   }

@@ -52,12 +52,12 @@ const GRIDS: Record<MatrixGrid, { sgm: number; sgn: number }> = {
 export const MATRIX_GEMM_TOKENS = 128;
 
 /**
- * Bytes of workgroup memory at K tile `bk`: the staged tiles (rows padded by 16), one or two of
- * them (the epilogue's result tiles reuse the activation tile).
+ * Bytes of workgroup memory at K tile `bk`: the staged tiles, rows padded by 16 (the epilogue's
+ * result tiles reuse the activation tile).
  */
-function sharedBytes(bk: number, grid: MatrixGrid, doubleBuffer: boolean): number {
+function sharedBytes(bk: number, grid: MatrixGrid): number {
   const { sgm, sgn } = GRIDS[grid];
-  return (32 * sgm + 64 * sgn) * (bk + 16) * (doubleBuffer ? 2 : 1);
+  return (32 * sgm + 64 * sgn) * (bk + 16);
 }
 
 /**
@@ -69,7 +69,6 @@ export function matrixUnitsAvailable(
   gpu: GpuContext,
   bk = DEFAULT_K_TILE,
   grid: MatrixGrid = '1x1',
-  doubleBuffer = false,
 ): boolean {
   const c = gpu.caps;
   const { sgm, sgn } = GRIDS[grid];
@@ -83,7 +82,7 @@ export function matrixUnitsAvailable(
     c.subgroupMinSize === 32 &&
     c.subgroupMaxSize === 32 &&
     c.limits.maxComputeInvocationsPerWorkgroup >= 32 * sgm * sgn &&
-    sharedBytes(bk, grid, doubleBuffer) <= c.limits.maxComputeWorkgroupStorageSize &&
+    sharedBytes(bk, grid) <= c.limits.maxComputeWorkgroupStorageSize &&
     (!multi ||
       (c.features.subgroups &&
         c.wgslLanguageFeatures.includes('subgroup_id') &&
@@ -142,8 +141,6 @@ export interface MatrixGemmOptions {
   tokens?: number;
   /** Diagnostic (the gemm bench suite): the shader's STRIP bits; results are wrong with any. */
   strip?: number;
-  /** Two staged buffers, one barrier per K tile (the shader's DOUBLE_BUFFER; default false). */
-  doubleBuffer?: boolean;
 }
 
 /**
@@ -165,14 +162,8 @@ export async function matrixGemm(
   if (choice !== 'auto' && !(choice in GRIDS)) {
     throw new Error(`matrix gemm: grid ${choice} must be auto, 1x1, 2x2 or 4x2`);
   }
-  const doubleBuffer = opts.doubleBuffer ?? false;
   const grid = resolveGrid(gpu, choice, w.N, opts.tokens ?? DEFAULT_TOKENS, bk);
-  if (
-    x.kind !== 'int8' ||
-    grid === null ||
-    !matrixGemmFits(gpu, w, x, bk, grid) ||
-    !matrixUnitsAvailable(gpu, bk, grid, doubleBuffer)
-  ) {
+  if (x.kind !== 'int8' || grid === null || !matrixGemmFits(gpu, w, x, bk, grid)) {
     throw new Error('matrix gemm: needs W4A8 per-channel weights, int8 input and i8 subgroup matrices');
   }
   if (x.stride % 16) throw new Error(`matrix gemm: activation stride ${x.stride} is not a multiple of 16`);
@@ -188,7 +179,6 @@ export async function matrixGemm(
       KTILE_128: bk === 128,
       GRID: grid !== '1x1',
       GRID_4X2: grid === '4x2',
-      DOUBLE_BUFFER: doubleBuffer,
     },
     constants: {
       ACCUMULATE: opts.accumulate ? 1 : 0,

@@ -258,8 +258,6 @@ export interface KernelTuning {
   prefillMatrixKTile?: number;
   /** Subgroup grid of the matrix-unit prefill GEMM (default `auto`: autoMatrixGrid per matmul). */
   prefillMatrixGrid?: MatrixGridChoice;
-  /** The matrix-unit prefill GEMM with two staged buffers (one barrier per K tile). */
-  prefillMatrixDoubleBuffer?: boolean;
   /**
    * W4A16 and 2/4/16 (default true): the matmuls stage their f32 input as 16-bit fixed point
    * (hi/lo int8) and multiply with dot4I8Packed (GemvOptions.int16Activations), qkv and gate_up
@@ -452,7 +450,6 @@ export class GpuSession {
       matrixKTile: opts.tuning?.prefillMatrixKTile,
       matrixGrid: opts.tuning?.prefillMatrixGrid,
       matrixTokens: maxChunk,
-      matrixDoubleBuffer: opts.tuning?.prefillMatrixDoubleBuffer,
     };
     const makeLayer = async (
       i: number,

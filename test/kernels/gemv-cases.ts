@@ -59,7 +59,6 @@ interface GemvCase {
   matrixUnits?: boolean;
   matrixKTile?: number;
   matrixGrid?: MatrixGrid;
-  matrixDoubleBuffer?: boolean;
   /**
    * W4A16 / 2/4/16: the prefill token-block kernel on `x16` activations (packed here by
    * packX16, the layout's reference), tokensPerWorkgroup tokens per workgroup.
@@ -625,51 +624,6 @@ const gemvCases: GemvCase[] = [
     matrixGrid: '4x2',
     matrixKTile: 64,
   },
-  // … with two staged buffers (one barrier per K tile): a single K tile, several, and K off the tile.
-  {
-    scheme: 'w4a8',
-    N: 300,
-    K: 64,
-    tokens: 129,
-    matrixUnits: true,
-    matrixGrid: '4x2',
-    matrixKTile: 64,
-    matrixDoubleBuffer: true,
-  },
-  {
-    scheme: 'w4a8',
-    N: 130,
-    K: 1000,
-    tokens: 200,
-    matrixUnits: true,
-    gated: true,
-    accumulate: true,
-    matrixGrid: '4x2',
-    matrixKTile: 64,
-    matrixDoubleBuffer: true,
-  },
-  {
-    scheme: 'w4a8',
-    N: 200,
-    K: 2080,
-    tokens: 70,
-    matrixUnits: true,
-    accumulate: true,
-    matrixGrid: '2x2',
-    matrixKTile: 64,
-    matrixDoubleBuffer: true,
-  },
-  {
-    scheme: 'w4a8',
-    N: 70,
-    K: 4096,
-    tokens: 33,
-    matrixUnits: true,
-    pieces: 2,
-    matrixGrid: '1x1',
-    matrixKTile: 128,
-    matrixDoubleBuffer: true,
-  },
   // W4A16 / 2/4/16 prefill token blocks on x16 activations: partial blocks of 2, 4 and 8 (8 on
   // GPUs, 2 on software adapters), K off the group sizes, gating, residual add, pieces, a long
   // row with many outliers (2/4/16's outliers read per token from the packed halves), 2-bit /
@@ -780,7 +734,7 @@ export const gemvKernelCases: KernelCase[] = [
     nodeOnly,
     unavailable: c.matrixUnits
       ? (gpu: GpuContext) =>
-          matrixUnitsAvailable(gpu, c.matrixKTile, c.matrixGrid, c.matrixDoubleBuffer)
+          matrixUnitsAvailable(gpu, c.matrixKTile, c.matrixGrid)
             ? null
             : `no i8 16×16×32 subgroup matrices${c.matrixGrid ? ` with a ${c.matrixGrid} subgroup grid` : ''} on this adapter`
       : undefined,
