@@ -35,6 +35,8 @@ export interface GemmVariant {
   grid?: MatrixGridChoice;
   /** Diagnostic: the matrix GEMM's STRIP bits (parts of its K loop left out; wrong results). */
   strip?: number;
+  /** The matrix GEMM's next-tile loads after its multiplies instead of before (MatrixGemmOptions.prefetch false). */
+  late?: boolean;
   /** W4A16 / 2/4/16: x16 activations in token blocks (else f32 activations, one token per workgroup). */
   x16?: boolean;
 }
@@ -47,6 +49,32 @@ export const GEMM_VARIANTS: GemmVariant[] = [
   { name: 'matrix 2x2, K tile 128', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128, grid: '2x2' },
   { name: 'matrix 4x2, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64, grid: '4x2' },
   { name: 'matrix 4x2, K tile 128', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128, grid: '4x2' },
+  { name: 'matrix 4x4, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64, grid: '4x4' },
+  // The next tile's loads issued after the multiplies (fewer registers live through them).
+  {
+    name: 'matrix 4x2 K128 late loads',
+    threadsPerRow: 0,
+    tokensPerWorkgroup: 0,
+    matrixKTile: 128,
+    grid: '4x2',
+    late: true,
+  },
+  {
+    name: 'matrix 2x2 K64 late loads',
+    threadsPerRow: 0,
+    tokensPerWorkgroup: 0,
+    matrixKTile: 64,
+    grid: '2x2',
+    late: true,
+  },
+  {
+    name: 'matrix 4x4 K64 late loads',
+    threadsPerRow: 0,
+    tokensPerWorkgroup: 0,
+    matrixKTile: 64,
+    grid: '4x4',
+    late: true,
+  },
   // Where the 4x2 kernel's time goes: its K loop without the global loads, without the staging
   // stores (the loads then die too), without the MMAs.
   {
@@ -157,6 +185,7 @@ export async function benchGemm(
             grid: v.grid,
             tokens,
             strip: v.strip,
+            prefetch: v.late ? false : undefined,
           })
         : await gemv(gpu, w, x, y, { threadsPerRow, tokensPerWorkgroup: v.tokensPerWorkgroup });
       const encode = (pass: GPUComputePassEncoder) => k.encode(pass, tokens);

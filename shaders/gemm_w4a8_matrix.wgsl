@@ -34,14 +34,19 @@ enable subgroups;
 requires subgroup_id, subgroup_uniformity;
 #endif
 
-// The subgroup grid: 1 × 1, or with GRID 2 × 2 (GRID_4X2 off) or 4 × 2 (GRID_4X2).
+// The subgroup grid: 1 × 1, or with GRID 2 × 2, 4 × 2 (GRID_4X2) or 4 × 4 (GRID_4X4).
 #if GRID
+#if GRID_4X4
+const SGM: u32 = 4u;
+const SGN: u32 = 4u;
+#else
 #if GRID_4X2
 const SGM: u32 = 4u;
 #else
 const SGM: u32 = 2u;
 #endif
 const SGN: u32 = 2u;
+#endif
 #else
 const SGM: u32 = 1u;
 const SGN: u32 = 1u;
@@ -65,6 +70,9 @@ override GATED: bool = false;
 // loop left out, to find where its time goes — 1: the global loads (registers hold constants),
 // 2: the staging stores (the loads then die too; MMAs and barriers remain), 4: the MMAs.
 override STRIP: u32 = 0u;
+// Issue the next K tile's loads before this tile's multiplies (default), or after them, right
+// before staging: fewer registers live through the multiplies, for more workgroups per SM.
+override PREFETCH: bool = true;
 
 struct Params {
   n_rows: u32,      // rows of this weight piece
@@ -89,8 +97,8 @@ const WV: u32 = BN * BK / 32u / WG;
 const XV_MAX: u32 = 8u;
 const WV_MAX: u32 = 8u;
 
-// [token][k] and [row][k], int8 packed 4 per word. After the K loop `xs` holds the epilogue's
-// result tiles (one 16 × 16 per subgroup: 256·SGM·SGN ≤ BM · ROW_WORDS words).
+// [token][k] and [row][k], int8 packed 4 per word. After the K loop `ws` holds the epilogue's
+// result tiles (one 16 × 16 per subgroup: 256·SGM·SGN ≤ 64·SGN · ROW_WORDS words for SGM ≤ 5).
 var<workgroup> xs: array<i32, BM * ROW_WORDS>;
 var<workgroup> ws: array<i32, BN * ROW_WORDS>;
 
@@ -193,13 +201,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   var acc13 = subgroup_matrix_result<i32, 16, 16>();
 
   // Tile 0 staged; then per K tile: issue the next tile's loads, multiply this one, barrier, stage
-  // the next, barrier.
+  // the next, barrier (without PREFETCH the loads are issued after the barrier).
   var regs = load_tile(0u, t0, n0, lid);
   stage_tile(regs, lid);
   workgroupBarrier();
   for (var kt = 0u; kt < params.k_tiles; kt++) {
     let more = kt + 1u < params.k_tiles;
-    if (more) {
+    if (PREFETCH && more) {
       regs = load_tile(kt + 1u, t0, n0, lid);
     }
     if ((STRIP & 4u) == 0u) {
@@ -227,25 +235,28 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     }
     if (more) {
       workgroupBarrier();   // every subgroup is done reading this tile
+      if (!PREFETCH) {
+        regs = load_tile(kt + 1u, t0, n0, lid);
+      }
       stage_tile(regs, lid);
+      workgroupBarrier();
     }
-    workgroupBarrier();
   }
 
-  // Epilogue, one result tile per subgroup at a time through workgroup memory (`xs`, free now):
+  // Epilogue, one result tile per subgroup at a time through workgroup memory (`ws`, free now):
   // scales, then the gate or the residual add, then the store.
-  let cb = sg * 256u;   // this subgroup's result tile in xs
+  let cb = sg * 256u;   // this subgroup's result tile in ws
   for (var tile = 0u; tile < 8u; tile++) {
     workgroupBarrier();
     switch (tile) {
-      case 0u: { subgroupMatrixStore<row_major>(&xs, cb, acc00, 16u); }
-      case 1u: { subgroupMatrixStore<row_major>(&xs, cb, acc01, 16u); }
-      case 2u: { subgroupMatrixStore<row_major>(&xs, cb, acc02, 16u); }
-      case 3u: { subgroupMatrixStore<row_major>(&xs, cb, acc03, 16u); }
-      case 4u: { subgroupMatrixStore<row_major>(&xs, cb, acc10, 16u); }
-      case 5u: { subgroupMatrixStore<row_major>(&xs, cb, acc11, 16u); }
-      case 6u: { subgroupMatrixStore<row_major>(&xs, cb, acc12, 16u); }
-      default: { subgroupMatrixStore<row_major>(&xs, cb, acc13, 16u); }
+      case 0u: { subgroupMatrixStore<row_major>(&ws, cb, acc00, 16u); }
+      case 1u: { subgroupMatrixStore<row_major>(&ws, cb, acc01, 16u); }
+      case 2u: { subgroupMatrixStore<row_major>(&ws, cb, acc02, 16u); }
+      case 3u: { subgroupMatrixStore<row_major>(&ws, cb, acc03, 16u); }
+      case 4u: { subgroupMatrixStore<row_major>(&ws, cb, acc10, 16u); }
+      case 5u: { subgroupMatrixStore<row_major>(&ws, cb, acc11, 16u); }
+      case 6u: { subgroupMatrixStore<row_major>(&ws, cb, acc12, 16u); }
+      default: { subgroupMatrixStore<row_major>(&ws, cb, acc13, 16u); }
     }
     workgroupBarrier();
     let tb = t0 + sm + (tile / 4u) * 16u;   // first token of the tile
@@ -257,8 +268,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         if (n + 1u < params.n_rows) {
           let t = tb + r;
           let sx = xscale[t] * (1.0 / 16.0);
-          let g = f32(xs[cb + r * 16u + 2u * (e % 8u)]) * sx * scales[n];
-          let u = f32(xs[cb + r * 16u + 2u * (e % 8u) + 1u]) * sx * scales[n + 1u];
+          let g = f32(ws[cb + r * 16u + 2u * (e % 8u)]) * sx * scales[n];
+          let u = f32(ws[cb + r * 16u + 2u * (e % 8u) + 1u]) * sx * scales[n + 1u];
           let yi = t * params.y_stride + (params.row0 + n) / 2u;
           var v = g / (1.0 + exp(-g)) * u;
           if (ACCUMULATE) {
@@ -274,7 +285,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         if (n < params.n_rows) {
           let t = tb + r;
           let yi = t * params.y_stride + params.row0 + n;
-          var v = f32(xs[cb + e]) * (xscale[t] * (1.0 / 16.0)) * scales[n];
+          var v = f32(ws[cb + e]) * (xscale[t] * (1.0 / 16.0)) * scales[n];
           if (ACCUMULATE) {
             v += y[yi];
           }

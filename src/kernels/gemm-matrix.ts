@@ -21,7 +21,7 @@ export const matrixGemmShader = { name: 'gemm_w4a8_matrix', code: gemmMatrixWgsl
  * multiply (see the shader's comment); 2×2 and 4×2 need WGSL's subgroup_id and
  * subgroup_uniformity.
  */
-export type MatrixGrid = '1x1' | '2x2' | '4x2';
+export type MatrixGrid = '1x1' | '2x2' | '4x2' | '4x4';
 
 /**
  * `auto`: 4×2 where that gives at least MIN_GRID_WORKGROUPS workgroups at the expected token
@@ -43,6 +43,7 @@ const GRIDS: Record<MatrixGrid, { sgm: number; sgn: number }> = {
   '1x1': { sgm: 1, sgn: 1 },
   '2x2': { sgm: 2, sgn: 2 },
   '4x2': { sgm: 4, sgn: 2 },
+  '4x4': { sgm: 4, sgn: 4 },
 };
 
 /**
@@ -53,7 +54,7 @@ export const MATRIX_GEMM_TOKENS = 128;
 
 /**
  * Bytes of workgroup memory at K tile `bk`: the staged tiles, rows padded by 16 (the epilogue's
- * result tiles reuse the activation tile).
+ * result tiles reuse the weight tile).
  */
 function sharedBytes(bk: number, grid: MatrixGrid): number {
   const { sgm, sgn } = GRIDS[grid];
@@ -141,6 +142,8 @@ export interface MatrixGemmOptions {
   tokens?: number;
   /** Diagnostic (the gemm bench suite): the shader's STRIP bits; results are wrong with any. */
   strip?: number;
+  /** Issue the next K tile's loads before this tile's multiplies (default true; the shader's PREFETCH). */
+  prefetch?: boolean;
 }
 
 /**
@@ -160,7 +163,7 @@ export async function matrixGemm(
   const choice = opts.grid ?? 'auto';
   if (bk !== 64 && bk !== 128) throw new Error(`matrix gemm: kTile ${bk} must be 64 or 128`);
   if (choice !== 'auto' && !(choice in GRIDS)) {
-    throw new Error(`matrix gemm: grid ${choice} must be auto, 1x1, 2x2 or 4x2`);
+    throw new Error(`matrix gemm: grid ${choice} must be auto, 1x1, 2x2, 4x2 or 4x4`);
   }
   const grid = resolveGrid(gpu, choice, w.N, opts.tokens ?? DEFAULT_TOKENS, bk);
   if (x.kind !== 'int8' || grid === null || !matrixGemmFits(gpu, w, x, bk, grid)) {
@@ -179,11 +182,13 @@ export async function matrixGemm(
       KTILE_128: bk === 128,
       GRID: grid !== '1x1',
       GRID_4X2: grid === '4x2',
+      GRID_4X4: grid === '4x4',
     },
     constants: {
       ACCUMULATE: opts.accumulate ? 1 : 0,
       GATED: opts.gated ? 1 : 0,
       ...(opts.strip ? { STRIP: opts.strip } : {}),
+      ...(opts.prefetch === false ? { PREFETCH: 0 } : {}),
     },
   });
   const parts = w.pieces.map((piece) => {

@@ -77,6 +77,8 @@ export interface GemvOptions {
   matrixGrid?: MatrixGridChoice;
   /** Tokens a matrix GEMM dispatch is expected to hold (the prefill chunk; default 512). */
   matrixTokens?: number;
+  /** The matrix GEMM's next-tile loads before its multiplies (default true; MatrixGemmOptions.prefetch). */
+  matrixPrefetch?: boolean;
 }
 
 /**
@@ -402,7 +404,7 @@ export async function gemv(
   opts: GemvOptions = {},
 ): Promise<Encodable> {
   if (opts.matrixUnits && matrixGemmFits(gpu, w, x, opts.matrixKTile, opts.matrixGrid, opts.matrixTokens)) {
-    const { accumulate, gated, yStride, matrixKTile, matrixGrid, matrixTokens } = opts;
+    const { accumulate, gated, yStride, matrixKTile, matrixGrid, matrixTokens, matrixPrefetch } = opts;
     return matrixGemm(gpu, w, x, y, {
       accumulate,
       gated,
@@ -410,6 +412,7 @@ export async function gemv(
       kTile: matrixKTile,
       grid: matrixGrid,
       tokens: matrixTokens,
+      prefetch: matrixPrefetch,
     });
   }
   const { device } = gpu;

@@ -59,6 +59,7 @@ interface GemvCase {
   matrixUnits?: boolean;
   matrixKTile?: number;
   matrixGrid?: MatrixGrid;
+  matrixPrefetch?: boolean;
   /**
    * W4A16 / 2/4/16: the prefill token-block kernel on `x16` activations (packed here by
    * packX16, the layout's reference), tokensPerWorkgroup tokens per workgroup.
@@ -623,6 +624,36 @@ const gemvCases: GemvCase[] = [
     gated: true,
     matrixGrid: '4x2',
     matrixKTile: 64,
+  },
+  // 4 × 4 subgroups (128 × 256 tiles, K tile 64 only), and the next tile's loads issued late.
+  {
+    scheme: 'w4a8',
+    N: 300,
+    K: 2080,
+    tokens: 129,
+    matrixUnits: true,
+    accumulate: true,
+    matrixGrid: '4x4',
+    matrixKTile: 64,
+  },
+  {
+    scheme: 'w4a8',
+    N: 530,
+    K: 96,
+    tokens: 20,
+    matrixUnits: true,
+    gated: true,
+    matrixGrid: '4x4',
+    matrixKTile: 64,
+  },
+  {
+    scheme: 'w4a8',
+    N: 200,
+    K: 1000,
+    tokens: 70,
+    matrixUnits: true,
+    matrixGrid: '4x2',
+    matrixPrefetch: false,
   },
   // W4A16 / 2/4/16 prefill token blocks on x16 activations: partial blocks of 2, 4 and 8 (8 on
   // GPUs, 2 on software adapters), K off the group sizes, gating, residual add, pieces, a long
