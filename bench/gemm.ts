@@ -31,18 +31,24 @@ export interface GemmVariant {
   tokensPerWorkgroup: number;
   /** The matrix-unit GEMM (skipped where the adapter lacks i8 subgroup matrices) and its K tile. */
   matrixKTile?: number;
+  /** The matrix GEMM as the model runs it: grid and K tile picked by `auto` (matrixKTile unused). */
+  matrixAuto?: boolean;
   /** The matrix GEMM's subgroup grid (default auto). */
   grid?: MatrixGridChoice;
   /** Diagnostic: the matrix GEMM's STRIP bits (parts of its K loop left out; wrong results). */
   strip?: number;
-  /** The matrix GEMM's next-tile loads after its multiplies instead of before (MatrixGemmOptions.prefetch false). */
-  late?: boolean;
   /** W4A16 / 2/4/16: x16 activations in token blocks (else f32 activations, one token per workgroup). */
   x16?: boolean;
 }
 
 export const GEMM_VARIANTS: GemmVariant[] = [
-  { name: 'matrix auto, K tile 128 (default)', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128 },
+  {
+    name: 'matrix auto (default)',
+    threadsPerRow: 0,
+    tokensPerWorkgroup: 0,
+    matrixKTile: 128,
+    matrixAuto: true,
+  },
   { name: 'matrix 1x1, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64, grid: '1x1' },
   { name: 'matrix 1x1, K tile 128', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128, grid: '1x1' },
   { name: 'matrix 2x2, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64, grid: '2x2' },
@@ -50,31 +56,6 @@ export const GEMM_VARIANTS: GemmVariant[] = [
   { name: 'matrix 4x2, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64, grid: '4x2' },
   { name: 'matrix 4x2, K tile 128', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128, grid: '4x2' },
   { name: 'matrix 4x4, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64, grid: '4x4' },
-  // The next tile's loads issued after the multiplies (fewer registers live through them).
-  {
-    name: 'matrix 4x2 K128 late loads',
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrixKTile: 128,
-    grid: '4x2',
-    late: true,
-  },
-  {
-    name: 'matrix 2x2 K64 late loads',
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrixKTile: 64,
-    grid: '2x2',
-    late: true,
-  },
-  {
-    name: 'matrix 4x4 K64 late loads',
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrixKTile: 64,
-    grid: '4x4',
-    late: true,
-  },
   // Where the 4x2 kernel's time goes: its K loop without the global loads, without the staging
   // stores (the loads then die too), without the MMAs.
   {
@@ -173,7 +154,8 @@ export async function benchGemm(
     const y = storageBuffer(device, rows * N * 4);
     for (const v of int8 ? GEMM_VARIANTS : GEMM_X16_VARIANTS) {
       const grid = v.grid === 'auto' ? '1x1' : v.grid;
-      if (v.matrixKTile && !matrixUnitsAvailable(gpu, v.matrixKTile, grid)) continue;
+      if (v.matrixKTile && !matrixUnitsAvailable(gpu, v.matrixAuto ? undefined : v.matrixKTile, grid))
+        continue;
       // As the model picks them: doubled until the tile's table (and a staged row) fits.
       const threadsPerRow = fitThreadsPerRow(v.threadsPerRow, (t) =>
         v.x16 ? x16BlocksFit(gpu, scheme, K, t) : int8 || canStageInt16(gpu, scheme, K, t),
@@ -181,11 +163,10 @@ export async function benchGemm(
       const x = int8 ? inputs.int8 : v.x16 ? inputs.x16 : inputs.f32;
       const k: Encodable = v.matrixKTile
         ? await matrixGemm(gpu, w, x, y, {
-            kTile: v.matrixKTile,
+            kTile: v.matrixAuto ? undefined : v.matrixKTile,
             grid: v.grid,
             tokens,
             strip: v.strip,
-            prefetch: v.late ? false : undefined,
           })
         : await gemv(gpu, w, x, y, { threadsPerRow, tokensPerWorkgroup: v.tokensPerWorkgroup });
       const encode = (pass: GPUComputePassEncoder) => k.encode(pass, tokens);

@@ -70,9 +70,6 @@ override GATED: bool = false;
 // loop left out, to find where its time goes — 1: the global loads (registers hold constants),
 // 2: the staging stores (the loads then die too; MMAs and barriers remain), 4: the MMAs.
 override STRIP: u32 = 0u;
-// Issue the next K tile's loads before this tile's multiplies (default), or after them, right
-// before staging: fewer registers live through the multiplies, for more workgroups per SM.
-override PREFETCH: bool = true;
 
 struct Params {
   n_rows: u32,      // rows of this weight piece
@@ -201,13 +198,14 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   var acc13 = subgroup_matrix_result<i32, 16, 16>();
 
   // Tile 0 staged; then per K tile: issue the next tile's loads, multiply this one, barrier, stage
-  // the next, barrier (without PREFETCH the loads are issued after the barrier).
+  // the next, barrier. (Issuing the loads after the multiplies instead, to keep fewer registers
+  // live through them, measured the same: session 10, run 6.)
   var regs = load_tile(0u, t0, n0, lid);
   stage_tile(regs, lid);
   workgroupBarrier();
   for (var kt = 0u; kt < params.k_tiles; kt++) {
     let more = kt + 1u < params.k_tiles;
-    if (PREFETCH && more) {
+    if (more) {
       regs = load_tile(kt + 1u, t0, n0, lid);
     }
     if ((STRIP & 4u) == 0u) {
@@ -235,9 +233,6 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     }
     if (more) {
       workgroupBarrier();   // every subgroup is done reading this tile
-      if (!PREFETCH) {
-        regs = load_tile(kt + 1u, t0, n0, lid);
-      }
       stage_tile(regs, lid);
       workgroupBarrier();
     }

@@ -24,19 +24,34 @@ export const matrixGemmShader = { name: 'gemm_w4a8_matrix', code: gemmMatrixWgsl
 export type MatrixGrid = '1x1' | '2x2' | '4x2' | '4x4';
 
 /**
- * `auto`: 4×2 where that gives at least MIN_GRID_WORKGROUPS workgroups at the expected token
- * count, else 2×2. Gemm suite, H100, 512 tokens, K tile 128 (session 10, run 2; µs): 4×2 was the
- * fastest on every layer with ≥ 96 of its workgroups (7B qkv 253 vs 369 for 1×1 and 389 for 2×2,
- * o 74.6 / 108 / 106, gate_up 485 / 645 / 705, down 205 / 333 / 330; 1B qkv (96 workgroups) 44.0 /
- * 45.7 / 63.6, gate_up 187 / 301 / 294, lm_head 1,410 / 2,226 / 2,201) and 2×2 on the two with 64
- * (1B o 32.4 vs 43.9 for 4×2 and 45.2 for 1×1, down 98.0 / 141.5 / 127.8).
+ * `auto` (autoMatrixTiles): the biggest tile that still gives the GPU enough workgroups at the
+ * expected token count. Gemm suite, H100, 512 tokens (docs/benchmarks.md, session 10, µs):
+ * 4×4 at K tile 64 (its 55 KiB at 128 do not fit) was the fastest where it has ≥ 256 workgroups
+ * (run 6: 7B gate_up 411 vs 468 for 4×2; 1B gate_up 155 vs 180, lm_head 1,171 vs 1,361) and slower
+ * with 192 or fewer (7B qkv 277 vs 245, o 131 vs 70); 4×2 at K tile 128 was the fastest on every
+ * other layer with ≥ 96 of its workgroups (run 3: 7B qkv 254 vs 370 for 1×1 and 389 for 2×2, o 74.5
+ * / 108 / 106, down 210 / 334 / 331; 1B qkv (96 workgroups) 44.0 / 45.8 / 63.6), and 2×2 at 128 on
+ * the two with 64 (1B o 32.6 vs 43.9 for 4×2 and 45.2 for 1×1, down 97.4 / 141.2 / 127.1).
  */
 export type MatrixGridChoice = MatrixGrid | 'auto';
-const MIN_GRID_WORKGROUPS = 96;
 
-/** The grid `auto` picks for N output rows and about `tokens` tokens per dispatch. */
-export function autoMatrixGrid(N: number, tokens: number): MatrixGrid {
-  return Math.ceil(N / 128) * Math.ceil(tokens / 128) >= MIN_GRID_WORKGROUPS ? '4x2' : '2x2';
+/** A grid and K tile. */
+export interface MatrixTile {
+  grid: MatrixGrid;
+  kTile: number;
+}
+
+/**
+ * `auto`'s preferences for N output rows and about `tokens` tokens per dispatch, best first; the
+ * first the adapter runs is taken (1×1 last: no subgroup_id needed).
+ */
+export function autoMatrixTiles(N: number, tokens: number): MatrixTile[] {
+  const blocks = Math.ceil(tokens / 128);
+  const tiles: MatrixTile[] = [];
+  if (Math.ceil(N / 256) * blocks >= 256) tiles.push({ grid: '4x4', kTile: 64 });
+  if (Math.ceil(N / 128) * blocks >= 96) tiles.push({ grid: '4x2', kTile: 128 });
+  tiles.push({ grid: '2x2', kTile: 128 }, { grid: '1x1', kTile: 128 });
+  return tiles;
 }
 
 const GRIDS: Record<MatrixGrid, { sgm: number; sgn: number }> = {
@@ -104,7 +119,7 @@ export function matrixGemmFits(
     w.scheme === 'w4a8' &&
     w.groupSize >= w.K &&
     x.kind === 'int8' &&
-    resolveGrid(gpu, grid, w.N, tokens, bk ?? DEFAULT_K_TILE) !== null
+    resolveTile(gpu, grid, w.N, tokens, bk) !== null
   );
 }
 
@@ -112,19 +127,22 @@ export function matrixGemmFits(
 const DEFAULT_TOKENS = 512;
 
 /**
- * The grid a choice resolves to on this adapter, or null where the matrix GEMM cannot run: `auto`
- * falls back to 1×1 where the adapter lacks subgroup_id; a named grid is taken or refused.
+ * The grid and K tile a choice resolves to on this adapter, or null where the matrix GEMM cannot
+ * run: `auto` takes the first of autoMatrixTiles() that runs here (with `kTile` where given); a
+ * named grid is taken at `kTile` (default DEFAULT_K_TILE) or refused.
  */
-function resolveGrid(
+function resolveTile(
   gpu: GpuContext,
   choice: MatrixGridChoice,
   N: number,
   tokens: number,
-  bk: number,
-): MatrixGrid | null {
-  const grid = choice === 'auto' ? autoMatrixGrid(N, tokens) : choice;
-  if (matrixUnitsAvailable(gpu, bk, grid)) return grid;
-  return choice === 'auto' && matrixUnitsAvailable(gpu, bk, '1x1') ? '1x1' : null;
+  kTile?: number,
+): MatrixTile | null {
+  const candidates =
+    choice === 'auto'
+      ? autoMatrixTiles(N, tokens).map((t) => ({ grid: t.grid, kTile: kTile ?? t.kTile }))
+      : [{ grid: choice, kTile: kTile ?? DEFAULT_K_TILE }];
+  return candidates.find((t) => matrixUnitsAvailable(gpu, t.kTile, t.grid)) ?? null;
 }
 
 export interface MatrixGemmOptions {
@@ -134,21 +152,19 @@ export interface MatrixGemmOptions {
   gated?: boolean;
   /** Per-token stride of y in f32 (default: the number of outputs). */
   yStride?: number;
-  /** K per staged tile, 64 or 128 (default DEFAULT_K_TILE). */
+  /** K per staged tile, 64 or 128 (default: `auto`'s choice, or DEFAULT_K_TILE with a named grid). */
   kTile?: number;
-  /** The workgroup's subgroup grid (default `auto`: autoMatrixGrid for `tokens`). */
+  /** The workgroup's subgroup grid (default `auto`: autoMatrixTiles for `tokens`). */
   grid?: MatrixGridChoice;
   /** Tokens a dispatch is expected to hold, for the `auto` grid (default 512). */
   tokens?: number;
   /** Diagnostic (the gemm bench suite): the shader's STRIP bits; results are wrong with any. */
   strip?: number;
-  /** Issue the next K tile's loads before this tile's multiplies (default true; the shader's PREFETCH). */
-  prefetch?: boolean;
 }
 
 /**
- * The K tile: 128 (gemm suite, H100, 512 tokens: Llama-2-7B's four matmuls 1,458 vs 1,556 µs at
- * 64, Llama-3.2-1B's 519.7 vs 531.4; docs/benchmarks.md, session 4). 64 is the ablation.
+ * The K tile of a named grid: 128 (gemm suite, H100, 512 tokens, 1×1: Llama-2-7B's four matmuls
+ * 1,458 vs 1,556 µs at 64, Llama-3.2-1B's 519.7 vs 531.4; docs/benchmarks.md, session 4).
  */
 export const DEFAULT_K_TILE = 128;
 
@@ -159,16 +175,18 @@ export async function matrixGemm(
   y: GPUBuffer,
   opts: MatrixGemmOptions = {},
 ): Promise<Encodable> {
-  const bk = opts.kTile ?? DEFAULT_K_TILE;
   const choice = opts.grid ?? 'auto';
-  if (bk !== 64 && bk !== 128) throw new Error(`matrix gemm: kTile ${bk} must be 64 or 128`);
+  if (opts.kTile !== undefined && opts.kTile !== 64 && opts.kTile !== 128) {
+    throw new Error(`matrix gemm: kTile ${opts.kTile} must be 64 or 128`);
+  }
   if (choice !== 'auto' && !(choice in GRIDS)) {
     throw new Error(`matrix gemm: grid ${choice} must be auto, 1x1, 2x2, 4x2 or 4x4`);
   }
-  const grid = resolveGrid(gpu, choice, w.N, opts.tokens ?? DEFAULT_TOKENS, bk);
-  if (x.kind !== 'int8' || grid === null || !matrixGemmFits(gpu, w, x, bk, grid)) {
+  const tile = resolveTile(gpu, choice, w.N, opts.tokens ?? DEFAULT_TOKENS, opts.kTile);
+  if (x.kind !== 'int8' || tile === null || !matrixGemmFits(gpu, w, x, tile.kTile, tile.grid)) {
     throw new Error('matrix gemm: needs W4A8 per-channel weights, int8 input and i8 subgroup matrices');
   }
+  const { grid, kTile: bk } = tile;
   if (x.stride % 16) throw new Error(`matrix gemm: activation stride ${x.stride} is not a multiple of 16`);
   const { device } = gpu;
   const { sgm, sgn } = GRIDS[grid];
@@ -188,7 +206,6 @@ export async function matrixGemm(
       ACCUMULATE: opts.accumulate ? 1 : 0,
       GATED: opts.gated ? 1 : 0,
       ...(opts.strip ? { STRIP: opts.strip } : {}),
-      ...(opts.prefetch === false ? { PREFETCH: 0 } : {}),
     },
   });
   const parts = w.pieces.map((piece) => {

@@ -77,8 +77,6 @@ export interface GemvOptions {
   matrixGrid?: MatrixGridChoice;
   /** Tokens a matrix GEMM dispatch is expected to hold (the prefill chunk; default 512). */
   matrixTokens?: number;
-  /** The matrix GEMM's next-tile loads before its multiplies (default true; MatrixGemmOptions.prefetch). */
-  matrixPrefetch?: boolean;
 }
 
 /**
@@ -404,7 +402,7 @@ export async function gemv(
   opts: GemvOptions = {},
 ): Promise<Encodable> {
   if (opts.matrixUnits && matrixGemmFits(gpu, w, x, opts.matrixKTile, opts.matrixGrid, opts.matrixTokens)) {
-    const { accumulate, gated, yStride, matrixKTile, matrixGrid, matrixTokens, matrixPrefetch } = opts;
+    const { accumulate, gated, yStride, matrixKTile, matrixGrid, matrixTokens } = opts;
     return matrixGemm(gpu, w, x, y, {
       accumulate,
       gated,
@@ -412,7 +410,6 @@ export async function gemv(
       kTile: matrixKTile,
       grid: matrixGrid,
       tokens: matrixTokens,
-      prefetch: matrixPrefetch,
     });
   }
   const { device } = gpu;

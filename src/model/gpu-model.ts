@@ -254,9 +254,9 @@ export interface KernelTuning {
   prefillAttention?: PrefillAttention;
   /** Invocations per workgroup of the tiled prefill attention: 256 (default) or 128. */
   prefillAttentionThreads?: PrefillThreads;
-  /** K tile of the matrix-unit prefill GEMM: 64 or 128 (default 128, DEFAULT_K_TILE). */
+  /** K tile of the matrix-unit prefill GEMM: 64 or 128 (default: `auto`'s choice per matmul). */
   prefillMatrixKTile?: number;
-  /** Subgroup grid of the matrix-unit prefill GEMM (default `auto`: autoMatrixGrid per matmul). */
+  /** Subgroup grid of the matrix-unit prefill GEMM (default `auto`: autoMatrixTiles per matmul). */
   prefillMatrixGrid?: MatrixGridChoice;
   /**
    * W4A16 and 2/4/16 (default true): the matmuls stage their f32 input as 16-bit fixed point

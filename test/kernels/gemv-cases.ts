@@ -59,7 +59,6 @@ interface GemvCase {
   matrixUnits?: boolean;
   matrixKTile?: number;
   matrixGrid?: MatrixGrid;
-  matrixPrefetch?: boolean;
   /**
    * W4A16 / 2/4/16: the prefill token-block kernel on `x16` activations (packed here by
    * packX16, the layout's reference), tokensPerWorkgroup tokens per workgroup.
@@ -625,7 +624,8 @@ const gemvCases: GemvCase[] = [
     matrixGrid: '4x2',
     matrixKTile: 64,
   },
-  // 4 × 4 subgroups (128 × 256 tiles, K tile 64 only), and the next tile's loads issued late.
+  // 4 × 4 subgroups (128 × 256 tiles, K tile 64 only; `auto` picks it for 16,400 rows).
+  { scheme: 'w4a8', N: 16400, K: 64, tokens: 2, matrixUnits: true },
   {
     scheme: 'w4a8',
     N: 300,
@@ -645,15 +645,6 @@ const gemvCases: GemvCase[] = [
     gated: true,
     matrixGrid: '4x4',
     matrixKTile: 64,
-  },
-  {
-    scheme: 'w4a8',
-    N: 200,
-    K: 1000,
-    tokens: 70,
-    matrixUnits: true,
-    matrixGrid: '4x2',
-    matrixPrefetch: false,
   },
   // W4A16 / 2/4/16 prefill token blocks on x16 activations: partial blocks of 2, 4 and 8 (8 on
   // GPUs, 2 on software adapters), K off the group sizes, gating, residual add, pieces, a long
