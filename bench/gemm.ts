@@ -56,24 +56,6 @@ export const GEMM_VARIANTS: GemmVariant[] = [
   { name: 'matrix 4x2, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64, grid: '4x2' },
   { name: 'matrix 4x2, K tile 128', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128, grid: '4x2' },
   { name: 'matrix 4x4, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64, grid: '4x4' },
-  { name: 'matrix 2x4, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64, grid: '2x4' },
-  { name: 'matrix 2x4, K tile 128', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128, grid: '2x4' },
-  {
-    name: 'matrix 4x4 K64 −staging',
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrixKTile: 64,
-    grid: '4x4',
-    strip: 2,
-  },
-  {
-    name: 'matrix 4x4 K64 −MMAs',
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrixKTile: 64,
-    grid: '4x4',
-    strip: 4,
-  },
   // Where the 4x2 kernel's time goes: its K loop without the global loads, without the staging
   // stores (the loads then die too), without the MMAs.
   {

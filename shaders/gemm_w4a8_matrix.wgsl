@@ -34,13 +34,8 @@ enable subgroups;
 requires subgroup_id, subgroup_uniformity;
 #endif
 
-// The subgroup grid: 1 × 1, or with GRID 2 × 2, 4 × 2 (GRID_4X2), 4 × 4 (GRID_4X4) or 2 × 4
-// (GRID_2X4).
+// The subgroup grid: 1 × 1, or with GRID 2 × 2, 4 × 2 (GRID_4X2) or 4 × 4 (GRID_4X4).
 #if GRID
-#if GRID_2X4
-const SGM: u32 = 2u;
-const SGN: u32 = 4u;
-#else
 #if GRID_4X4
 const SGM: u32 = 4u;
 const SGN: u32 = 4u;
@@ -51,7 +46,6 @@ const SGM: u32 = 4u;
 const SGM: u32 = 2u;
 #endif
 const SGN: u32 = 2u;
-#endif
 #endif
 #else
 const SGM: u32 = 1u;

@@ -18,10 +18,10 @@ export const matrixGemmShader = { name: 'gemm_w4a8_matrix', code: gemmMatrixWgsl
 /**
  * The subgroup grid of a workgroup (SGM × SGN in the shader): each subgroup owns 32 tokens × 64
  * rows, so a workgroup owns 32·SGM tokens × 64·SGN rows. Bigger tiles stage fewer bytes per
- * multiply (see the shader's comment); the multi-subgroup grids need WGSL's subgroup_id and
+ * multiply (see the shader's comment); 2×2 and 4×2 need WGSL's subgroup_id and
  * subgroup_uniformity.
  */
-export type MatrixGrid = '1x1' | '2x2' | '4x2' | '4x4' | '2x4';
+export type MatrixGrid = '1x1' | '2x2' | '4x2' | '4x4';
 
 /**
  * `auto` (autoMatrixTiles): the biggest tile that still gives the GPU enough workgroups at the
@@ -59,7 +59,6 @@ const GRIDS: Record<MatrixGrid, { sgm: number; sgn: number }> = {
   '2x2': { sgm: 2, sgn: 2 },
   '4x2': { sgm: 4, sgn: 2 },
   '4x4': { sgm: 4, sgn: 4 },
-  '2x4': { sgm: 2, sgn: 4 },
 };
 
 /**
@@ -181,7 +180,7 @@ export async function matrixGemm(
     throw new Error(`matrix gemm: kTile ${opts.kTile} must be 64 or 128`);
   }
   if (choice !== 'auto' && !(choice in GRIDS)) {
-    throw new Error(`matrix gemm: grid ${choice} must be auto, 1x1, 2x2, 4x2, 4x4 or 2x4`);
+    throw new Error(`matrix gemm: grid ${choice} must be auto, 1x1, 2x2, 4x2 or 4x4`);
   }
   const tile = resolveTile(gpu, choice, w.N, opts.tokens ?? DEFAULT_TOKENS, opts.kTile);
   if (x.kind !== 'int8' || tile === null || !matrixGemmFits(gpu, w, x, tile.kTile, tile.grid)) {
@@ -202,7 +201,6 @@ export async function matrixGemm(
       GRID: grid !== '1x1',
       GRID_4X2: grid === '4x2',
       GRID_4X4: grid === '4x4',
-      GRID_2X4: grid === '2x4',
     },
     constants: {
       ACCUMULATE: opts.accumulate ? 1 : 0,

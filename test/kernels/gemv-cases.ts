@@ -626,18 +626,6 @@ const gemvCases: GemvCase[] = [
   },
   // 4 × 4 subgroups (128 × 256 tiles, K tile 64 only; `auto` picks it for 16,400 rows).
   { scheme: 'w4a8', N: 16400, K: 64, tokens: 2, matrixUnits: true },
-  // 2 × 4 (64 × 256 tiles).
-  { scheme: 'w4a8', N: 300, K: 2080, tokens: 70, matrixUnits: true, gated: true, matrixGrid: '2x4' },
-  {
-    scheme: 'w4a8',
-    N: 530,
-    K: 1000,
-    tokens: 129,
-    matrixUnits: true,
-    accumulate: true,
-    matrixGrid: '2x4',
-    matrixKTile: 64,
-  },
   {
     scheme: 'w4a8',
     N: 300,
