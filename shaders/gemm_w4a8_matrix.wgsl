@@ -187,7 +187,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let sm = (sg / SGN) * 32u;
   let sn = (sg % SGN) * 64u;
 
-  // acc_ij: tokens t0 + sm + 16i …, rows n0 + sn + 16j …
+  // acc_ij: tokens t0 + sm + 16i …, rows n0 + sn + 16j … Eight named accumulators on purpose:
+  // the same step shared with bench/shaders/matrix_peak.wgsl as a function taking
+  // ptr<function, array<subgroup_matrix_result, 8>> ran 9–12% slower on the H100 (session 10).
   var acc00 = subgroup_matrix_result<i32, 16, 16>();
   var acc01 = subgroup_matrix_result<i32, 16, 16>();
   var acc02 = subgroup_matrix_result<i32, 16, 16>();
