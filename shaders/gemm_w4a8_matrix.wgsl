@@ -20,7 +20,9 @@
 // loads 8 KiB from L2 per 262 K multiply-adds; at the ~2.2 TB/s it then pulls, that is its
 // ~143 T int-ops/s on the H100 (7% of the tensor cores; bench `--suites matrix`: the same inner
 // loop alone reaches 636 T with one subgroup per workgroup and 1,161 T with four). 2 × 2 (64 ×
-// 128) stages half the bytes per multiply, 4 × 2 (128 × 128) a third. The subgroups of a grid
+// 128) stages half the bytes per multiply, 4 × 2 (128 × 128) a third, 4 × 4 (128 × 256, K tile
+// 64 only: 55 KiB at 128) a quarter; the host picks the biggest that still gives enough
+// workgroups (autoMatrixTiles in src/kernels/gemm-matrix.ts). The subgroups of a grid
 // place their tiles by subgroup_id, which the matrix builtins accept under WGSL's
 // subgroup_uniformity; the 1 × 1 kernel places tiles by workgroup and needs neither.
 //

@@ -18,7 +18,7 @@ export const matrixGemmShader = { name: 'gemm_w4a8_matrix', code: gemmMatrixWgsl
 /**
  * The subgroup grid of a workgroup (SGM × SGN in the shader): each subgroup owns 32 tokens × 64
  * rows, so a workgroup owns 32·SGM tokens × 64·SGN rows. Bigger tiles stage fewer bytes per
- * multiply (see the shader's comment); 2×2 and 4×2 need WGSL's subgroup_id and
+ * multiply (see the shader's comment); the multi-subgroup grids need WGSL's subgroup_id and
  * subgroup_uniformity.
  */
 export type MatrixGrid = '1x1' | '2x2' | '4x2' | '4x4';
