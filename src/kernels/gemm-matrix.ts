@@ -25,13 +25,17 @@ export type MatrixGrid = '1x1' | '2x2' | '4x2' | '4x4';
 
 /**
  * `auto` (autoMatrixTiles): the biggest tile that still gives the GPU enough workgroups at the
- * expected token count. Gemm suite, H100, 512 tokens (docs/benchmarks.md, session 10, µs):
- * 4×4 at K tile 64 (its 55 KiB at 128 do not fit) was the fastest where it has ≥ 256 workgroups
- * (run 6: 7B gate_up 411 vs 468 for 4×2; 1B gate_up 155 vs 180, lm_head 1,171 vs 1,361) and slower
- * with 192 or fewer (7B qkv 277 vs 245, o 131 vs 70); 4×2 at K tile 128 was the fastest on every
- * other layer with ≥ 96 of its workgroups (run 3: 7B qkv 254 vs 370 for 1×1 and 389 for 2×2, o 74.5
- * / 108 / 106, down 210 / 334 / 331; 1B qkv (96 workgroups) 44.0 / 45.8 / 63.6), and 2×2 at 128 on
- * the two with 64 (1B o 32.6 vs 43.9 for 4×2 and 45.2 for 1×1, down 97.4 / 141.2 / 127.1).
+ * expected token count and computes no whole padded token block. Gemm suite, H100, 512 tokens
+ * (docs/benchmarks.md, session 10, µs): 4×4 at K tile 64 (its 55 KiB at 128 do not fit) was the
+ * fastest where it has ≥ 256 workgroups (run 6: 7B gate_up 411 vs 468 for 4×2; 1B gate_up 155 vs
+ * 180, lm_head 1,171 vs 1,361) and slower with 192 or fewer (7B qkv 277 vs 245, o 131 vs 70); 4×2
+ * at K tile 128 was the fastest on every other layer with ≥ 96 of its workgroups (run 3: 7B qkv 254
+ * vs 370 for 1×1 and 389 for 2×2, o 74.5 / 108 / 106, down 210 / 334 / 331; 1B qkv (96 workgroups)
+ * 44.0 / 45.8 / 63.6), and 2×2 at 128 on the two with 64 of 4×2's, 128 of its own (1B o 32.6 vs
+ * 43.9 for 4×2 and 45.2 for 1×1, down 97.4 / 141.2 / 127.1). Below 96 workgroups, and for chunks
+ * shorter than a grid's token block (the SDK's default 64-token chunks: 4×4 and 4×2 would multiply
+ * 128 rows for 64), the choice falls back towards 1×1, the kernel every size ran on before
+ * (session 4); those smaller chunks are not measured with the grids.
  */
 export type MatrixGridChoice = MatrixGrid | 'auto';
 
@@ -41,16 +45,26 @@ export interface MatrixTile {
   kTile: number;
 }
 
+/** Workgroups a grid needs at the expected token count for `auto` to take it. */
+const AUTO_MIN_WORKGROUPS: Record<'4x4' | '4x2' | '2x2', number> = { '4x4': 256, '4x2': 96, '2x2': 96 };
+
 /**
  * `auto`'s preferences for N output rows and about `tokens` tokens per dispatch, best first; the
  * first the adapter runs is taken (1×1 last: no subgroup_id needed).
  */
 export function autoMatrixTiles(N: number, tokens: number): MatrixTile[] {
-  const blocks = Math.ceil(tokens / 128);
   const tiles: MatrixTile[] = [];
-  if (Math.ceil(N / 256) * blocks >= 256) tiles.push({ grid: '4x4', kTile: 64 });
-  if (Math.ceil(N / 128) * blocks >= 96) tiles.push({ grid: '4x2', kTile: 128 });
-  tiles.push({ grid: '2x2', kTile: 128 }, { grid: '1x1', kTile: 128 });
+  const take = (grid: '4x4' | '4x2' | '2x2', kTile: number) => {
+    const { sgm, sgn } = GRIDS[grid];
+    const workgroups = Math.ceil(N / (64 * sgn)) * Math.ceil(tokens / (32 * sgm));
+    if (tokens >= 32 * sgm && workgroups >= AUTO_MIN_WORKGROUPS[grid]) tiles.push({ grid, kTile });
+  };
+  take('4x4', 64);
+  take('4x2', 128);
+  take('2x2', 128);
+  // 1×1 at K tile 64: with this K loop (issue next, multiply, stage) 64 beat 128 on every 7B layer
+  // (runs 6–8: qkv 341 vs 431 µs, o 133 vs 145, gate_up 594 vs 751, down 348 vs 395).
+  tiles.push({ grid: '1x1', kTile: 64 });
   return tiles;
 }
 

@@ -557,7 +557,7 @@ const gemvCases: GemvCase[] = [
   { scheme: 'f16', N: 33, K: 48, tokens: 7, accumulate: true },
   // The matrix-unit prefill GEMM (i8 subgroup matrices; skipped where the adapter lacks them):
   // partial token and row blocks, K off the 64 / 128 tile, several pieces, gating, residual add.
-  // The grid `auto` picks (2x2 for these few rows; 4x2 for 3,100), and 1x1 named.
+  // The grid `auto` picks (1x1 at K tile 64 for these few rows; 4x2 for 3,100), and 1x1 named.
   { scheme: 'w4a8', N: 200, K: 4096, tokens: 70, matrixUnits: true },
   { scheme: 'w4a8', N: 3100, K: 96, tokens: 3, matrixUnits: true, gated: true },
   {
