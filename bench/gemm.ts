@@ -4,7 +4,7 @@ import type { GpuContext } from '../src/gpu/device';
 import type { Encodable } from '../src/kernels/encodable';
 import {
   MATRIX_GEMM_TOKENS,
-  type MatrixGridChoice,
+  type MatrixGrid,
   matrixGemm,
   matrixUnitsAvailable,
 } from '../src/kernels/gemm-matrix';
@@ -29,59 +29,48 @@ export interface GemmVariant {
   name: string;
   threadsPerRow: number;
   tokensPerWorkgroup: number;
-  /** The matrix-unit GEMM (skipped where the adapter lacks i8 subgroup matrices) and its K tile. */
-  matrixKTile?: number;
-  /** The matrix GEMM as the model runs it: grid and K tile picked by `auto` (matrixKTile unused). */
-  matrixAuto?: boolean;
-  /** The matrix GEMM's subgroup grid (default auto). */
-  grid?: MatrixGridChoice;
-  /** Diagnostic: the matrix GEMM's STRIP bits (parts of its K loop left out; wrong results). */
-  strip?: number;
+  /**
+   * The matrix-unit GEMM (skipped where the adapter lacks what it needs): `{}` as the model runs it
+   * (`auto` grid and K tile), or a named grid / K tile, and the diagnostic STRIP bits (parts of its
+   * K loop left out; wrong results).
+   */
+  matrix?: { grid?: MatrixGrid; kTile?: number; strip?: number };
   /** W4A16 / 2/4/16: x16 activations in token blocks (else f32 activations, one token per workgroup). */
   x16?: boolean;
 }
 
 export const GEMM_VARIANTS: GemmVariant[] = [
-  {
-    name: 'matrix auto (default)',
+  { name: 'matrix auto (default)', threadsPerRow: 0, tokensPerWorkgroup: 0, matrix: {} },
+  ...(
+    [
+      ['1x1', 64],
+      ['1x1', 128],
+      ['2x2', 64],
+      ['2x2', 128],
+      ['4x2', 64],
+      ['4x2', 128],
+      ['4x4', 64],
+    ] as const
+  ).map(([grid, kTile]) => ({
+    name: `matrix ${grid}, K tile ${kTile}`,
     threadsPerRow: 0,
     tokensPerWorkgroup: 0,
-    matrixKTile: 128,
-    matrixAuto: true,
-  },
-  { name: 'matrix 1x1, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64, grid: '1x1' },
-  { name: 'matrix 1x1, K tile 128', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128, grid: '1x1' },
-  { name: 'matrix 2x2, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64, grid: '2x2' },
-  { name: 'matrix 2x2, K tile 128', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128, grid: '2x2' },
-  { name: 'matrix 4x2, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64, grid: '4x2' },
-  { name: 'matrix 4x2, K tile 128', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 128, grid: '4x2' },
-  { name: 'matrix 4x4, K tile 64', threadsPerRow: 0, tokensPerWorkgroup: 0, matrixKTile: 64, grid: '4x4' },
+    matrix: { grid, kTile },
+  })),
   // Where the 4x2 kernel's time goes: its K loop without the global loads, without the staging
   // stores (the loads then die too), without the MMAs.
-  {
-    name: 'matrix 4x2 K128 −loads',
+  ...(
+    [
+      ['loads', 1],
+      ['staging', 2],
+      ['MMAs', 4],
+    ] as const
+  ).map(([part, strip]) => ({
+    name: `matrix 4x2 K128 −${part}`,
     threadsPerRow: 0,
     tokensPerWorkgroup: 0,
-    matrixKTile: 128,
-    grid: '4x2',
-    strip: 1,
-  },
-  {
-    name: 'matrix 4x2 K128 −staging',
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrixKTile: 128,
-    grid: '4x2',
-    strip: 2,
-  },
-  {
-    name: 'matrix 4x2 K128 −MMAs',
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrixKTile: 128,
-    grid: '4x2',
-    strip: 4,
-  },
+    matrix: { grid: '4x2' as const, kTile: 128, strip },
+  })),
   { name: 'block8 tpr4', threadsPerRow: 4, tokensPerWorkgroup: 8 },
   { name: 'block8 tpr8', threadsPerRow: 8, tokensPerWorkgroup: 8 },
   { name: 'block4 tpr4', threadsPerRow: 4, tokensPerWorkgroup: 4 },
@@ -153,21 +142,15 @@ export async function benchGemm(
     }
     const y = storageBuffer(device, rows * N * 4);
     for (const v of int8 ? GEMM_VARIANTS : GEMM_X16_VARIANTS) {
-      const grid = v.grid === 'auto' ? '1x1' : v.grid;
-      if (v.matrixKTile && !matrixUnitsAvailable(gpu, v.matrixAuto ? undefined : v.matrixKTile, grid))
-        continue;
+      // `auto` runs wherever the 1×1 kernel does (its fallback), as in the model.
+      if (v.matrix && !matrixUnitsAvailable(gpu, v.matrix.kTile, v.matrix.grid)) continue;
       // As the model picks them: doubled until the tile's table (and a staged row) fits.
       const threadsPerRow = fitThreadsPerRow(v.threadsPerRow, (t) =>
         v.x16 ? x16BlocksFit(gpu, scheme, K, t) : int8 || canStageInt16(gpu, scheme, K, t),
       );
       const x = int8 ? inputs.int8 : v.x16 ? inputs.x16 : inputs.f32;
-      const k: Encodable = v.matrixKTile
-        ? await matrixGemm(gpu, w, x, y, {
-            kTile: v.matrixAuto ? undefined : v.matrixKTile,
-            grid: v.grid,
-            tokens,
-            strip: v.strip,
-          })
+      const k: Encodable = v.matrix
+        ? await matrixGemm(gpu, w, x, y, { ...v.matrix, tokens })
         : await gemv(gpu, w, x, y, { threadsPerRow, tokensPerWorkgroup: v.tokensPerWorkgroup });
       const encode = (pass: GPUComputePassEncoder) => k.encode(pass, tokens);
       const iterations = await calibrateIterations(gpu, encode, 0.03);

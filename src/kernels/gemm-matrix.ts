@@ -129,12 +129,20 @@ export function matrixGemmFits(
   grid: MatrixGridChoice = 'auto',
   tokens = DEFAULT_TOKENS,
 ): boolean {
-  return (
-    w.scheme === 'w4a8' &&
-    w.groupSize >= w.K &&
-    x.kind === 'int8' &&
-    resolveTile(gpu, grid, w.N, tokens, bk) !== null
-  );
+  return matrixGemmTile(gpu, w, x, bk, grid, tokens) !== null;
+}
+
+/** The grid and K tile this weight and input run at, or null where they cannot take the matrix GEMM. */
+function matrixGemmTile(
+  gpu: GpuContext,
+  w: GpuLinear,
+  x: Activations,
+  bk: number | undefined,
+  grid: MatrixGridChoice,
+  tokens: number,
+): MatrixTile | null {
+  if (w.scheme !== 'w4a8' || w.groupSize < w.K || x.kind !== 'int8') return null;
+  return resolveTile(gpu, grid, w.N, tokens, bk);
 }
 
 /** Tokens per dispatch the `auto` grid assumes when not told: a full prefill chunk. */
@@ -177,8 +185,9 @@ export interface MatrixGemmOptions {
 }
 
 /**
- * The K tile of a named grid: 128 (gemm suite, H100, 512 tokens, 1×1: Llama-2-7B's four matmuls
- * 1,458 vs 1,556 µs at 64, Llama-3.2-1B's 519.7 vs 531.4; docs/benchmarks.md, session 4).
+ * The K tile of a named grid: 128 (gemm suite, H100, 512 tokens, 1×1 with session 4's K loop:
+ * Llama-2-7B's four matmuls 1,458 vs 1,556 µs at 64, Llama-3.2-1B's 519.7 vs 531.4;
+ * docs/benchmarks.md). With the current K loop 1×1 is faster at 64, which `auto` takes.
  */
 export const DEFAULT_K_TILE = 128;
 
@@ -196,8 +205,8 @@ export async function matrixGemm(
   if (choice !== 'auto' && !(choice in GRIDS)) {
     throw new Error(`matrix gemm: grid ${choice} must be auto, 1x1, 2x2, 4x2 or 4x4`);
   }
-  const tile = resolveTile(gpu, choice, w.N, opts.tokens ?? DEFAULT_TOKENS, opts.kTile);
-  if (x.kind !== 'int8' || tile === null || !matrixGemmFits(gpu, w, x, tile.kTile, tile.grid)) {
+  const tile = matrixGemmTile(gpu, w, x, opts.kTile, choice, opts.tokens ?? DEFAULT_TOKENS);
+  if (x.kind !== 'int8' || tile === null) {
     throw new Error('matrix gemm: needs W4A8 per-channel weights, int8 input and i8 subgroup matrices');
   }
   const { grid, kTile: bk } = tile;

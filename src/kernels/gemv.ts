@@ -71,7 +71,7 @@ export interface GemvOptions {
    * offers i8 subgroup matrices; elsewhere the options above apply.
    */
   matrixUnits?: boolean;
-  /** The matrix GEMM's K tile (64 or 128; default DEFAULT_K_TILE = 128). */
+  /** The matrix GEMM's K tile (64 or 128; default: `auto`'s choice, or 128 with a named grid). */
   matrixKTile?: number;
   /** The matrix GEMM's subgroup grid (default `auto`, for `matrixTokens` tokens per dispatch). */
   matrixGrid?: MatrixGridChoice;
