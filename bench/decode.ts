@@ -160,7 +160,7 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
   };
 }
 
-function randomIds(n: number, vocab: number): number[] {
+export function randomIds(n: number, vocab: number): number[] {
   return Array.from({ length: n }, (_, i) => (i * 2654435761) % vocab);
 }
 
@@ -359,6 +359,7 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'prefill-grid-1x1': { tuning: { prefillMatrixGrid: '1x1' } },
   'prefill-grid-2x2': { tuning: { prefillMatrixGrid: '2x2' } },
   'prefill-grid-4x2': { tuning: { prefillMatrixGrid: '4x2' } },
+  'prefill-plain-stores': { tuning: { prefillMatrixStageRotate: false } },
   'prefill-tpr8': { tuning: { prefillThreadsPerRow: 8 } },
   'prefill-block4': { tuning: { prefillTokenBlock: 4 } },
   'prefill-tpr16': { tuning: { prefillThreadsPerRow: 16 } },

@@ -34,13 +34,20 @@ export interface GemmVariant {
    * (`auto` grid and K tile), or a named grid / K tile, and the diagnostic STRIP bits (parts of its
    * K loop left out; wrong results).
    */
-  matrix?: { grid?: MatrixGrid; kTile?: number; strip?: number };
+  matrix?: { grid?: MatrixGrid; kTile?: number; strip?: number; stageRotate?: boolean };
   /** W4A16 / 2/4/16: x16 activations in token blocks (else f32 activations, one token per workgroup). */
   x16?: boolean;
 }
 
 export const GEMM_VARIANTS: GemmVariant[] = [
   { name: 'matrix auto (default)', threadsPerRow: 0, tokensPerWorkgroup: 0, matrix: {} },
+  // Session 10's staging: every lane's stores start at its first word (4-way bank conflicts).
+  {
+    name: 'matrix auto, plain stores',
+    threadsPerRow: 0,
+    tokensPerWorkgroup: 0,
+    matrix: { stageRotate: false },
+  },
   ...(
     [
       ['1x1', 64],

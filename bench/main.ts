@@ -3,9 +3,10 @@
  * tables and, with --out FILE, written as JSON. Figures are ratios to the read bandwidth measured
  * in the same run on the same device; a figure above that roofline is a measurement bug and aborts.
  *
- *   --suites bandwidth,decode,gemv,gemm,attention,barrier,matrix,quant   which suites (default bandwidth,decode;
- *                                          gemv = per-layer kernel variants; gemm = the prefill
- *                                          matmuls; attention = decode attention alone, with diagnostic
+ *   --suites bandwidth,decode,prefill,gemv,gemm,attention,barrier,matrix,quant   which suites (default
+ *                                          bandwidth,decode; prefill = a prompt by prefill chunk size
+ *                                          (bench/prefill.ts, --chunks); gemv = per-layer kernel
+ *                                          variants; gemm = the prefill matmuls; attention = decode attention alone, with diagnostic
  *                                          variants; barrier = do workgroup barriers wait for
  *                                          loads in flight (bench/barrier.ts); matrix = the
  *                                          subgroup-matrix MMA ceiling (bench/matrix.ts); quant = CPU
@@ -13,7 +14,7 @@
  *                                          kernel test case (test/kernels) on this adapter, to
  *                                          check kernels the CI adapters cannot run, e.g. matrix units)
  *   --shapes llama-3.2-1b,llama-2-7b --schemes w4a8,w4a16,w2-4-16
- *   --contexts 128,2048 --decode-tokens 128 --prefill-tokens 512
+ *   --contexts 128,2048 --decode-tokens 128 --prefill-tokens 512 --chunks 64,128,256,512
  *   --variants default,unfused,quant-tpr8,...   kernel choices to compare (bench/decode.ts)
  *   --temperature 0.7 --top-p 0.95          time sampled decoding instead of greedy
  *   --dawn-features disable_robustness      extra Dawn toggles to enable (a diagnostic: what the
@@ -31,6 +32,7 @@ import { benchDecode, DECODE_VARIANTS, type DecodeResult } from './decode';
 import { benchGemm, type GemmResult } from './gemm';
 import { benchGemv, GEMV_VARIANTS, type GemvResult } from './gemv';
 import { benchMatrixPeak, H100_INT8_PEAK, type MatrixPeakResult, matrixPeakSkipReason } from './matrix';
+import { benchPrefill, type PrefillResult } from './prefill';
 import { benchQuantizers } from './quantizers';
 import { SHAPES } from './synthetic';
 
@@ -55,6 +57,7 @@ async function main(): Promise<void> {
       contexts: { type: 'string', default: '128,2048' },
       'decode-tokens': { type: 'string', default: '128' },
       'prefill-tokens': { type: 'string', default: '512' },
+      chunks: { type: 'string', default: '64,128,256,512' },
       variants: { type: 'string', default: 'default' },
       temperature: { type: 'string' },
       'top-p': { type: 'string' },
@@ -167,6 +170,35 @@ async function main(): Promise<void> {
                 ? ''
                 : ` GPU step µs ${r.decode.map((d) => ((d.gpuStepSeconds ?? 0) * 1e6).toFixed(0)).join(' / ')}`),
           );
+        }
+      }
+    }
+  }
+  const prefill: PrefillResult[] = [];
+  if (suites.has('prefill')) {
+    const tokens = Number(values['prefill-tokens']);
+    console.log(
+      `\nprefill of ${tokens} tokens by chunk size (bench/prefill.ts): JS-timed tok/s with the chunks back to back (the SDK's way), with a readback after every chunk, and the chunks' GPU time`,
+    );
+    console.log(
+      'shape          scheme/variant          chunk    tok/s  read-each tok/s   GPU ms   GPU tok/s',
+    );
+    for (const shape of list(values.shapes)) {
+      for (const scheme of list(values.schemes) as Scheme[]) {
+        for (const variant of list(values.variants)) {
+          if (!(variant in DECODE_VARIANTS)) throw new Error(`unknown --variants entry '${variant}'`);
+          const rows = await benchPrefill(gpu, shape, scheme, {
+            tokens,
+            chunks: list(values.chunks).map(Number),
+            variant,
+            tuning: DECODE_VARIANTS[variant]?.tuning,
+          });
+          for (const r of rows) {
+            prefill.push(r);
+            console.log(
+              `${shape.padEnd(14)} ${`${scheme}${variant === 'default' ? '' : `/${variant}`}`.padEnd(22)} ${String(r.chunk).padStart(6)} ${r.tokensPerS.toFixed(0).padStart(8)} ${r.readEveryChunkTokensPerS.toFixed(0).padStart(16)} ${(r.gpuSeconds * 1e3).toFixed(2).padStart(8)} ${(tokens / r.gpuSeconds).toFixed(0).padStart(11)}`,
+            );
+          }
         }
       }
     }
@@ -374,6 +406,7 @@ async function main(): Promise<void> {
           ...header,
           bandwidth,
           decode,
+          prefill,
           gemv: gemvResults,
           gemm: gemmResults,
           attention: attentionResults,

@@ -139,40 +139,7 @@ fn load_tile(kt: u32, t0: u32, n0: u32, lid: u32) -> TileRegs {
   return r;
 }
 
-// The registers of load_tile into workgroup memory, the weights widened to int8 rows in k order
-// (lib/sint4.wgsl).
-fn stage_tile(r: TileRegs, lid: u32) {
-  if ((STRIP & 2u) != 0u) {
-    return;
-  }
-  let xparts = BK / 16u;
-  let wchunks = BK / 32u;
-  for (var i = 0u; i < XV_MAX; i++) {
-    if (i < XV) {
-      let e = lid + i * WG;
-      let o = (e / xparts) * ROW_WORDS + (e % xparts) * 4u;
-      xs[o] = bitcast<i32>(r.x[i].x);
-      xs[o + 1u] = bitcast<i32>(r.x[i].y);
-      xs[o + 2u] = bitcast<i32>(r.x[i].z);
-      xs[o + 3u] = bitcast<i32>(r.x[i].w);
-    }
-  }
-  for (var i = 0u; i < WV_MAX; i++) {
-    if (i < WV) {
-      let e = lid + i * WG;
-      let o = (e / wchunks) * ROW_WORDS + (e % wchunks) * 8u;
-      let w = r.w[i];
-      ws[o] = bitcast<i32>(sint4_lo(w.x));
-      ws[o + 1u] = bitcast<i32>(sint4_hi(w.x));
-      ws[o + 2u] = bitcast<i32>(sint4_lo(w.y));
-      ws[o + 3u] = bitcast<i32>(sint4_hi(w.y));
-      ws[o + 4u] = bitcast<i32>(sint4_lo(w.z));
-      ws[o + 5u] = bitcast<i32>(sint4_hi(w.z));
-      ws[o + 6u] = bitcast<i32>(sint4_lo(w.w));
-      ws[o + 7u] = bitcast<i32>(sint4_hi(w.w));
-    }
-  }
-}
+#include "stage_i8_tile"
 
 @compute @workgroup_size(WG)
 #if GRID

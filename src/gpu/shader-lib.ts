@@ -5,6 +5,7 @@ import nibbles from '../../shaders/lib/nibbles.wgsl?raw';
 import ropeRotate from '../../shaders/lib/rope_rotate.wgsl?raw';
 import rowSum from '../../shaders/lib/row_sum.wgsl?raw';
 import sint4 from '../../shaders/lib/sint4.wgsl?raw';
+import stageI8Tile from '../../shaders/lib/stage_i8_tile.wgsl?raw';
 import stageRow from '../../shaders/lib/stage_row.wgsl?raw';
 import stageX16 from '../../shaders/lib/stage_x16.wgsl?raw';
 import wgReduce from '../../shaders/lib/wg_reduce.wgsl?raw';
@@ -20,6 +21,7 @@ export const shaderLib: Readonly<Record<string, string>> = {
   kv_int8: kvInt8,
   wg_reduce: wgReduce,
   rope_rotate: ropeRotate,
+  stage_i8_tile: stageI8Tile,
   stage_row: stageRow,
   stage_x16: stageX16,
   x16_pack: x16Pack,

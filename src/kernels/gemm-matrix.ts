@@ -180,6 +180,11 @@ export interface MatrixGemmOptions {
   grid?: MatrixGridChoice;
   /** Tokens a dispatch is expected to hold, for the `auto` grid (default 512). */
   tokens?: number;
+  /**
+   * Staging stores rotated per lane so a warp's 32 stores hit 32 banks (default true; false: every
+   * lane starts at its first word, 4-way bank conflicts — the session 10 kernel, for the bench).
+   */
+  stageRotate?: boolean;
   /** Diagnostic (the gemm bench suite): the shader's STRIP bits; results are wrong with any. */
   strip?: number;
 }
@@ -224,6 +229,7 @@ export async function matrixGemm(
       GRID: grid !== '1x1',
       GRID_4X2: grid === '4x2',
       GRID_4X4: grid === '4x4',
+      STAGE_ROTATE: opts.stageRotate ?? true,
     },
     constants: {
       ACCUMULATE: opts.accumulate ? 1 : 0,

@@ -77,6 +77,8 @@ export interface GemvOptions {
   matrixGrid?: MatrixGridChoice;
   /** Tokens a matrix GEMM dispatch is expected to hold (the prefill chunk; default 512). */
   matrixTokens?: number;
+  /** The matrix GEMM's bank-conflict-free staging stores (MatrixGemmOptions.stageRotate; default true). */
+  matrixStageRotate?: boolean;
 }
 
 /**
@@ -402,7 +404,7 @@ export async function gemv(
   opts: GemvOptions = {},
 ): Promise<Encodable> {
   if (opts.matrixUnits && matrixGemmFits(gpu, w, x, opts.matrixKTile, opts.matrixGrid, opts.matrixTokens)) {
-    const { accumulate, gated, yStride, matrixKTile, matrixGrid, matrixTokens } = opts;
+    const { accumulate, gated, yStride, matrixKTile, matrixGrid, matrixTokens, matrixStageRotate } = opts;
     return matrixGemm(gpu, w, x, y, {
       accumulate,
       gated,
@@ -410,6 +412,7 @@ export async function gemv(
       kTile: matrixKTile,
       grid: matrixGrid,
       tokens: matrixTokens,
+      stageRotate: matrixStageRotate,
     });
   }
   const { device } = gpu;

@@ -258,6 +258,8 @@ export interface KernelTuning {
   prefillMatrixKTile?: number;
   /** Subgroup grid of the matrix-unit prefill GEMM (default `auto`: autoMatrixTiles per matmul). */
   prefillMatrixGrid?: MatrixGridChoice;
+  /** The matrix GEMM's rotated (bank-conflict-free) staging stores (default true). */
+  prefillMatrixStageRotate?: boolean;
   /**
    * W4A16 and 2/4/16 (default true): the matmuls stage their f32 input as 16-bit fixed point
    * (hi/lo int8) and multiply with dot4I8Packed (GemvOptions.int16Activations), qkv and gate_up
@@ -450,6 +452,7 @@ export class GpuSession {
       matrixKTile: opts.tuning?.prefillMatrixKTile,
       matrixGrid: opts.tuning?.prefillMatrixGrid,
       matrixTokens: maxChunk,
+      matrixStageRotate: opts.tuning?.prefillMatrixStageRotate,
     };
     const makeLayer = async (
       i: number,
@@ -645,7 +648,9 @@ export class GpuSession {
 
   /**
    * Appends `tokens` (prompt ids) to the sequence and returns the next id, sampled on the GPU.
-   * Prompts longer than maxChunk run as several steps.
+   * Prompts longer than maxChunk run as several steps, submitted back to back: only the last
+   * step's id is read back (the queue orders each chunk's id upload after the previous step), so
+   * the GPU does not idle through a readback and the next chunk's encoding between chunks.
    */
   async prefill(tokens: number[]): Promise<number> {
     if (tokens.length === 0) throw new Error('prefill: no tokens');
@@ -657,7 +662,8 @@ export class GpuSession {
       // The history feeds the repetition penalty: prompt ids count as previous ids.
       if (this.position + chunk.length <= this.maxContext)
         queue.writeBuffer(this.history, this.position * 4, chunk);
-      next = await this.run(chunk.length);
+      const last = i + this.maxChunk >= tokens.length;
+      next = await this.run(chunk.length, { read: last });
     }
     return next;
   }
@@ -752,15 +758,32 @@ export class GpuSession {
    * tell GPU time from host overhead in the benchmark. Advances the session like decode().
    */
   async timedDecode(): Promise<number> {
+    return this.timedStep(1);
+  }
+
+  /**
+   * timedDecode for a step of `tokens` tokens (a prefill chunk of whatever ids the ids buffer
+   * holds — for benchmarks). Advances the session.
+   */
+  async timedStep(tokens: number): Promise<number> {
+    if (tokens > this.maxChunk)
+      throw new Error(`timedStep: ${tokens} tokens exceed the chunk of ${this.maxChunk}`);
     const timing = new TimestampQueries(this.model.gpu.device, 1);
-    await this.run(1, timing);
+    await this.run(tokens, { timing });
     const [seconds] = await timing.seconds();
     timing.destroy();
     return seconds;
   }
 
-  /** Encodes and submits a step, then (after `readAfter`, if given) reads its sampled id back. */
-  private async run(tokens: number, timing?: TimestampQueries, readAfter?: Promise<void>): Promise<number> {
+  /**
+   * Encodes and submits a step, then (after `readAfter`, if given) reads its sampled id back;
+   * with `read: false` (a prefill chunk before the last) returns -1 once submitted.
+   */
+  private async run(
+    tokens: number,
+    opts: { timing?: TimestampQueries; readAfter?: Promise<void>; read?: boolean } = {},
+  ): Promise<number> {
+    const { timing, readAfter, read = true } = opts;
     const { device } = this.model.gpu;
     await this.plan.ensureFinalNorm(tokens);
     if (this.position + tokens > this.maxContext) {
@@ -775,7 +798,8 @@ export class GpuSession {
     this.stepWords[1] = tokens;
     device.queue.writeBuffer(this.step, 0, this.stepWords);
     const enc = device.createCommandEncoder({ label: `step@${this.position}+${tokens}` });
-    const trace = timing ? null : this.stepTrace;
+    // The stream trace pairs every traced submit with its read: steps not read are left out.
+    const trace = timing || !read ? null : this.stepTrace;
     const traced = trace && trace.next < trace.queries.pairs ? trace.queries.pass(trace.next++) : undefined;
     const timestampWrites = timing ? timing.pass(0) : traced;
     const pass = enc.beginComputePass(timestampWrites ? { timestampWrites } : undefined);
@@ -783,9 +807,11 @@ export class GpuSession {
     else for (const [, record] of this.stepKernels(tokens)) record(pass);
     pass.end();
     timing?.resolve(enc);
-    const out = this.idOut[this.slot];
-    this.slot = (this.slot + 1) % this.idOut.length;
-    enc.copyBufferToBuffer(this.ids, 0, out, 0, 4);
+    const out = read ? this.idOut[this.slot] : null;
+    if (out) {
+      this.slot = (this.slot + 1) % this.idOut.length;
+      enc.copyBufferToBuffer(this.ids, 0, out, 0, 4);
+    }
     const t1 = performance.now();
     device.queue.submit([enc.finish()]);
     this.position += tokens;
@@ -794,6 +820,7 @@ export class GpuSession {
     this.hostStats.submitMs += t2 - t1;
     this.hostStats.steps += 1;
     trace?.submitted.push(t2);
+    if (!out) return -1;
     if (readAfter) await readAfter;
     await out.mapAsync(GPUMapMode.READ);
     const id = new Uint32Array(out.getMappedRange(0, 4))[0];
@@ -821,7 +848,7 @@ export class GpuSession {
       while (inFlight.length <= this.lookahead && launched < maxSteps) {
         const readAfter = pacer && previous ? previous.then(() => pacer.next()) : undefined;
         readAfter?.catch(() => {});
-        const step = this.run(1, undefined, readAfter);
+        const step = this.run(1, { readAfter });
         previous = step;
         // Observed now, awaited in order below: a step that fails (context full, device lost)
         // while an earlier one is awaited is not an unhandled rejection.

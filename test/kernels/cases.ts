@@ -10,6 +10,7 @@ import { type ReduceOp, reduce } from '../../src/kernels/reduce';
 import { expectClose, expectEqual, freshSeed, randomF32, randomU32, rng } from '../helpers/check';
 import { gemvKernelCases } from './gemv-cases';
 import { modelKernelCases } from './model-cases';
+import { stageKernelCases } from './stage-cases';
 
 export interface KernelCase {
   name: string;
@@ -83,4 +84,9 @@ const basicCases: KernelCase[] = [
   })),
 ];
 
-export const kernelCases: KernelCase[] = [...basicCases, ...gemvKernelCases, ...modelKernelCases];
+export const kernelCases: KernelCase[] = [
+  ...basicCases,
+  ...gemvKernelCases,
+  ...stageKernelCases,
+  ...modelKernelCases,
+];

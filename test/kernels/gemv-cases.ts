@@ -59,6 +59,8 @@ interface GemvCase {
   matrixUnits?: boolean;
   matrixKTile?: number;
   matrixGrid?: MatrixGrid;
+  /** false: the matrix GEMM's plain (unrotated) staging stores (GemvOptions.matrixStageRotate). */
+  matrixStageRotate?: boolean;
   /**
    * W4A16 / 2/4/16: the prefill token-block kernel on `x16` activations (packed here by
    * packX16, the layout's reference), tokensPerWorkgroup tokens per workgroup.
@@ -645,6 +647,29 @@ const gemvCases: GemvCase[] = [
     gated: true,
     matrixGrid: '4x4',
     matrixKTile: 64,
+  },
+  // The plain staging stores (the default rotates each lane's stores against bank conflicts).
+  {
+    scheme: 'w4a8',
+    N: 300,
+    K: 2080,
+    tokens: 129,
+    matrixUnits: true,
+    accumulate: true,
+    matrixGrid: '4x4',
+    matrixKTile: 64,
+    matrixStageRotate: false,
+  },
+  {
+    scheme: 'w4a8',
+    N: 200,
+    K: 4096,
+    tokens: 70,
+    matrixUnits: true,
+    gated: true,
+    matrixGrid: '2x2',
+    matrixKTile: 128,
+    matrixStageRotate: false,
   },
   // W4A16 / 2/4/16 prefill token blocks on x16 activations: partial blocks of 2, 4 and 8 (8 on
   // GPUs, 2 on software adapters), K off the group sizes, gating, residual add, pieces, a long

@@ -1,0 +1,78 @@
+// The matrix GEMM's staging step (gemm_w4a8_matrix.wgsl; also test/shaders/stage_i8_tile_check.wgsl,
+// which runs it on adapters without matrix units): one K tile's loads, held in TileRegs, into the
+// workgroup arrays `xs` (int8 activations, [token][k]) and `ws` (int4 weights widened to int8,
+// [row][k]), rows ROW_WORDS words apart. The including shader declares BK, ROW_WORDS, WG, XV, WV,
+// XV_MAX, WV_MAX, STRIP, TileRegs, xs and ws, and passes the flag STAGE_ROTATE.
+#include "sint4"
+
+// The registers of load_tile into workgroup memory, the weights widened to int8 rows in k order
+// (lib/sint4.wgsl).
+//
+// With STAGE_ROTATE each lane writes its 4 activation words / 8 weight words starting at a
+// lane-dependent word (rotated by 0–3): the padded rows make all 32 lanes' first words fall on
+// only 8 of the 32 banks, so without it every store is a 4-way bank conflict; with these rotations
+// no two lanes of a warp hit one bank in the same store (checked for K tile 64 and 128 and every
+// warp of every grid: lanes e = 32·w … 32·w + 31 of the tile). The data is rotated to match, so
+// every word still lands at its k position.
+fn rot4(v: vec4<i32>, r: u32) -> vec4<i32> {
+  let a = select(v, v.yzwx, (r & 1u) != 0u);
+  return select(a, a.zwxy, (r & 2u) != 0u);
+}
+
+fn stage_tile(r: TileRegs, lid: u32) {
+  if ((STRIP & 2u) != 0u) {
+    return;
+  }
+  let xparts = BK / 16u;
+  let wchunks = BK / 32u;
+#if STAGE_ROTATE
+  let lane = lid % 32u;
+  let xrot = lane & 3u;
+  let wrot = select((lane & 1u) | ((lane >> 3u) & 2u), lane & 3u, BK == 128u);
+#else
+  let xrot = 0u;
+  let wrot = 0u;
+#endif
+  for (var i = 0u; i < XV_MAX; i++) {
+    if (i < XV) {
+      let e = lid + i * WG;
+      let o = (e / xparts) * ROW_WORDS + (e % xparts) * 4u;
+      // Word j of the rotated vector is word (j + xrot) % 4 of the row's part.
+      let v = rot4(bitcast<vec4<i32>>(r.x[i]), xrot);
+      xs[o + (xrot & 3u)] = v.x;
+      xs[o + ((xrot + 1u) & 3u)] = v.y;
+      xs[o + ((xrot + 2u) & 3u)] = v.z;
+      xs[o + ((xrot + 3u) & 3u)] = v.w;
+    }
+  }
+  for (var i = 0u; i < WV_MAX; i++) {
+    if (i < WV) {
+      let e = lid + i * WG;
+      let o = (e / wchunks) * ROW_WORDS + (e % wchunks) * 8u;
+      let w = r.w[i];
+      var a = vec4<i32>(bitcast<i32>(sint4_lo(w.x)), bitcast<i32>(sint4_hi(w.x)),
+                        bitcast<i32>(sint4_lo(w.y)), bitcast<i32>(sint4_hi(w.y)));
+      var b = vec4<i32>(bitcast<i32>(sint4_lo(w.z)), bitcast<i32>(sint4_hi(w.z)),
+                        bitcast<i32>(sint4_lo(w.w)), bitcast<i32>(sint4_hi(w.w)));
+      // The 8 words (a, b) rotated by wrot: word j of (a, b) is word (j + wrot) % 8.
+      if ((wrot & 1u) != 0u) {
+        let a1 = vec4<i32>(a.yzw, b.x);
+        b = vec4<i32>(b.yzw, a.x);
+        a = a1;
+      }
+      if ((wrot & 2u) != 0u) {
+        let a2 = vec4<i32>(a.zw, b.xy);
+        b = vec4<i32>(b.zw, a.xy);
+        a = a2;
+      }
+      ws[o + (wrot & 7u)] = a.x;
+      ws[o + ((wrot + 1u) & 7u)] = a.y;
+      ws[o + ((wrot + 2u) & 7u)] = a.z;
+      ws[o + ((wrot + 3u) & 7u)] = a.w;
+      ws[o + ((wrot + 4u) & 7u)] = b.x;
+      ws[o + ((wrot + 5u) & 7u)] = b.y;
+      ws[o + ((wrot + 6u) & 7u)] = b.z;
+      ws[o + ((wrot + 7u) & 7u)] = b.w;
+    }
+  }
+}
