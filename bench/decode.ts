@@ -348,8 +348,10 @@ export interface DecodeVariant {
 export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   default: undefined,
   unfused: { tuning: { fuseActivations: false } },
+  'norm-tpr4': { tuning: { fusedThreadsPerRow: { norm: 4 } } },
   'norm-tpr16': { tuning: { fusedThreadsPerRow: { norm: 16 } } },
   'norm-tpr32': { tuning: { fusedThreadsPerRow: { norm: 32 } } },
+  'quant-tpr4': { tuning: { fusedThreadsPerRow: { quantize: 4 } } },
   'quant-tpr8': { tuning: { fusedThreadsPerRow: { quantize: 8 } } },
   'quant-tpr32': { tuning: { fusedThreadsPerRow: { quantize: 32 } } },
   'prefill-dp4a': { tuning: { prefillMatrixUnits: false } },
