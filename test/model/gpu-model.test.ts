@@ -101,14 +101,17 @@ describe.each([
 
   test('a prompt in chunks then decode equals feeding it token by token', async () => {
     const prompt = tok.encode('Once upon a time, in a small town, a boy found a very shiny');
+    // The chunks are submitted back to back and only the last one's id is read (prefill).
     const chunked = await model.createSession({ maxContext: 128, maxChunk: 5 });
-    await chunked.prefill(prompt);
+    const nextChunked = await chunked.prefill(prompt);
     await chunked.decode();
     const a = await chunked.readLogits();
     const single = await model.createSession({ maxContext: 128, maxChunk: 1 });
-    await single.prefill(prompt);
+    const nextSingle = await single.prefill(prompt);
     await single.decode();
     const b = await single.readLogits();
+    expect(nextChunked).toBeGreaterThanOrEqual(0);
+    expect(nextChunked).toBe(nextSingle);
     expect(relError(a, b)).toBeLessThan(1e-4);
     chunked.destroy();
     single.destroy();
