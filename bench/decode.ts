@@ -349,6 +349,7 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   default: undefined,
   unfused: { tuning: { fuseActivations: false } },
   'norm-tpr4': { tuning: { fusedThreadsPerRow: { norm: 4 } } },
+  'gateup-tpr4': { tuning: { fusedThreadsPerRow: { gateUp: 4 } } },
   'norm-tpr16': { tuning: { fusedThreadsPerRow: { norm: 16 } } },
   'norm-tpr32': { tuning: { fusedThreadsPerRow: { norm: 32 } } },
   'quant-tpr4': { tuning: { fusedThreadsPerRow: { quantize: 4 } } },

@@ -15,6 +15,7 @@
  *                                          check kernels the CI adapters cannot run, e.g. matrix units)
  *   --shapes llama-3.2-1b,llama-2-7b --schemes w4a8,w4a16,w2-4-16
  *   --contexts 128,2048 --decode-tokens 128 --prefill-tokens 512 --chunks 64,128,256,512
+ *   --prefill-max-context 2048             positions the prefill suite's sessions hold (default: the prompt's)
  *   --variants default,unfused,quant-tpr8,...   kernel choices to compare (bench/decode.ts)
  *   --temperature 0.7 --top-p 0.95          time sampled decoding instead of greedy
  *   --dawn-features disable_robustness      extra Dawn toggles to enable (a diagnostic: what the
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
       'decode-tokens': { type: 'string', default: '128' },
       'prefill-tokens': { type: 'string', default: '512' },
       chunks: { type: 'string', default: '64,128,256,512' },
+      'prefill-max-context': { type: 'string', default: '0' },
       variants: { type: 'string', default: 'default' },
       temperature: { type: 'string' },
       'top-p': { type: 'string' },
@@ -190,13 +192,14 @@ async function main(): Promise<void> {
           const rows = await benchPrefill(gpu, shape, scheme, {
             tokens,
             chunks: list(values.chunks).map(Number),
+            maxContext: Number(values['prefill-max-context']),
             variant,
             tuning: DECODE_VARIANTS[variant]?.tuning,
           });
           for (const r of rows) {
             prefill.push(r);
             console.log(
-              `${shape.padEnd(14)} ${`${scheme}${variant === 'default' ? '' : `/${variant}`}`.padEnd(22)} ${String(r.chunk).padStart(6)} ${r.tokensPerS.toFixed(0).padStart(8)} ${r.readEveryChunkTokensPerS.toFixed(0).padStart(16)} ${(r.gpuSeconds * 1e3).toFixed(2).padStart(8)} ${(tokens / r.gpuSeconds).toFixed(0).padStart(11)}`,
+              `${shape.padEnd(14)} ${`${scheme}${variant === 'default' ? '' : `/${variant}`}`.padEnd(22)} ${String(r.chunk).padStart(6)} ${r.tokensPerS.toFixed(0).padStart(8)} ${r.readEveryChunkTokensPerS.toFixed(0).padStart(16)} ${(r.gpuSeconds * 1e3).toFixed(2).padStart(8)} ${(tokens / r.gpuSeconds).toFixed(0).padStart(11)} ${String(r.maxContext).padStart(8)}`,
             );
           }
         }

@@ -19,6 +19,7 @@ export interface PrefillResult {
   variant: string;
   tokens: number;
   chunk: number;
+  maxContext: number;
   /** session.prefill(prompt): chunks back to back (median of 5). */
   tokensPerS: number;
   /** One session.prefill per chunk, each awaiting its id (median of 5). */
@@ -31,7 +32,14 @@ export async function benchPrefill(
   gpu: GpuContext,
   shape: string,
   scheme: Scheme,
-  opts: { tokens: number; chunks: number[]; variant?: string; tuning?: KernelTuning },
+  opts: {
+    tokens: number;
+    chunks: number[];
+    /** Positions the session holds (default tokens + 8; the SDK's default is 2048). */
+    maxContext?: number;
+    variant?: string;
+    tuning?: KernelTuning;
+  },
 ): Promise<PrefillResult[]> {
   const config = SHAPES[shape];
   const model = await GpuModel.load(gpu, syntheticWeights(config, scheme));
@@ -40,7 +48,7 @@ export async function benchPrefill(
   try {
     for (const chunk of opts.chunks) {
       const session = await model.createSession({
-        maxContext: opts.tokens + 8,
+        maxContext: Math.max(opts.tokens + 8, opts.maxContext ?? 0),
         maxChunk: chunk,
         tuning: opts.tuning,
       });
@@ -76,6 +84,7 @@ export async function benchPrefill(
           variant: opts.variant ?? 'default',
           tokens: opts.tokens,
           chunk,
+          maxContext: session.maxContext,
           tokensPerS: opts.tokens / median(pipelined),
           readEveryChunkTokensPerS: opts.tokens / median(readEach),
           gpuSeconds: gpuRuns.length ? median(gpuRuns) : Number.NaN,

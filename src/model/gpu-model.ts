@@ -230,7 +230,7 @@ export interface KernelTuning {
    * tall workgroups amortize the prologue) and of those that only quantize (o, down; default 16;
    * W4A16 / 2-4-16 o and down, which stage 16-bit activations, use it too).
    */
-  fusedThreadsPerRow?: { norm?: number; quantize?: number };
+  fusedThreadsPerRow?: { norm?: number; quantize?: number; gateUp?: number };
   /**
    * Invocations per row of the prefill token-block matmuls (default 4; W4A16 / 2/4/16 double it
    * where the tile's group table would not fit in workgroup memory, see x16BlocksFit()).
@@ -428,6 +428,8 @@ export class GpuSession {
     const kvBytes = kvCacheBytes(shape);
 
     const normTpr = opts.tuning?.fusedThreadsPerRow?.norm ?? 8;
+    // gate_up's own (default: as qkv).
+    const gateUpTpr = opts.tuning?.fusedThreadsPerRow?.gateUp ?? normTpr;
     const quantTpr = opts.tuning?.fusedThreadsPerRow?.quantize ?? 16;
     const int16 = { int16Activations: opts.tuning?.int16Activations ?? true };
     const decodeUnroll = { unroll: opts.tuning?.matmulUnroll };
@@ -469,7 +471,7 @@ export class GpuSession {
       // W4A16 / 2/4/16: the RMSNorm folds into qkv / gate_up's 16-bit staging (decode and prefill
       // alike: each workgroup stages its own token); o / down have no quantize dispatch to save.
       const fusedO = int8 && !prefill && fuse(w.o, quantTpr);
-      const fusedMlp = !prefill && fuse(w.gateUp, normTpr);
+      const fusedMlp = !prefill && fuse(w.gateUp, gateUpTpr);
       const fusedDown = int8 && !prefill && fuse(w.down, quantTpr);
       // Prefill token blocks; W4A16 / 2/4/16 at the fewest invocations per row (from W4A8's 4)
       // whose group table fits in workgroup memory.
@@ -514,10 +516,10 @@ export class GpuSession {
             out: normOut(ins.xn),
           }),
         );
-      const fusedOpts = (weight?: GPUBuffer) => ({
+      const fusedOpts = (weight?: GPUBuffer, threadsPerRow = weight ? normTpr : quantTpr) => ({
         ...int16,
         ...decodeUnroll,
-        threadsPerRow: weight ? normTpr : quantTpr,
+        threadsPerRow,
         norm: weight ? { weight, eps: c.rmsNormEps } : undefined,
       });
       return {
@@ -571,7 +573,7 @@ export class GpuSession {
             ...int16,
             gated: true,
             yStride: I,
-            ...(fusedMlp ? fusedOpts(w.mlpNorm) : blocked(w.gateUp)),
+            ...(fusedMlp ? fusedOpts(w.mlpNorm, gateUpTpr) : blocked(w.gateUp)),
           }),
         ),
         mlpQuant: fusedDown ? null : await quantize(h, ins.hIn, c.intermediateSize),
