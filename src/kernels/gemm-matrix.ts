@@ -210,65 +210,109 @@ export async function matrixGemm(
   if (choice !== 'auto' && !(choice in GRIDS)) {
     throw new Error(`matrix gemm: grid ${choice} must be auto, 1x1, 2x2, 4x2 or 4x4`);
   }
-  const tile = matrixGemmTile(gpu, w, x, opts.kTile, choice, opts.tokens ?? DEFAULT_TOKENS);
-  if (x.kind !== 'int8' || tile === null) {
+  const maxTokens = opts.tokens ?? DEFAULT_TOKENS;
+  if (x.kind !== 'int8' || matrixGemmTile(gpu, w, x, opts.kTile, choice, maxTokens) === null) {
     throw new Error('matrix gemm: needs W4A8 per-channel weights, int8 input and i8 subgroup matrices');
   }
-  const { grid, kTile: bk } = tile;
   if (x.stride % 16) throw new Error(`matrix gemm: activation stride ${x.stride} is not a multiple of 16`);
   const { device } = gpu;
-  const { sgm, sgn } = GRIDS[grid];
   const { Kp } = w4a8Geometry(w.K);
   const chunks = Kp / 32;
   const yStride = opts.yStride ?? (opts.gated ? w.N / 2 : w.N);
-  const pipeline = await gpu.pipelines.get({
-    shader: matrixGemmShader,
-    entryPoint: 'main',
-    flags: {
-      KTILE_128: bk === 128,
-      GRID: grid !== '1x1',
-      GRID_4X2: grid === '4x2',
-      GRID_4X4: grid === '4x4',
-      STAGE_ROTATE: opts.stageRotate ?? true,
-    },
-    constants: {
-      ACCUMULATE: opts.accumulate ? 1 : 0,
-      GATED: opts.gated ? 1 : 0,
-      ...(opts.strip ? { STRIP: opts.strip } : {}),
-    },
-  });
-  const parts = w.pieces.map((piece) => {
+  for (const piece of w.pieces) {
     if (opts.gated && (piece.row0 % 2 || piece.rows % 2)) {
       throw new Error('matrix gemm: gated pieces must hold whole (gate, up) row pairs');
     }
-    const params = uniformBuffer(
-      device,
-      new Uint32Array([
-        piece.rows,
-        chunks,
-        piece.row0,
-        x.stride / 16,
-        yStride,
-        Math.ceil(chunks / (bk / 32)),
-      ]),
-    );
-    const group = bindGroup(device, pipeline, [
-      piece.buffers.qweight,
-      piece.buffers.scales,
-      x.q,
-      x.scale,
-      y,
-      params,
-    ]);
-    return { group, params, rowBlocks: Math.ceil(piece.rows / (64 * sgn)) };
-  });
+  }
+  // One kernel per tile the dispatches can need: `auto` picks per step by its token count (a
+  // short prompt in a session made for 512-token chunks must not multiply 128-row blocks), from
+  // the token buckets 32, 64, 128, … up to the largest step; a named grid has one tile.
+  const buckets = tokenBuckets(maxTokens);
+  const tileOf = (t: number) => {
+    const tile = resolveTile(gpu, choice, w.N, t, opts.kTile);
+    if (!tile) throw new Error(`matrix gemm: no ${choice} tile runs on this adapter for ${t} tokens`);
+    return tile;
+  };
+  const kernels = new Map<string, Awaited<ReturnType<typeof tileKernel>>>();
+  const bucketKernel: Awaited<ReturnType<typeof tileKernel>>[] = [];
+  const tileKernel = async ({ grid, kTile: bk }: MatrixTile) => {
+    const { sgm, sgn } = GRIDS[grid];
+    const pipeline = await gpu.pipelines.get({
+      shader: matrixGemmShader,
+      entryPoint: 'main',
+      flags: {
+        KTILE_128: bk === 128,
+        GRID: grid !== '1x1',
+        GRID_4X2: grid === '4x2',
+        GRID_4X4: grid === '4x4',
+        STAGE_ROTATE: opts.stageRotate ?? true,
+      },
+      constants: {
+        ACCUMULATE: opts.accumulate ? 1 : 0,
+        GATED: opts.gated ? 1 : 0,
+        ...(opts.strip ? { STRIP: opts.strip } : {}),
+      },
+    });
+    const parts = w.pieces.map((piece) => {
+      const params = uniformBuffer(
+        device,
+        new Uint32Array([
+          piece.rows,
+          chunks,
+          piece.row0,
+          x.stride / 16,
+          yStride,
+          Math.ceil(chunks / (bk / 32)),
+        ]),
+      );
+      const group = bindGroup(device, pipeline, [
+        piece.buffers.qweight,
+        piece.buffers.scales,
+        x.q,
+        x.scale,
+        y,
+        params,
+      ]);
+      return { group, params, rowBlocks: Math.ceil(piece.rows / (64 * sgn)) };
+    });
+    return { pipeline, parts, tokenBlock: 32 * sgm };
+  };
+  for (const b of buckets) {
+    const tile = choice === 'auto' ? tileOf(b) : tileOf(maxTokens);
+    const key = `${tile.grid}/${tile.kTile}`;
+    let k = kernels.get(key);
+    if (!k) {
+      k = await tileKernel(tile);
+      kernels.set(key, k);
+    }
+    bucketKernel.push(k);
+  }
   return {
     encode: (pass, tokens = 1) => {
-      const blocks = Math.ceil(tokens / (32 * sgm));
-      for (const p of parts) dispatch(pass, pipeline, p.group, blocks, p.rowBlocks);
+      const k = bucketKernel[bucketIndex(buckets, tokens)];
+      const blocks = Math.ceil(tokens / k.tokenBlock);
+      for (const p of k.parts) dispatch(pass, k.pipeline, p.group, blocks, p.rowBlocks);
     },
     destroy: () => {
-      for (const p of parts) p.params.destroy();
+      for (const k of kernels.values()) for (const p of k.parts) p.params.destroy();
     },
   };
+}
+
+/** 32, 64, 128, … while below `maxTokens`, then `maxTokens` itself (≥ 32): the steps' token buckets. */
+export function tokenBuckets(maxTokens: number): number[] {
+  const out: number[] = [];
+  for (let b = 32; b < maxTokens; b *= 2) out.push(b);
+  out.push(Math.max(32, maxTokens));
+  return out;
+}
+
+/**
+ * The bucket a step of `tokens` runs in: the largest not above it (the first for fewer than 32),
+ * so `auto`'s grid never has a token block longer than the step (autoMatrixTiles).
+ */
+export function bucketIndex(buckets: number[], tokens: number): number {
+  let i = 0;
+  while (i + 1 < buckets.length && buckets[i + 1] <= tokens) i++;
+  return i;
 }

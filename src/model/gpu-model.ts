@@ -152,10 +152,22 @@ export class GpuModel {
   }
 }
 
+/**
+ * Prompt tokens per prefill step when the caller does not say. 512 where the W4A8 prefill runs on
+ * matrix units: a 512-token prompt on the H100 (session 11, bench `--suites prefill`) took
+ * Llama-2-7B 3,441 tok/s in 64-token chunks and 12,021 in one, Llama-3.2-1B 10,901 and 50,419 —
+ * each chunk reads every weight once and the matrix GEMM's big tiles need long chunks; the
+ * activation buffers then hold 512 rows (~80 MB on 7B). 64 elsewhere: CPU adapters and GPUs
+ * without matrix units, where a chunk's submission should stay short (not measured there).
+ */
+export function defaultPrefillChunk(matrixUnits: boolean): number {
+  return matrixUnits ? 512 : 64;
+}
+
 export interface SessionOptions {
   /** Positions the KV cache holds (default: the model's max, capped at 2048). */
   maxContext?: number;
-  /** Prompt tokens per prefill step (default 64). */
+  /** Prompt tokens per prefill step (default: defaultPrefillChunk()). */
   maxChunk?: number;
   /**
    * KV-cache storage (default: defaultKvCache(); see KvFormat). `int8` halves f16's cache bytes
@@ -329,12 +341,14 @@ export class GpuSession {
       opts.maxContext ?? Math.min(c.maxPositionEmbeddings, 2048),
       c.maxPositionEmbeddings,
     );
-    const maxChunk = Math.max(1, Math.min(opts.maxChunk ?? 64, maxContext));
+    const int8 = model.scheme === 'w4a8';
+    // W4A8 prefill on matrix units where the adapter offers them (blocks of 32–128 tokens).
+    const matrix = int8 && (opts.tuning?.prefillMatrixUnits ?? true) && matrixUnitsAvailable(gpu);
+    const maxChunk = Math.max(1, Math.min(opts.maxChunk ?? defaultPrefillChunk(matrix), maxContext));
     const kv: KvFormat = opts.kvCache ?? defaultKvCache(model.scheme);
     if (kv === 'int8' && !kvInt8Fits(c.headDim)) {
       throw new Error(`an int8 KV cache needs head_dim a multiple of 16; this model's is ${c.headDim}`);
     }
-    const int8 = model.scheme === 'w4a8';
     // W4A16 / 2/4/16 prefill in token blocks on 16-bit activations quantized once per chunk.
     const x16Blocks =
       (model.scheme === 'w4a16' || model.scheme === 'w2-4-16') &&
@@ -352,8 +366,6 @@ export class GpuSession {
     const H = roundUp(c.hiddenSize, ACT_ALIGN);
     const A = roundUp(qDim, ACT_ALIGN);
     const I = roundUp(c.intermediateSize, ACT_ALIGN);
-    // W4A8 prefill on matrix units where the adapter offers them (blocks of 32–128 tokens).
-    const matrix = int8 && (opts.tuning?.prefillMatrixUnits ?? true) && matrixUnitsAvailable(gpu);
     // Activation rows: whole prefill token blocks (the W4A8 prefill GEMV writes 8 tokens at a
     // time, the matrix GEMM up to 128).
     const T = roundUp(maxChunk, matrix ? MATRIX_GEMM_TOKENS : PREFILL_TOKEN_BLOCK_MAX);

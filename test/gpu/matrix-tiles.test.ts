@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { autoMatrixTiles } from '../../src/kernels/gemm-matrix';
+import { autoMatrixTiles, bucketIndex, tokenBuckets } from '../../src/kernels/gemm-matrix';
 
 // The prefill GEMM's `auto` choice (src/kernels/gemm-matrix.ts): the thresholds measured on the
 // H100 (docs/benchmarks.md, session 10) for the layer shapes of the benchmark, 512 tokens, and the
@@ -32,5 +32,20 @@ describe('matrix GEMM auto tile', () => {
     for (const N of [64, 4096, 22016]) {
       expect(autoMatrixTiles(N, 512).at(-1)).toEqual({ grid: '1x1', kTile: 64 });
     }
+  });
+
+  test('a step picks its tile from its own token count (the largest bucket not above it)', () => {
+    expect(tokenBuckets(512)).toEqual([32, 64, 128, 256, 512]);
+    expect(tokenBuckets(64)).toEqual([32, 64]);
+    expect(tokenBuckets(100)).toEqual([32, 64, 100]);
+    expect(tokenBuckets(20)).toEqual([32]);
+    const buckets = tokenBuckets(512);
+    const at = (tokens: number) => buckets[bucketIndex(buckets, tokens)];
+    expect([1, 31, 32, 63, 64, 127, 128, 255, 256, 511, 512].map(at)).toEqual([
+      32, 32, 32, 32, 64, 64, 128, 128, 256, 256, 512,
+    ]);
+    // A short chat turn in a session built for 512-token chunks: 1x1, not 128-token blocks.
+    expect(autoMatrixTiles(22016, at(20))[0]).toEqual({ grid: '1x1', kTile: 64 });
+    expect(autoMatrixTiles(22016, at(512))[0]).toEqual({ grid: '4x4', kTile: 64 });
   });
 });
