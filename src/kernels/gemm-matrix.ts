@@ -145,7 +145,7 @@ function matrixGemmTile(
   return resolveTile(gpu, grid, w.N, tokens, bk);
 }
 
-/** Tokens per dispatch the `auto` grid assumes when not told: a full prefill chunk. */
+/** The largest step the matrix GEMM is built for when not told: a full 512-token prefill chunk. */
 const DEFAULT_TOKENS = 512;
 
 /**
@@ -178,7 +178,7 @@ export interface MatrixGemmOptions {
   kTile?: number;
   /** The workgroup's subgroup grid (default `auto`: autoMatrixTiles for `tokens`). */
   grid?: MatrixGridChoice;
-  /** Tokens a dispatch is expected to hold, for the `auto` grid (default 512). */
+  /** The largest step (tokens) it will run; `auto` builds a kernel per token bucket up to it (default 512). */
   tokens?: number;
   /**
    * Staging stores rotated per lane so a warp's 32 stores hit 32 banks (default true; false: every

@@ -75,7 +75,7 @@ export interface GemvOptions {
   matrixKTile?: number;
   /** The matrix GEMM's subgroup grid (default `auto`, for `matrixTokens` tokens per dispatch). */
   matrixGrid?: MatrixGridChoice;
-  /** Tokens a matrix GEMM dispatch is expected to hold (the prefill chunk; default 512). */
+  /** The largest step a matrix GEMM will run (the prefill chunk; default 512): `auto` tiles per bucket up to it. */
   matrixTokens?: number;
   /** The matrix GEMM's bank-conflict-free staging stores (MatrixGemmOptions.stageRotate; default true). */
   matrixStageRotate?: boolean;
