@@ -15,7 +15,7 @@
  *                                          check kernels the CI adapters cannot run, e.g. matrix units)
  *   --shapes llama-3.2-1b,llama-2-7b --schemes w4a8,w4a16,w2-4-16
  *   --contexts 128,2048 --decode-tokens 128 --prefill-tokens 512 --chunks 64,128,256,512
- *   --prefill-max-context 2048             positions the prefill suite's sessions hold (default: the prompt's)
+ *   --prefill-max-context 2048             positions the prefill suite's sessions hold (default: prompt + 8)
  *   --variants default,unfused,quant-tpr8,...   kernel choices to compare (bench/decode.ts)
  *   --temperature 0.7 --top-p 0.95          time sampled decoding instead of greedy
  *   --dawn-features disable_robustness      extra Dawn toggles to enable (a diagnostic: what the
@@ -183,7 +183,7 @@ async function main(): Promise<void> {
       `\nprefill of ${tokens} tokens by chunk size (bench/prefill.ts): JS-timed tok/s with the chunks back to back (the SDK's way), with a readback after every chunk, and the chunks' GPU time`,
     );
     console.log(
-      'shape          scheme/variant          chunk    tok/s  read-each tok/s   GPU ms   GPU tok/s',
+      'shape          scheme/variant          chunk    tok/s  read-each tok/s   GPU ms   GPU tok/s  context',
     );
     for (const shape of list(values.shapes)) {
       for (const scheme of list(values.schemes) as Scheme[]) {

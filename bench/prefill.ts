@@ -7,7 +7,8 @@ import { median } from './timer';
 
 /**
  * A prompt of `tokens` prefilled the way the SDK does it, by chunk size (SessionOptions.maxChunk:
- * the SDK's default is 64; the decode suite times one 512-token chunk). Per chunk size: JS-timed
+ * defaultPrefillChunk() — 64 before session 11, 512 with matrix units now; the decode suite times
+ * one 512-token chunk). Per chunk size: JS-timed
  * tok/s of `session.prefill(prompt)` (the chunks submitted back to back, one readback at the end),
  * the same prompt with a readback after every chunk (how prefill ran before session 11: each
  * chunk waited for the previous one's id), and the GPU time of the chunks, each in its own
@@ -43,6 +44,9 @@ export async function benchPrefill(
 ): Promise<PrefillResult[]> {
   const config = SHAPES[shape];
   const model = await GpuModel.load(gpu, syntheticWeights(config, scheme));
+  for (const c of opts.chunks) {
+    if (!Number.isInteger(c) || c < 1) throw new Error(`prefill bench: chunk ${c} is not a whole number ≥ 1`);
+  }
   const prompt = randomIds(opts.tokens, config.vocabSize);
   const out: PrefillResult[] = [];
   try {

@@ -25,17 +25,18 @@ export type MatrixGrid = '1x1' | '2x2' | '4x2' | '4x4';
 
 /**
  * `auto` (autoMatrixTiles): the biggest tile that still gives the GPU enough workgroups at the
- * expected token count and computes no whole padded token block. Gemm suite, H100, 512 tokens
+ * step's token bucket (tokenBuckets: 32, 64, 128, … up to the chunk; each step takes the largest
+ * not above its token count) and computes no whole padded token block. Gemm suite, H100, 512 tokens
  * (docs/benchmarks.md, session 10, µs): 4×4 at K tile 64 (its 55 KiB at 128 do not fit) was the
  * fastest where it has ≥ 256 workgroups (run 6: 7B gate_up 411 vs 468 for 4×2; 1B gate_up 155 vs
  * 180, lm_head 1,171 vs 1,361) and slower with 192 or fewer (7B qkv 277 vs 245, o 131 vs 70); 4×2
  * at K tile 128 was the fastest on every other layer with ≥ 96 of its workgroups (run 3: 7B qkv 254
  * vs 370 for 1×1 and 389 for 2×2, o 74.5 / 108 / 106, down 210 / 334 / 331; 1B qkv (96 workgroups)
  * 44.0 / 45.8 / 63.6), and 2×2 at 128 on the two with 64 of 4×2's, 128 of its own (1B o 32.6 vs
- * 43.9 for 4×2 and 45.2 for 1×1, down 97.4 / 141.2 / 127.1). Below 96 workgroups, and for chunks
- * shorter than a grid's token block (the SDK's default 64-token chunks: 4×4 and 4×2 would multiply
- * 128 rows for 64), the choice falls back towards 1×1, the kernel every size ran on before
- * (session 4); those smaller chunks are not measured with the grids.
+ * 43.9 for 4×2 and 45.2 for 1×1, down 97.4 / 141.2 / 127.1). Below 96 workgroups, and for steps
+ * shorter than a grid's token block (4×4 and 4×2 would multiply 128 rows for 64), the choice falls
+ * back towards 1×1, the kernel every size ran on before (session 4); the grids at short steps are
+ * measured only through the prefill suite's chunk sizes (session 11).
  */
 export type MatrixGridChoice = MatrixGrid | 'auto';
 
@@ -176,9 +177,13 @@ export interface MatrixGemmOptions {
   yStride?: number;
   /** K per staged tile, 64 or 128 (default: `auto`'s choice, or DEFAULT_K_TILE with a named grid). */
   kTile?: number;
-  /** The workgroup's subgroup grid (default `auto`: autoMatrixTiles for `tokens`). */
+  /** The workgroup's subgroup grid (default `auto`: autoMatrixTiles per step, by its token bucket). */
   grid?: MatrixGridChoice;
-  /** The largest step (tokens) it will run; `auto` builds a kernel per token bucket up to it (default 512). */
+  /**
+   * The largest step (tokens) it will run — the activation buffers' rows (rounded up to
+   * MATRIX_GEMM_TOKENS) must hold it; `auto` builds a kernel per token bucket up to it (default
+   * 512; each tile is one more pipeline to compile when the session is made).
+   */
   tokens?: number;
   /**
    * Staging stores rotated per lane so a warp's 32 stores hit 32 banks (default true; false: every
@@ -289,6 +294,8 @@ export async function matrixGemm(
   }
   return {
     encode: (pass, tokens = 1) => {
+      if (tokens > maxTokens)
+        throw new Error(`matrix gemm: ${tokens} tokens exceed the ${maxTokens} it was built for`);
       const k = bucketKernel[bucketIndex(buckets, tokens)];
       const blocks = Math.ceil(tokens / k.tokenBlock);
       for (const p of k.parts) dispatch(pass, k.pipeline, p.group, blocks, p.rowBlocks);

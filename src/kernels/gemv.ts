@@ -67,13 +67,14 @@ export interface GemvOptions {
   tokensPerWorkgroup?: number;
   /**
    * W4A8 with int8 input and one scale per channel (prefill): the matrix-unit GEMM
-   * (src/kernels/gemm-matrix.ts, 32-token blocks: x and y hold whole blocks) where the adapter
+   * (src/kernels/gemm-matrix.ts, blocks of 32–128 tokens: x and y hold whole blocks of
+   * MATRIX_GEMM_TOKENS) where the adapter
    * offers i8 subgroup matrices; elsewhere the options above apply.
    */
   matrixUnits?: boolean;
   /** The matrix GEMM's K tile (64 or 128; default: `auto`'s choice, or 128 with a named grid). */
   matrixKTile?: number;
-  /** The matrix GEMM's subgroup grid (default `auto`, for `matrixTokens` tokens per dispatch). */
+  /** The matrix GEMM's subgroup grid (default `auto`: per step, by its token bucket). */
   matrixGrid?: MatrixGridChoice;
   /** The largest step a matrix GEMM will run (the prefill chunk; default 512): `auto` tiles per bucket up to it. */
   matrixTokens?: number;
