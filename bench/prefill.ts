@@ -42,11 +42,11 @@ export async function benchPrefill(
     tuning?: KernelTuning;
   },
 ): Promise<PrefillResult[]> {
-  const config = SHAPES[shape];
-  const model = await GpuModel.load(gpu, syntheticWeights(config, scheme));
   for (const c of opts.chunks) {
     if (!Number.isInteger(c) || c < 1) throw new Error(`prefill bench: chunk ${c} is not a whole number ≥ 1`);
   }
+  const config = SHAPES[shape];
+  const model = await GpuModel.load(gpu, syntheticWeights(config, scheme));
   const prompt = randomIds(opts.tokens, config.vocabSize);
   const out: PrefillResult[] = [];
   try {

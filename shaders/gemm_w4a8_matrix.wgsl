@@ -89,7 +89,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
 
-#include "sint4"
 // vec4 loads per invocation per K tile: activations (BM · BK / 16) and weights (BN · BK / 32).
 const XV: u32 = BM * BK / 16u / WG;
 const WV: u32 = BN * BK / 32u / WG;

@@ -238,8 +238,6 @@ export async function matrixGemm(
     if (!tile) throw new Error(`matrix gemm: no ${choice} tile runs on this adapter for ${t} tokens`);
     return tile;
   };
-  const kernels = new Map<string, Awaited<ReturnType<typeof tileKernel>>>();
-  const bucketKernel: Awaited<ReturnType<typeof tileKernel>>[] = [];
   const tileKernel = async ({ grid, kTile: bk }: MatrixTile) => {
     const { sgm, sgn } = GRIDS[grid];
     const pipeline = await gpu.pipelines.get({
@@ -282,8 +280,11 @@ export async function matrixGemm(
     });
     return { pipeline, parts, tokenBlock: 32 * sgm };
   };
+  // A named grid resolves to the same tile at every bucket: one kernel.
+  const kernels = new Map<string, Awaited<ReturnType<typeof tileKernel>>>();
+  const bucketKernel: Awaited<ReturnType<typeof tileKernel>>[] = [];
   for (const b of buckets) {
-    const tile = choice === 'auto' ? tileOf(b) : tileOf(maxTokens);
+    const tile = tileOf(b);
     const key = `${tile.grid}/${tile.kTile}`;
     let k = kernels.get(key);
     if (!k) {

@@ -59,8 +59,6 @@ interface GemvCase {
   matrixUnits?: boolean;
   matrixKTile?: number;
   matrixGrid?: MatrixGrid;
-  /** The largest step the matrix GEMM is built for (GemvOptions.matrixTokens; default 512). */
-  matrixTokens?: number;
   /** false: the matrix GEMM's plain (unrotated) staging stores (GemvOptions.matrixStageRotate). */
   matrixStageRotate?: boolean;
   /**
@@ -561,8 +559,8 @@ const gemvCases: GemvCase[] = [
   { scheme: 'f16', N: 33, K: 48, tokens: 7, accumulate: true },
   // The matrix-unit prefill GEMM (i8 subgroup matrices; skipped where the adapter lacks them):
   // partial token and row blocks, K off the 64 / 128 tile, several pieces, gating, residual add.
-  // The grid `auto` picks per step from the step's token count (matrixTokens: the largest step,
-  // default 512): 1x1 at K tile 64 for these few rows or tokens; 4x2 for 3,100 rows at 512
+  // The grid `auto` picks per step from the step's token count (the GEMM is built for steps of up
+  // to 512 tokens, the default): 1x1 at K tile 64 for these few rows or tokens; 4x2 for 3,100 rows at 512
   // tokens; a 512-token session's 3-token step takes 1x1 (the bucket of 32). And 1x1 named.
   { scheme: 'w4a8', N: 200, K: 4096, tokens: 70, matrixUnits: true },
   { scheme: 'w4a8', N: 3100, K: 96, tokens: 512, matrixUnits: true, gated: true },
@@ -634,7 +632,7 @@ const gemvCases: GemvCase[] = [
   // 4 × 4 subgroups (128 × 256 tiles, K tile 64 only; `auto` picks it for 16,400 rows at 512
   // tokens; a 200-token step runs in the 128 bucket: 4x2, 129 row blocks × 2 token blocks).
   { scheme: 'w4a8', N: 16400, K: 64, tokens: 512, matrixUnits: true },
-  { scheme: 'w4a8', N: 16400, K: 64, tokens: 200, matrixUnits: true, matrixTokens: 512 },
+  { scheme: 'w4a8', N: 16400, K: 64, tokens: 200, matrixUnits: true },
   {
     scheme: 'w4a8',
     N: 300,
