@@ -1,5 +1,6 @@
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
 import attentionPrefillWgsl from '../../shaders/attention_prefill.wgsl?raw';
+import attentionPrefillSubgroupWgsl from '../../shaders/attention_prefill_subgroup.wgsl?raw';
 import ropeWgsl from '../../shaders/rope.wgsl?raw';
 import { f32Bits, roundUp, uniformBuffer } from '../gpu/buffers';
 import type { GpuContext } from '../gpu/device';
@@ -10,6 +11,10 @@ import { partialsAfterSubgroups, subgroupsFit } from './subgroups';
 export const ropeShader = { name: 'rope', code: ropeWgsl };
 export const attentionShader = { name: 'attention', code: attentionWgsl };
 export const attentionPrefillShader = { name: 'attention_prefill', code: attentionPrefillWgsl };
+export const attentionPrefillSubgroupShader = {
+  name: 'attention_prefill_subgroup',
+  code: attentionPrefillSubgroupWgsl,
+};
 
 /** Query tokens per workgroup of the tiled prefill kernel (BQ in attention_prefill.wgsl). */
 const PREFILL_QUERIES = 32;
@@ -25,10 +30,53 @@ const PREFILL_THREADS_DEFAULT: PrefillThreads = 256;
 
 /**
  * Which kernel runs a chunk of several tokens: `tiled` (attention_prefill.wgsl: a workgroup per
- * 32 queries × query head, K/V tiles shared by them), `split` (the per-token `partial` kernel +
- * merge: the baseline), or `auto` (tiled where it fits, see prefillKernelFits).
+ * 32 queries × query head, K/V tiles shared by them), `subgroup` (attention_prefill_subgroup.wgsl:
+ * the same walk with each query row inside one subgroup, see prefillSubgroupFits), `split` (the
+ * per-token `partial` kernel + merge: the baseline), or `auto` (tiled where it fits, see
+ * prefillKernelFits).
  */
-export type PrefillAttention = 'auto' | 'tiled' | 'split';
+export type PrefillAttention = 'auto' | 'tiled' | 'subgroup' | 'split';
+
+/**
+ * Query rows per subgroup of the `subgroup` prefill kernel (RQ): 4 (8 subgroups per 32-query
+ * workgroup) or 8 (4 subgroups; each loaded K and V word serves twice the rows).
+ */
+export type PrefillSubgroupRows = 4 | 8;
+const PREFILL_SUBGROUP_ROWS_DEFAULT: PrefillSubgroupRows = 4;
+/** Most staged quads per invocation and tile (SQ_MAX) and V words per lane (PV_MAX) in the shader. */
+const PREFILL_SUBGROUP_SQ_MAX = 4;
+const PREFILL_SUBGROUP_PV_MAX = 8;
+
+/**
+ * Whether the `subgroup` prefill kernel runs here: subgroups of one fixed size (its key tile is
+ * a subgroup, one key per lane) numbered by WGSL's subgroup_id, a K/V row of at most 8 words per
+ * lane, at most 4 staged quads per invocation, and its staged q, K and V within workgroup memory
+ * (hd 128, f16 cache, subgroups of 32: 33 KiB).
+ */
+export function prefillSubgroupFits(
+  gpu: GpuContext,
+  s: AttentionShape,
+  rows: PrefillSubgroupRows = PREFILL_SUBGROUP_ROWS_DEFAULT,
+): boolean {
+  const c = gpu.caps;
+  const sg = c.subgroupMinSize;
+  const words = s.kv === 'f32' ? s.headDim : s.headDim / 2;
+  const quads = words / 4;
+  const subgroups = PREFILL_QUERIES / rows;
+  // sq (two vec4<f32> per quad of each query row) + sk + sv (padded rows of vec4<u32>) + scales.
+  const shared = 32 * PREFILL_QUERIES * quads + 2 * 16 * sg * (quads + 1) + 8 * sg;
+  return (
+    c.features.subgroups &&
+    sg > 0 &&
+    sg === c.subgroupMaxSize &&
+    c.wgslLanguageFeatures.includes('subgroup_id') &&
+    Number.isInteger(quads) &&
+    words <= PREFILL_SUBGROUP_PV_MAX * sg &&
+    Math.ceil(quads / subgroups) <= PREFILL_SUBGROUP_SQ_MAX &&
+    subgroups * sg <= c.limits.maxComputeInvocationsPerWorkgroup &&
+    shared <= c.limits.maxComputeWorkgroupStorageSize
+  );
+}
 
 export interface AttentionOptions {
   /** Single-token steps (default `auto`). */
@@ -37,6 +85,8 @@ export interface AttentionOptions {
   prefill?: PrefillAttention;
   /** Invocations per workgroup of the tiled chunk kernel (default 256). */
   prefillThreads?: PrefillThreads;
+  /** Query rows per subgroup of the `subgroup` chunk kernel (default 4). */
+  prefillSubgroupRows?: PrefillSubgroupRows;
   /** Diagnostic (bench `attention` suite): parts of the decode kernel to leave out (STRIP in attention.wgsl). */
   strip?: number;
 }
@@ -265,17 +315,27 @@ export async function attentionKernel(
   if (prefillThreads !== 128 && prefillThreads !== 256) {
     throw new Error(`attention: prefillThreads ${prefillThreads} must be 128 or 256`);
   }
+  const prefill = opts.prefill ?? 'auto';
+  const subgroupRows = opts.prefillSubgroupRows ?? PREFILL_SUBGROUP_ROWS_DEFAULT;
+  if (subgroupRows !== 4 && subgroupRows !== 8) {
+    throw new Error(`attention: prefillSubgroupRows ${subgroupRows} must be 4 or 8`);
+  }
+  const useSubgroup = maxTokens > 1 && prefill === 'subgroup' && prefillSubgroupFits(gpu, s, subgroupRows);
+  if (prefill === 'subgroup' && maxTokens > 1 && !useSubgroup) {
+    throw new Error(`attention: the subgroup prefill kernel does not fit head_dim ${s.headDim} here`);
+  }
   const useTiled =
-    maxTokens > 1 && (opts.prefill ?? 'auto') !== 'split' && prefillKernelFits(gpu, s, prefillThreads);
-  if (opts.prefill === 'tiled' && maxTokens > 1 && !useTiled) {
+    maxTokens > 1 && (prefill === 'auto' || prefill === 'tiled') && prefillKernelFits(gpu, s, prefillThreads);
+  if (prefill === 'tiled' && maxTokens > 1 && !useTiled) {
     throw new Error(`attention: the tiled prefill kernel does not fit head_dim ${s.headDim} here`);
   }
   const singleVariant = decodeEverywhere
     ? decodeVariant
     : { split: ATTN_SPLIT.decode, tokens: 1, fusedRope: true, entry: 'partial', wg: ATTN_WG };
-  const chunkVariant = useTiled
-    ? null
-    : { split: ATTN_SPLIT.prefill, tokens: maxTokens, fusedRope: false, entry: 'partial', wg: ATTN_WG };
+  const chunkVariant =
+    useTiled || useSubgroup
+      ? null
+      : { split: ATTN_SPLIT.prefill, tokens: maxTokens, fusedRope: false, entry: 'partial', wg: ATTN_WG };
   const shortVariant = oneKernel && !decodeEverywhere ? decodeVariant : null;
   const variants = [singleVariant, chunkVariant, shortVariant].filter((v) => v !== null);
   const sgDecode = oneKernel && subgroupsFit(gpu, DECODE_WG);
@@ -366,36 +426,50 @@ export async function attentionKernel(
   const [single, chunk, shortSingle] = await Promise.all(
     [singleVariant, chunkVariant, shortVariant].map((v) => (v ? prepare(v) : undefined)),
   );
-  // Chunks: the tiled kernel where it fits (it reads the rope kernel's q and the cache).
-  const tiled = useTiled
-    ? await (async () => {
-        const pipeline = await gpu.pipelines.get({
-          shader: attentionPrefillShader,
-          entryPoint: 'main',
-          constants: {
+  // Chunks: the tiled or subgroup kernel where it fits (they read the rope kernel's q and the cache).
+  const tiled =
+    useTiled || useSubgroup
+      ? await (async () => {
+          const constants = {
             HEAD_DIM: s.headDim,
             GROUP: group,
             // int8 rows are staged as f16 pairs: KV_F16 describes the staged rows.
             KV_F16: s.kv === 'f32' ? 0 : 1,
             KV_I8: s.kv === 'int8' ? 1 : 0,
-            WG: prefillThreads,
-          },
-        });
-        // The split kernels' Params layout (splits_max and qkv_stride unused here).
-        const params = uniformBuffer(
-          device,
-          new Uint32Array([s.numHeads, s.numKvHeads, b.qStride, s.maxPos, 0, b.outStride, scaleBits, 0]),
-        );
-        owned.push(params);
-        return {
-          pipeline,
-          group: device.createBindGroup({
-            layout: pipeline.getBindGroupLayout(0),
-            entries: entries([b.q, b.k, b.v, params, b.step, b.out]),
-          }),
-        };
-      })()
-    : null;
+          };
+          const pipeline = await gpu.pipelines.get(
+            useSubgroup
+              ? {
+                  shader: attentionPrefillSubgroupShader,
+                  entryPoint: 'main',
+                  constants: {
+                    ...constants,
+                    SG: gpu.caps.subgroupMinSize,
+                    NW: PREFILL_QUERIES / subgroupRows,
+                    RQ: subgroupRows,
+                  },
+                }
+              : {
+                  shader: attentionPrefillShader,
+                  entryPoint: 'main',
+                  constants: { ...constants, WG: prefillThreads },
+                },
+          );
+          // The split kernels' Params layout (splits_max and qkv_stride unused here).
+          const params = uniformBuffer(
+            device,
+            new Uint32Array([s.numHeads, s.numKvHeads, b.qStride, s.maxPos, 0, b.outStride, scaleBits, 0]),
+          );
+          owned.push(params);
+          return {
+            pipeline,
+            group: device.createBindGroup({
+              layout: pipeline.getBindGroupLayout(0),
+              entries: entries([b.q, b.k, b.v, params, b.step, b.out]),
+            }),
+          };
+        })()
+      : null;
   const encodeAt = (pass: GPUComputePassEncoder, tokens: number, lastPos: number) => {
     if (tokens > maxTokens) throw new Error(`attention: ${tokens} tokens exceed the prepared ${maxTokens}`);
     if (tokens > 1 && tiled) {

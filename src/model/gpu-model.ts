@@ -12,6 +12,7 @@ import {
   kvCacheBytes,
   kvInt8Fits,
   type PrefillAttention,
+  type PrefillSubgroupRows,
   type PrefillThreads,
   ropeKernel,
 } from '../kernels/attention';
@@ -266,6 +267,8 @@ export interface KernelTuning {
   prefillAttention?: PrefillAttention;
   /** Invocations per workgroup of the tiled prefill attention: 256 (default) or 128. */
   prefillAttentionThreads?: PrefillThreads;
+  /** Query rows per subgroup of the `subgroup` prefill attention: 4 (default) or 8. */
+  prefillAttentionSubgroupRows?: PrefillSubgroupRows;
   /** K tile of the matrix-unit prefill GEMM: 64 or 128 (default: `auto`'s choice per matmul). */
   prefillMatrixKTile?: number;
   /** Subgroup grid of the matrix-unit prefill GEMM (default `auto`: autoMatrixTiles per matmul). */
@@ -567,6 +570,7 @@ export class GpuSession {
                 decode: opts.tuning?.decodeAttention,
                 prefill: opts.tuning?.prefillAttention,
                 prefillThreads: opts.tuning?.prefillAttentionThreads,
+                prefillSubgroupRows: opts.tuning?.prefillAttentionSubgroupRows,
               },
             ),
           ),

@@ -13,7 +13,9 @@ import {
   type KvFormat,
   kvCacheBytes,
   type PrefillAttention,
+  type PrefillSubgroupRows,
   type PrefillThreads,
+  prefillSubgroupFits,
   ropeKernel,
 } from '../../src/kernels/attention';
 import { embedKernel } from '../../src/kernels/embed';
@@ -120,6 +122,7 @@ interface AttnCase {
   /** Chunk kernel (default: `tiled` where it fits). */
   prefill?: PrefillAttention;
   prefillThreads?: PrefillThreads;
+  prefillSubgroupRows?: PrefillSubgroupRows;
 }
 
 /**
@@ -300,7 +303,12 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
     shape,
     { q: qOut, qStride: qDim, k: kc, v: vc, out, outStride, step, qkv: qkvBuf, qkvStride, cosSin: csBuf },
     T,
-    { decode: c.decode, prefill: c.prefill, prefillThreads: c.prefillThreads },
+    {
+      decode: c.decode,
+      prefill: c.prefill,
+      prefillThreads: c.prefillThreads,
+      prefillSubgroupRows: c.prefillSubgroupRows,
+    },
   );
   // A single token is rotated and cached by the attention kernel itself (no rope dispatch, so
   // the cache rows checked below are its writes); a chunk runs the rope kernel first.
@@ -484,6 +492,24 @@ export const modelKernelCases: KernelCase[] = [
         prefillThreads: 128,
       },
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 20, tokens: 20, kv: 'f16', prefill: 'split' },
+      // The subgroup prefill kernel (key tiles of one subgroup: 8 keys on lavapipe, 32 on NVIDIA):
+      // the tiled kernel's shapes, 8 rows per subgroup, and the int8 cache.
+      { heads: 4, kvHeads: 2, headDim: 128, pos0: 37, tokens: 40, kv: 'f16', prefill: 'subgroup' },
+      { heads: 8, kvHeads: 2, headDim: 64, pos0: 0, tokens: 33, kv: 'f16', spare: 0, prefill: 'subgroup' },
+      { heads: 8, kvHeads: 4, headDim: 16, pos0: 60, tokens: 70, kv: 'f16', prefill: 'subgroup' },
+      { heads: 3, kvHeads: 1, headDim: 48, pos0: 5, tokens: 37, kv: 'f32', prefill: 'subgroup' },
+      {
+        heads: 4,
+        kvHeads: 2,
+        headDim: 64,
+        pos0: 40,
+        tokens: 45,
+        kv: 'f16',
+        prefill: 'subgroup',
+        prefillSubgroupRows: 8,
+      },
+      { heads: 8, kvHeads: 4, headDim: 16, pos0: 60, tokens: 70, kv: 'int8', prefill: 'subgroup' },
+      { heads: 4, kvHeads: 2, headDim: 128, pos0: 37, tokens: 40, kv: 'int8', prefill: 'subgroup' },
       // The int8 cache: the decode kernel with GQA (a workgroup per query head), several splits
       // + merge, one 16-value chunk per row (head_dim 16); partial + merge past 256 keys (`split`);
       // chunks through the rope writer and the tiled kernel (head_dim 16; 128 is tiled on GPUs and
@@ -500,21 +526,32 @@ export const modelKernelCases: KernelCase[] = [
   ).map((c) => ({
     name: `rope+attention ${JSON.stringify(c)}`,
     run: (gpu: GpuContext) => checkRopeAttention(gpu, c),
+    unavailable: (gpu: GpuContext) =>
+      c.prefill === 'subgroup' &&
+      !prefillSubgroupFits(
+        gpu,
+        { numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim, maxPos: 1, kv: c.kv },
+        c.prefillSubgroupRows,
+      )
+        ? 'the subgroup prefill kernel needs one fixed subgroup size and WGSL subgroup_id'
+        : null,
     // Forced ablation kernels (the default cases run `auto`'s kernels, `decode` its merge path).
     nodeOnly:
       c.decode && c.decode !== 'decode' && c.decode !== 'split'
         ? `the ${c.decode} ablation: its kernels run in other cases`
-        : c.prefill === 'split'
-          ? 'the split prefill baseline: its kernels run in the chunk cases that do not fit the tiled one'
-          : c.prefillThreads === 128
-            ? 'the 128-invocation tiled prefill ablation'
-            : c.prefill === 'tiled' && c.kv === 'f32'
-              ? 'the tiled prefill on an f32 cache: its f16 cases cover the kernel in the browser'
-              : c.kv === 'int8' &&
-                  !(c.headDim === 64 && c.tokens === 1 && c.heads > 2) &&
-                  !(c.headDim === 16 && c.tokens > 1)
-                ? 'int8 cache: the browser runs its GQA decode and tiled chunk cases'
-                : undefined,
+        : c.prefill === 'subgroup'
+          ? 'the subgroup prefill kernel: lavapipe and the GPU run it (not the default)'
+          : c.prefill === 'split'
+            ? 'the split prefill baseline: its kernels run in the chunk cases that do not fit the tiled one'
+            : c.prefillThreads === 128
+              ? 'the 128-invocation tiled prefill ablation'
+              : c.prefill === 'tiled' && c.kv === 'f32'
+                ? 'the tiled prefill on an f32 cache: its f16 cases cover the kernel in the browser'
+                : c.kv === 'int8' &&
+                    !(c.headDim === 64 && c.tokens === 1 && c.heads > 2) &&
+                    !(c.headDim === 16 && c.tokens > 1)
+                  ? 'int8 cache: the browser runs its GQA decode and tiled chunk cases'
+                  : undefined,
   })),
   ...(
     [
