@@ -20,6 +20,12 @@ enable subgroups;
 override WG: u32 = 256u;
 override NORMALIZE: bool = true;
 override INT8_OUT: bool = false;
+// Words (4 features) of the row per invocation when the row is held in registers (ROW_REGS: the
+// host sets it where the row fits, f32 and int8 outputs): the row is read from memory once, not
+// once per pass (sum of squares, max, output), and each invocation writes whole packed words.
+override ROW_REGS: bool = false;
+override VPI: u32 = 1u;
+const VPI_MAX: u32 = 4u;
 
 struct Params {
   k: u32,       // features per token
@@ -63,6 +69,12 @@ fn main(
 #endif
   let token = wid.x;
   let base = token * params.stride;
+#if !X16_OUT
+  if (ROW_REGS) {
+    row_in_registers(lid, lane, sg_size, token);
+    return;
+  }
+#endif
   var inv = 1.0;
   if (NORMALIZE) {
     var ss = 0.0;
@@ -137,3 +149,72 @@ fn main(
   }
 #endif
 }
+
+#if !X16_OUT
+// The same outputs as main's loops, with the row in registers: invocation lid holds words
+// lid + WG·e (features 4w … 4w+3; features past k are 0).
+fn row_in_registers(lid: u32, lane: u32, sg_size: u32, token: u32) {
+  let base = token * params.stride;
+  let words = params.stride / 4u;
+  var v: array<vec4<f32>, VPI_MAX>;
+  var ss = 0.0;
+  for (var e = 0u; e < VPI_MAX; e++) {
+    var f = vec4<f32>(0.0);
+    let w = lid + WG * e;
+    if (e < VPI && w < words) {
+      for (var c = 0u; c < 4u; c++) {
+        if (4u * w + c < params.k) {
+          f[c] = x[base + 4u * w + c];
+        }
+      }
+    }
+    v[e] = f;
+    ss += dot(f, f);
+  }
+  if (NORMALIZE) {
+    let inv = inverseSqrt(wg_reduce(ss, lid, lane, sg_size, false) / f32(params.k) + params.eps);
+    for (var e = 0u; e < VPI_MAX; e++) {
+      let w = lid + WG * e;
+      if (e < VPI && w < words) {
+        var g = vec4<f32>(0.0);
+        for (var c = 0u; c < 4u; c++) {
+          if (4u * w + c < params.k) {
+            g[c] = weight[4u * w + c];
+          }
+        }
+        v[e] *= inv * g;
+      }
+    }
+  }
+  if (!INT8_OUT) {
+    for (var e = 0u; e < VPI_MAX; e++) {
+      let w = lid + WG * e;
+      if (e < VPI && w < words) {
+        for (var c = 0u; c < 4u; c++) {
+          if (4u * w + c < params.k) {
+            out_f32[base + 4u * w + c] = v[e][c];
+          }
+        }
+      }
+    }
+    return;
+  }
+  var m = 0.0;
+  for (var e = 0u; e < VPI_MAX; e++) {
+    let a = abs(v[e]);
+    m = max(m, max(max(a.x, a.y), max(a.z, a.w)));
+  }
+  let s = wg_reduce(m, lid, lane, sg_size, true) / 127.0;
+  // An all-zero token quantizes to zeros with scale 0 (no division by zero).
+  let r = select(0.0, 1.0 / s, s > 0.0);
+  for (var e = 0u; e < VPI_MAX; e++) {
+    let w = lid + WG * e;
+    if (e < VPI && w < words) {
+      out_q[token * words + w] = pack4xI8(vec4<i32>(clamp(round(v[e] * r), vec4<f32>(-127.0), vec4<f32>(127.0))));
+    }
+  }
+  if (lid == 0u) {
+    out_scale[token] = s;
+  }
+}
+#endif

@@ -13,6 +13,9 @@ function workgroupSize(gpu: GpuContext): number {
   return 2 ** Math.floor(Math.log2(limit));
 }
 
+/** Most words (4 features) of a row one invocation holds in registers (VPI_MAX in rmsnorm.wgsl). */
+const ROW_REGS_MAX_WORDS = 4;
+
 export interface RmsNormArgs {
   tokens: number;
   k: number;
@@ -47,6 +50,10 @@ export async function rmsNormKernel(gpu: GpuContext, a: RmsNormArgs): Promise<En
   const quantized = x16 || 'q' in out;
   const WG = workgroupSize(gpu);
   const sgReduce = subgroupsFit(gpu, WG);
+  const stride = a.stride ?? a.k;
+  // The row in registers where it fits (up to 4 words per invocation; not the 16-bit output).
+  const vpi = Math.ceil(stride / 4 / WG);
+  const rowRegs = !x16 && stride % 4 === 0 && vpi <= ROW_REGS_MAX_WORDS;
   const pipeline = await gpu.pipelines.get({
     shader: rmsnormShader,
     entryPoint: 'main',
@@ -56,10 +63,10 @@ export async function rmsNormKernel(gpu: GpuContext, a: RmsNormArgs): Promise<En
       NORMALIZE: a.weight ? 1 : 0,
       INT8_OUT: quantized ? 1 : 0,
       RED_PARTIALS: partialsAfterSubgroups(gpu, WG, sgReduce),
+      ...(rowRegs ? { ROW_REGS: 1, VPI: vpi } : {}),
       ...(x16 ? { X16_TRANSPOSE: out.transposed ? 1 : 0 } : {}),
     },
   });
-  const stride = a.stride ?? a.k;
   if (quantized && stride % (x16 ? 64 : 4))
     throw new Error(
       `rmsnorm: ${x16 ? '16-bit' : 'int8'} rows need a stride that is a multiple of ${x16 ? 64 : 4}, got ${stride}`,

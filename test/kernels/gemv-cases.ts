@@ -798,6 +798,11 @@ export const gemvKernelCases: KernelCase[] = [
       [1, 4096, true, true],
       [5, 172, true, true],
       [2, 300, true, false],
+      // Rows of several words per invocation in registers (ROW_REGS; 3 at a 1,024-invocation
+      // workgroup), and one too long for them (the loop path).
+      [2, 11008, true, false],
+      [2, 5000, false, true],
+      [1, 20000, true, true],
     ] as const
   ).map(([t, K, int8, norm]) => ({
     name: `rmsnorm tokens=${t} K=${K} ${int8 ? 'int8' : 'f32'}${norm ? '' : ' (quantize only)'}`,
