@@ -807,6 +807,9 @@ export const gemvKernelCases: KernelCase[] = [
   ).map(([t, K, int8, norm]) => ({
     name: `rmsnorm tokens=${t} K=${K} ${int8 ? 'int8' : 'f32'}${norm ? '' : ' (quantize only)'}`,
     run: (gpu: GpuContext) => checkRmsNorm(gpu, t, K, int8, norm),
+    // Each long row is its own pipeline (seconds of compile in SwiftShader); the short ones
+    // cover both paths in the browser.
+    nodeOnly: K > 4096 ? 'long rows: Node covers them' : undefined,
   })),
   ...(
     [
