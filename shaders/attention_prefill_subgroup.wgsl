@@ -6,12 +6,12 @@
 //
 // Why: the tiled kernel spends most of its time in workgroup-memory traffic and five barriers per
 // key tile (scores, row max, row sum and P·V each hand data to other invocations). Here subgroup s
-// owns query rows s·RQ … s·RQ + RQ − 1 whole, and a key tile has one key per lane (BKEY = SG, the
+// owns query rows 4s … 4s + 3 whole, and a key tile has one key per lane (BKEY = SG, the
 // adapter's one subgroup size), so:
-// - scores: lane j dots its key's staged K row with the subgroup's RQ q rows (q read as a
-//   broadcast, K as 16-byte loads: one K load per RQ × 8 multiply-adds);
+// - scores: lane j dots its key's staged K row with the subgroup's 4 q rows (q read as a
+//   broadcast, K as 16-byte loads: one K load per 32 multiply-adds);
 // - softmax: subgroupMax per row and tile, the row sum kept per lane and reduced once at the end;
-// - P·V: lane c owns V words c + SG·u of its RQ rows; key j's probability comes from lane j
+// - P·V: lane c owns V words c + SG·u of the 4 rows; key j's probabilities come from lane j
 //   by subgroupShuffle, no workgroup memory;
 // - the next tile's K/V rows are loaded into registers while this one is computed, so each tile
 //   costs two barriers (its staged rows are free; the next are stored) and no exposed load.
@@ -23,9 +23,8 @@ enable subgroups;
 requires subgroup_id;
 
 override SG: u32 = 32u;         // subgroup size (fixed on the adapters that run this) = keys per tile
-override NW: u32 = 8u;          // subgroups per workgroup
-override RQ: u32 = 4u;          // query rows per subgroup, ≤ RQ_MAX
-const RQ_MAX: u32 = 8u;
+override NW: u32 = 8u;          // subgroups per workgroup (BQ = 32 queries)
+const RQ: u32 = 4u;             // query rows per subgroup: the components of the row vectors
 override WG: u32 = NW * SG;
 override BQ: u32 = NW * RQ;     // query tokens per workgroup
 
@@ -113,6 +112,12 @@ fn pair_of(word: u32) -> vec2<f32> {
   return vec2<f32>(bitcast<f32>(word), 0.0);
 }
 
+// q row r's quad u (staged, scaled) · a key's quad (klo, khi).
+fn row_dot(r: u32, u: u32, klo: vec4<f32>, khi: vec4<f32>) -> f32 {
+  let qi = 2u * (r * QUADS + u);
+  return dot(sq[qi], klo) + dot(sq[qi + 1u], khi);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(subgroup_id) sgid: u32, @builtin(subgroup_invocation_id) lane: u32) {
@@ -164,17 +169,21 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     nvs = bitcast<f32>(vwords[sw]);
   }
 
-  var m: array<f32, RQ_MAX>;    // running row max (alike in every lane)
-  var l: array<f32, RQ_MAX>;    // this lane's share of the row sum, at the running max
-  var acc: array<array<vec2<f32>, PV_MAX>, RQ_MAX>;
-  for (var i = 0u; i < RQ_MAX; i++) {
-    m[i] = -3.0e38;
-    l[i] = 0.0;
-    for (var u = 0u; u < PV_MAX; u++) {
-      acc[i][u] = vec2<f32>(0.0);
-    }
+  // Row state, component i = row row0 + i: running max (alike in every lane), this lane's share
+  // of the row sum at that max, and P·V accumulators per V word (.x / .y dims of the word).
+  // Vectors over the 4 rows, not arrays indexed in loops: a loop around subgroup operations may
+  // stay rolled, and an array it indexes would then live in local memory.
+  var m4 = vec4<f32>(-3.0e38);
+  var l4 = vec4<f32>(0.0);
+  var accx: array<vec4<f32>, PV_MAX>;
+  var accy: array<vec4<f32>, PV_MAX>;
+  for (var u = 0u; u < PV_MAX; u++) {
+    accx[u] = vec4<f32>(0.0);
+    accy[u] = vec4<f32>(0.0);
   }
   let row0 = sgid * RQ;
+  // Last key each row sees (rows past the chunk repeat the last token).
+  let last4 = vec4<u32>(step.pos0) + min(vec4<u32>(t0 + row0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(tokens - 1u));
 
   for (var tile = 0u; tile < n_tiles; tile++) {
     let k0 = tile * SG;
@@ -209,86 +218,69 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       }
     }
 
-    // Scores: this lane's key against the subgroup's RQ rows.
-    var s: array<f32, RQ_MAX>;
-    for (var i = 0u; i < RQ_MAX; i++) {
-      s[i] = 0.0;
-    }
+    // Scores: this lane's key against the subgroup's 4 rows.
+    var s4 = vec4<f32>(0.0);
     for (var u = 0u; u < QUADS; u++) {
       let kq = sk[lane * SQUADS + u];
       let klo = pairs_of(kq.x, kq.y);
       let khi = pairs_of(kq.z, kq.w);
-      for (var i = 0u; i < RQ_MAX; i++) {
-        if (i < RQ) {
-          let qi = 2u * ((row0 + i) * QUADS + u);
-          s[i] += dot(sq[qi], klo) + dot(sq[qi + 1u], khi);
-        }
-      }
+      s4 += vec4<f32>(
+        row_dot(row0, u, klo, khi),
+        row_dot(row0 + 1u, u, klo, khi),
+        row_dot(row0 + 2u, u, klo, khi),
+        row_dot(row0 + 3u, u, klo, khi),
+      );
     }
 
-    // Online softmax per row: max over the subgroup, this lane's probability, old sums rescaled.
-    let key = k0 + lane;
+    // Online softmax of the 4 rows at once: max over the subgroup, this lane's probabilities.
     var kscale = 1.0;
     var vscale = 1.0;
     if (KV_I8) {
       kscale = skscale[lane];
       vscale = svscale[lane];
     }
-    for (var i = 0u; i < RQ_MAX; i++) {
-      if (i < RQ) {
-        let last_key = step.pos0 + min(t0 + row0 + i, tokens - 1u);   // rows past the chunk repeat the last
-        let score = select(-3.0e38, s[i] * kscale, key <= last_key);
-        // Key 0 is visible to every row, so after the first tile mt is a real score.
-        let mt = max(m[i], subgroupMax(score));
-        let p = select(0.0, exp(score - mt), score > -1.0e38);
-        let alpha = exp(m[i] - mt);
-        m[i] = mt;
-        l[i] = l[i] * alpha + p;
-        s[i] = p * vscale;   // P·V's weight (int8: the key's V scale on it, not in the sum)
-        for (var u = 0u; u < PV_MAX; u++) {
-          acc[i][u] *= alpha;
-        }
+    let score4 = select(vec4<f32>(-3.0e38), s4 * kscale, vec4<u32>(k0 + lane) <= last4);
+    // Key 0 is visible to every row, so after the first tile mt is a real score.
+    let mt = max(m4, subgroupMax(score4));
+    let p4 = select(vec4<f32>(0.0), exp(score4 - mt), score4 > vec4<f32>(-1.0e38));
+    let alpha = exp(m4 - mt);
+    m4 = mt;
+    l4 = l4 * alpha + p4;
+    let w4 = p4 * vscale;   // P·V's weights (int8: the key's V scale on them, not in the sum)
+    for (var u = 0u; u < PV_MAX; u++) {
+      if (u < PV_WORDS) {
+        accx[u] *= alpha;
+        accy[u] *= alpha;
       }
     }
 
     // P·V: key j's weights from lane j, this lane's V words of key j.
     for (var j = 0u; j < SG; j++) {
-      var vp: array<vec2<f32>, PV_MAX>;
+      let pj = subgroupShuffle(w4, j);
       for (var u = 0u; u < PV_MAX; u++) {
         if (u < PV_WORDS) {
           let w = min(lane + SG * u, ROW_WORDS - 1u);   // lanes past the row repeat its last word
-          vp[u] = pair_of(sv[j * SQUADS + w / 4u][w % 4u]);
-        }
-      }
-      for (var i = 0u; i < RQ_MAX; i++) {
-        if (i < RQ) {
-          let p = subgroupShuffle(s[i], j);
-          for (var u = 0u; u < PV_MAX; u++) {
-            if (u < PV_WORDS) {
-              acc[i][u] += p * vp[u];
-            }
-          }
+          let v = pair_of(sv[j * SQUADS + w / 4u][w % 4u]);
+          accx[u] += pj * v.x;
+          accy[u] += pj * v.y;
         }
       }
     }
   }
 
-  for (var i = 0u; i < RQ_MAX; i++) {
-    if (i < RQ) {
-      let total = subgroupAdd(l[i]);
-      let r = row0 + i;
-      if (t0 + r < tokens) {
-        let ob = (t0 + r) * params.out_stride + h * HEAD_DIM;
-        let inv = 1.0 / total;
-        for (var u = 0u; u < PV_MAX; u++) {
-          let w = lane + SG * u;
-          if (u < PV_WORDS && w < ROW_WORDS) {
-            if (KV_F16) {
-              out[ob + 2u * w] = acc[i][u].x * inv;
-              out[ob + 2u * w + 1u] = acc[i][u].y * inv;
-            } else {
-              out[ob + w] = acc[i][u].x * inv;
-            }
+  let inv4 = 1.0 / subgroupAdd(l4);
+  for (var i = 0u; i < 4u; i++) {
+    let r = row0 + i;
+    if (t0 + r < tokens) {
+      let ob = (t0 + r) * params.out_stride + h * HEAD_DIM;
+      for (var u = 0u; u < PV_MAX; u++) {
+        let w = lane + SG * u;
+        if (u < PV_WORDS && w < ROW_WORDS) {
+          if (KV_F16) {
+            out[ob + 2u * w] = accx[u][i] * inv4[i];
+            out[ob + 2u * w + 1u] = accy[u][i] * inv4[i];
+          } else {
+            out[ob + w] = accx[u][i] * inv4[i];
           }
         }
       }

@@ -37,12 +37,6 @@ const PREFILL_THREADS_DEFAULT: PrefillThreads = 256;
  */
 export type PrefillAttention = 'auto' | 'tiled' | 'subgroup' | 'split';
 
-/**
- * Query rows per subgroup of the `subgroup` prefill kernel (RQ): 4 (8 subgroups per 32-query
- * workgroup) or 8 (4 subgroups; each loaded K and V word serves twice the rows).
- */
-export type PrefillSubgroupRows = 4 | 8;
-const PREFILL_SUBGROUP_ROWS_DEFAULT: PrefillSubgroupRows = 4;
 /** Most staged quads per invocation and tile (SQ_MAX) and V words per lane (PV_MAX) in the shader. */
 const PREFILL_SUBGROUP_SQ_MAX = 4;
 const PREFILL_SUBGROUP_PV_MAX = 8;
@@ -53,16 +47,13 @@ const PREFILL_SUBGROUP_PV_MAX = 8;
  * lane, at most 4 staged quads per invocation, and its staged q, K and V within workgroup memory
  * (hd 128, f16 cache, subgroups of 32: 33 KiB).
  */
-export function prefillSubgroupFits(
-  gpu: GpuContext,
-  s: AttentionShape,
-  rows: PrefillSubgroupRows = PREFILL_SUBGROUP_ROWS_DEFAULT,
-): boolean {
+export function prefillSubgroupFits(gpu: GpuContext, s: AttentionShape): boolean {
   const c = gpu.caps;
   const sg = c.subgroupMinSize;
   const words = s.kv === 'f32' ? s.headDim : s.headDim / 2;
   const quads = words / 4;
-  const subgroups = PREFILL_QUERIES / rows;
+  // 4 query rows per subgroup (RQ in the shader).
+  const subgroups = PREFILL_QUERIES / 4;
   // sq (two vec4<f32> per quad of each query row) + sk + sv (padded rows of vec4<u32>) + scales.
   const shared = 32 * PREFILL_QUERIES * quads + 2 * 16 * sg * (quads + 1) + 8 * sg;
   return (
@@ -85,8 +76,6 @@ export interface AttentionOptions {
   prefill?: PrefillAttention;
   /** Invocations per workgroup of the tiled chunk kernel (default 256). */
   prefillThreads?: PrefillThreads;
-  /** Query rows per subgroup of the `subgroup` chunk kernel (default 4). */
-  prefillSubgroupRows?: PrefillSubgroupRows;
   /** Diagnostic (bench `attention` suite): parts of the decode kernel to leave out (STRIP in attention.wgsl). */
   strip?: number;
 }
@@ -316,11 +305,7 @@ export async function attentionKernel(
     throw new Error(`attention: prefillThreads ${prefillThreads} must be 128 or 256`);
   }
   const prefill = opts.prefill ?? 'auto';
-  const subgroupRows = opts.prefillSubgroupRows ?? PREFILL_SUBGROUP_ROWS_DEFAULT;
-  if (subgroupRows !== 4 && subgroupRows !== 8) {
-    throw new Error(`attention: prefillSubgroupRows ${subgroupRows} must be 4 or 8`);
-  }
-  const useSubgroup = maxTokens > 1 && prefill === 'subgroup' && prefillSubgroupFits(gpu, s, subgroupRows);
+  const useSubgroup = maxTokens > 1 && prefill === 'subgroup' && prefillSubgroupFits(gpu, s);
   if (prefill === 'subgroup' && maxTokens > 1 && !useSubgroup) {
     throw new Error(`attention: the subgroup prefill kernel does not fit head_dim ${s.headDim} here`);
   }
@@ -445,8 +430,7 @@ export async function attentionKernel(
                   constants: {
                     ...constants,
                     SG: gpu.caps.subgroupMinSize,
-                    NW: PREFILL_QUERIES / subgroupRows,
-                    RQ: subgroupRows,
+                    NW: PREFILL_QUERIES / 4,
                   },
                 }
               : {

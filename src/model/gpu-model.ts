@@ -12,7 +12,6 @@ import {
   kvCacheBytes,
   kvInt8Fits,
   type PrefillAttention,
-  type PrefillSubgroupRows,
   type PrefillThreads,
   ropeKernel,
 } from '../kernels/attention';
@@ -243,7 +242,12 @@ export interface KernelTuning {
    * tall workgroups amortize the prologue) and of those that only quantize (o, down; default 16;
    * W4A16 / 2-4-16 o and down, which stage 16-bit activations, use it too).
    */
-  fusedThreadsPerRow?: { norm?: number; quantize?: number; gateUp?: number };
+  fusedThreadsPerRow?: {
+    norm?: number;
+    quantize?: number;
+    /** gate_up alone (default 4 for W4A8 at hidden ≥ 4,096, else `norm`'s). */
+    gateUp?: number;
+  };
   /**
    * Invocations per row of the prefill token-block matmuls (default 4; W4A16 / 2/4/16 double it
    * where the tile's group table would not fit in workgroup memory, see x16BlocksFit()).
@@ -267,8 +271,6 @@ export interface KernelTuning {
   prefillAttention?: PrefillAttention;
   /** Invocations per workgroup of the tiled prefill attention: 256 (default) or 128. */
   prefillAttentionThreads?: PrefillThreads;
-  /** Query rows per subgroup of the `subgroup` prefill attention: 4 (default) or 8. */
-  prefillAttentionSubgroupRows?: PrefillSubgroupRows;
   /** K tile of the matrix-unit prefill GEMM: 64 or 128 (default: `auto`'s choice per matmul). */
   prefillMatrixKTile?: number;
   /** Subgroup grid of the matrix-unit prefill GEMM (default `auto`: autoMatrixTiles per matmul). */
@@ -443,8 +445,10 @@ export class GpuSession {
     const kvBytes = kvCacheBytes(shape);
 
     const normTpr = opts.tuning?.fusedThreadsPerRow?.norm ?? 8;
-    // gate_up's own (default: as qkv).
-    const gateUpTpr = opts.tuning?.fusedThreadsPerRow?.gateUp ?? normTpr;
+    // gate_up's own: 4 for W4A8 rows of ≥ 4,096 features (64 rows per workgroup, so half as many
+    // workgroups re-stage the normalized row: H100, Llama-2-7B GPU step 2,551 vs 2,668 µs; at
+    // Llama-3.2-1B's 2,048 it was 898 vs 892, session 12), else as qkv.
+    const gateUpTpr = opts.tuning?.fusedThreadsPerRow?.gateUp ?? (int8 && c.hiddenSize >= 4096 ? 4 : normTpr);
     const quantTpr = opts.tuning?.fusedThreadsPerRow?.quantize ?? 16;
     const int16 = { int16Activations: opts.tuning?.int16Activations ?? true };
     const decodeUnroll = { unroll: opts.tuning?.matmulUnroll };
@@ -570,7 +574,6 @@ export class GpuSession {
                 decode: opts.tuning?.decodeAttention,
                 prefill: opts.tuning?.prefillAttention,
                 prefillThreads: opts.tuning?.prefillAttentionThreads,
-                prefillSubgroupRows: opts.tuning?.prefillAttentionSubgroupRows,
               },
             ),
           ),

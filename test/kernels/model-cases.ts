@@ -13,7 +13,6 @@ import {
   type KvFormat,
   kvCacheBytes,
   type PrefillAttention,
-  type PrefillSubgroupRows,
   type PrefillThreads,
   prefillSubgroupFits,
   ropeKernel,
@@ -122,7 +121,6 @@ interface AttnCase {
   /** Chunk kernel (default: `tiled` where it fits). */
   prefill?: PrefillAttention;
   prefillThreads?: PrefillThreads;
-  prefillSubgroupRows?: PrefillSubgroupRows;
 }
 
 /**
@@ -307,7 +305,6 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
       decode: c.decode,
       prefill: c.prefill,
       prefillThreads: c.prefillThreads,
-      prefillSubgroupRows: c.prefillSubgroupRows,
     },
   );
   // A single token is rotated and cached by the attention kernel itself (no rope dispatch, so
@@ -493,21 +490,11 @@ export const modelKernelCases: KernelCase[] = [
       },
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 20, tokens: 20, kv: 'f16', prefill: 'split' },
       // The subgroup prefill kernel (key tiles of one subgroup: 8 keys on lavapipe, 32 on NVIDIA):
-      // the tiled kernel's shapes, 8 rows per subgroup, and the int8 cache.
+      // the tiled kernel's shapes and the int8 cache.
       { heads: 4, kvHeads: 2, headDim: 128, pos0: 37, tokens: 40, kv: 'f16', prefill: 'subgroup' },
       { heads: 8, kvHeads: 2, headDim: 64, pos0: 0, tokens: 33, kv: 'f16', spare: 0, prefill: 'subgroup' },
       { heads: 8, kvHeads: 4, headDim: 16, pos0: 60, tokens: 70, kv: 'f16', prefill: 'subgroup' },
       { heads: 3, kvHeads: 1, headDim: 48, pos0: 5, tokens: 37, kv: 'f32', prefill: 'subgroup' },
-      {
-        heads: 4,
-        kvHeads: 2,
-        headDim: 64,
-        pos0: 40,
-        tokens: 45,
-        kv: 'f16',
-        prefill: 'subgroup',
-        prefillSubgroupRows: 8,
-      },
       { heads: 8, kvHeads: 4, headDim: 16, pos0: 60, tokens: 70, kv: 'int8', prefill: 'subgroup' },
       { heads: 4, kvHeads: 2, headDim: 128, pos0: 37, tokens: 40, kv: 'int8', prefill: 'subgroup' },
       // The int8 cache: the decode kernel with GQA (a workgroup per query head), several splits
@@ -528,11 +515,13 @@ export const modelKernelCases: KernelCase[] = [
     run: (gpu: GpuContext) => checkRopeAttention(gpu, c),
     unavailable: (gpu: GpuContext) =>
       c.prefill === 'subgroup' &&
-      !prefillSubgroupFits(
-        gpu,
-        { numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim, maxPos: 1, kv: c.kv },
-        c.prefillSubgroupRows,
-      )
+      !prefillSubgroupFits(gpu, {
+        numHeads: c.heads,
+        numKvHeads: c.kvHeads,
+        headDim: c.headDim,
+        maxPos: 1,
+        kv: c.kv,
+      })
         ? 'the subgroup prefill kernel needs one fixed subgroup size and WGSL subgroup_id'
         : null,
     // Forced ablation kernels (the default cases run `auto`'s kernels, `decode` its merge path).
