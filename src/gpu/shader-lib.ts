@@ -2,6 +2,7 @@ import gemvCommon from '../../shaders/lib/gemv_common.wgsl?raw';
 import invocation from '../../shaders/lib/invocation.wgsl?raw';
 import kvInt8 from '../../shaders/lib/kv_int8.wgsl?raw';
 import nibbles from '../../shaders/lib/nibbles.wgsl?raw';
+import prefillAttentionIo from '../../shaders/lib/prefill_attention_io.wgsl?raw';
 import ropeRotate from '../../shaders/lib/rope_rotate.wgsl?raw';
 import rowSum from '../../shaders/lib/row_sum.wgsl?raw';
 import sint4 from '../../shaders/lib/sint4.wgsl?raw';
@@ -19,6 +20,7 @@ export const shaderLib: Readonly<Record<string, string>> = {
   gemv_common: gemvCommon,
   invocation,
   kv_int8: kvInt8,
+  prefill_attention_io: prefillAttentionIo,
   wg_reduce: wgReduce,
   rope_rotate: ropeRotate,
   stage_i8_tile: stageI8Tile,
