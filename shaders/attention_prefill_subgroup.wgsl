@@ -151,7 +151,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   // Row state, component i = row row0 + i: running max (alike in every lane), this lane's share
   // of the row sum at that max, and P·V accumulators per V word (.x / .y dims of the word).
   // Vectors over the 4 rows, not arrays indexed in loops: a loop around subgroup operations may
-  // stay rolled, and an array it indexes would then live in local memory.
+  // stay rolled, and an array it indexes would then live in local memory. (accx / accy are
+  // indexed only in loops of constant trip count with no subgroup operation inside.)
   var m4 = vec4<f32>(-3.0e38);
   var l4 = vec4<f32>(0.0);
   var accx: array<vec4<f32>, PV_MAX>;

@@ -182,7 +182,7 @@ fn row_in_registers(lid: u32, lane: u32, sg_size: u32, token: u32) {
             g[c] = weight[4u * w + c];
           }
         }
-        v[e] *= inv * g;
+        v[e] = (v[e] * inv) * g;   // (x · inv) · w, as the loop path and decode's stage_row
       }
     }
   }

@@ -64,7 +64,8 @@ export function prefillSubgroupFits(gpu: GpuContext, s: AttentionShape): boolean
     Number.isInteger(quads) &&
     words <= PREFILL_SUBGROUP_PV_MAX * sg &&
     Math.ceil(quads / subgroups) <= PREFILL_SUBGROUP_SQ_MAX &&
-    subgroups * sg <= c.limits.maxComputeInvocationsPerWorkgroup &&
+    // The project's workgroups stay within 256 invocations (WebGPU's default workgroup size X).
+    subgroups * sg <= Math.min(256, c.limits.maxComputeInvocationsPerWorkgroup) &&
     shared <= c.limits.maxComputeWorkgroupStorageSize
   );
 }
@@ -307,7 +308,9 @@ export async function attentionKernel(
   const prefill = opts.prefill ?? 'auto';
   const useSubgroup = maxTokens > 1 && prefill === 'subgroup' && prefillSubgroupFits(gpu, s);
   if (prefill === 'subgroup' && maxTokens > 1 && !useSubgroup) {
-    throw new Error(`attention: the subgroup prefill kernel does not fit head_dim ${s.headDim} here`);
+    throw new Error(
+      `attention: the subgroup prefill kernel does not run here for head_dim ${s.headDim} (it needs one fixed subgroup size, WGSL subgroup_id, rows of at most 8 words per lane and its workgroup memory)`,
+    );
   }
   const useTiled =
     maxTokens > 1 && (prefill === 'auto' || prefill === 'tiled') && prefillKernelFits(gpu, s, prefillThreads);

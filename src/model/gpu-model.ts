@@ -238,14 +238,14 @@ export interface KernelTuning {
    */
   fuseActivations?: boolean;
   /**
-   * Invocations per row of the fused matmuls whose prologue normalizes (qkv, gate_up; default 8:
-   * tall workgroups amortize the prologue) and of those that only quantize (o, down; default 16;
+   * Invocations per row of the fused matmuls whose prologue normalizes (qkv, and gate_up unless
+   * `gateUp` is set; default 8: tall workgroups amortize the prologue; gate_up's default differs, below) and of those that only quantize (o, down; default 16;
    * W4A16 / 2-4-16 o and down, which stage 16-bit activations, use it too).
    */
   fusedThreadsPerRow?: {
     norm?: number;
     quantize?: number;
-    /** gate_up alone (default 4 for W4A8 at hidden ≥ 4,096, else `norm`'s). */
+    /** gate_up alone (default: `norm` if set, else 4 for W4A8 at hidden ≥ 4,096, else 8). */
     gateUp?: number;
   };
   /**
@@ -445,10 +445,12 @@ export class GpuSession {
     const kvBytes = kvCacheBytes(shape);
 
     const normTpr = opts.tuning?.fusedThreadsPerRow?.norm ?? 8;
-    // gate_up's own: 4 for W4A8 rows of ≥ 4,096 features (64 rows per workgroup, so half as many
-    // workgroups re-stage the normalized row: H100, Llama-2-7B GPU step 2,551 vs 2,668 µs; at
-    // Llama-3.2-1B's 2,048 it was 898 vs 892, session 12), else as qkv.
-    const gateUpTpr = opts.tuning?.fusedThreadsPerRow?.gateUp ?? (int8 && c.hiddenSize >= 4096 ? 4 : normTpr);
+    // gate_up: its own setting, else `norm`'s if set, else 4 for W4A8 rows of ≥ 4,096 features
+    // (64 rows per workgroup, so half as many workgroups re-stage the normalized row: H100,
+    // Llama-2-7B GPU step 2,551 vs 2,668 µs; at Llama-3.2-1B's 2,048 it was 898 vs 892, session
+    // 12), else 8 as qkv.
+    const tpr = opts.tuning?.fusedThreadsPerRow;
+    const gateUpTpr = tpr?.gateUp ?? tpr?.norm ?? (int8 && c.hiddenSize >= 4096 ? 4 : normTpr);
     const quantTpr = opts.tuning?.fusedThreadsPerRow?.quantize ?? 16;
     const int16 = { int16Activations: opts.tuning?.int16Activations ?? true };
     const decodeUnroll = { unroll: opts.tuning?.matmulUnroll };

@@ -799,16 +799,17 @@ export const gemvKernelCases: KernelCase[] = [
       [5, 172, true, true],
       [2, 300, true, false],
       // Rows of several words per invocation in registers (ROW_REGS; 3 at a 1,024-invocation
-      // workgroup), and one too long for them (the loop path).
+      // workgroup), and rows too long for them (the loop path, int8 and f32 out).
       [2, 11008, true, false],
       [2, 5000, false, true],
       [1, 20000, true, true],
+      [1, 20000, false, true],
     ] as const
   ).map(([t, K, int8, norm]) => ({
     name: `rmsnorm tokens=${t} K=${K} ${int8 ? 'int8' : 'f32'}${norm ? '' : ' (quantize only)'}`,
     run: (gpu: GpuContext) => checkRmsNorm(gpu, t, K, int8, norm),
-    // Each long row is its own pipeline (seconds of compile in SwiftShader); the short ones
-    // cover both paths in the browser.
+    // Each long row is its own pipeline (seconds of compile in SwiftShader): the browser runs the
+    // short ones, all in registers; the loop path (rows of > 4 words per invocation) runs in Node.
     nodeOnly: K > 4096 ? 'long rows: Node covers them' : undefined,
   })),
   ...(
