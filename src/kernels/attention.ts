@@ -37,6 +37,8 @@ const PREFILL_THREADS_DEFAULT: PrefillThreads = 256;
  */
 export type PrefillAttention = 'auto' | 'tiled' | 'subgroup' | 'split';
 
+/** Query rows per subgroup of the `subgroup` prefill kernel (RQ: the components of its row vectors). */
+const PREFILL_SUBGROUP_ROWS = 4;
 /** Most staged quads per invocation and tile (SQ_MAX) and V words per lane (PV_MAX) in the shader. */
 const PREFILL_SUBGROUP_SQ_MAX = 4;
 const PREFILL_SUBGROUP_PV_MAX = 8;
@@ -52,8 +54,7 @@ export function prefillSubgroupFits(gpu: GpuContext, s: AttentionShape): boolean
   const sg = c.subgroupMinSize;
   const words = s.kv === 'f32' ? s.headDim : s.headDim / 2;
   const quads = words / 4;
-  // 4 query rows per subgroup (RQ in the shader).
-  const subgroups = PREFILL_QUERIES / 4;
+  const subgroups = PREFILL_QUERIES / PREFILL_SUBGROUP_ROWS;
   // sq (two vec4<f32> per quad of each query row) + sk + sv (padded rows of vec4<u32>) + scales.
   const shared = 32 * PREFILL_QUERIES * quads + 2 * 16 * sg * (quads + 1) + 8 * sg;
   return (
@@ -433,7 +434,7 @@ export async function attentionKernel(
                   constants: {
                     ...constants,
                     SG: gpu.caps.subgroupMinSize,
-                    NW: PREFILL_QUERIES / 4,
+                    NW: PREFILL_QUERIES / PREFILL_SUBGROUP_ROWS,
                   },
                 }
               : {

@@ -239,8 +239,9 @@ export interface KernelTuning {
   fuseActivations?: boolean;
   /**
    * Invocations per row of the fused matmuls whose prologue normalizes (qkv, and gate_up unless
-   * `gateUp` is set; default 8: tall workgroups amortize the prologue; gate_up's default differs, below) and of those that only quantize (o, down; default 16;
-   * W4A16 / 2-4-16 o and down, which stage 16-bit activations, use it too).
+   * `gateUp` is set; default 8: tall workgroups amortize the prologue; gate_up's own default is
+   * below) and of those that only quantize (o, down; default 16; W4A16 / 2-4-16 o and down, which
+   * stage 16-bit activations, use it too).
    */
   fusedThreadsPerRow?: {
     norm?: number;
@@ -444,14 +445,14 @@ export class GpuSession {
     const shape = { numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: D, maxPos: maxContext, kv };
     const kvBytes = kvCacheBytes(shape);
 
-    const normTpr = opts.tuning?.fusedThreadsPerRow?.norm ?? 8;
+    const tpr = opts.tuning?.fusedThreadsPerRow;
+    const normTpr = tpr?.norm ?? 8;
     // gate_up: its own setting, else `norm`'s if set, else 4 for W4A8 rows of ≥ 4,096 features
     // (64 rows per workgroup, so half as many workgroups re-stage the normalized row: H100,
     // Llama-2-7B GPU step 2,551 vs 2,668 µs; at Llama-3.2-1B's 2,048 it was 898 vs 892, session
     // 12), else 8 as qkv.
-    const tpr = opts.tuning?.fusedThreadsPerRow;
-    const gateUpTpr = tpr?.gateUp ?? tpr?.norm ?? (int8 && c.hiddenSize >= 4096 ? 4 : normTpr);
-    const quantTpr = opts.tuning?.fusedThreadsPerRow?.quantize ?? 16;
+    const gateUpTpr = tpr?.gateUp ?? tpr?.norm ?? (int8 && c.hiddenSize >= 4096 ? 4 : 8);
+    const quantTpr = tpr?.quantize ?? 16;
     const int16 = { int16Activations: opts.tuning?.int16Activations ?? true };
     const decodeUnroll = { unroll: opts.tuning?.matmulUnroll };
     const fuse = (lin: GpuLinear, tpr: number) =>
