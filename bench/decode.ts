@@ -360,6 +360,7 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'prefill-attn-split': { tuning: { prefillAttention: 'split' } },
   'prefill-attn-128': { tuning: { prefillAttentionThreads: 128 } },
   'prefill-attn-sg': { tuning: { prefillAttention: 'subgroup' } },
+  'prefill-attn-tiled': { tuning: { prefillAttention: 'tiled' } },
   'prefill-ktile64': { tuning: { prefillMatrixKTile: 64 } },
   'prefill-grid-1x1': { tuning: { prefillMatrixGrid: '1x1' } },
   'prefill-grid-2x2': { tuning: { prefillMatrixGrid: '2x2' } },

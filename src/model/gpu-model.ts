@@ -268,7 +268,7 @@ export interface KernelTuning {
    * (default true); false keeps the dp4a token-block GEMV (the baseline).
    */
   prefillMatrixUnits?: boolean;
-  /** Attention over a chunk of several tokens (default `auto`: the tiled kernel where it fits). */
+  /** Attention over a chunk of several tokens (default `auto`: on GPUs the subgroup kernel where it runs, else the tiled kernel where it fits). */
   prefillAttention?: PrefillAttention;
   /** Invocations per workgroup of the tiled prefill attention: 256 (default) or 128. */
   prefillAttentionThreads?: PrefillThreads;

@@ -116,6 +116,30 @@ describe.each([
     chunked.destroy();
     single.destroy();
   });
+
+  test('the subgroup prefill attention (the GPU default) agrees with the tiled kernel on a whole prompt', async () => {
+    // CPU adapters default to the tiled kernel; GPUs run the subgroup one, so it is checked here
+    // on the real weights (lavapipe: 8 lanes, so this prompt spans several key tiles).
+    const prompt = tok.encode('Once upon a time, in a small town, a boy found a very shiny');
+    const run = async (prefillAttention: 'subgroup' | 'tiled') => {
+      const session = await model.createSession({
+        maxContext: 128,
+        maxChunk: 32,
+        tuning: { prefillAttention },
+      });
+      const next = await session.prefill(prompt);
+      const first = await session.readLogits();
+      await session.decode();
+      const second = await session.readLogits();
+      session.destroy();
+      return { next, first, second };
+    };
+    const sg = await run('subgroup');
+    const tiled = await run('tiled');
+    expect(sg.next).toBe(tiled.next);
+    expect(relError(sg.first, tiled.first)).toBeLessThan(1e-4);
+    expect(relError(sg.second, tiled.second)).toBeLessThan(1e-4);
+  });
 });
 
 /** KL(p ‖ q) of two logit vectors, in nats. */
