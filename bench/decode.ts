@@ -179,6 +179,7 @@ export async function benchDecode(
     kvCache?: KvFormat;
     lookahead?: number;
     paceReadback?: boolean;
+    prefillPieces?: boolean;
     /** Sampling instead of greedy (the chat page's way), seeded. */
     sampling?: SamplingParams;
   },
@@ -197,6 +198,7 @@ export async function benchDecode(
     kvCache: opts.kvCache,
     lookahead: opts.lookahead,
     paceReadback: opts.paceReadback,
+    prefillPieces: opts.prefillPieces,
   });
   if (opts.sampling) session.setSampling(opts.sampling, 1);
   // Per token every linear weight is read once; an untied embedding table only one row.
@@ -343,6 +345,8 @@ export interface DecodeVariant {
   lookahead?: number;
   /** SessionOptions.paceReadback (default on in Node). */
   paceReadback?: boolean;
+  /** SessionOptions.prefillPieces (default on). */
+  prefillPieces?: boolean;
 }
 
 export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
@@ -390,4 +394,6 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   lookahead3: { lookahead: 3 },
   // Ids read back as soon as each step is submitted (Dawn's Node binding spins meanwhile).
   'no-pacing': { paceReadback: false },
+  // A prefill chunk as one submit (before session 13: encoded whole before any GPU work).
+  'prefill-one-submit': { prefillPieces: false },
 };

@@ -152,6 +152,7 @@ async function main(): Promise<void> {
             kvCache: DECODE_VARIANTS[variant]?.kvCache,
             lookahead: DECODE_VARIANTS[variant]?.lookahead,
             paceReadback: DECODE_VARIANTS[variant]?.paceReadback,
+            prefillPieces: DECODE_VARIANTS[variant]?.prefillPieces,
             sampling:
               values.temperature === undefined
                 ? undefined
@@ -195,6 +196,7 @@ async function main(): Promise<void> {
             maxContext: Number(values['prefill-max-context']),
             variant,
             tuning: DECODE_VARIANTS[variant]?.tuning,
+            prefillPieces: DECODE_VARIANTS[variant]?.prefillPieces,
           });
           for (const r of rows) {
             prefill.push(r);

@@ -40,6 +40,8 @@ export async function benchPrefill(
     maxContext?: number;
     variant?: string;
     tuning?: KernelTuning;
+    /** SessionOptions.prefillPieces. */
+    prefillPieces?: boolean;
   },
 ): Promise<PrefillResult[]> {
   for (const c of opts.chunks) {
@@ -55,6 +57,7 @@ export async function benchPrefill(
         maxContext: Math.max(opts.tokens + 8, opts.maxContext ?? 0),
         maxChunk: chunk,
         tuning: opts.tuning,
+        prefillPieces: opts.prefillPieces,
       });
       try {
         // Warm up: every pipeline (the last chunk's token count too) and buffer.

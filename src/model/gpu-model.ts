@@ -191,6 +191,14 @@ export interface SessionOptions {
    * Prefill chunks are not paced: pacing them measured slower prefill on the H100 (session 8).
    */
   paceReadback?: boolean;
+  /**
+   * Submit a chunk of several tokens in pieces (default true): layer 1, then 2, 4, 8 … and the
+   * rest, each piece submitted as soon as it is encoded, so the GPU runs the first layers while
+   * the host still records the later ones (a whole chunk's encoding and submit otherwise come
+   * before any GPU work). false: one submit per chunk (the benchmark's baseline). Steps timed with
+   * timestamps keep one pass either way.
+   */
+  prefillPieces?: boolean;
 }
 
 /**
@@ -311,6 +319,8 @@ export class GpuSession {
    */
   stepTrace: StepTrace | null = null;
   private slot = 0;
+  /** Whether a chunk of several tokens is submitted in pieces (SessionOptions.prefillPieces). */
+  prefillPieces = true;
   /** Whether decodeStream paces its readbacks (SessionOptions.paceReadback). */
   private paced = false;
   private readonly owned: GPUBuffer[] = [];
@@ -659,6 +669,7 @@ export class GpuSession {
     const plan: StepPlan = { embed, layers, prefillLayers, ensureFinalNorm, finalNorm, lmHead, sample };
     const session = new GpuSession(model, maxContext, maxChunk, kv, step, ids, history, idOut, logits, plan);
     session.paced = opts.paceReadback ?? gpu.caps.runtime === 'node-dawn';
+    session.prefillPieces = opts.prefillPieces ?? true;
     session.owned.push(...owned);
     session.kernels.push(...kernels);
     return session;
@@ -742,6 +753,7 @@ export class GpuSession {
       add('gemv gate_up', l.gateUp);
       add('quantize', l.mlpQuant);
       add('gemv down', l.down);
+      list[list.length - 1][3] = true;
     }
     list.push(['rmsnorm', (q) => finalNorm.encode(q, 1)]);
     list.push(['gemv lm_head', (q) => p.lmHead.encode(q, 1)]);
@@ -821,14 +833,32 @@ export class GpuSession {
     this.stepWords[0] = this.position;
     this.stepWords[1] = tokens;
     device.queue.writeBuffer(this.step, 0, this.stepWords);
-    const enc = device.createCommandEncoder({ label: `step@${this.position}+${tokens}` });
+    const label = `step@${this.position}+${tokens}`;
+    let enc = device.createCommandEncoder({ label });
     // The stream trace pairs every traced submit with its read: steps not read are left out.
     const trace = timing || !read ? null : this.stepTrace;
     const traced = trace && trace.next < trace.queries.pairs ? trace.queries.pass(trace.next++) : undefined;
     const timestampWrites = timing ? timing.pass(0) : traced;
-    const pass = enc.beginComputePass(timestampWrites ? { timestampWrites } : undefined);
+    let pass = enc.beginComputePass(timestampWrites ? { timestampWrites } : undefined);
     if (tokens === 1) for (const record of this.decodeSteps()) record(pass);
-    else for (const [, record] of this.stepKernels(tokens)) record(pass);
+    else {
+      // In pieces (SessionOptions.prefillPieces): submitted after layers 1, 2, 4, 8 …, so the
+      // GPU starts on the first layers while the rest is encoded; later pieces are longer because
+      // by then the GPU has work queued. A timestamped step stays one pass.
+      const pieces = this.prefillPieces && !timestampWrites;
+      const layers = this.model.config.numLayers;
+      let done = 0;
+      let cut = 1;
+      for (const [, record, , layerEnd] of this.stepKernels(tokens)) {
+        record(pass);
+        if (!pieces || !layerEnd || ++done !== cut || done >= layers) continue;
+        pass.end();
+        device.queue.submit([enc.finish()]);
+        enc = device.createCommandEncoder({ label: `${label} after layer ${done}` });
+        pass = enc.beginComputePass();
+        cut *= 2;
+      }
+    }
     pass.end();
     timing?.resolve(enc);
     const out = read ? this.idOut[this.slot] : null;
@@ -1039,7 +1069,13 @@ interface LayerPlan {
 }
 
 /** A step's kernel: family name, recording, and whether the recording changes between steps. */
-type StepKernel = [family: string, record: (pass: GPUComputePassEncoder) => void, changing?: boolean];
+type StepKernel = [
+  family: string,
+  record: (pass: GPUComputePassEncoder) => void,
+  changing?: boolean,
+  /** The last kernel of a layer (where a prefill chunk may be cut into submits). */
+  layerEnd?: boolean,
+];
 
 interface StepPlan {
   embed: Encodable;

@@ -117,6 +117,38 @@ describe.each([
     single.destroy();
   });
 
+  test('a chunk submitted in pieces (after layers 1, 2, 4 …) computes exactly what one submit does', async () => {
+    const prompt = tok.encode('Once upon a time, in a small town, a boy found a very shiny');
+    const { queue } = gpu.device;
+    const submit = queue.submit;
+    const run = async (prefillPieces: boolean) => {
+      const session = await model.createSession({ maxContext: 128, maxChunk: 32, prefillPieces });
+      let submits = 0;
+      queue.submit = (buffers: Iterable<GPUCommandBuffer>) => {
+        submits++;
+        submit.call(queue, buffers);
+      };
+      let next: number;
+      try {
+        next = await session.prefill(prompt);
+      } finally {
+        queue.submit = submit;
+      }
+      const logits = await session.readLogits();
+      session.destroy();
+      return { next, logits, submits };
+    };
+    const whole = await run(false);
+    const pieces = await run(true);
+    const layers = model.config.numLayers;
+    let cuts = 0;
+    for (let cut = 1; cut < layers; cut *= 2) cuts++;
+    expect(whole.submits).toBe(1);
+    expect(pieces.submits).toBe(1 + cuts);
+    expect(pieces.next).toBe(whole.next);
+    expect(Array.from(pieces.logits)).toEqual(Array.from(whole.logits));
+  });
+
   test('the subgroup prefill attention (the GPU default) agrees with the tiled kernel on a whole prompt', async () => {
     // CPU adapters default to the tiled kernel; GPUs run the subgroup one, so it is checked here
     // on the real weights (lavapipe: 8 lanes, so this prompt spans several key tiles).
