@@ -355,6 +355,8 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'norm-tpr4': { tuning: { fusedThreadsPerRow: { norm: 4 } } },
   'gateup-tpr4': { tuning: { fusedThreadsPerRow: { gateUp: 4 } } },
   'gateup-tpr8': { tuning: { fusedThreadsPerRow: { gateUp: 8 } } },
+  'gateup-tpr2': { tuning: { fusedThreadsPerRow: { gateUp: 2 } } },
+  'gateup-tpr2-unroll8': { tuning: { fusedThreadsPerRow: { gateUp: 2 }, matmulUnroll: 8 } },
   'norm-tpr16': { tuning: { fusedThreadsPerRow: { norm: 16 } } },
   'norm-tpr32': { tuning: { fusedThreadsPerRow: { norm: 32 } } },
   'quant-tpr4': { tuning: { fusedThreadsPerRow: { quantize: 4 } } },

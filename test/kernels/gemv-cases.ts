@@ -509,6 +509,7 @@ const gemvCases: GemvCase[] = [
   // Activations quantized (and normalized) in the kernel's prologue, as the model's layers use it.
   { scheme: 'w4a8', N: 100, K: 4096, stage: 'norm', threadsPerRow: 8 },
   { scheme: 'w4a8', N: 130, K: 300, stage: 'norm', gated: true, tokens: 3, threadsPerRow: 4 },
+  { scheme: 'w4a8', N: 262, K: 4096, stage: 'norm', gated: true, threadsPerRow: 2 },
   { scheme: 'w4a8', N: 134, K: 256, stage: 'norm', gated: true, pieces: 3, threadsPerRow: 8 },
   { scheme: 'w4a8', N: 70, K: 1000, stage: 'quantize', accumulate: true, groupSize: 64, threadsPerRow: 16 },
   { scheme: 'w4a8', N: 64, K: 11008, stage: 'quantize', threadsPerRow: 32, subgroups: false },
