@@ -345,7 +345,7 @@ export interface DecodeVariant {
   lookahead?: number;
   /** SessionOptions.paceReadback (default on in Node). */
   paceReadback?: boolean;
-  /** SessionOptions.prefillPieces (default on). */
+  /** SessionOptions.prefillPieces (default on GPUs). */
   prefillPieces?: boolean;
 }
 

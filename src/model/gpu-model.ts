@@ -192,11 +192,12 @@ export interface SessionOptions {
    */
   paceReadback?: boolean;
   /**
-   * Submit a chunk of several tokens in pieces (default true): layer 1, then 2, 4, 8 … and the
-   * rest, each piece submitted as soon as it is encoded, so the GPU runs the first layers while
-   * the host still records the later ones (a whole chunk's encoding and submit otherwise come
-   * before any GPU work). false: one submit per chunk (the benchmark's baseline). Steps timed with
-   * timestamps keep one pass either way.
+   * Submit a chunk of several tokens in pieces (default: on GPUs, off on CPU adapters, where the
+   * "GPU" shares the host's cores): layer 1, then 2, 4, 8 … and the rest, each piece submitted as
+   * soon as it is encoded, so the GPU runs the first layers while the host still records the later
+   * ones (a whole chunk's encoding and submit otherwise come before any GPU work). false: one
+   * submit per chunk (the benchmark's baseline). Steps timed with timestamps keep one pass either
+   * way.
    */
   prefillPieces?: boolean;
 }
@@ -320,7 +321,7 @@ export class GpuSession {
   stepTrace: StepTrace | null = null;
   private slot = 0;
   /** Whether a chunk of several tokens is submitted in pieces (SessionOptions.prefillPieces). */
-  prefillPieces = true;
+  prefillPieces = false;
   /** Whether decodeStream paces its readbacks (SessionOptions.paceReadback). */
   private paced = false;
   private readonly owned: GPUBuffer[] = [];
@@ -669,7 +670,7 @@ export class GpuSession {
     const plan: StepPlan = { embed, layers, prefillLayers, ensureFinalNorm, finalNorm, lmHead, sample };
     const session = new GpuSession(model, maxContext, maxChunk, kv, step, ids, history, idOut, logits, plan);
     session.paced = opts.paceReadback ?? gpu.caps.runtime === 'node-dawn';
-    session.prefillPieces = opts.prefillPieces ?? true;
+    session.prefillPieces = opts.prefillPieces ?? !gpu.caps.software;
     session.owned.push(...owned);
     session.kernels.push(...kernels);
     return session;
