@@ -321,7 +321,7 @@ export class GpuSession {
   stepTrace: StepTrace | null = null;
   private slot = 0;
   /** Whether a chunk of several tokens is submitted in pieces (SessionOptions.prefillPieces). */
-  prefillPieces = false;
+  private prefillPieces = false;
   /** Whether decodeStream paces its readbacks (SessionOptions.paceReadback). */
   private paced = false;
   private readonly owned: GPUBuffer[] = [];
