@@ -364,7 +364,7 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'quant-tpr32': { tuning: { fusedThreadsPerRow: { quantize: 32 } } },
   'prefill-dp4a': { tuning: { prefillMatrixUnits: false } },
   'prefill-attn-split': { tuning: { prefillAttention: 'split' } },
-  'prefill-attn-128': { tuning: { prefillAttentionThreads: 128 } },
+  'prefill-attn-128': { tuning: { prefillAttention: 'tiled', prefillAttentionThreads: 128 } },
   'prefill-attn-sg': { tuning: { prefillAttention: 'subgroup' } },
   'prefill-attn-tiled': { tuning: { prefillAttention: 'tiled' } },
   'prefill-ktile64': { tuning: { prefillMatrixKTile: 64 } },

@@ -32,11 +32,14 @@ const PREFILL_THREADS_DEFAULT: PrefillThreads = 256;
  * Which kernel runs a chunk of several tokens: `tiled` (attention_prefill.wgsl: a workgroup per
  * 32 queries × query head, K/V tiles shared by them), `subgroup` (attention_prefill_subgroup.wgsl:
  * the same walk with each query row inside one subgroup, see prefillSubgroupFits), `split` (the
- * per-token `partial` kernel + merge: the baseline), or `auto` (on GPUs the subgroup kernel
- * where it runs, else tiled where it fits (see prefillKernelFits), else split; CPU adapters skip
- * the subgroup kernel).
+ * per-token `partial` kernel + merge: the baseline), or `auto` (on GPUs with 32-lane subgroups
+ * the subgroup kernel where it runs, else tiled where it fits (see prefillKernelFits), else split;
+ * CPU adapters skip the subgroup kernel).
  */
 export type PrefillAttention = 'auto' | 'tiled' | 'subgroup' | 'split';
+
+/** The subgroup size at which `auto` picks the `subgroup` prefill kernel (measured on the H100). */
+const AUTO_SUBGROUP_SIZE = 32;
 
 /** Query rows per subgroup of the `subgroup` prefill kernel (RQ: the components of its row vectors). */
 const PREFILL_SUBGROUP_ROWS = 4;
@@ -311,9 +314,12 @@ export async function attentionKernel(
   // `auto`: the subgroup kernel on GPUs where it runs (H100, 512-token prefill at 2,048 positions:
   // Llama-2-7B 36.74 vs 40.02 GPU ms with the tiled kernel, session 13); CPU adapters keep the
   // tiled (or split) kernels, so CI compiles and runs what it did.
+  // `auto` only at 32 lanes: the one subgroup size its speed was measured at (it is tested at 8
+  // and 32).
   const useSubgroup =
     maxTokens > 1 &&
-    (prefill === 'subgroup' || (prefill === 'auto' && !gpu.caps.software)) &&
+    (prefill === 'subgroup' ||
+      (prefill === 'auto' && !gpu.caps.software && gpu.caps.subgroupMinSize === AUTO_SUBGROUP_SIZE)) &&
     prefillSubgroupFits(gpu, s);
   if (prefill === 'subgroup' && maxTokens > 1 && !useSubgroup) {
     throw new Error(

@@ -279,7 +279,7 @@ export interface KernelTuning {
   prefillMatrixUnits?: boolean;
   /** Attention over a chunk of several tokens (default `auto`: on GPUs the subgroup kernel where it runs, else the tiled kernel where it fits). */
   prefillAttention?: PrefillAttention;
-  /** Invocations per workgroup of the tiled prefill attention: 256 (default) or 128. */
+  /** Invocations per workgroup of the tiled prefill attention: 256 (default) or 128 (only where the tiled kernel runs: `prefillAttention: 'tiled'` on GPUs). */
   prefillAttentionThreads?: PrefillThreads;
   /** K tile of the matrix-unit prefill GEMM: 64 or 128 (default: `auto`'s choice per matmul). */
   prefillMatrixKTile?: number;

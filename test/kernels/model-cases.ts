@@ -14,6 +14,7 @@ import {
   kvCacheBytes,
   type PrefillAttention,
   type PrefillThreads,
+  prefillKernelFits,
   prefillSubgroupFits,
   ropeKernel,
 } from '../../src/kernels/attention';
@@ -457,11 +458,14 @@ export const modelKernelCases: KernelCase[] = [
       // `split` (the GPU default): the decode kernel up to 256 keys, partial + merge past them.
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 100, tokens: 1, kv: 'f16', decode: 'split' },
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kv: 'f16', decode: 'split' },
-      // Chunks on the tiled prefill kernel (auto): query tiles of 32 with a partial last one, key
-      // tiles of 32 past a long cache, GQA, head_dim 128 (tiled on GPUs; its 39 KiB of workgroup
-      // memory exceed the CPU adapters'), rows of fewer than 16 words (head_dim 16: tinystories)
-      // and of 48 f32 words (not a multiple of 16), and the split kernel forced.
+      // Chunks on `auto`'s kernel (the subgroup one on GPUs where it runs, else tiled where it
+      // fits, else split): query tiles of 32 with a partial last one, key tiles of 32 past a long
+      // cache, GQA, head_dim 128 (the tiled kernel's 39 KiB of workgroup memory exceed the CPU
+      // adapters', so they run split there), rows of fewer than 16 words (head_dim 16:
+      // tinystories) and of 48 f32 words (not a multiple of 16), and the tiled kernel forced
+      // (at head_dim 128 too: GPUs no longer reach it through `auto`).
       { heads: 4, kvHeads: 2, headDim: 128, pos0: 37, tokens: 40, kv: 'f16' },
+      { heads: 4, kvHeads: 2, headDim: 128, pos0: 37, tokens: 40, kv: 'f16', prefill: 'tiled' },
       { heads: 8, kvHeads: 2, headDim: 64, pos0: 0, tokens: 33, kv: 'f16', spare: 0 },
       { heads: 2, kvHeads: 2, headDim: 32, pos0: 100, tokens: 17, kv: 'f16', prefill: 'tiled' },
       { heads: 8, kvHeads: 4, headDim: 16, pos0: 60, tokens: 70, kv: 'f16', prefill: 'tiled' },
@@ -507,29 +511,29 @@ export const modelKernelCases: KernelCase[] = [
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kv: 'int8', decode: 'split' },
       { heads: 8, kvHeads: 4, headDim: 16, pos0: 60, tokens: 70, kv: 'int8' },
       { heads: 4, kvHeads: 2, headDim: 128, pos0: 37, tokens: 40, kv: 'int8' },
+      { heads: 4, kvHeads: 2, headDim: 128, pos0: 37, tokens: 40, kv: 'int8', prefill: 'tiled' },
       // 11 cache rows: the scales end in a partly used vec4<u32>.
       { heads: 2, kvHeads: 1, headDim: 64, pos0: 8, tokens: 1, kv: 'int8', spare: 2 },
     ] as AttnCase[]
   ).map((c) => ({
     name: `rope+attention ${JSON.stringify(c)}`,
     run: (gpu: GpuContext) => checkRopeAttention(gpu, c),
-    unavailable: (gpu: GpuContext) =>
-      c.prefill === 'subgroup' &&
-      !prefillSubgroupFits(gpu, {
-        numHeads: c.heads,
-        numKvHeads: c.kvHeads,
-        headDim: c.headDim,
-        maxPos: 1,
-        kv: c.kv,
-      })
-        ? 'the subgroup prefill kernel needs one fixed subgroup size and WGSL subgroup_id'
-        : null,
+    unavailable: (gpu: GpuContext) => {
+      const shape = { numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim, maxPos: 1, kv: c.kv };
+      if (c.prefill === 'subgroup' && !prefillSubgroupFits(gpu, shape)) {
+        return 'the subgroup prefill kernel needs one fixed subgroup size and WGSL subgroup_id';
+      }
+      if (c.prefill === 'tiled' && !prefillKernelFits(gpu, shape, c.prefillThreads)) {
+        return "the tiled prefill kernel's workgroup memory exceeds this adapter's";
+      }
+      return null;
+    },
     // Forced ablation kernels (the default cases run `auto`'s kernels, `decode` its merge path).
     nodeOnly:
       c.decode && c.decode !== 'decode' && c.decode !== 'split'
         ? `the ${c.decode} ablation: its kernels run in other cases`
         : c.prefill === 'subgroup'
-          ? 'the subgroup prefill kernel: lavapipe and the GPU run it (not the default)'
+          ? 'the subgroup prefill kernel: lavapipe and the GPU run it (the default on GPUs; CPU adapters run the tiled one)'
           : c.prefill === 'split'
             ? 'the split prefill baseline: its kernels run in the chunk cases that do not fit the tiled one'
             : c.prefillThreads === 128
