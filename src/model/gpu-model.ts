@@ -841,6 +841,8 @@ export class GpuSession {
     const traced = trace && trace.next < trace.queries.pairs ? trace.queries.pass(trace.next++) : undefined;
     const timestampWrites = timing ? timing.pass(0) : traced;
     let pass = enc.beginComputePass(timestampWrites ? { timestampWrites } : undefined);
+    // finish() + submit() of the pieces before the last (hostStats counts them as submit time).
+    let piecesSubmitMs = 0;
     if (tokens === 1) for (const record of this.decodeSteps()) record(pass);
     else {
       // In pieces (SessionOptions.prefillPieces): submitted after layers 1, 2, 4, 8 …, so the
@@ -854,7 +856,9 @@ export class GpuSession {
         record(pass);
         if (!pieces || !layerEnd || ++done !== cut || done >= layers) continue;
         pass.end();
+        const s0 = performance.now();
         device.queue.submit([enc.finish()]);
+        piecesSubmitMs += performance.now() - s0;
         enc = device.createCommandEncoder({ label: `${label} after layer ${done}` });
         pass = enc.beginComputePass();
         cut *= 2;
@@ -871,8 +875,8 @@ export class GpuSession {
     device.queue.submit([enc.finish()]);
     this.position += tokens;
     const t2 = performance.now();
-    this.hostStats.encodeMs += t1 - t0;
-    this.hostStats.submitMs += t2 - t1;
+    this.hostStats.encodeMs += t1 - t0 - piecesSubmitMs;
+    this.hostStats.submitMs += t2 - t1 + piecesSubmitMs;
     this.hostStats.steps += 1;
     trace?.submitted.push(t2);
     if (!out) return -1;
