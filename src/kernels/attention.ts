@@ -311,11 +311,10 @@ export async function attentionKernel(
     throw new Error(`attention: prefillThreads ${prefillThreads} must be 128 or 256`);
   }
   const prefill = opts.prefill ?? 'auto';
-  // `auto`: the subgroup kernel on GPUs where it runs (H100, 512-token prefill at 2,048 positions:
-  // Llama-2-7B 36.74 vs 40.02 GPU ms with the tiled kernel, session 13); CPU adapters keep the
-  // tiled (or split) kernels, so CI compiles and runs what it did.
-  // `auto` only at 32 lanes: the one subgroup size its speed was measured at (it is tested at 8
-  // and 32).
+  // `auto`: the subgroup kernel on GPUs with 32-lane subgroups (the one size its speed was
+  // measured at; it is tested at 8 and 32) where it runs (H100, 512-token prefill at 2,048
+  // positions: Llama-2-7B 36.74 vs 40.02 GPU ms with the tiled kernel, session 13); CPU adapters
+  // keep the tiled (or split) kernels, so CI compiles and runs what it did.
   const useSubgroup =
     maxTokens > 1 &&
     (prefill === 'subgroup' ||

@@ -854,7 +854,10 @@ export class GpuSession {
       let cut = 1;
       for (const [, record, , layerEnd] of this.stepKernels(tokens)) {
         record(pass);
-        if (!pieces || !layerEnd || ++done !== cut || done >= layers) continue;
+        if (!pieces || !layerEnd) continue;
+        done++;
+        // The last layer's piece goes with the final norm, lm_head and sampler below.
+        if (done !== cut || done === layers) continue;
         pass.end();
         const s0 = performance.now();
         device.queue.submit([enc.finish()]);

@@ -65,6 +65,9 @@ function greedyCpu(
   return { ids, logits: first };
 }
 
+/** A prompt of ~17 tokens: several key tiles at lavapipe's 8 lanes, several 5-token chunks. */
+const STORY_PROMPT = 'Once upon a time, in a small town, a boy found a very shiny';
+
 describe.each([
   {
     model: 'tinystories-656k (HF safetensors)',
@@ -101,7 +104,7 @@ describe.each([
   });
 
   test('a prompt in chunks then decode equals feeding it token by token', async () => {
-    const prompt = tok.encode('Once upon a time, in a small town, a boy found a very shiny');
+    const prompt = tok.encode(STORY_PROMPT);
     // The chunks are submitted back to back and only the last one's id is read (prefill).
     const chunked = await model.createSession({ maxContext: 128, maxChunk: 5 });
     const nextChunked = await chunked.prefill(prompt);
@@ -119,7 +122,7 @@ describe.each([
   });
 
   test('a chunk submitted in pieces (after layers 1, 2, 4 …) computes exactly what one submit does', async () => {
-    const prompt = tok.encode('Once upon a time, in a small town, a boy found a very shiny');
+    const prompt = tok.encode(STORY_PROMPT);
     const { queue } = gpu.device;
     const submit = queue.submit;
     // maxChunk 32: one chunk; 5: several, each but the last submitted without a readback.
@@ -171,12 +174,12 @@ describe.each([
       numKvHeads: c.numKvHeads,
       headDim: c.headDim,
       maxPos: 128,
-      kv: 'f32' as const,
+      kv: defaultKvCache(pack.manifest.scheme),
     };
     if (!prefillSubgroupFits(gpu, shape)) ctx.skip('this adapter does not run the subgroup prefill kernel');
     // CPU adapters default to the tiled kernel; GPUs run the subgroup one, so it is checked here
     // on the real weights (lavapipe: 8 lanes, so this prompt spans several key tiles).
-    const prompt = tok.encode('Once upon a time, in a small town, a boy found a very shiny');
+    const prompt = tok.encode(STORY_PROMPT);
     const run = async (prefillAttention: 'subgroup' | 'tiled') => {
       const session = await model.createSession({
         maxContext: 128,
