@@ -1,6 +1,7 @@
 import { storageBuffer, uniformBuffer, uploadBuffer } from '../src/gpu/buffers';
 import type { GpuContext } from '../src/gpu/device';
 import {
+  type AttentionMerge,
   type AttentionShape,
   attentionKernel,
   type DecodeAttention,
@@ -28,6 +29,8 @@ export interface AttentionVariant {
   perLayerCache?: boolean;
   /** KV-cache format (default f16). */
   kv?: KvFormat;
+  /** The merge of split outputs (AttentionOptions.merge; default `auto`). */
+  merge?: AttentionMerge;
 }
 
 export const ATTENTION_VARIANTS: AttentionVariant[] = [
@@ -39,6 +42,9 @@ export const ATTENTION_VARIANTS: AttentionVariant[] = [
   { name: 'decode, a cache per layer', mode: 'decode', perLayerCache: true },
   // V loaded after the softmax: K's registers are free by then, so two workgroups may share an SM.
   { name: 'decode late V, a cache per layer', mode: 'decode-late-v', perLayerCache: true },
+  // The merge before session 14: a round trip per 8 splits.
+  { name: 'split, a cache per layer, serial merge', mode: 'split', perLayerCache: true, merge: 'serial' },
+  { name: 'decode, a cache per layer, serial merge', mode: 'decode', perLayerCache: true, merge: 'serial' },
   { name: 'auto, int8 cache', mode: 'auto', kv: 'int8' },
   { name: 'auto, int8 cache per layer', mode: 'auto', kv: 'int8', perLayerCache: true },
   { name: 'split, int8 cache', mode: 'split', kv: 'int8' },
@@ -106,7 +112,7 @@ export async function benchAttention(
   };
   const results: AttentionResult[] = [];
   for (const v of variants) {
-    const opts = { decode: v.mode, strip: v.strip };
+    const opts = { decode: v.mode, strip: v.strip, merge: v.merge };
     const kv = v.kv ?? 'f16';
     const s = shapeOf(kv);
     const caches =

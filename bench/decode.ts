@@ -381,6 +381,8 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'attn-decode': { tuning: { decodeAttention: 'decode' } },
   'attn-per-kv': { tuning: { decodeAttention: 'decode-per-kv' } },
   'attn-late-v': { tuning: { decodeAttention: 'decode-late-v' } },
+  // The merge of split outputs before session 14 (a round trip per 8 splits).
+  'merge-serial': { tuning: { attentionMerge: 'serial' } },
   unroll2: { tuning: { matmulUnroll: 2 } },
   unroll4: { tuning: { matmulUnroll: 4 } },
   unroll8: { tuning: { matmulUnroll: 8 } },

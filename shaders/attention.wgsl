@@ -103,7 +103,7 @@ override SLICE_KEYS: u32 = (SPLIT + PV_SLICES - 1u) / PV_SLICES;
 // Chunks of one key each Q·K invocation loads (KCH), in batches of KCH_MAX.
 const KCH_MAX: u32 = 4u;
 override KCH: u32 = (CHUNKS + PER_KEY - 1u) / PER_KEY;
-// Split slots per (token, head): bounds the merge's workgroup arrays.
+// Split slots per (token, head): bounds the serial merge's workgroup arrays.
 override SPLITS_MAX: u32 = 64u;
 
 var<workgroup> sq: array<vec4<f32>, GROUP * HEAD_DIM / 4u>;
@@ -330,13 +330,89 @@ fn store_pair(head_slot: u32, split: u32, pair: u32, acc: vec2<f32>) {
   part_o[o + 1u] = acc.y;
 }
 
-var<workgroup> mw: array<f32, SPLITS_MAX>;     // merge: weight exp(m_s − m) of each split
+// ---- merge: one workgroup per (query head, token) ----
+// Invocation (slice, d) sums dimension d over the splits slice, slice + MSLICES, …: its first
+// MERGE_UNROLL splits' outputs and maxima are loaded before anything else, beside the (max, sum)
+// pairs the workgroup folds into the softmax's total in one tree, so the chain is one memory
+// round trip, the tree's barriers and one barrier to add the slices. The host runs it at
+// a power-of-two WG ≥ HEAD_DIM. `merge_serial` (a benchmark ablation: the kernel before session
+// 14) combines the maxima first, then loads the outputs 8 splits per round with HEAD_DIM
+// invocations, one round trip per round.
+const MERGE_UNROLL: u32 = 16u;
+override MSLICES: u32 = WG / HEAD_DIM;
+
+var<workgroup> mred: array<vec2<f32>, WG>;     // (max, sum) tree
+var<workgroup> macc: array<f32, WG>;           // per-slice sums [slice][d]
+var<workgroup> mw: array<f32, SPLITS_MAX>;     // merge_serial: weight exp(m_s − m) of each split
 var<workgroup> ml: array<vec2<f32>, SPLITS_MAX>;
 
-const MERGE_UNROLL: u32 = 8u;
+// The (max, sum) of the union of two key sets' softmax, from each set's.
+fn ml_fold(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+  let m = max(a.x, b.x);
+  return vec2<f32>(m, a.y * exp(a.x - m) + b.y * exp(b.x - m));
+}
 
 @compute @workgroup_size(WG)
 fn merge(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let h = wid.x;
+  let t = wid.y;
+  let splits = (step.pos0 + t) / SPLIT + 1u;
+  let slot = (t * params.n_heads + h) * params.splits_max;
+  let slice = lid / HEAD_DIM;
+  let d = lid % HEAD_DIM;
+  var o: array<f32, MERGE_UNROLL>;
+  var m: array<f32, MERGE_UNROLL>;
+  for (var u = 0u; u < MERGE_UNROLL; u++) {
+    let s = min(slice + u * MSLICES, splits - 1u);
+    o[u] = part_o[(slot + s) * HEAD_DIM + d];
+    m[u] = part_ml[slot + s].x;
+  }
+  var f = vec2<f32>(-3.0e38, 0.0);
+  for (var s = lid; s < splits; s += WG) {
+    f = ml_fold(f, part_ml[slot + s]);
+  }
+  mred[lid] = f;
+  for (var width = WG / 2u; width > 0u; width /= 2u) {
+    workgroupBarrier();
+    if (lid < width) {
+      mred[lid] = ml_fold(mred[lid], mred[lid + width]);
+    }
+  }
+  workgroupBarrier();
+  let total = mred[0];
+  var acc = 0.0;
+  for (var u = 0u; u < MERGE_UNROLL; u++) {
+    if (slice + u * MSLICES < splits) {
+      acc += exp(m[u] - total.x) * o[u];
+    }
+  }
+  // Splits past the first MERGE_UNROLL per slice (long contexts), a round at a time.
+  for (var s0 = MERGE_UNROLL * MSLICES; s0 < splits; s0 += MERGE_UNROLL * MSLICES) {
+    for (var u = 0u; u < MERGE_UNROLL; u++) {
+      let s = min(s0 + slice + u * MSLICES, splits - 1u);
+      o[u] = part_o[(slot + s) * HEAD_DIM + d];
+      m[u] = part_ml[slot + s].x;
+    }
+    for (var u = 0u; u < MERGE_UNROLL; u++) {
+      if (s0 + slice + u * MSLICES < splits) {
+        acc += exp(m[u] - total.x) * o[u];
+      }
+    }
+  }
+  macc[lid] = select(0.0, acc, slice < MSLICES);
+  workgroupBarrier();
+  if (lid < HEAD_DIM) {
+    var sum = 0.0;
+    for (var i = 0u; i < MSLICES; i++) {
+      sum += macc[i * HEAD_DIM + lid];
+    }
+    out[t * params.out_stride + h * HEAD_DIM + lid] = sum / total.y;
+  }
+}
+
+// The merge before session 14 (the ablation; any WG).
+@compute @workgroup_size(WG)
+fn merge_serial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let h = wid.x;
   let t = wid.y;
   let splits = (step.pos0 + t) / SPLIT + 1u;
@@ -360,13 +436,13 @@ fn merge(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: 
   }
   for (var d = lid; d < HEAD_DIM; d += WG) {
     var acc = 0.0;
-    // MERGE_UNROLL splits' outputs in flight per step (clamped reads, masked weights).
-    for (var s0 = 0u; s0 < splits; s0 += MERGE_UNROLL) {
-      var o: array<f32, MERGE_UNROLL>;
-      for (var u = 0u; u < MERGE_UNROLL; u++) {
+    // 8 splits' outputs in flight per step (clamped reads, masked weights).
+    for (var s0 = 0u; s0 < splits; s0 += 8u) {
+      var o: array<f32, 8>;
+      for (var u = 0u; u < 8u; u++) {
         o[u] = part_o[(slot + min(s0 + u, splits - 1u)) * HEAD_DIM + d];
       }
-      for (var u = 0u; u < MERGE_UNROLL; u++) {
+      for (var u = 0u; u < 8u; u++) {
         if (s0 + u < splits) {
           acc += mw[s0 + u] * o[u];
         }

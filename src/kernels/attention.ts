@@ -84,6 +84,8 @@ export interface AttentionOptions {
   prefillThreads?: PrefillThreads;
   /** Diagnostic (bench `attention` suite): parts of the decode kernel to leave out (STRIP in attention.wgsl). */
   strip?: number;
+  /** The merge of split outputs (default `auto`), see AttentionMerge. */
+  merge?: AttentionMerge;
 }
 
 /**
@@ -212,6 +214,18 @@ const ATTN_WG = 128;
  */
 export const ATTN_SPLIT = { decode: 32, prefill: 128 } as const;
 
+/**
+ * The merge of split outputs: `wide` (every load in one round trip, MERGE_WG invocations),
+ * `serial` (the kernel before session 14: a round trip per 8 splits, HEAD_DIM-wide), or `auto`
+ * (the default: `wide` on GPUs, `serial` on CPU adapters, where the wide merge's 256 invocations
+ * and tree of barriers cost more than memory latency saves: Llama-3.2-1B at 300 keys on lavapipe,
+ * 3.58 vs 2.87 ms per layer).
+ */
+export type AttentionMerge = 'auto' | 'wide' | 'serial';
+
+/** Invocations of the `merge` entry point: a power of two ≥ head_dim (attention.wgsl). */
+const MERGE_WG = 256;
+
 /** Invocations (= keys per split) of the `decode` entry point. */
 const DECODE_WG = 256;
 /** K/V row chunks (vec4<u32>) one `decode` invocation holds: DCH_MAX in attention.wgsl. */
@@ -282,6 +296,7 @@ export async function attentionKernel(
   if (s.numHeads % s.numKvHeads) throw new Error('attention: numHeads must be a multiple of numKvHeads');
   // K is read 8 values (one vec4<u32> of f16 pairs) at a time, 16 in int8.
   if (s.headDim % 8) throw new Error(`attention: head_dim ${s.headDim} is not a multiple of 8`);
+  if (s.headDim > MERGE_WG) throw new Error(`attention: head_dim ${s.headDim} is above ${MERGE_WG}`);
   if (s.kv === 'int8' && !kvInt8Fits(s.headDim)) {
     throw new Error(`attention: an int8 KV cache needs head_dim a multiple of 16, not ${s.headDim}`);
   }
@@ -383,11 +398,13 @@ export async function attentionKernel(
       constants,
     });
     // merge uses no subgroup builtins: built from the same module as `partial`'s.
+    const mergeKind = opts.merge ?? 'auto';
+    const serialMerge = mergeKind === 'serial' || (mergeKind === 'auto' && gpu.caps.software);
     const merge = await gpu.pipelines.get({
       shader: attentionShader,
-      entryPoint: 'merge',
+      entryPoint: serialMerge ? 'merge_serial' : 'merge',
       flags: { SUBGROUP_BUILTINS: false },
-      constants,
+      constants: serialMerge ? constants : { ...constants, WG: MERGE_WG },
     });
     const params = uniformBuffer(
       device,

@@ -6,6 +6,7 @@ import { ReadbackPacer } from '../gpu/readback-pacer';
 import { TimestampQueries } from '../gpu/timestamps';
 import {
   type AttentionKernel,
+  type AttentionMerge,
   attentionKernel,
   type DecodeAttention,
   type KvFormat,
@@ -300,6 +301,8 @@ export interface KernelTuning {
    * DecodeAttention for the rest).
    */
   decodeAttention?: DecodeAttention;
+  /** The merge of split attention outputs (AttentionOptions.merge; default `auto`). */
+  attentionMerge?: AttentionMerge;
   /**
    * Weight chunks each invocation of a single-token matmul loads per step (1 … 16; default 4,
    * GemvOptions.unroll's: 8 measured the same on the H200 and 16 slower; 1 on software
@@ -588,6 +591,7 @@ export class GpuSession {
                 decode: opts.tuning?.decodeAttention,
                 prefill: opts.tuning?.prefillAttention,
                 prefillThreads: opts.tuning?.prefillAttentionThreads,
+                merge: opts.tuning?.attentionMerge,
               },
             ),
           ),

@@ -8,6 +8,7 @@ import { sliceRows } from '../../src/format/pieces';
 import { poison, readF32, readU32, storageBuffer, uploadBuffer } from '../../src/gpu/buffers';
 import type { GpuContext } from '../../src/gpu/device';
 import {
+  type AttentionMerge,
   attentionKernel,
   type DecodeAttention,
   type KvFormat,
@@ -122,6 +123,8 @@ interface AttnCase {
   /** Chunk kernel (default: `tiled` where it fits). */
   prefill?: PrefillAttention;
   prefillThreads?: PrefillThreads;
+  /** The merge of split outputs (default `auto`: `serial` on CPU adapters). */
+  merge?: AttentionMerge;
 }
 
 /**
@@ -306,6 +309,7 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
       decode: c.decode,
       prefill: c.prefill,
       prefillThreads: c.prefillThreads,
+      merge: c.merge,
     },
   );
   // A single token is rotated and cached by the attention kernel itself (no rope dispatch, so
@@ -458,6 +462,31 @@ export const modelKernelCases: KernelCase[] = [
       // `split` (the GPU default): the decode kernel up to 256 keys, partial + merge past them.
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 100, tokens: 1, kv: 'f16', decode: 'split' },
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kv: 'f16', decode: 'split' },
+      // The wide merge (`auto`'s on GPUs; CPU adapters default to the serial one): more splits
+      // than one round of loads holds (MERGE_UNROLL × slices: 64 at head_dim 64, 32 at 128; 66
+      // and 35 here), and idle invocations (head_dim 80: 3 slices of 256), and the serial merge.
+      { heads: 4, kvHeads: 2, headDim: 64, pos0: 2100, tokens: 1, kv: 'f16', decode: 'split', merge: 'wide' },
+      {
+        heads: 2,
+        kvHeads: 1,
+        headDim: 128,
+        pos0: 1100,
+        tokens: 1,
+        kv: 'f16',
+        decode: 'partial',
+        merge: 'wide',
+      },
+      { heads: 6, kvHeads: 2, headDim: 80, pos0: 300, tokens: 1, kv: 'f32', merge: 'wide' },
+      {
+        heads: 4,
+        kvHeads: 2,
+        headDim: 64,
+        pos0: 400,
+        tokens: 1,
+        kv: 'f16',
+        decode: 'split',
+        merge: 'serial',
+      },
       // Chunks on `auto`'s kernel (the subgroup one on GPUs where it runs, else tiled where it
       // fits, else split): query tiles of 32 with a partial last one, key tiles of 32 past a long
       // cache, GQA, head_dim 128 (the tiled kernel's 39 KiB of workgroup memory exceed the CPU
@@ -532,19 +561,21 @@ export const modelKernelCases: KernelCase[] = [
     nodeOnly:
       c.decode && c.decode !== 'decode' && c.decode !== 'split'
         ? `the ${c.decode} ablation: its kernels run in other cases`
-        : c.prefill === 'subgroup'
-          ? 'the subgroup prefill kernel: lavapipe and the GPU run it (the default on GPUs; CPU adapters run the tiled one)'
-          : c.prefill === 'split'
-            ? 'the split prefill baseline: its kernels run in the chunk cases that do not fit the tiled one'
-            : c.prefillThreads === 128
-              ? 'the 128-invocation tiled prefill ablation'
-              : c.prefill === 'tiled' && c.kv === 'f32'
-                ? 'the tiled prefill on an f32 cache: its f16 cases cover the kernel in the browser'
-                : c.kv === 'int8' &&
-                    !(c.headDim === 64 && c.tokens === 1 && c.heads > 2) &&
-                    !(c.headDim === 16 && c.tokens > 1)
-                  ? 'int8 cache: the browser runs its GQA decode and tiled chunk cases'
-                  : undefined,
+        : c.merge === 'serial' || c.headDim === 80
+          ? 'the serial merge (the default on CPU adapters) and head_dim 80: covered by the other merge cases'
+          : c.prefill === 'subgroup'
+            ? 'the subgroup prefill kernel: lavapipe and the GPU run it (the default on GPUs; CPU adapters run the tiled one)'
+            : c.prefill === 'split'
+              ? 'the split prefill baseline: its kernels run in the chunk cases that do not fit the tiled one'
+              : c.prefillThreads === 128
+                ? 'the 128-invocation tiled prefill ablation'
+                : c.prefill === 'tiled' && c.kv === 'f32'
+                  ? 'the tiled prefill on an f32 cache: its f16 cases cover the kernel in the browser'
+                  : c.kv === 'int8' &&
+                      !(c.headDim === 64 && c.tokens === 1 && c.heads > 2) &&
+                      !(c.headDim === 16 && c.tokens > 1)
+                    ? 'int8 cache: the browser runs its GQA decode and tiled chunk cases'
+                    : undefined,
   })),
   ...(
     [
