@@ -380,8 +380,6 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'attn-split': { tuning: { decodeAttention: 'split' } },
   'attn-split64': { tuning: { decodeAttention: 'split', decodeAttentionSplit: 64 } },
   'attn-split128': { tuning: { decodeAttention: 'split', decodeAttentionSplit: 128 } },
-  // The partial kernel's V loaded in its P·V phase (before session 14), on split.
-  'attn-split-late-v': { tuning: { decodeAttention: 'split', partialAttentionVEarly: false } },
   'attn-decode': { tuning: { decodeAttention: 'decode' } },
   'attn-per-kv': { tuning: { decodeAttention: 'decode-per-kv' } },
   'attn-late-v': { tuning: { decodeAttention: 'decode-late-v' } },

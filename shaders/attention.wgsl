@@ -137,38 +137,18 @@ fn vscale_of(row: u32) -> f32 {
   return bitcast<f32>(vcache[i / 4u][i % 4u]);
 }
 
-// The raw words of V's dims (2p, 2p+1) at cache element index `elem` (even): f16 one word, f32
-// two, int8 the word holding them and the row's scale. `partial` loads them with K, before the
-// softmax, and widens them (v_widen) in its P·V phase.
-fn v_raw(elem: u32) -> vec2<u32> {
+// Dims (2p, 2p+1) of V at cache element index `elem` (even).
+fn v_pair(elem: u32) -> vec2<f32> {
   if (KV_I8) {
+    let v = kv_i8_values(vwords[elem / 4u]);
     let i = kv_scale_word(elem / HEAD_DIM, params.n_kv_heads, params.max_pos, HEAD_DIM);
-    return vec2<u32>(vwords[elem / 4u], vwords[i]);
+    return select(v.xy, v.zw, elem % 4u != 0u) * bitcast<f32>(vwords[i]);
   }
   if (KV_F16) {
-    return vec2<u32>(vwords[elem / 2u], 0u);
+    return unpack2x16float(vwords[elem / 2u]);
   }
-  return vec2<u32>(vwords[elem], vwords[elem + 1u]);
+  return vec2<f32>(bitcast<f32>(vwords[elem]), bitcast<f32>(vwords[elem + 1u]));
 }
-
-fn v_widen(raw: vec2<u32>, elem: u32) -> vec2<f32> {
-  if (KV_I8) {
-    let v = kv_i8_values(raw.x);
-    return select(v.xy, v.zw, elem % 4u != 0u) * bitcast<f32>(raw.y);
-  }
-  if (KV_F16) {
-    return unpack2x16float(raw.x);
-  }
-  return bitcast<vec2<f32>>(raw);
-}
-
-// `partial`: each P·V invocation's V words are loaded with the K rows (before the softmax's
-// barriers: one memory round trip per workgroup instead of two) where they fit VPF_MAX registers
-// and one (slice, pair) per invocation covers the head; PARTIAL_V_EARLY = false loads them in
-// the P·V phase (the kernel before session 14: a benchmark ablation).
-const VPF_MAX: u32 = 16u;
-override PARTIAL_V_EARLY: bool = true;
-override V_PREFETCH: bool = PARTIAL_V_EARLY && SLICE_KEYS <= VPF_MAX && PV_SLICES * HEAD_DIM / 2u <= WG;
 
 @compute @workgroup_size(WG)
 fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -215,20 +195,6 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
     }
   }
   workgroupBarrier();
-
-  // This invocation's P·V operands (after the new position's cache write above).
-  let half_dim = HEAD_DIM / 2u;
-  let pair = lid % half_dim;
-  let vslice = lid / half_dim;
-  var vpre: array<vec2<u32>, VPF_MAX>;
-  if (V_PREFETCH) {
-    for (var jj = 0u; jj < VPF_MAX; jj++) {
-      if (jj < SLICE_KEYS) {
-        let j = min(vslice * SLICE_KEYS + jj, SPLIT - 1u);
-        vpre[jj] = v_raw((kvh * params.max_pos + min(k0 + j, params.max_pos - 1u)) * HEAD_DIM + 2u * pair);
-      }
-    }
-  }
 
   // Q·K: PER_KEY neighbouring invocations share a key (consecutive 16-byte chunks: coalesced).
   let key = lid / PER_KEY;
@@ -292,6 +258,7 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
 
   // P·V: invocation (slice, pair) sums dims (2·pair, 2·pair + 1) over its slice's keys; a V
   // row's pairs are consecutive words, so each key is one coalesced read across the pairs.
+  let half_dim = HEAD_DIM / 2u;
   for (var g = 0u; g < GROUP; g++) {
     // PV_SLICES · half_dim ≤ WG when there are several slices; one slice loops over the pairs.
     for (var i = lid; i < PV_SLICES * half_dim; i += WG) {
@@ -300,13 +267,7 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
       var acc = vec2<f32>(0.0);
       for (var jj = 0u; jj < SLICE_KEYS; jj++) {
         let j = min(slice * SLICE_KEYS + jj, SPLIT - 1u);
-        let elem = (kvh * params.max_pos + min(k0 + j, params.max_pos - 1u)) * HEAD_DIM + 2u * pair;
-        var v: vec2<f32>;
-        if (V_PREFETCH) {
-          v = v_widen(vpre[min(jj, VPF_MAX - 1u)], elem);
-        } else {
-          v = v_widen(v_raw(elem), elem);
-        }
+        let v = v_pair((kvh * params.max_pos + min(k0 + j, params.max_pos - 1u)) * HEAD_DIM + 2u * pair);
         acc += select(vec2<f32>(0.0), sp[g * SPLIT + j] * v, slice * SLICE_KEYS + jj < n_keys);
       }
       if (PV_SLICES == 1u) {

@@ -88,11 +88,6 @@ export interface AttentionOptions {
   merge?: AttentionMerge;
   /** Keys per split of the single-token `partial` kernel: 32 (default), 64 or 128. */
   decodeSplit?: number;
-  /**
-   * The `partial` kernel loads its P·V operands with K, before the softmax (default true, where
-   * they fit its registers); false: in the P·V phase (the kernel before session 14, an ablation).
-   */
-  partialVEarly?: boolean;
 }
 
 /**
@@ -391,7 +386,6 @@ export async function attentionKernel(
       PV_SLICES: Math.max(1, Math.floor(ATTN_WG / (s.headDim / 2))),
       SPLITS_MAX: Math.ceil(s.maxPos / v.split),
       FUSED_ROPE: v.fusedRope ? 1 : 0,
-      ...(v.entry === 'partial' && opts.partialVEarly === false ? { PARTIAL_V_EARLY: 0 } : {}),
       ...(v.entry === 'decode'
         ? {
             DRED_SLOTS: partialsAfterSubgroups(gpu, DECODE_WG, sgDecode),

@@ -305,8 +305,6 @@ export interface KernelTuning {
   attentionMerge?: AttentionMerge;
   /** Keys per split of the single-token partial attention kernel (AttentionOptions.decodeSplit; default 32). */
   decodeAttentionSplit?: number;
-  /** The partial attention kernel's V loaded with K (AttentionOptions.partialVEarly; default true). */
-  partialAttentionVEarly?: boolean;
   /**
    * Weight chunks each invocation of a single-token matmul loads per step (1 … 16; default 4,
    * GemvOptions.unroll's: 8 measured the same on the H200 and 16 slower; 1 on software
@@ -597,7 +595,6 @@ export class GpuSession {
                 prefillThreads: opts.tuning?.prefillAttentionThreads,
                 merge: opts.tuning?.attentionMerge,
                 decodeSplit: opts.tuning?.decodeAttentionSplit,
-                partialVEarly: opts.tuning?.partialAttentionVEarly,
               },
             ),
           ),

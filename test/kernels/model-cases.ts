@@ -127,8 +127,6 @@ interface AttnCase {
   merge?: AttentionMerge;
   /** Keys per split of the single-token partial kernel (default 32). */
   decodeSplit?: number;
-  /** AttentionOptions.partialVEarly (default true). */
-  partialVEarly?: boolean;
 }
 
 /**
@@ -315,7 +313,6 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
       prefillThreads: c.prefillThreads,
       merge: c.merge,
       decodeSplit: c.decodeSplit,
-      partialVEarly: c.partialVEarly,
     },
   );
   // A single token is rotated and cached by the attention kernel itself (no rope dispatch, so
@@ -514,18 +511,6 @@ export const modelKernelCases: KernelCase[] = [
         decode: 'split',
         decodeSplit: 128,
       },
-      // The partial kernel's V loaded in its P·V phase (the ablation; V early is checked by every
-      // partial case above: 8 and 16 keys per slice, GQA, f32 and int8 caches).
-      {
-        heads: 4,
-        kvHeads: 2,
-        headDim: 64,
-        pos0: 400,
-        tokens: 1,
-        kv: 'f16',
-        decode: 'split',
-        partialVEarly: false,
-      },
       // Chunks on `auto`'s kernel (the subgroup one on GPUs where it runs, else tiled where it
       // fits, else split): query tiles of 32 with a partial last one, key tiles of 32 past a long
       // cache, GQA, head_dim 128 (the tiled kernel's 39 KiB of workgroup memory exceed the CPU
@@ -600,8 +585,8 @@ export const modelKernelCases: KernelCase[] = [
     nodeOnly:
       c.decode && c.decode !== 'decode' && c.decode !== 'split'
         ? `the ${c.decode} ablation: its kernels run in other cases`
-        : c.decodeSplit || c.partialVEarly === false
-          ? 'coarser decode splits, late V in the partial kernel: ablations'
+        : c.decodeSplit
+          ? 'coarser decode splits: an ablation'
           : c.merge === 'serial' || c.headDim === 80
             ? 'the serial merge (the default on CPU adapters) and head_dim 80: covered by the other merge cases'
             : c.prefill === 'subgroup'
