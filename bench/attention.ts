@@ -31,8 +31,6 @@ export interface AttentionVariant {
   kv?: KvFormat;
   /** The merge of split outputs (AttentionOptions.merge; default `auto`). */
   merge?: AttentionMerge;
-  /** Keys per split of the partial kernel (AttentionOptions.decodeSplit; default 32). */
-  decodeSplit?: number;
 }
 
 export const ATTENTION_VARIANTS: AttentionVariant[] = [
@@ -41,8 +39,6 @@ export const ATTENTION_VARIANTS: AttentionVariant[] = [
   { name: 'partial+merge', mode: 'partial' },
   { name: 'decode', mode: 'decode' },
   { name: 'split, a cache per layer', mode: 'split', perLayerCache: true },
-  { name: 'split 64 keys, a cache per layer', mode: 'split', perLayerCache: true, decodeSplit: 64 },
-  { name: 'split 128 keys, a cache per layer', mode: 'split', perLayerCache: true, decodeSplit: 128 },
   { name: 'decode, a cache per layer', mode: 'decode', perLayerCache: true },
   // V loaded after the softmax: K's registers are free by then, so two workgroups may share an SM.
   { name: 'decode late V, a cache per layer', mode: 'decode-late-v', perLayerCache: true },
@@ -116,7 +112,7 @@ export async function benchAttention(
   };
   const results: AttentionResult[] = [];
   for (const v of variants) {
-    const opts = { decode: v.mode, strip: v.strip, merge: v.merge, decodeSplit: v.decodeSplit };
+    const opts = { decode: v.mode, strip: v.strip, merge: v.merge };
     const kv = v.kv ?? 'f16';
     const s = shapeOf(kv);
     const caches =

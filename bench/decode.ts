@@ -378,8 +378,6 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'prefill-tpr32': { tuning: { prefillThreadsPerRow: 32 } },
   'attn-partial': { tuning: { decodeAttention: 'partial' } },
   'attn-split': { tuning: { decodeAttention: 'split' } },
-  'attn-split64': { tuning: { decodeAttention: 'split', decodeAttentionSplit: 64 } },
-  'attn-split128': { tuning: { decodeAttention: 'split', decodeAttentionSplit: 128 } },
   'attn-decode': { tuning: { decodeAttention: 'decode' } },
   'attn-per-kv': { tuning: { decodeAttention: 'decode-per-kv' } },
   'attn-late-v': { tuning: { decodeAttention: 'decode-late-v' } },

@@ -86,8 +86,6 @@ export interface AttentionOptions {
   strip?: number;
   /** The merge of split outputs (default `auto`), see AttentionMerge. */
   merge?: AttentionMerge;
-  /** Keys per split of the single-token `partial` kernel: 32 (default), 64 or 128. */
-  decodeSplit?: number;
 }
 
 /**
@@ -350,12 +348,9 @@ export async function attentionKernel(
   if (prefill === 'tiled' && maxTokens > 1 && !useTiled) {
     throw new Error(`attention: the tiled prefill kernel does not fit head_dim ${s.headDim} here`);
   }
-  const decodeSplit = opts.decodeSplit ?? ATTN_SPLIT.decode;
-  if (![32, 64, 128].includes(decodeSplit))
-    throw new Error(`attention: decodeSplit ${decodeSplit} is not 32, 64 or 128`);
   const singleVariant = decodeEverywhere
     ? decodeVariant
-    : { split: decodeSplit, tokens: 1, fusedRope: true, entry: 'partial', wg: ATTN_WG };
+    : { split: ATTN_SPLIT.decode, tokens: 1, fusedRope: true, entry: 'partial', wg: ATTN_WG };
   const chunkVariant =
     useTiled || useSubgroup
       ? null

@@ -303,8 +303,6 @@ export interface KernelTuning {
   decodeAttention?: DecodeAttention;
   /** The merge of split attention outputs (AttentionOptions.merge; default `auto`). */
   attentionMerge?: AttentionMerge;
-  /** Keys per split of the single-token partial attention kernel (AttentionOptions.decodeSplit; default 32). */
-  decodeAttentionSplit?: number;
   /**
    * Weight chunks each invocation of a single-token matmul loads per step (1 … 16; default 4,
    * GemvOptions.unroll's: 8 measured the same on the H200 and 16 slower; 1 on software
@@ -594,7 +592,6 @@ export class GpuSession {
                 prefill: opts.tuning?.prefillAttention,
                 prefillThreads: opts.tuning?.prefillAttentionThreads,
                 merge: opts.tuning?.attentionMerge,
-                decodeSplit: opts.tuning?.decodeAttentionSplit,
               },
             ),
           ),

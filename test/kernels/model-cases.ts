@@ -125,8 +125,6 @@ interface AttnCase {
   prefillThreads?: PrefillThreads;
   /** The merge of split outputs (default `auto`: `serial` on CPU adapters). */
   merge?: AttentionMerge;
-  /** Keys per split of the single-token partial kernel (default 32). */
-  decodeSplit?: number;
 }
 
 /**
@@ -312,7 +310,6 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
       prefill: c.prefill,
       prefillThreads: c.prefillThreads,
       merge: c.merge,
-      decodeSplit: c.decodeSplit,
     },
   );
   // A single token is rotated and cached by the attention kernel itself (no rope dispatch, so
@@ -490,27 +487,6 @@ export const modelKernelCases: KernelCase[] = [
         decode: 'split',
         merge: 'serial',
       },
-      // Coarser splits of the partial kernel (64 and 128 keys).
-      {
-        heads: 4,
-        kvHeads: 4,
-        headDim: 128,
-        pos0: 1100,
-        tokens: 1,
-        kv: 'f16',
-        decode: 'split',
-        decodeSplit: 64,
-      },
-      {
-        heads: 4,
-        kvHeads: 2,
-        headDim: 64,
-        pos0: 2100,
-        tokens: 1,
-        kv: 'f16',
-        decode: 'split',
-        decodeSplit: 128,
-      },
       // Chunks on `auto`'s kernel (the subgroup one on GPUs where it runs, else tiled where it
       // fits, else split): query tiles of 32 with a partial last one, key tiles of 32 past a long
       // cache, GQA, head_dim 128 (the tiled kernel's 39 KiB of workgroup memory exceed the CPU
@@ -585,23 +561,21 @@ export const modelKernelCases: KernelCase[] = [
     nodeOnly:
       c.decode && c.decode !== 'decode' && c.decode !== 'split'
         ? `the ${c.decode} ablation: its kernels run in other cases`
-        : c.decodeSplit
-          ? 'coarser decode splits: an ablation'
-          : c.merge === 'serial' || c.headDim === 80
-            ? 'the serial merge (the default on CPU adapters) and head_dim 80: covered by the other merge cases'
-            : c.prefill === 'subgroup'
-              ? 'the subgroup prefill kernel: lavapipe and the GPU run it (the default on GPUs; CPU adapters run the tiled one)'
-              : c.prefill === 'split'
-                ? 'the split prefill baseline: its kernels run in the chunk cases that do not fit the tiled one'
-                : c.prefillThreads === 128
-                  ? 'the 128-invocation tiled prefill ablation'
-                  : c.prefill === 'tiled' && c.kv === 'f32'
-                    ? 'the tiled prefill on an f32 cache: its f16 cases cover the kernel in the browser'
-                    : c.kv === 'int8' &&
-                        !(c.headDim === 64 && c.tokens === 1 && c.heads > 2) &&
-                        !(c.headDim === 16 && c.tokens > 1)
-                      ? 'int8 cache: the browser runs its GQA decode and tiled chunk cases'
-                      : undefined,
+        : c.merge === 'serial' || c.headDim === 80
+          ? 'the serial merge (the default on CPU adapters) and head_dim 80: covered by the other merge cases'
+          : c.prefill === 'subgroup'
+            ? 'the subgroup prefill kernel: lavapipe and the GPU run it (the default on GPUs; CPU adapters run the tiled one)'
+            : c.prefill === 'split'
+              ? 'the split prefill baseline: its kernels run in the chunk cases that do not fit the tiled one'
+              : c.prefillThreads === 128
+                ? 'the 128-invocation tiled prefill ablation'
+                : c.prefill === 'tiled' && c.kv === 'f32'
+                  ? 'the tiled prefill on an f32 cache: its f16 cases cover the kernel in the browser'
+                  : c.kv === 'int8' &&
+                      !(c.headDim === 64 && c.tokens === 1 && c.heads > 2) &&
+                      !(c.headDim === 16 && c.tokens > 1)
+                    ? 'int8 cache: the browser runs its GQA decode and tiled chunk cases'
+                    : undefined,
   })),
   ...(
     [
