@@ -331,18 +331,21 @@ fn store_pair(head_slot: u32, split: u32, pair: u32, acc: vec2<f32>) {
 }
 
 // ---- merge: one workgroup per (query head, token) ----
-// Invocation (slice, d) sums dimension d over the splits slice, slice + MSLICES, …: its first
-// MERGE_UNROLL splits' outputs and maxima are loaded before anything else, beside the (max, sum)
-// pairs the workgroup folds into the softmax's total in one tree, so the chain is one memory
-// round trip, the tree's barriers and one barrier to add the slices. The host runs it at
-// a power-of-two WG ≥ HEAD_DIM. `merge_serial` (a benchmark ablation: the kernel before session
-// 14) combines the maxima first, then loads the outputs 8 splits per round with HEAD_DIM
-// invocations, one round trip per round.
+// Invocation (slice, q) sums dims 4q … 4q+3 (a vec4 of the split outputs, read through the
+// part_o4 view) over the splits slice, slice + MSLICES, …: its first MERGE_UNROLL splits' outputs
+// and maxima are loaded before anything else, beside the (max, sum) pairs the workgroup folds into
+// the softmax's total in one tree, so the chain is one memory round trip, the tree's barriers and
+// one barrier to add the slices. At 256 invocations one round covers 16 · 256 / (HEAD_DIM / 4)
+// splits: 512 at head_dim 128, i.e. 16,384 keys. The host runs it at a power-of-two WG ≥ HEAD_DIM / 4.
+// `merge_serial` (a benchmark ablation: the kernel before session 14) combines the maxima first,
+// then loads the outputs 8 splits per round with HEAD_DIM invocations, one round trip per round.
 const MERGE_UNROLL: u32 = 16u;
-override MSLICES: u32 = WG / HEAD_DIM;
+override MQ: u32 = HEAD_DIM / 4u;
+override MSLICES: u32 = WG / MQ;
 
+@group(0) @binding(11) var<storage, read> part_o4: array<vec4<f32>>;  // merge: part_o by vec4
 var<workgroup> mred: array<vec2<f32>, WG>;     // (max, sum) tree
-var<workgroup> macc: array<f32, WG>;           // per-slice sums [slice][d]
+var<workgroup> macc: array<vec4<f32>, WG>;     // per-slice sums [slice][q]
 var<workgroup> mw: array<f32, SPLITS_MAX>;     // merge_serial: weight exp(m_s − m) of each split
 var<workgroup> ml: array<vec2<f32>, SPLITS_MAX>;
 
@@ -358,13 +361,13 @@ fn merge(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: 
   let t = wid.y;
   let splits = (step.pos0 + t) / SPLIT + 1u;
   let slot = (t * params.n_heads + h) * params.splits_max;
-  let slice = lid / HEAD_DIM;
-  let d = lid % HEAD_DIM;
-  var o: array<f32, MERGE_UNROLL>;
+  let slice = lid / MQ;
+  let q = lid % MQ;
+  var o: array<vec4<f32>, MERGE_UNROLL>;
   var m: array<f32, MERGE_UNROLL>;
   for (var u = 0u; u < MERGE_UNROLL; u++) {
     let s = min(slice + u * MSLICES, splits - 1u);
-    o[u] = part_o[(slot + s) * HEAD_DIM + d];
+    o[u] = part_o4[(slot + s) * MQ + q];
     m[u] = part_ml[slot + s].x;
   }
   var f = vec2<f32>(-3.0e38, 0.0);
@@ -380,17 +383,17 @@ fn merge(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: 
   }
   workgroupBarrier();
   let total = mred[0];
-  var acc = 0.0;
+  var acc = vec4<f32>(0.0);
   for (var u = 0u; u < MERGE_UNROLL; u++) {
     if (slice + u * MSLICES < splits) {
       acc += exp(m[u] - total.x) * o[u];
     }
   }
-  // Splits past the first MERGE_UNROLL per slice (long contexts), a round at a time.
+  // Splits past the first MERGE_UNROLL per slice (very long contexts), a round at a time.
   for (var s0 = MERGE_UNROLL * MSLICES; s0 < splits; s0 += MERGE_UNROLL * MSLICES) {
     for (var u = 0u; u < MERGE_UNROLL; u++) {
       let s = min(s0 + slice + u * MSLICES, splits - 1u);
-      o[u] = part_o[(slot + s) * HEAD_DIM + d];
+      o[u] = part_o4[(slot + s) * MQ + q];
       m[u] = part_ml[slot + s].x;
     }
     for (var u = 0u; u < MERGE_UNROLL; u++) {
@@ -399,14 +402,19 @@ fn merge(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: 
       }
     }
   }
-  macc[lid] = select(0.0, acc, slice < MSLICES);
+  macc[lid] = select(vec4<f32>(0.0), acc, slice < MSLICES);
   workgroupBarrier();
-  if (lid < HEAD_DIM) {
-    var sum = 0.0;
+  if (lid < MQ) {
+    var sum = vec4<f32>(0.0);
     for (var i = 0u; i < MSLICES; i++) {
-      sum += macc[i * HEAD_DIM + lid];
+      sum += macc[i * MQ + lid];
     }
-    out[t * params.out_stride + h * HEAD_DIM + lid] = sum / total.y;
+    let r = sum / total.y;
+    let e = t * params.out_stride + h * HEAD_DIM + 4u * lid;
+    out[e] = r.x;
+    out[e + 1u] = r.y;
+    out[e + 2u] = r.z;
+    out[e + 3u] = r.w;
   }
 }
 

@@ -223,7 +223,7 @@ export const ATTN_SPLIT = { decode: 32, prefill: 128 } as const;
  */
 export type AttentionMerge = 'auto' | 'wide' | 'serial';
 
-/** Invocations of the `merge` entry point: a power of two ≥ head_dim (attention.wgsl). */
+/** Invocations of the `merge` entry point: a power of two ≥ head_dim / 4 (attention.wgsl). */
 const MERGE_WG = 256;
 
 /** Invocations (= keys per split) of the `decode` entry point. */
@@ -235,9 +235,8 @@ const DECODE_MIN_KV_WORKGROUPS = 16;
 
 /**
  * Which kernel runs single-token (decode) attention: `split` (`decode` while one 256-key split
- * holds the context, `partial` + merge beyond), `auto` (the default: `split` on GPUs with fewer
- * than 16 KV heads and an f16/f32 cache, else `decode`; `decode` on CPU adapters, for compile
- * time), `decode` (at every length, merging past 256 keys), `decode-per-kv` (the same with
+ * holds the context, `partial` + merge beyond), `auto` (the default: `split` on GPUs with an
+ * f16/f32 cache, else `decode`; `decode` on CPU adapters, for compile time), `decode` (at every length, merging past 256 keys), `decode-per-kv` (the same with
  * one workgroup per KV head even when they are few: an ablation), `decode-late-v` (V loaded
  * after the softmax instead of with K: an ablation), or the 32-key `partial`
  * kernel + merge (the kernel `decode` replaced: an ablation).
@@ -296,27 +295,22 @@ export async function attentionKernel(
   if (s.numHeads % s.numKvHeads) throw new Error('attention: numHeads must be a multiple of numKvHeads');
   // K is read 8 values (one vec4<u32> of f16 pairs) at a time, 16 in int8.
   if (s.headDim % 8) throw new Error(`attention: head_dim ${s.headDim} is not a multiple of 8`);
-  if (s.headDim > MERGE_WG) throw new Error(`attention: head_dim ${s.headDim} is above ${MERGE_WG}`);
+  if (s.headDim > 4 * MERGE_WG) throw new Error(`attention: head_dim ${s.headDim} is above ${4 * MERGE_WG}`);
   if (s.kv === 'int8' && !kvInt8Fits(s.headDim)) {
     throw new Error(`attention: an int8 KV cache needs head_dim a multiple of 16, not ${s.headDim}`);
   }
   // Decode fuses RoPE and the K/V cache write (the rope kernel is for chunks of several tokens).
   const oneKernel = decode !== 'partial' && decodeKernelFits(gpu, s);
   // Variants: [single-token long contexts, prefill chunks, single-token short contexts].
-  // `auto` on GPUs with few KV heads (GQA) is `split`: the decode kernel only while one split
-  // holds the context (one dispatch instead of two, the same GPU time on the H200) and the 32-key
-  // partial kernel + merge beyond it (as fast or faster there: Llama-3.2-1B at 2048 keys, 16.67 vs
-  // 17.38 µs per layer on the H100). With many KV heads it is `decode` at every length (Llama-2-7B,
-  // 32 KV heads, 2048 keys: 19.06 vs 22.96 µs on the H100, 17.81 vs 21.80 on the H200; attention
-  // suite). CPU adapters take `decode` at every length: one single-token variant fewer to compile.
-  // An int8 cache takes `decode` at every length too: its `partial` kernel is the slower one
-  // (Llama-3.2-1B at 2048 keys on the H100: split 20.39 vs decode 14.58 µs per layer, session 7).
-  const mode =
-    decode === 'auto'
-      ? gpu.caps.software || s.numKvHeads >= DECODE_MIN_KV_WORKGROUPS || s.kv === 'int8'
-        ? 'decode'
-        : 'split'
-      : decode;
+  // `auto` on GPUs is `split`: the decode kernel only while one split holds the context (one
+  // dispatch instead of two) and the 32-key partial kernel + merge beyond it. With the merge in one
+  // round trip (session 14) that is the faster choice at 2,048 keys for many KV heads too
+  // (Llama-2-7B on the H100: GPU step 3,067 vs 3,113 / 3,125 µs with `decode` at every length;
+  // attention suite 22.35 vs 24.33 µs per layer), as it was for few (Llama-3.2-1B: 11.27 vs 18.39
+  // µs per layer). CPU adapters take `decode` at every length: one single-token variant fewer to
+  // compile. An int8 cache takes `decode` at every length too: its `partial` kernel is the slower
+  // one (Llama-3.2-1B at 2048 keys on the H100: split 20.39 vs decode 14.58 µs per layer, session 7).
+  const mode = decode === 'auto' ? (gpu.caps.software || s.kv === 'int8' ? 'decode' : 'split') : decode;
   const decodeEverywhere = oneKernel && mode !== 'split';
   const decodeVariant = { split: DECODE_WG, tokens: 1, fusedRope: true, entry: 'decode', wg: DECODE_WG };
   // Chunks of several tokens take the subgroup or tiled kernel where one runs; only otherwise is
@@ -430,9 +424,14 @@ export async function attentionKernel(
           : [b.q, b.k, null, partO, partMl, params, b.step, null, b.qkv, b.cosSin, b.v],
       ),
     });
+    // The wide merge reads the split outputs by vec4 (binding 11), the serial one by f32 (3).
     const mergeGroup = device.createBindGroup({
       layout: merge.getBindGroupLayout(0),
-      entries: entries([null, null, null, partO, partMl, params, b.step, b.out]),
+      entries: entries(
+        serialMerge
+          ? [null, null, null, partO, partMl, params, b.step, b.out]
+          : [null, null, null, null, partMl, params, b.step, b.out, null, null, null, partO],
+      ),
     });
     return {
       split: v.split,

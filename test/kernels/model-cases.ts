@@ -463,19 +463,21 @@ export const modelKernelCases: KernelCase[] = [
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 100, tokens: 1, kv: 'f16', decode: 'split' },
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kv: 'f16', decode: 'split' },
       // The wide merge (`auto`'s on GPUs; CPU adapters default to the serial one): more splits
-      // than one round of loads holds (MERGE_UNROLL × slices: 64 at head_dim 64, 32 at 128; 66
-      // and 35 here), and idle invocations (head_dim 80: 3 slices of 256), and the serial merge.
-      { heads: 4, kvHeads: 2, headDim: 64, pos0: 2100, tokens: 1, kv: 'f16', decode: 'split', merge: 'wide' },
+      // than one round of loads holds (MERGE_UNROLL × slices: 64 at head_dim 256, 128 at 128; 66
+      // and 132 here), GQA over many splits, idle invocations (head_dim 80: 12 slices of 20 in
+      // 256), and the serial merge.
+      { heads: 2, kvHeads: 1, headDim: 256, pos0: 2100, tokens: 1, kv: 'f16', merge: 'wide' },
       {
         heads: 2,
         kvHeads: 1,
         headDim: 128,
-        pos0: 1100,
+        pos0: 4200,
         tokens: 1,
         kv: 'f16',
-        decode: 'partial',
+        decode: 'split',
         merge: 'wide',
       },
+      { heads: 4, kvHeads: 2, headDim: 64, pos0: 2100, tokens: 1, kv: 'f16', decode: 'split', merge: 'wide' },
       { heads: 6, kvHeads: 2, headDim: 80, pos0: 300, tokens: 1, kv: 'f32', merge: 'wide' },
       {
         heads: 4,
@@ -561,8 +563,8 @@ export const modelKernelCases: KernelCase[] = [
     nodeOnly:
       c.decode && c.decode !== 'decode' && c.decode !== 'split'
         ? `the ${c.decode} ablation: its kernels run in other cases`
-        : c.merge === 'serial' || c.headDim === 80
-          ? 'the serial merge (the default on CPU adapters) and head_dim 80: covered by the other merge cases'
+        : c.merge === 'serial' || (c.merge === 'wide' && c.headDim !== 64)
+          ? 'the serial merge (the default on CPU adapters) and the wide one past head_dim 64: covered by the other merge cases'
           : c.prefill === 'subgroup'
             ? 'the subgroup prefill kernel: lavapipe and the GPU run it (the default on GPUs; CPU adapters run the tiled one)'
             : c.prefill === 'split'
