@@ -336,7 +336,8 @@ fn store_pair(head_slot: u32, split: u32, pair: u32, acc: vec2<f32>) {
 // and maxima are loaded before anything else, beside the (max, sum) pairs the workgroup folds into
 // the softmax's total in one tree, so the chain is one memory round trip, the tree's barriers and
 // one barrier to add the slices. At 256 invocations one round covers 16 · 256 / (HEAD_DIM / 4)
-// splits: 512 at head_dim 128, i.e. 16,384 keys. The host runs it at a power-of-two WG ≥ HEAD_DIM / 4.
+// splits: 128 at head_dim 128 (4,096 keys in 32-key splits), 256 at 64. The host runs it at a
+// power-of-two WG ≥ HEAD_DIM / 4.
 // `merge_serial` (a benchmark ablation: the kernel before session 14) combines the maxima first,
 // then loads the outputs 8 splits per round with HEAD_DIM invocations, one round trip per round.
 const MERGE_UNROLL: u32 = 16u;

@@ -236,10 +236,10 @@ const DECODE_MIN_KV_WORKGROUPS = 16;
 /**
  * Which kernel runs single-token (decode) attention: `split` (`decode` while one 256-key split
  * holds the context, `partial` + merge beyond), `auto` (the default: `split` on GPUs with an
- * f16/f32 cache, else `decode`; `decode` on CPU adapters, for compile time), `decode` (at every length, merging past 256 keys), `decode-per-kv` (the same with
- * one workgroup per KV head even when they are few: an ablation), `decode-late-v` (V loaded
- * after the softmax instead of with K: an ablation), or the 32-key `partial`
- * kernel + merge (the kernel `decode` replaced: an ablation).
+ * f16/f32 cache, else `decode`; `decode` on CPU adapters, for compile time), `decode` (at every
+ * length, merging past 256 keys), `decode-per-kv` (the same with one workgroup per KV head even
+ * when they are few: an ablation), `decode-late-v` (V loaded after the softmax instead of with K:
+ * an ablation), or the 32-key `partial` kernel + merge (the kernel `decode` replaced: an ablation).
  */
 export type DecodeAttention = 'auto' | 'split' | 'decode' | 'decode-per-kv' | 'decode-late-v' | 'partial';
 
