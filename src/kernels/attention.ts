@@ -223,7 +223,7 @@ export const ATTN_SPLIT = { decode: 32, prefill: 128 } as const;
  */
 export type AttentionMerge = 'auto' | 'wide' | 'serial';
 
-/** Invocations of the `merge` entry point: a power of two ≥ head_dim / 4 (attention.wgsl). */
+/** Invocations of the `merge` entry point: a power of two (its tree halves it) ≥ head_dim / 4 (attention.wgsl). */
 const MERGE_WG = 256;
 
 /** Invocations (= keys per split) of the `decode` entry point. */
@@ -306,7 +306,7 @@ export async function attentionKernel(
   // dispatch instead of two) and the 32-key partial kernel + merge beyond it. With the merge in one
   // round trip (session 14) that is the faster choice at 2,048 keys for many KV heads too
   // (Llama-2-7B on the H100: GPU step 3,067 vs 3,113 / 3,125 µs with `decode` at every length;
-  // attention suite 22.35 vs 24.33 µs per layer), as it was for few (Llama-3.2-1B: 11.27 vs 18.39
+  // attention suite 22.35 vs 24.33 µs per layer), as it was for few (Llama-3.2-1B: 11.57 vs 18.39
   // µs per layer). CPU adapters take `decode` at every length: one single-token variant fewer to
   // compile. An int8 cache takes `decode` at every length too: its `partial` kernel is the slower
   // one (Llama-3.2-1B at 2048 keys on the H100: split 20.39 vs decode 14.58 µs per layer, session 7).

@@ -118,7 +118,7 @@ interface AttnCase {
   kv: KvFormat;
   /** Cache positions past the chunk (default 5); they hold NaN, which attention must mask. */
   spare?: number;
-  /** Single-token kernel (default: `decode` where it fits). */
+  /** Single-token kernel (default `auto`: `decode` where it fits on CPU adapters, `split` on GPUs). */
   decode?: DecodeAttention;
   /** Chunk kernel (default: `tiled` where it fits). */
   prefill?: PrefillAttention;
@@ -478,6 +478,21 @@ export const modelKernelCases: KernelCase[] = [
         merge: 'wide',
       },
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 2100, tokens: 1, kv: 'f16', decode: 'split', merge: 'wide' },
+      // … after the decode kernel (256-key splits), after a split prefill chunk (tokens at
+      // different split counts), and over more splits than the workgroup has invocations (260:
+      // the per-invocation fold of (max, sum) pairs loops, and head_dim 64 takes a second round).
+      { heads: 8, kvHeads: 2, headDim: 64, pos0: 600, tokens: 1, kv: 'f16', decode: 'decode', merge: 'wide' },
+      {
+        heads: 4,
+        kvHeads: 2,
+        headDim: 64,
+        pos0: 120,
+        tokens: 20,
+        kv: 'f16',
+        prefill: 'split',
+        merge: 'wide',
+      },
+      { heads: 2, kvHeads: 1, headDim: 64, pos0: 8300, tokens: 1, kv: 'f16', decode: 'split', merge: 'wide' },
       { heads: 6, kvHeads: 2, headDim: 80, pos0: 300, tokens: 1, kv: 'f32', merge: 'wide' },
       {
         heads: 4,
@@ -563,8 +578,8 @@ export const modelKernelCases: KernelCase[] = [
     nodeOnly:
       c.decode && c.decode !== 'decode' && c.decode !== 'split'
         ? `the ${c.decode} ablation: its kernels run in other cases`
-        : c.merge === 'serial' || (c.merge === 'wide' && c.headDim !== 64)
-          ? 'the serial merge (the default on CPU adapters) and the wide one past head_dim 64: covered by the other merge cases'
+        : c.merge === 'serial' || (c.merge === 'wide' && !(c.headDim === 64 && c.pos0 === 2100))
+          ? 'the serial merge (the default on CPU adapters) and the wide one: the browser runs one wide case'
           : c.prefill === 'subgroup'
             ? 'the subgroup prefill kernel: lavapipe and the GPU run it (the default on GPUs; CPU adapters run the tiled one)'
             : c.prefill === 'split'
