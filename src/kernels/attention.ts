@@ -307,9 +307,10 @@ export async function attentionKernel(
   // round trip (session 14) that is the faster choice at 2,048 keys for many KV heads too
   // (Llama-2-7B on the H100: GPU step 3,034 / 3,023 vs 3,134 µs with `decode` at every length;
   // attention suite at 2,112 keys 22.47 vs 25.67 µs per layer), as it was for few (Llama-3.2-1B:
-  // 11.90 vs 20.73 µs per layer). CPU adapters take `decode` at every length: one single-token variant fewer to
-  // compile. An int8 cache takes `decode` at every length too: its `partial` kernel is the slower
-  // one (Llama-3.2-1B at 2048 keys on the H100: split 20.39 vs decode 14.58 µs per layer, session 7).
+  // 11.90 vs 20.73 µs per layer). CPU adapters take `decode` at every length: one single-token
+  // variant fewer to compile. An int8 cache takes `decode` at every length too: its `partial`
+  // kernel is the slower one (Llama-3.2-1B at 2048 keys on the H100: split 20.39 vs decode 14.58
+  // µs per layer, session 7).
   const mode = decode === 'auto' ? (gpu.caps.software || s.kv === 'int8' ? 'decode' : 'split') : decode;
   const decodeEverywhere = oneKernel && mode !== 'split';
   const decodeVariant = { split: DECODE_WG, tokens: 1, fusedRope: true, entry: 'decode', wg: DECODE_WG };
