@@ -223,7 +223,10 @@ export const ATTN_SPLIT = { decode: 32, prefill: 128 } as const;
  */
 export type AttentionMerge = 'auto' | 'wide' | 'serial';
 
-/** Invocations of the `merge` entry point: a power of two (its tree halves it) ≥ head_dim / 4 (attention.wgsl). */
+/**
+ * Invocations of the `merge` entry point: a power of two (its tree halves it) ≥ head_dim / 4
+ * (attention.wgsl).
+ */
 const MERGE_WG = 256;
 
 /** Invocations (= keys per split) of the `decode` entry point. */
