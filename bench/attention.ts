@@ -31,6 +31,10 @@ export interface AttentionVariant {
   kv?: KvFormat;
   /** The merge of split outputs (AttentionOptions.merge; default `auto`). */
   merge?: AttentionMerge;
+  /** AttentionOptions.kFirst (default true). */
+  kFirst?: boolean;
+  /** AttentionOptions.vAfterDots (default false). */
+  vAfterDots?: boolean;
 }
 
 export const ATTENTION_VARIANTS: AttentionVariant[] = [
@@ -45,6 +49,14 @@ export const ATTENTION_VARIANTS: AttentionVariant[] = [
   // The merge before session 14: a round trip per 8 splits.
   { name: 'split, a cache per layer, serial merge', mode: 'split', perLayerCache: true, merge: 'serial' },
   { name: 'decode, a cache per layer, serial merge', mode: 'decode', perLayerCache: true, merge: 'serial' },
+  // The split kernel before session 15: its K loads after q's RoPE and the cache write.
+  { name: 'split, a cache per layer, K after q', mode: 'split', perLayerCache: true, kFirst: false },
+  {
+    name: 'split, a cache per layer, V after the dots',
+    mode: 'split',
+    perLayerCache: true,
+    vAfterDots: true,
+  },
   { name: 'auto, int8 cache', mode: 'auto', kv: 'int8' },
   { name: 'auto, int8 cache per layer', mode: 'auto', kv: 'int8', perLayerCache: true },
   { name: 'split, int8 cache', mode: 'split', kv: 'int8' },
@@ -112,7 +124,13 @@ export async function benchAttention(
   };
   const results: AttentionResult[] = [];
   for (const v of variants) {
-    const opts = { decode: v.mode, strip: v.strip, merge: v.merge };
+    const opts = {
+      decode: v.mode,
+      strip: v.strip,
+      merge: v.merge,
+      kFirst: v.kFirst,
+      vAfterDots: v.vAfterDots,
+    };
     const kv = v.kv ?? 'f16';
     const s = shapeOf(kv);
     const caches =

@@ -383,6 +383,10 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'attn-late-v': { tuning: { decodeAttention: 'decode-late-v' } },
   // The merge of split outputs before session 14 (a round trip per 8 splits).
   'merge-serial': { tuning: { attentionMerge: 'serial' } },
+  // The split kernel's K loaded after q is staged (before session 15).
+  'attn-k-after-q': { tuning: { attentionKFirst: false } },
+  // The split kernel's V loads issued after the Q·K dots, before the softmax.
+  'attn-v-after-dots': { tuning: { attentionVAfterDots: true } },
   unroll2: { tuning: { matmulUnroll: 2 } },
   unroll4: { tuning: { matmulUnroll: 4 } },
   unroll8: { tuning: { matmulUnroll: 8 } },

@@ -84,6 +84,16 @@ fn store_k_pair(e: u32, lo: f32, hi: f32) {
   }
 }
 
+// Dims (d, d+1) of the new K row into `knew`, as store_k_pair words them (K_FIRST).
+fn knew_pair(d: u32, lo: f32, hi: f32) {
+  if (KV_F16) {
+    knew[d / 2u] = pack2x16float(vec2<f32>(lo, hi));
+  } else {
+    knew[d] = bitcast<u32>(lo);
+    knew[d + 1u] = bitcast<u32>(hi);
+  }
+}
+
 fn store_v_pair(e: u32, lo: f32, hi: f32) {
   if (KV_F16) {
     vwords[e / 2u] = pack2x16float(vec2<f32>(lo, hi));
@@ -111,6 +121,21 @@ var<workgroup> sdot: array<f32, GROUP * WG>;        // Q·K partials [g][key][pa
 var<workgroup> sp: array<f32, GROUP * SPLIT>;       // scores, then probabilities
 var<workgroup> smax: array<f32, GROUP>;
 var<workgroup> sacc: array<vec2<f32>, WG>;          // P·V partials of one head [slice][pair]
+// FUSED_ROPE with K_FIRST: the new position's K row as cache words (chunk c = words 4c … 4c+3
+// in every format), for the invocations whose early loads read that row before it was written.
+var<workgroup> knew: array<u32, HEAD_DIM>;
+
+// partial: the first KCH_MAX chunks of each key are loaded before q is staged (and, in the
+// split that holds the new position, before the cache write), so the K round trip overlaps q's
+// loads and RoPE instead of following them (default). false: after (the kernel before session
+// 15, a benchmark ablation).
+override K_FIRST: bool = true;
+// partial: each P·V invocation's V loads issued right after the Q·K dots, so their round trip
+// overlaps the softmax's barriers (K's registers are free by then). Only where every invocation
+// has one (slice, pair) of at most V_KEYS_MAX keys; otherwise (and when off) V is loaded in P·V.
+override V_AFTER_DOTS: bool = false;
+const V_KEYS_MAX: u32 = 32u;
+override V_REGS: bool = V_AFTER_DOTS && SLICE_KEYS <= V_KEYS_MAX && PV_SLICES * (HEAD_DIM / 2u) <= WG;
 
 // q_g · (chunk c of a key), chunk = 16 int8 (before the key's scale), 8 f16 or 4 f32 values.
 fn chunk_dot(g: u32, w: vec4<u32>, c: u32) -> f32 {
@@ -137,17 +162,29 @@ fn vscale_of(row: u32) -> f32 {
   return bitcast<f32>(vcache[i / 4u][i % 4u]);
 }
 
-// Dims (2p, 2p+1) of V at cache element index `elem` (even).
-fn v_pair(elem: u32) -> vec2<f32> {
+// The cache words behind V dims (2p, 2p+1) at element index `elem` (even): f16 one word, f32
+// two, int8 the word and its row's scale. Loaded apart from their use (v_value), so V_AFTER_DOTS
+// can issue them before the softmax's barriers without waiting for them there.
+fn v_raw(elem: u32) -> vec2<u32> {
   if (KV_I8) {
-    let v = kv_i8_values(vwords[elem / 4u]);
     let i = kv_scale_word(elem / HEAD_DIM, params.n_kv_heads, params.max_pos, HEAD_DIM);
-    return select(v.xy, v.zw, elem % 4u != 0u) * bitcast<f32>(vwords[i]);
+    return vec2<u32>(vwords[elem / 4u], vwords[i]);
   }
   if (KV_F16) {
-    return unpack2x16float(vwords[elem / 2u]);
+    return vec2<u32>(vwords[elem / 2u], 0u);
   }
-  return vec2<f32>(bitcast<f32>(vwords[elem]), bitcast<f32>(vwords[elem + 1u]));
+  return vec2<u32>(vwords[elem], vwords[elem + 1u]);
+}
+
+fn v_value(raw: vec2<u32>, elem: u32) -> vec2<f32> {
+  if (KV_I8) {
+    let v = kv_i8_values(raw.x);
+    return select(v.xy, v.zw, elem % 4u != 0u) * bitcast<f32>(raw.y);
+  }
+  if (KV_F16) {
+    return unpack2x16float(raw.x);
+  }
+  return bitcast<vec2<f32>>(raw);
 }
 
 @compute @workgroup_size(WG)
@@ -166,6 +203,19 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
     return;
   }
   let n_keys = min(SPLIT, last + 1u - k0);
+  // Q·K: PER_KEY neighbouring invocations share a key (consecutive 16-byte chunks: coalesced).
+  let key = lid / PER_KEY;
+  let part = lid % PER_KEY;
+  let kbase = (kvh * params.max_pos + min(k0 + key, params.max_pos - 1u)) * CHUNKS;
+  // K_FIRST: the first batch of this invocation's chunks, issued before anything else.
+  var kfirst: array<vec4<u32>, KCH_MAX>;
+  if (K_FIRST) {
+    for (var cc = 0u; cc < KCH_MAX; cc++) {
+      if (cc < KCH) {
+        kfirst[cc] = kcache[kbase + min(part + cc * PER_KEY, CHUNKS - 1u)];
+      }
+    }
+  }
   if (FUSED_ROPE) {
     let row = t * params.qkv_stride;
     for (var i = lid; i < GROUP * HEAD_DIM / 4u; i += WG) {
@@ -175,15 +225,20 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
     }
     if (last < k0 + SPLIT) {
       // This split holds the new position: put its K (rotated) and V in the cache first.
-      let kbase = row + (params.n_heads + kvh) * HEAD_DIM;
-      let vbase = row + (params.n_heads + params.n_kv_heads + kvh) * HEAD_DIM;
+      let k_in = row + (params.n_heads + kvh) * HEAD_DIM;
+      let v_in = row + (params.n_heads + params.n_kv_heads + kvh) * HEAD_DIM;
       if (KV_I8) {
-        store_i8_rows(kbase, vbase, kvh * params.max_pos + last, last, lid);
+        store_i8_rows(k_in, v_in, kvh * params.max_pos + last, last, lid);
       }
       for (var d = 2u * lid; d < HEAD_DIM && !KV_I8; d += 2u * WG) {
         let e = (kvh * params.max_pos + last) * HEAD_DIM + d;
-        store_k_pair(e, rotated(kbase, d, last), rotated(kbase, d + 1u, last));
-        store_v_pair(e, qkv[vbase + d], qkv[vbase + d + 1u]);
+        let lo = rotated(k_in, d, last);
+        let hi = rotated(k_in, d + 1u, last);
+        store_k_pair(e, lo, hi);
+        store_v_pair(e, qkv[v_in + d], qkv[v_in + d + 1u]);
+        if (K_FIRST) {
+          knew_pair(d, lo, hi);
+        }
       }
       storageBarrier();
     }
@@ -195,20 +250,27 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
     }
   }
   workgroupBarrier();
+  // The early loads of the new position's row predate its write: take the row just written.
+  if (K_FIRST && FUSED_ROPE && k0 + key == last) {
+    for (var cc = 0u; cc < KCH_MAX; cc++) {
+      let c = min(part + cc * PER_KEY, CHUNKS - 1u);
+      kfirst[cc] = vec4<u32>(knew[4u * c], knew[4u * c + 1u], knew[4u * c + 2u], knew[4u * c + 3u]);
+    }
+  }
 
-  // Q·K: PER_KEY neighbouring invocations share a key (consecutive 16-byte chunks: coalesced).
-  let key = lid / PER_KEY;
-  let part = lid % PER_KEY;
-  let kbase = (kvh * params.max_pos + min(k0 + key, params.max_pos - 1u)) * CHUNKS;
   // This invocation's chunks of the key, KCH_MAX loads in flight at a time (constant trips).
   for (var g = 0u; g < GROUP; g++) {
     sdot[g * WG + lid] = 0.0;
   }
   for (var c0 = 0u; c0 < KCH; c0 += KCH_MAX) {
     var kv: array<vec4<u32>, KCH_MAX>;
-    for (var cc = 0u; cc < KCH_MAX; cc++) {
-      if (c0 + cc < KCH) {
-        kv[cc] = kcache[kbase + min(part + (c0 + cc) * PER_KEY, CHUNKS - 1u)];
+    if (K_FIRST && c0 == 0u) {
+      kv = kfirst;
+    } else {
+      for (var cc = 0u; cc < KCH_MAX; cc++) {
+        if (c0 + cc < KCH) {
+          kv[cc] = kcache[kbase + min(part + (c0 + cc) * PER_KEY, CHUNKS - 1u)];
+        }
       }
     }
     for (var g = 0u; g < GROUP; g++) {
@@ -220,6 +282,17 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
         }
       }
       sdot[g * WG + lid] += s;
+    }
+  }
+  // P·V's (slice, pair) of this invocation (V_REGS: lid < PV_SLICES · half_dim, one each).
+  let half_dim = HEAD_DIM / 2u;
+  var vraw: array<vec2<u32>, V_KEYS_MAX>;
+  if (V_REGS && lid < PV_SLICES * half_dim) {
+    for (var jj = 0u; jj < V_KEYS_MAX; jj++) {
+      if (jj < SLICE_KEYS) {
+        let j = min((lid / half_dim) * SLICE_KEYS + jj, SPLIT - 1u);
+        vraw[jj] = v_raw((kvh * params.max_pos + min(k0 + j, params.max_pos - 1u)) * HEAD_DIM + 2u * (lid % half_dim));
+      }
     }
   }
   workgroupBarrier();
@@ -258,7 +331,6 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
 
   // P·V: invocation (slice, pair) sums dims (2·pair, 2·pair + 1) over its slice's keys; a V
   // row's pairs are consecutive words, so each key is one coalesced read across the pairs.
-  let half_dim = HEAD_DIM / 2u;
   for (var g = 0u; g < GROUP; g++) {
     // PV_SLICES · half_dim ≤ WG when there are several slices; one slice loops over the pairs.
     for (var i = lid; i < PV_SLICES * half_dim; i += WG) {
@@ -267,7 +339,13 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
       var acc = vec2<f32>(0.0);
       for (var jj = 0u; jj < SLICE_KEYS; jj++) {
         let j = min(slice * SLICE_KEYS + jj, SPLIT - 1u);
-        let v = v_pair((kvh * params.max_pos + min(k0 + j, params.max_pos - 1u)) * HEAD_DIM + 2u * pair);
+        let elem = (kvh * params.max_pos + min(k0 + j, params.max_pos - 1u)) * HEAD_DIM + 2u * pair;
+        var v: vec2<f32>;
+        if (V_REGS) {
+          v = v_value(vraw[min(jj, V_KEYS_MAX - 1u)], elem);
+        } else {
+          v = v_value(v_raw(elem), elem);
+        }
         acc += select(vec2<f32>(0.0), sp[g * SPLIT + j] * v, slice * SLICE_KEYS + jj < n_keys);
       }
       if (PV_SLICES == 1u) {
@@ -314,8 +392,12 @@ fn store_i8_rows(kbase: u32, vbase: u32, crow: u32, pos: u32, lid: u32) {
   let ks = kv_i8_scale(km);
   let vs = kv_i8_scale(vm);
   if (lid < HEAD_DIM / 4u) {
-    kcache[(crow * HEAD_DIM + d) / 16u][(d / 4u) % 4u] = kv_i8_word(k, ks);
+    let kw = kv_i8_word(k, ks);
+    kcache[(crow * HEAD_DIM + d) / 16u][(d / 4u) % 4u] = kw;
     vwords[(crow * HEAD_DIM + d) / 4u] = kv_i8_word(v, vs);
+    if (K_FIRST) {
+      knew[lid] = kw;
+    }
   }
   if (lid == 0u) {
     let sw = kv_scale_word(crow, params.n_kv_heads, params.max_pos, HEAD_DIM);

@@ -86,6 +86,16 @@ export interface AttentionOptions {
   strip?: number;
   /** The merge of split outputs (default `auto`), see AttentionMerge. */
   merge?: AttentionMerge;
+  /**
+   * The `partial` kernel issues its first K loads before staging q (default true); false: after,
+   * as before session 15 (a benchmark ablation). K_FIRST in attention.wgsl.
+   */
+  kFirst?: boolean;
+  /**
+   * The `partial` kernel issues its V loads right after the Q·K dots, before the softmax
+   * (V_AFTER_DOTS in attention.wgsl; default false: in P·V).
+   */
+  vAfterDots?: boolean;
 }
 
 /**
@@ -386,7 +396,7 @@ export async function attentionKernel(
             V_EARLY: decode === 'decode-late-v' ? 0 : 1,
             ...(strip ? { STRIP: strip } : {}),
           }
-        : {}),
+        : { K_FIRST: opts.kFirst === false ? 0 : 1, V_AFTER_DOTS: opts.vAfterDots ? 1 : 0 }),
     };
     const isDecode = v.entry === 'decode';
     const partial = await gpu.pipelines.get({

@@ -303,6 +303,10 @@ export interface KernelTuning {
   decodeAttention?: DecodeAttention;
   /** The merge of split attention outputs (AttentionOptions.merge; default `auto`). */
   attentionMerge?: AttentionMerge;
+  /** The split attention kernel's K loads before q's staging (AttentionOptions.kFirst; default true). */
+  attentionKFirst?: boolean;
+  /** The split attention kernel's V loads before the softmax (AttentionOptions.vAfterDots; default false). */
+  attentionVAfterDots?: boolean;
   /**
    * Weight chunks each invocation of a single-token matmul loads per step (1 … 16; default 4,
    * GemvOptions.unroll's: 8 measured the same on the H200 and 16 slower; 1 on software
@@ -592,6 +596,8 @@ export class GpuSession {
                 prefill: opts.tuning?.prefillAttention,
                 prefillThreads: opts.tuning?.prefillAttentionThreads,
                 merge: opts.tuning?.attentionMerge,
+                kFirst: opts.tuning?.attentionKFirst,
+                vAfterDots: opts.tuning?.attentionVAfterDots,
               },
             ),
           ),

@@ -125,6 +125,10 @@ interface AttnCase {
   prefillThreads?: PrefillThreads;
   /** The merge of split outputs (default `auto`: `serial` on CPU adapters). */
   merge?: AttentionMerge;
+  /** AttentionOptions.kFirst (default true). */
+  kFirst?: boolean;
+  /** AttentionOptions.vAfterDots (default false). */
+  vAfterDots?: boolean;
 }
 
 /**
@@ -310,6 +314,8 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
       prefill: c.prefill,
       prefillThreads: c.prefillThreads,
       merge: c.merge,
+      kFirst: c.kFirst,
+      vAfterDots: c.vAfterDots,
     },
   );
   // A single token is rotated and cached by the attention kernel itself (no rope dispatch, so
@@ -504,6 +510,71 @@ export const modelKernelCases: KernelCase[] = [
         decode: 'split',
         merge: 'serial',
       },
+      // The split kernel with its K loads after q's staging (the ablation of session 15's order).
+      { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kv: 'f16', decode: 'split', kFirst: false },
+      // … with V loaded right after the dots: f16 GQA 4 (4 slices), f32 (3 slices of 40 pairs,
+      // 8 idle invocations), int8, head_dim 256 (one slice of 32 keys) and a split prefill chunk
+      // (128-key splits, 32 keys per slice at head_dim 64).
+      {
+        heads: 8,
+        kvHeads: 2,
+        headDim: 64,
+        pos0: 400,
+        tokens: 1,
+        kv: 'f16',
+        decode: 'split',
+        vAfterDots: true,
+      },
+      {
+        heads: 6,
+        kvHeads: 2,
+        headDim: 80,
+        pos0: 300,
+        tokens: 1,
+        kv: 'f32',
+        decode: 'split',
+        vAfterDots: true,
+      },
+      {
+        heads: 4,
+        kvHeads: 2,
+        headDim: 64,
+        pos0: 400,
+        tokens: 1,
+        kv: 'int8',
+        decode: 'split',
+        vAfterDots: true,
+      },
+      {
+        heads: 2,
+        kvHeads: 1,
+        headDim: 256,
+        pos0: 300,
+        tokens: 1,
+        kv: 'f16',
+        decode: 'split',
+        vAfterDots: true,
+      },
+      {
+        heads: 4,
+        kvHeads: 2,
+        headDim: 128,
+        pos0: 2100,
+        tokens: 1,
+        kv: 'f16',
+        decode: 'split',
+        vAfterDots: true,
+      },
+      {
+        heads: 4,
+        kvHeads: 2,
+        headDim: 64,
+        pos0: 120,
+        tokens: 20,
+        kv: 'f16',
+        prefill: 'split',
+        vAfterDots: true,
+      },
       // Chunks on `auto`'s kernel (the subgroup one on GPUs where it runs, else tiled where it
       // fits, else split): query tiles of 32 with a partial last one, key tiles of 32 past a long
       // cache, GQA, head_dim 128 (the tiled kernel's 39 KiB of workgroup memory exceed the CPU
@@ -578,21 +649,23 @@ export const modelKernelCases: KernelCase[] = [
     nodeOnly:
       c.decode && c.decode !== 'decode' && c.decode !== 'split'
         ? `the ${c.decode} ablation: its kernels run in other cases`
-        : c.merge === 'serial' || (c.merge === 'wide' && !(c.headDim === 64 && c.pos0 === 2100))
-          ? 'the serial merge (the default on CPU adapters) and the wide one: the browser runs one wide case'
-          : c.prefill === 'subgroup'
-            ? 'the subgroup prefill kernel: lavapipe and the GPU run it (the default on GPUs; CPU adapters run the tiled one)'
-            : c.prefill === 'split'
-              ? 'the split prefill baseline: its kernels run in the chunk cases that do not fit the tiled one'
-              : c.prefillThreads === 128
-                ? 'the 128-invocation tiled prefill ablation'
-                : c.prefill === 'tiled' && c.kv === 'f32'
-                  ? 'the tiled prefill on an f32 cache: its f16 cases cover the kernel in the browser'
-                  : c.kv === 'int8' &&
-                      !(c.headDim === 64 && c.tokens === 1 && c.heads > 2) &&
-                      !(c.headDim === 16 && c.tokens > 1)
-                    ? 'int8 cache: the browser runs its GQA decode and tiled chunk cases'
-                    : undefined,
+        : c.kFirst === false || c.vAfterDots
+          ? 'the split kernel with K loaded after q or V after the dots: Node runs these variants'
+          : c.merge === 'serial' || (c.merge === 'wide' && !(c.headDim === 64 && c.pos0 === 2100))
+            ? 'the serial merge (the default on CPU adapters) and the wide one: the browser runs one wide case'
+            : c.prefill === 'subgroup'
+              ? 'the subgroup prefill kernel: lavapipe and the GPU run it (the default on GPUs; CPU adapters run the tiled one)'
+              : c.prefill === 'split'
+                ? 'the split prefill baseline: its kernels run in the chunk cases that do not fit the tiled one'
+                : c.prefillThreads === 128
+                  ? 'the 128-invocation tiled prefill ablation'
+                  : c.prefill === 'tiled' && c.kv === 'f32'
+                    ? 'the tiled prefill on an f32 cache: its f16 cases cover the kernel in the browser'
+                    : c.kv === 'int8' &&
+                        !(c.headDim === 64 && c.tokens === 1 && c.heads > 2) &&
+                        !(c.headDim === 16 && c.tokens > 1)
+                      ? 'int8 cache: the browser runs its GQA decode and tiled chunk cases'
+                      : undefined,
   })),
   ...(
     [
