@@ -8,6 +8,7 @@ import {
   type KvFormat,
   kvCacheBytes,
   kvRowBytes,
+  partialSgSoftmaxFits,
 } from '../src/kernels/attention';
 import { SHAPES } from './synthetic';
 import { calibrateIterations, timeGpu } from './timer';
@@ -35,6 +36,8 @@ export interface AttentionVariant {
   kFirst?: boolean;
   /** AttentionOptions.vAfterDots (default false). */
   vAfterDots?: boolean;
+  /** AttentionOptions.sgSoftmax (default false). */
+  sgSoftmax?: boolean;
 }
 
 export const ATTENTION_VARIANTS: AttentionVariant[] = [
@@ -55,6 +58,14 @@ export const ATTENTION_VARIANTS: AttentionVariant[] = [
     name: 'split, a cache per layer, V after the dots',
     mode: 'split',
     perLayerCache: true,
+    vAfterDots: true,
+  },
+  { name: 'split, a cache per layer, subgroup softmax', mode: 'split', perLayerCache: true, sgSoftmax: true },
+  {
+    name: 'split, a cache per layer, subgroup softmax, V after the dots',
+    mode: 'split',
+    perLayerCache: true,
+    sgSoftmax: true,
     vAfterDots: true,
   },
   { name: 'auto, int8 cache', mode: 'auto', kv: 'int8' },
@@ -124,12 +135,14 @@ export async function benchAttention(
   };
   const results: AttentionResult[] = [];
   for (const v of variants) {
+    if (v.sgSoftmax && !partialSgSoftmaxFits(gpu)) continue;
     const opts = {
       decode: v.mode,
       strip: v.strip,
       merge: v.merge,
       kFirst: v.kFirst,
       vAfterDots: v.vAfterDots,
+      sgSoftmax: v.sgSoftmax,
     };
     const kv = v.kv ?? 'f16';
     const s = shapeOf(kv);
