@@ -390,7 +390,6 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   // The split kernel's softmax in subgroup operations; and with V after the dots.
   'attn-sg-softmax': { tuning: { attentionSgSoftmax: true } },
   'attn-sg-v-after-dots': { tuning: { attentionSgSoftmax: true, attentionVAfterDots: true } },
-  'attn-partial-sg': { tuning: { decodeAttention: 'partial', attentionSgSoftmax: true } },
   unroll2: { tuning: { matmulUnroll: 2 } },
   unroll4: { tuning: { matmulUnroll: 4 } },
   unroll8: { tuning: { matmulUnroll: 8 } },
