@@ -8,7 +8,6 @@ import {
   type KvFormat,
   kvCacheBytes,
   kvRowBytes,
-  partialSgSoftmaxFits,
 } from '../src/kernels/attention';
 import { SHAPES } from './synthetic';
 import { calibrateIterations, timeGpu } from './timer';
@@ -36,8 +35,6 @@ export interface AttentionVariant {
   kFirst?: boolean;
   /** AttentionOptions.vAfterDots (default false). */
   vAfterDots?: boolean;
-  /** AttentionOptions.sgSoftmax (default false). */
-  sgSoftmax?: boolean;
 }
 
 export const ATTENTION_VARIANTS: AttentionVariant[] = [
@@ -58,14 +55,6 @@ export const ATTENTION_VARIANTS: AttentionVariant[] = [
     name: 'split, a cache per layer, V after the dots',
     mode: 'split',
     perLayerCache: true,
-    vAfterDots: true,
-  },
-  { name: 'split, a cache per layer, subgroup softmax', mode: 'split', perLayerCache: true, sgSoftmax: true },
-  {
-    name: 'split, a cache per layer, subgroup softmax, V after the dots',
-    mode: 'split',
-    perLayerCache: true,
-    sgSoftmax: true,
     vAfterDots: true,
   },
   { name: 'auto, int8 cache', mode: 'auto', kv: 'int8' },
@@ -135,14 +124,12 @@ export async function benchAttention(
   };
   const results: AttentionResult[] = [];
   for (const v of variants) {
-    if (v.sgSoftmax && !partialSgSoftmaxFits(gpu)) continue;
     const opts = {
       decode: v.mode,
       strip: v.strip,
       merge: v.merge,
       kFirst: v.kFirst,
       vAfterDots: v.vAfterDots,
-      sgSoftmax: v.sgSoftmax,
     };
     const kv = v.kv ?? 'f16';
     const s = shapeOf(kv);

@@ -387,9 +387,6 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'attn-k-after-q': { tuning: { attentionKFirst: false } },
   // The split kernel's V loads issued after the Q·K dots, before the softmax.
   'attn-v-after-dots': { tuning: { attentionVAfterDots: true } },
-  // The split kernel's softmax in subgroup operations; and with V after the dots.
-  'attn-sg-softmax': { tuning: { attentionSgSoftmax: true } },
-  'attn-sg-v-after-dots': { tuning: { attentionSgSoftmax: true, attentionVAfterDots: true } },
   unroll2: { tuning: { matmulUnroll: 2 } },
   unroll4: { tuning: { matmulUnroll: 4 } },
   unroll8: { tuning: { matmulUnroll: 8 } },

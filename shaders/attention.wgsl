@@ -187,71 +187,8 @@ fn v_value(raw: vec2<u32>, elem: u32) -> vec2<f32> {
   return bitcast<vec2<f32>>(raw);
 }
 
-// Key j's score for query head g of the split (sdot's PER_KEY partials summed; −3e38 past the
-// visible keys).
-fn key_score(g: u32, j: u32, kvh: u32, k0: u32, n_keys: u32) -> f32 {
-  var s = 0.0;
-  for (var p = 0u; p < PER_KEY; p++) {
-    s += sdot[g * WG + j * PER_KEY + p];
-  }
-  if (KV_I8) {
-    s *= kscale_of(kvh * params.max_pos + min(k0 + j, params.max_pos - 1u));
-  }
-  return select(-3.0e38, s, j < n_keys);
-}
-
-// partial: the softmax over the split's keys in subgroup operations, one barrier instead of
-// three and no serial loops. The host sets it only where every subgroup holds a whole number of
-// splits (subgroup sizes multiples of SPLIT); it exists only with SUBGROUP_BUILTINS.
-#if SUBGROUP_BUILTINS
-override SG_SOFTMAX: bool = false;
-#else
-const SG_SOFTMAX: bool = false;
-#endif
-
-// SG_SOFTMAX: every subgroup computes the softmax of all GROUP heads, 4 at a time (lane l holds
-// key l % SPLIT), so the subgroup operations stay in uniform control flow; the first SPLIT
-// invocations store the probabilities in `sp` and four of them the (max, sum) pairs at
-// part_ml[ml0 + g · splits_max].
-fn sg_softmax(lid: u32, lane: u32, kvh: u32, k0: u32, n_keys: u32, ml0: u32) {
-#if SUBGROUP_BUILTINS
-  let j = lane % SPLIT;
-  for (var g0 = 0u; g0 < GROUP; g0 += 4u) {
-    var s = vec4<f32>(-3.0e38);
-    for (var e = 0u; e < 4u; e++) {
-      if (g0 + e < GROUP) {
-        s[e] = key_score(g0 + e, j, kvh, k0, n_keys);
-      }
-    }
-    let m = subgroupMax(s);
-    let p = select(vec4<f32>(0.0), exp(s - m), j < n_keys);
-    // Lanes past SPLIT repeat the keys: they stay out of the sum.
-    let l = subgroupAdd(select(vec4<f32>(0.0), p, lane < SPLIT));
-    if (lid < SPLIT) {
-      for (var e = 0u; e < 4u; e++) {
-        if (g0 + e < GROUP) {
-          sp[(g0 + e) * SPLIT + j] = p[e];
-        }
-      }
-    }
-    if (lid < 4u && g0 + lid < GROUP) {
-      part_ml[ml0 + (g0 + lid) * params.splits_max] = vec2<f32>(m[lid], l[lid]);
-    }
-  }
-#endif
-  workgroupBarrier();
-}
-
 @compute @workgroup_size(WG)
-// Builtins one by one, not the Invocation struct: WGSL's uniformity analysis would count the
-// whole struct (the invocation index in it) as non-uniform, and the workgroup id with it.
-#if SUBGROUP_BUILTINS
-fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
-           @builtin(subgroup_invocation_id) lane: u32) {
-#else
 fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  let lane = 0u;
-#endif
   let split = wid.x;
   let kvh = wid.y;
   let t = wid.z;
@@ -359,34 +296,37 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
     }
   }
   workgroupBarrier();
-  if (SG_SOFTMAX) {
-    sg_softmax(lid, lane, kvh, k0, n_keys, (slot_base + kvh * GROUP) * params.splits_max + split);
-  } else {
-    for (var i = lid; i < GROUP * SPLIT; i += WG) {
-      let g = i / SPLIT;
-      let j = i % SPLIT;
-      sp[i] = key_score(g, j, kvh, k0, n_keys);
+  for (var i = lid; i < GROUP * SPLIT; i += WG) {
+    let g = i / SPLIT;
+    let j = i % SPLIT;
+    var s = 0.0;
+    for (var p = 0u; p < PER_KEY; p++) {
+      s += sdot[g * WG + j * PER_KEY + p];
     }
-    workgroupBarrier();
-    if (lid < GROUP) {
-      var m = -3.0e38;
-      for (var j = 0u; j < SPLIT; j++) {
-        m = max(m, sp[lid * SPLIT + j]);
-      }
-      smax[lid] = m;
+    if (KV_I8) {
+      s *= kscale_of(kvh * params.max_pos + min(k0 + j, params.max_pos - 1u));
     }
-    workgroupBarrier();
-    for (var i = lid; i < GROUP * SPLIT; i += WG) {
-      sp[i] = select(0.0, exp(sp[i] - smax[i / SPLIT]), i % SPLIT < n_keys);
+    sp[i] = select(-3.0e38, s, j < n_keys);
+  }
+  workgroupBarrier();
+  if (lid < GROUP) {
+    var m = -3.0e38;
+    for (var j = 0u; j < SPLIT; j++) {
+      m = max(m, sp[lid * SPLIT + j]);
     }
-    workgroupBarrier();
-    if (lid < GROUP) {
-      var l = 0.0;
-      for (var j = 0u; j < SPLIT; j++) {
-        l += sp[lid * SPLIT + j];
-      }
-      part_ml[(slot_base + kvh * GROUP + lid) * params.splits_max + split] = vec2<f32>(smax[lid], l);
+    smax[lid] = m;
+  }
+  workgroupBarrier();
+  for (var i = lid; i < GROUP * SPLIT; i += WG) {
+    sp[i] = select(0.0, exp(sp[i] - smax[i / SPLIT]), i % SPLIT < n_keys);
+  }
+  workgroupBarrier();
+  if (lid < GROUP) {
+    var l = 0.0;
+    for (var j = 0u; j < SPLIT; j++) {
+      l += sp[lid * SPLIT + j];
     }
+    part_ml[(slot_base + kvh * GROUP + lid) * params.splits_max + split] = vec2<f32>(smax[lid], l);
   }
 
   // P·V: invocation (slice, pair) sums dims (2·pair, 2·pair + 1) over its slice's keys; a V

@@ -96,25 +96,6 @@ export interface AttentionOptions {
    * (V_AFTER_DOTS in attention.wgsl; default false: in P·V).
    */
   vAfterDots?: boolean;
-  /**
-   * The `partial` kernel's softmax in subgroup operations (SG_SOFTMAX in attention.wgsl) where
-   * the adapter's subgroups hold whole 32-key splits (default false; see partialSgSoftmaxFits).
-   */
-  sgSoftmax?: boolean;
-}
-
-/**
- * Whether the `partial` kernel's subgroup softmax runs here: subgroup builtins, every subgroup
- * size a multiple of the decode split (32 keys) and dividing the workgroup.
- */
-export function partialSgSoftmaxFits(gpu: GpuContext): boolean {
-  const { subgroupMinSize, subgroupMaxSize } = gpu.caps;
-  return (
-    subgroupsFit(gpu, ATTN_WG) &&
-    subgroupMinSize >= ATTN_SPLIT.decode &&
-    subgroupMinSize % ATTN_SPLIT.decode === 0 &&
-    subgroupMaxSize % ATTN_SPLIT.decode === 0
-  );
 }
 
 /**
@@ -385,12 +366,6 @@ export async function attentionKernel(
   const shortVariant = oneKernel && !decodeEverywhere ? decodeVariant : null;
   const variants = [singleVariant, chunkVariant, shortVariant].filter((v) => v !== null);
   const sgDecode = oneKernel && subgroupsFit(gpu, DECODE_WG);
-  if (opts.sgSoftmax && !partialSgSoftmaxFits(gpu)) {
-    throw new Error(
-      `attention: the subgroup softmax needs subgroups of a multiple of ${ATTN_SPLIT.decode} invocations (this adapter: ${gpu.caps.subgroupMinSize}–${gpu.caps.subgroupMaxSize})`,
-    );
-  }
-  const sgPartial = opts.sgSoftmax === true;
   // Few KV heads (GQA): a workgroup per query head, so short contexts still fill the GPU
   // (Llama-3.2-1B: 8 KV heads = 8 workgroups at 256 keys, 32 with this).
   const group = s.numHeads / s.numKvHeads;
@@ -424,13 +399,11 @@ export async function attentionKernel(
         : { K_FIRST: opts.kFirst === false ? 0 : 1, V_AFTER_DOTS: opts.vAfterDots ? 1 : 0 }),
     };
     const isDecode = v.entry === 'decode';
-    // The subgroup softmax for the 32-key decode splits (not the 128-key chunk splits).
-    const sgSoftmax = !isDecode && v.split === ATTN_SPLIT.decode && sgPartial;
     const partial = await gpu.pipelines.get({
       shader: attentionShader,
       entryPoint: v.entry,
-      flags: { SUBGROUP_BUILTINS: isDecode ? sgDecode : sgSoftmax },
-      constants: sgSoftmax ? { ...constants, SG_SOFTMAX: 1 } : constants,
+      flags: { SUBGROUP_BUILTINS: isDecode && sgDecode },
+      constants,
     });
     // merge uses no subgroup builtins: built from the same module as `partial`'s.
     const mergeKind = opts.merge ?? 'auto';

@@ -307,8 +307,6 @@ export interface KernelTuning {
   attentionKFirst?: boolean;
   /** The split attention kernel's V loads before the softmax (AttentionOptions.vAfterDots; default false). */
   attentionVAfterDots?: boolean;
-  /** The split attention kernel's softmax in subgroup operations (AttentionOptions.sgSoftmax; default false). */
-  attentionSgSoftmax?: boolean;
   /**
    * Weight chunks each invocation of a single-token matmul loads per step (1 … 16; default 4,
    * GemvOptions.unroll's: 8 measured the same on the H200 and 16 slower; 1 on software
@@ -600,7 +598,6 @@ export class GpuSession {
                 merge: opts.tuning?.attentionMerge,
                 kFirst: opts.tuning?.attentionKFirst,
                 vAfterDots: opts.tuning?.attentionVAfterDots,
-                sgSoftmax: opts.tuning?.attentionSgSoftmax,
               },
             ),
           ),

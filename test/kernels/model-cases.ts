@@ -15,7 +15,6 @@ import {
   kvCacheBytes,
   type PrefillAttention,
   type PrefillThreads,
-  partialSgSoftmaxFits,
   prefillKernelFits,
   prefillSubgroupFits,
   ropeKernel,
@@ -130,8 +129,6 @@ interface AttnCase {
   kFirst?: boolean;
   /** AttentionOptions.vAfterDots (default false). */
   vAfterDots?: boolean;
-  /** AttentionOptions.sgSoftmax (default false; only where partialSgSoftmaxFits). */
-  sgSoftmax?: boolean;
 }
 
 /**
@@ -319,7 +316,6 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
       merge: c.merge,
       kFirst: c.kFirst,
       vAfterDots: c.vAfterDots,
-      sgSoftmax: c.sgSoftmax,
     },
   );
   // A single token is rotated and cached by the attention kernel itself (no rope dispatch, so
@@ -579,81 +575,6 @@ export const modelKernelCases: KernelCase[] = [
         prefill: 'split',
         vAfterDots: true,
       },
-      // The subgroup softmax (adapters whose subgroups hold whole 32-key splits: the GPU, not
-      // lavapipe): one head per KV head at 66 splits, GQA 4 (one vec4 of heads) and 6 (two), a
-      // partly visible last split, f32 and int8 caches, with V after the dots, and a split prefill
-      // chunk (128-key splits keep the workgroup softmax).
-      {
-        heads: 4,
-        kvHeads: 4,
-        headDim: 128,
-        pos0: 2100,
-        tokens: 1,
-        kv: 'f16',
-        decode: 'split',
-        sgSoftmax: true,
-      },
-      {
-        heads: 8,
-        kvHeads: 2,
-        headDim: 64,
-        pos0: 400,
-        tokens: 1,
-        kv: 'f16',
-        decode: 'split',
-        sgSoftmax: true,
-      },
-      {
-        heads: 12,
-        kvHeads: 2,
-        headDim: 64,
-        pos0: 300,
-        tokens: 1,
-        kv: 'f16',
-        decode: 'split',
-        sgSoftmax: true,
-      },
-      {
-        heads: 6,
-        kvHeads: 2,
-        headDim: 80,
-        pos0: 300,
-        tokens: 1,
-        kv: 'f32',
-        decode: 'split',
-        sgSoftmax: true,
-      },
-      {
-        heads: 4,
-        kvHeads: 2,
-        headDim: 64,
-        pos0: 400,
-        tokens: 1,
-        kv: 'int8',
-        decode: 'split',
-        sgSoftmax: true,
-      },
-      {
-        heads: 8,
-        kvHeads: 2,
-        headDim: 128,
-        pos0: 2100,
-        tokens: 1,
-        kv: 'f16',
-        decode: 'split',
-        sgSoftmax: true,
-        vAfterDots: true,
-      },
-      {
-        heads: 4,
-        kvHeads: 2,
-        headDim: 64,
-        pos0: 120,
-        tokens: 20,
-        kv: 'f16',
-        prefill: 'split',
-        sgSoftmax: true,
-      },
       // Chunks on `auto`'s kernel (the subgroup one on GPUs where it runs, else tiled where it
       // fits, else split): query tiles of 32 with a partial last one, key tiles of 32 past a long
       // cache, GQA, head_dim 128 (the tiled kernel's 39 KiB of workgroup memory exceed the CPU
@@ -716,9 +637,6 @@ export const modelKernelCases: KernelCase[] = [
     run: (gpu: GpuContext) => checkRopeAttention(gpu, c),
     unavailable: (gpu: GpuContext) => {
       const shape = { numHeads: c.heads, numKvHeads: c.kvHeads, headDim: c.headDim, maxPos: 1, kv: c.kv };
-      if (c.sgSoftmax && !partialSgSoftmaxFits(gpu)) {
-        return 'the subgroup softmax needs subgroups of a multiple of 32 invocations';
-      }
       if (c.prefill === 'subgroup' && !prefillSubgroupFits(gpu, shape)) {
         return 'the subgroup prefill kernel needs one fixed subgroup size and WGSL subgroup_id';
       }
@@ -731,7 +649,7 @@ export const modelKernelCases: KernelCase[] = [
     nodeOnly:
       c.decode && c.decode !== 'decode' && c.decode !== 'split'
         ? `the ${c.decode} ablation: its kernels run in other cases`
-        : c.kFirst === false || c.vAfterDots || c.sgSoftmax
+        : c.kFirst === false || c.vAfterDots
           ? 'the split kernel with K loaded after q or V after the dots: Node runs these variants'
           : c.merge === 'serial' || (c.merge === 'wide' && !(c.headDim === 64 && c.pos0 === 2100))
             ? 'the serial merge (the default on CPU adapters) and the wide one: the browser runs one wide case'
