@@ -33,7 +33,7 @@ export interface AttentionVariant {
   merge?: AttentionMerge;
   /** AttentionOptions.kFirst (default true). */
   kFirst?: boolean;
-  /** AttentionOptions.vAfterDots (default false). */
+  /** AttentionOptions.vAfterDots (default on GPUs). */
   vAfterDots?: boolean;
 }
 
@@ -51,12 +51,9 @@ export const ATTENTION_VARIANTS: AttentionVariant[] = [
   { name: 'decode, a cache per layer, serial merge', mode: 'decode', perLayerCache: true, merge: 'serial' },
   // The split kernel before session 15: its K loads after q's RoPE and the cache write.
   { name: 'split, a cache per layer, K after q', mode: 'split', perLayerCache: true, kFirst: false },
-  {
-    name: 'split, a cache per layer, V after the dots',
-    mode: 'split',
-    perLayerCache: true,
-    vAfterDots: true,
-  },
+  // … and with its V loads in P·V, after the softmax (before session 15; GPUs now issue them
+  // right after the Q·K dots).
+  { name: 'split, a cache per layer, V in P·V', mode: 'split', perLayerCache: true, vAfterDots: false },
   { name: 'auto, int8 cache', mode: 'auto', kv: 'int8' },
   { name: 'auto, int8 cache per layer', mode: 'auto', kv: 'int8', perLayerCache: true },
   { name: 'split, int8 cache', mode: 'split', kv: 'int8' },

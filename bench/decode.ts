@@ -385,8 +385,9 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'merge-serial': { tuning: { attentionMerge: 'serial' } },
   // The split kernel's K loaded after q is staged (before session 15).
   'attn-k-after-q': { tuning: { attentionKFirst: false } },
-  // The split kernel's V loads issued after the Q·K dots, before the softmax.
-  'attn-v-after-dots': { tuning: { attentionVAfterDots: true } },
+  // The split kernel's V loads in P·V, after the softmax (before session 15; on GPUs they are
+  // issued right after the Q·K dots).
+  'attn-v-in-pv': { tuning: { attentionVAfterDots: false } },
   unroll2: { tuning: { matmulUnroll: 2 } },
   unroll4: { tuning: { matmulUnroll: 4 } },
   unroll8: { tuning: { matmulUnroll: 8 } },

@@ -92,8 +92,10 @@ export interface AttentionOptions {
    */
   kFirst?: boolean;
   /**
-   * The `partial` kernel issues its V loads right after the Q·K dots, before the softmax
-   * (V_AFTER_DOTS in attention.wgsl; default false: in P·V).
+   * The `partial` kernel issues its V loads right after the Q·K dots, so they overlap the
+   * softmax (V_AFTER_DOTS in attention.wgsl). Default: on GPUs (H100, session 15: attention at
+   * 2,112 keys 10.95 vs 11.84 µs per layer for Llama-3.2-1B, 20.10 vs 20.63 for Llama-2-7B), off
+   * on CPU adapters (not measured there); false loads V in P·V (a benchmark ablation).
    */
   vAfterDots?: boolean;
 }
@@ -366,6 +368,7 @@ export async function attentionKernel(
   const shortVariant = oneKernel && !decodeEverywhere ? decodeVariant : null;
   const variants = [singleVariant, chunkVariant, shortVariant].filter((v) => v !== null);
   const sgDecode = oneKernel && subgroupsFit(gpu, DECODE_WG);
+  const vAfterDots = opts.vAfterDots ?? !gpu.caps.software;
   // Few KV heads (GQA): a workgroup per query head, so short contexts still fill the GPU
   // (Llama-3.2-1B: 8 KV heads = 8 workgroups at 256 keys, 32 with this).
   const group = s.numHeads / s.numKvHeads;
@@ -396,7 +399,7 @@ export async function attentionKernel(
             V_EARLY: decode === 'decode-late-v' ? 0 : 1,
             ...(strip ? { STRIP: strip } : {}),
           }
-        : { K_FIRST: opts.kFirst === false ? 0 : 1, V_AFTER_DOTS: opts.vAfterDots ? 1 : 0 }),
+        : { K_FIRST: opts.kFirst === false ? 0 : 1, V_AFTER_DOTS: vAfterDots ? 1 : 0 }),
     };
     const isDecode = v.entry === 'decode';
     const partial = await gpu.pipelines.get({

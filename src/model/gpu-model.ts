@@ -305,7 +305,7 @@ export interface KernelTuning {
   attentionMerge?: AttentionMerge;
   /** The split attention kernel's K loads before q's staging (AttentionOptions.kFirst; default true). */
   attentionKFirst?: boolean;
-  /** The split attention kernel's V loads before the softmax (AttentionOptions.vAfterDots; default false). */
+  /** The split attention kernel's V loads before the softmax (AttentionOptions.vAfterDots; default on GPUs). */
   attentionVAfterDots?: boolean;
   /**
    * Weight chunks each invocation of a single-token matmul loads per step (1 … 16; default 4,

@@ -127,7 +127,7 @@ interface AttnCase {
   merge?: AttentionMerge;
   /** AttentionOptions.kFirst (default true). */
   kFirst?: boolean;
-  /** AttentionOptions.vAfterDots (default false). */
+  /** AttentionOptions.vAfterDots (default: on GPUs, off on CPU adapters). */
   vAfterDots?: boolean;
 }
 
@@ -512,9 +512,20 @@ export const modelKernelCases: KernelCase[] = [
       },
       // The split kernel with its K loads after q's staging (the ablation of session 15's order).
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kv: 'f16', decode: 'split', kFirst: false },
-      // … with V loaded right after the dots: f16 GQA 4 (4 slices), f32 (3 slices of 40 pairs,
+      // V loaded in P·V (CPU adapters' default; the ablation on GPUs), and right after the dots
+      // (GPUs' default): f16 GQA 4 (4 slices), f32 (3 slices of 40 pairs,
       // 8 idle invocations), int8, head_dim 256 (one slice of 32 keys) and a split prefill chunk
       // (128-key splits, 32 keys per slice at head_dim 64).
+      {
+        heads: 8,
+        kvHeads: 2,
+        headDim: 64,
+        pos0: 400,
+        tokens: 1,
+        kv: 'f16',
+        decode: 'split',
+        vAfterDots: false,
+      },
       {
         heads: 8,
         kvHeads: 2,
@@ -649,7 +660,7 @@ export const modelKernelCases: KernelCase[] = [
     nodeOnly:
       c.decode && c.decode !== 'decode' && c.decode !== 'split'
         ? `the ${c.decode} ablation: its kernels run in other cases`
-        : c.kFirst === false || c.vAfterDots
+        : c.kFirst === false || c.vAfterDots !== undefined
           ? 'the split kernel with K loaded after q or V after the dots: Node runs these variants'
           : c.merge === 'serial' || (c.merge === 'wide' && !(c.headDim === 64 && c.pos0 === 2100))
             ? 'the serial merge (the default on CPU adapters) and the wide one: the browser runs one wide case'
