@@ -57,6 +57,7 @@ export const ATTENTION_VARIANTS: AttentionVariant[] = [
   { name: 'auto, int8 cache', mode: 'auto', kv: 'int8' },
   { name: 'auto, int8 cache per layer', mode: 'auto', kv: 'int8', perLayerCache: true },
   { name: 'split, int8 cache', mode: 'split', kv: 'int8' },
+  { name: 'split, int8 cache per layer', mode: 'split', kv: 'int8', perLayerCache: true },
   { name: 'partial+merge, int8 cache', mode: 'partial', kv: 'int8' },
   { name: 'decode, int8 cache', mode: 'decode', kv: 'int8' },
   { name: 'decode −kv loads', mode: 'decode', strip: 1 },

@@ -216,6 +216,12 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
       }
     }
   }
+  // KV_I8 with K_FIRST: the key's scale, loaded with its K and applied to the partial dots.
+  var kscale = 1.0;
+  if (KV_I8 && K_FIRST) {
+    kscale = kscale_of(kvh * params.max_pos + min(k0 + key, params.max_pos - 1u));
+  }
+  var new_kscale = 0.0;
   if (FUSED_ROPE) {
     let row = t * params.qkv_stride;
     for (var i = lid; i < GROUP * HEAD_DIM / 4u; i += WG) {
@@ -228,7 +234,7 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
       let k_in = row + (params.n_heads + kvh) * HEAD_DIM;
       let v_in = row + (params.n_heads + params.n_kv_heads + kvh) * HEAD_DIM;
       if (KV_I8) {
-        store_i8_rows(k_in, v_in, kvh * params.max_pos + last, last, lid);
+        new_kscale = store_i8_rows(k_in, v_in, kvh * params.max_pos + last, last, lid);
       }
       for (var d = 2u * lid; d < HEAD_DIM && !KV_I8; d += 2u * WG) {
         let e = (kvh * params.max_pos + last) * HEAD_DIM + d;
@@ -256,6 +262,7 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
       let c = min(part + cc * PER_KEY, CHUNKS - 1u);
       kfirst[cc] = vec4<u32>(knew[4u * c], knew[4u * c + 1u], knew[4u * c + 2u], knew[4u * c + 3u]);
     }
+    kscale = select(kscale, new_kscale, KV_I8);
   }
 
   // This invocation's chunks of the key, KCH_MAX loads in flight at a time (constant trips).
@@ -281,7 +288,7 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
           s += chunk_dot(g, kv[cc], c);
         }
       }
-      sdot[g * WG + lid] += s;
+      sdot[g * WG + lid] += s * kscale;
     }
   }
   // P·V's (slice, pair) of this invocation (V_REGS: lid < PV_SLICES · half_dim, one each).
@@ -303,7 +310,7 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
     for (var p = 0u; p < PER_KEY; p++) {
       s += sdot[g * WG + j * PER_KEY + p];
     }
-    if (KV_I8) {
+    if (KV_I8 && !K_FIRST) {
       s *= kscale_of(kvh * params.max_pos + min(k0 + j, params.max_pos - 1u));
     }
     sp[i] = select(-3.0e38, s, j < n_keys);
@@ -370,8 +377,8 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
 
 // KV_I8 (partial, FUSED_ROPE): the new K (rotated) and V rows of cache row `crow` as int8 words
 // and scales; invocation w < HEAD_DIM / 4 builds word w. The row maxima go through `sdot`
-// (≥ WG floats, free until the Q·K phase).
-fn store_i8_rows(kbase: u32, vbase: u32, crow: u32, pos: u32, lid: u32) {
+// (≥ WG floats, free until the Q·K phase). Returns the K row's scale (every invocation).
+fn store_i8_rows(kbase: u32, vbase: u32, crow: u32, pos: u32, lid: u32) -> f32 {
   let d = 4u * min(lid, HEAD_DIM / 4u - 1u);
   let k = rotated4(kbase, d, pos);
   let v = qkv4(vbase + d);
@@ -404,6 +411,7 @@ fn store_i8_rows(kbase: u32, vbase: u32, crow: u32, pos: u32, lid: u32) {
     kcache[sw / 4u][sw % 4u] = bitcast<u32>(ks);
     vwords[sw] = bitcast<u32>(vs);
   }
+  return ks;
 }
 
 fn store_pair(head_slot: u32, split: u32, pair: u32, acc: vec2<f32>) {

@@ -512,6 +512,7 @@ export const modelKernelCases: KernelCase[] = [
       },
       // The split kernel with its K loads after q's staging (the ablation of session 15's order).
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kv: 'f16', decode: 'split', kFirst: false },
+      { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kv: 'int8', decode: 'split', kFirst: false },
       // V loaded in P·V (CPU adapters' default; the ablation on GPUs), and right after the dots
       // (GPUs' default): f16 GQA 4 (4 slices), f32 (3 slices of 40 pairs,
       // 8 idle invocations), int8, head_dim 256 (one slice of 32 keys) and a split prefill chunk
