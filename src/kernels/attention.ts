@@ -250,8 +250,8 @@ const DECODE_MIN_KV_WORKGROUPS = 16;
 
 /**
  * Which kernel runs single-token (decode) attention: `split` (`decode` while one 256-key split
- * holds the context, `partial` + merge beyond), `auto` (the default: `split` on GPUs with an
- * f16/f32 cache, else `decode`; `decode` on CPU adapters, for compile time), `decode` (at every
+ * holds the context, `partial` + merge beyond), `auto` (the default: `split` on GPUs, `decode`
+ * on CPU adapters, for compile time), `decode` (at every
  * length, merging past 256 keys), `decode-per-kv` (the same with one workgroup per KV head even
  * when they are few: an ablation), `decode-late-v` (V loaded after the softmax instead of with K:
  * an ablation), or the 32-key `partial` kernel + merge (the kernel `decode` replaced: an ablation).
@@ -323,10 +323,10 @@ export async function attentionKernel(
   // (Llama-2-7B on the H100: GPU step 3,034 / 3,023 vs 3,134 µs with `decode` at every length;
   // attention suite at 2,112 keys 22.47 vs 25.67 µs per layer), as it was for few (Llama-3.2-1B:
   // 11.90 vs 20.73 µs per layer). CPU adapters take `decode` at every length: one single-token
-  // variant fewer to compile. An int8 cache takes `decode` at every length too: its `partial`
-  // kernel is the slower one (Llama-3.2-1B at 2048 keys on the H100: split 20.39 vs decode 14.58
-  // µs per layer, session 7).
-  const mode = decode === 'auto' ? (gpu.caps.software || s.kv === 'int8' ? 'decode' : 'split') : decode;
+  // variant fewer to compile. An int8 cache is split too since session 15, when the partial kernel
+  // began loading each key's scale with its K: GPU step @2048 on the H100, split vs `decode`,
+  // Llama-2-7B 2,985 vs 3,344 µs, Llama-3.2-1B 974 vs 1,089 (session 7 had split the slower).
+  const mode = decode === 'auto' ? (gpu.caps.software ? 'decode' : 'split') : decode;
   const decodeEverywhere = oneKernel && mode !== 'split';
   const decodeVariant = { split: DECODE_WG, tokens: 1, fusedRope: true, entry: 'decode', wg: DECODE_WG };
   // Chunks of several tokens take the subgroup or tiled kernel where one runs; only otherwise is
