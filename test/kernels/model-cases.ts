@@ -514,9 +514,9 @@ export const modelKernelCases: KernelCase[] = [
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kv: 'f16', decode: 'split', kFirst: false },
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kv: 'int8', decode: 'split', kFirst: false },
       // V loaded in P·V (CPU adapters' default; the ablation on GPUs), and right after the dots
-      // (GPUs' default): f16 GQA 4 (4 slices), f32 (3 slices of 40 pairs,
-      // 8 idle invocations), int8, head_dim 256 (one slice of 32 keys) and a split prefill chunk
-      // (128-key splits, 32 keys per slice at head_dim 64).
+      // (GPUs' default): f16 GQA 4 (4 slices), f32 (3 slices of 40 pairs, 8 idle invocations),
+      // int8, head_dim 256 (one slice of 32 keys), 66 splits at head_dim 128, and a split prefill
+      // chunk (128-key splits, 32 keys per slice at head_dim 64).
       {
         heads: 8,
         kvHeads: 2,
@@ -527,56 +527,24 @@ export const modelKernelCases: KernelCase[] = [
         decode: 'split',
         vAfterDots: false,
       },
-      {
-        heads: 8,
-        kvHeads: 2,
-        headDim: 64,
-        pos0: 400,
+      ...(
+        [
+          [8, 2, 64, 400, 'f16'],
+          [6, 2, 80, 300, 'f32'],
+          [4, 2, 64, 400, 'int8'],
+          [2, 1, 256, 300, 'f16'],
+          [4, 2, 128, 2100, 'f16'],
+        ] as const
+      ).map(([heads, kvHeads, headDim, pos0, kv]) => ({
+        heads,
+        kvHeads,
+        headDim,
+        pos0,
         tokens: 1,
-        kv: 'f16',
-        decode: 'split',
+        kv,
+        decode: 'split' as const,
         vAfterDots: true,
-      },
-      {
-        heads: 6,
-        kvHeads: 2,
-        headDim: 80,
-        pos0: 300,
-        tokens: 1,
-        kv: 'f32',
-        decode: 'split',
-        vAfterDots: true,
-      },
-      {
-        heads: 4,
-        kvHeads: 2,
-        headDim: 64,
-        pos0: 400,
-        tokens: 1,
-        kv: 'int8',
-        decode: 'split',
-        vAfterDots: true,
-      },
-      {
-        heads: 2,
-        kvHeads: 1,
-        headDim: 256,
-        pos0: 300,
-        tokens: 1,
-        kv: 'f16',
-        decode: 'split',
-        vAfterDots: true,
-      },
-      {
-        heads: 4,
-        kvHeads: 2,
-        headDim: 128,
-        pos0: 2100,
-        tokens: 1,
-        kv: 'f16',
-        decode: 'split',
-        vAfterDots: true,
-      },
+      })),
       {
         heads: 4,
         kvHeads: 2,
