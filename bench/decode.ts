@@ -398,8 +398,10 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   // The KV cache as int8 rows with a scale per row (half f16's bytes) or as f16 (the default).
   'kv-int8': { kvCache: 'int8' },
   'kv-f16': { kvCache: 'f16' },
-  // The int8 cache with split attention (auto takes the decode kernel for it at every length).
+  // The int8 cache with split attention (auto's choice on GPUs since session 15), and with the
+  // decode kernel at every length (auto's before).
   'kv-int8-split': { kvCache: 'int8', tuning: { decodeAttention: 'split' } },
+  'kv-int8-decode': { kvCache: 'int8', tuning: { decodeAttention: 'decode' } },
   // Deeper decode pipelining: 2 or 3 steps in flight beyond the one being read (default 1).
   lookahead2: { lookahead: 2 },
   lookahead3: { lookahead: 3 },

@@ -123,7 +123,7 @@ var<workgroup> smax: array<f32, GROUP>;
 var<workgroup> sacc: array<vec2<f32>, WG>;          // P·V partials of one head [slice][pair]
 // FUSED_ROPE with K_FIRST: the new position's K row as cache words (chunk c = words 4c … 4c+3
 // in every format), for the invocations whose early loads read that row before it was written.
-var<workgroup> knew: array<u32, HEAD_DIM>;
+var<workgroup> knew: array<u32, CHUNKS * 4u>;
 
 // partial: the first KCH_MAX chunks of each key are loaded before q is staged (and, in the
 // split that holds the new position, before the cache write), so the K round trip overlaps q's

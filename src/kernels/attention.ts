@@ -323,9 +323,9 @@ export async function attentionKernel(
   // (Llama-2-7B on the H100: GPU step 3,034 / 3,023 vs 3,134 µs with `decode` at every length;
   // attention suite at 2,112 keys 22.47 vs 25.67 µs per layer), as it was for few (Llama-3.2-1B:
   // 11.90 vs 20.73 µs per layer). CPU adapters take `decode` at every length: one single-token
-  // variant fewer to compile. An int8 cache is split too since session 15, when the partial kernel
-  // began loading each key's scale with its K: GPU step @2048 on the H100, split vs `decode`,
-  // Llama-2-7B 2,985 vs 3,344 µs, Llama-3.2-1B 974 vs 1,089 (session 7 had split the slower).
+  // variant fewer to compile. An int8 cache is split too since session 15's partial changes (K
+  // and each key's scale loaded first, V after the dots): GPU step @2048 on the H100, split vs
+  // `decode`, Llama-2-7B 2,985 vs 3,344 µs, Llama-3.2-1B 974 vs 1,089 (session 7 had split slower).
   const mode = decode === 'auto' ? (gpu.caps.software ? 'decode' : 'split') : decode;
   const decodeEverywhere = oneKernel && mode !== 'split';
   const decodeVariant = { split: DECODE_WG, tokens: 1, fusedRope: true, entry: 'decode', wg: DECODE_WG };

@@ -513,6 +513,8 @@ export const modelKernelCases: KernelCase[] = [
       // The split kernel with its K loads after q's staging (the ablation of session 15's order).
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kv: 'f16', decode: 'split', kFirst: false },
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kv: 'int8', decode: 'split', kFirst: false },
+      // int8 at Llama-2-7B's head_dim (two K chunks per invocation): the split path auto takes on GPUs.
+      { heads: 4, kvHeads: 4, headDim: 128, pos0: 300, tokens: 1, kv: 'int8', decode: 'split' },
       // V loaded in P·V (CPU adapters' default; the ablation on GPUs), and right after the dots
       // (GPUs' default): f16 GQA 4 (4 slices), f32 (3 slices of 40 pairs, 8 idle invocations),
       // int8, head_dim 256 (one slice of 32 keys), 66 splits at head_dim 128, and a split prefill
@@ -532,6 +534,7 @@ export const modelKernelCases: KernelCase[] = [
           [8, 2, 64, 400, 'f16'],
           [6, 2, 80, 300, 'f32'],
           [4, 2, 64, 400, 'int8'],
+          [4, 4, 128, 300, 'int8'],
           [2, 1, 256, 300, 'f16'],
           [4, 2, 128, 2100, 'f16'],
         ] as const
