@@ -73,24 +73,24 @@ fn rotated4(base: u32, d: u32, pos: u32) -> vec4<f32> {
   return rope_rotated4(base, d, pos, HEAD_DIM / 2u);
 }
 
-// Dims (d, d+1) of the cache at f32-element index e (even), as rope.wgsl stores them.
+// Dims (d, d+1) of the cache at f32-element index e (even), as rope.wgsl stores them; with
+// K_FIRST also into `knew` (the row's words, for the early loads that predate this write).
 fn store_k_pair(e: u32, lo: f32, hi: f32) {
+  let d = e % HEAD_DIM;
   if (KV_F16) {
     let word = e / 2u;
-    kcache[word / 4u][word % 4u] = pack2x16float(vec2<f32>(lo, hi));
+    let w = pack2x16float(vec2<f32>(lo, hi));
+    kcache[word / 4u][word % 4u] = w;
+    if (K_FIRST) {
+      knew[d / 2u] = w;
+    }
   } else {
     kcache[e / 4u][e % 4u] = bitcast<u32>(lo);
     kcache[(e + 1u) / 4u][(e + 1u) % 4u] = bitcast<u32>(hi);
-  }
-}
-
-// Dims (d, d+1) of the new K row into `knew`, as store_k_pair words them (K_FIRST).
-fn knew_pair(d: u32, lo: f32, hi: f32) {
-  if (KV_F16) {
-    knew[d / 2u] = pack2x16float(vec2<f32>(lo, hi));
-  } else {
-    knew[d] = bitcast<u32>(lo);
-    knew[d + 1u] = bitcast<u32>(hi);
+    if (K_FIRST) {
+      knew[d] = bitcast<u32>(lo);
+      knew[d + 1u] = bitcast<u32>(hi);
+    }
   }
 }
 
@@ -187,6 +187,29 @@ fn v_value(raw: vec2<u32>, elem: u32) -> vec2<f32> {
   return bitcast<vec2<f32>>(raw);
 }
 
+// Cache row of key position `pos` of KV head `kvh`, clamped into the cache (keys past the last
+// visible one are read there and masked).
+fn key_row(kvh: u32, pos: u32) -> u32 {
+  return kvh * params.max_pos + min(pos, params.max_pos - 1u);
+}
+
+// partial: chunks c0 + cc (cc < KCH_MAX, c0 + cc < KCH) of a key's K row at `kbase` for the
+// invocation that holds part `part` of it (PER_KEY invocations share a key, chunks interleaved).
+fn load_k_batch(kbase: u32, part: u32, c0: u32) -> array<vec4<u32>, KCH_MAX> {
+  var kv: array<vec4<u32>, KCH_MAX>;
+  for (var cc = 0u; cc < KCH_MAX; cc++) {
+    if (c0 + cc < KCH) {
+      kv[cc] = kcache[kbase + min(part + (c0 + cc) * PER_KEY, CHUNKS - 1u)];
+    }
+  }
+  return kv;
+}
+
+// partial's P·V: the split's key of step jj of slice `slice` (clamped to the split).
+fn pv_key(slice: u32, jj: u32) -> u32 {
+  return min(slice * SLICE_KEYS + jj, SPLIT - 1u);
+}
+
 @compute @workgroup_size(WG)
 fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let split = wid.x;
@@ -206,20 +229,16 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
   // Q·K: PER_KEY neighbouring invocations share a key (consecutive 16-byte chunks: coalesced).
   let key = lid / PER_KEY;
   let part = lid % PER_KEY;
-  let kbase = (kvh * params.max_pos + min(k0 + key, params.max_pos - 1u)) * CHUNKS;
+  let kbase = key_row(kvh, k0 + key) * CHUNKS;
   // K_FIRST: the first batch of this invocation's chunks, issued before anything else.
   var kfirst: array<vec4<u32>, KCH_MAX>;
   if (K_FIRST) {
-    for (var cc = 0u; cc < KCH_MAX; cc++) {
-      if (cc < KCH) {
-        kfirst[cc] = kcache[kbase + min(part + cc * PER_KEY, CHUNKS - 1u)];
-      }
-    }
+    kfirst = load_k_batch(kbase, part, 0u);
   }
   // KV_I8 with K_FIRST: the key's scale, loaded with its K and applied to the partial dots.
   var kscale = 1.0;
   if (KV_I8 && K_FIRST) {
-    kscale = kscale_of(kvh * params.max_pos + min(k0 + key, params.max_pos - 1u));
+    kscale = kscale_of(key_row(kvh, k0 + key));
   }
   var new_kscale = 0.0;
   if (FUSED_ROPE) {
@@ -238,13 +257,8 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
       }
       for (var d = 2u * lid; d < HEAD_DIM && !KV_I8; d += 2u * WG) {
         let e = (kvh * params.max_pos + last) * HEAD_DIM + d;
-        let lo = rotated(k_in, d, last);
-        let hi = rotated(k_in, d + 1u, last);
-        store_k_pair(e, lo, hi);
+        store_k_pair(e, rotated(k_in, d, last), rotated(k_in, d + 1u, last));
         store_v_pair(e, qkv[v_in + d], qkv[v_in + d + 1u]);
-        if (K_FIRST) {
-          knew_pair(d, lo, hi);
-        }
       }
       storageBarrier();
     }
@@ -274,11 +288,7 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
     if (K_FIRST && c0 == 0u) {
       kv = kfirst;
     } else {
-      for (var cc = 0u; cc < KCH_MAX; cc++) {
-        if (c0 + cc < KCH) {
-          kv[cc] = kcache[kbase + min(part + (c0 + cc) * PER_KEY, CHUNKS - 1u)];
-        }
-      }
+      kv = load_k_batch(kbase, part, c0);
     }
     for (var g = 0u; g < GROUP; g++) {
       var s = 0.0;
@@ -297,8 +307,8 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
   if (V_REGS && lid < PV_SLICES * half_dim) {
     for (var jj = 0u; jj < V_KEYS_MAX; jj++) {
       if (jj < SLICE_KEYS) {
-        let j = min((lid / half_dim) * SLICE_KEYS + jj, SPLIT - 1u);
-        vraw[jj] = v_raw((kvh * params.max_pos + min(k0 + j, params.max_pos - 1u)) * HEAD_DIM + 2u * (lid % half_dim));
+        let j = pv_key(lid / half_dim, jj);
+        vraw[jj] = v_raw(key_row(kvh, k0 + j) * HEAD_DIM + 2u * (lid % half_dim));
       }
     }
   }
@@ -311,7 +321,7 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
       s += sdot[g * WG + j * PER_KEY + p];
     }
     if (KV_I8 && !K_FIRST) {
-      s *= kscale_of(kvh * params.max_pos + min(k0 + j, params.max_pos - 1u));
+      s *= kscale_of(key_row(kvh, k0 + j));
     }
     sp[i] = select(-3.0e38, s, j < n_keys);
   }
@@ -345,8 +355,8 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
       let slice = i / half_dim;
       var acc = vec2<f32>(0.0);
       for (var jj = 0u; jj < SLICE_KEYS; jj++) {
-        let j = min(slice * SLICE_KEYS + jj, SPLIT - 1u);
-        let elem = (kvh * params.max_pos + min(k0 + j, params.max_pos - 1u)) * HEAD_DIM + 2u * pair;
+        let j = pv_key(slice, jj);
+        let elem = key_row(kvh, k0 + j) * HEAD_DIM + 2u * pair;
         var v: vec2<f32>;
         if (V_REGS) {
           v = v_value(vraw[min(jj, V_KEYS_MAX - 1u)], elem);
