@@ -2,9 +2,10 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import type { GpuContext } from '../src/gpu/device';
 import { TimestampQueries } from '../src/gpu/timestamps';
 import { type KvFormat, kvRowBytes } from '../src/kernels/attention';
-import { GpuModel, type GpuSession, type KernelTuning } from '../src/model/gpu-model';
+import { GpuModel, type GpuSession, type KernelTuning, type StepTrace } from '../src/model/gpu-model';
 import type { SamplingParams } from '../src/model/sampling-reference';
 import type { Scheme } from '../src/quant/types';
+import { type StreamTimeline, streamTimeline } from './stream-timeline';
 import { SHAPES, syntheticWeights } from './synthetic';
 import { median } from './timer';
 
@@ -89,6 +90,8 @@ export interface StreamTrace {
   gcInMaxGapMs: number;
   /** GC pauses during the whole traced stream. */
   gcMs: number;
+  /** Host and GPU times on one clock: where the wall time outside the GPU's span goes. */
+  timeline: StreamTimeline;
 }
 
 /**
@@ -117,7 +120,15 @@ function observeGc() {
 
 async function traceStream(session: GpuSession, steps: number): Promise<StreamTrace> {
   const { device } = session.model.gpu;
-  const trace = { queries: new TimestampQueries(device, steps), next: 0, submitted: [], read: [] };
+  const trace: StepTrace = {
+    queries: new TimestampQueries(device, steps),
+    next: 0,
+    encoded: [],
+    submitting: [],
+    submitted: [],
+    mapRequested: [],
+    read: [],
+  };
   session.stepTrace = trace;
   // GC pauses in the stream, to tell a host stall that is a collection from one that is not.
   const gc = observeGc();
@@ -137,7 +148,7 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   const busy = spans.map(([b, e]) => e - b);
   const idle = spans.slice(1).map(([b], i) => b - spans[i][1]);
-  const { submitted, read } = trace as { submitted: number[]; read: number[] };
+  const { submitted, read } = trace;
   // The step submitted after id k arrived is the one lookahead + 1 places later.
   const lag = session.lookahead + 1;
   let maxGap = 0;
@@ -157,6 +168,18 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
     maxGapMs: maxGap,
     gcInMaxGapMs: gapAt > 0 ? gc.ms(read[gapAt - 1], read[gapAt]) : 0,
     gcMs: gc.ms(t0, read[read.length - 1] ?? t0),
+    timeline: streamTimeline(
+      t0,
+      spans.map(([begin, end], k) => ({
+        encoded: trace.encoded[k],
+        submitting: trace.submitting[k],
+        submitted: submitted[k],
+        mapRequested: trace.mapRequested[k],
+        read: read[k],
+        begin,
+        end,
+      })),
+    ),
   };
 }
 

@@ -339,6 +339,49 @@ async function main(): Promise<void> {
       }
     }
   }
+  if (traced.length) {
+    console.log(
+      '\ndecode stream on one clock (ms; GPU timestamps moved onto the host clock by causality, ± align / 2): the stream = start + GPU span + end',
+    );
+    console.log(
+      `${'run'.padEnd(28)}${'ctx'.padStart(6)}${[
+        'stream',
+        'start',
+        'GPU span',
+        'end',
+        'late',
+        'late max',
+        'req late',
+        'req after',
+        'queued',
+        'align',
+      ]
+        .map((h) => h.padStart(10))
+        .join('')}`,
+    );
+    for (const d of traced) {
+      for (const c of d.decode) {
+        const t = c.stream?.timeline;
+        if (!t) continue;
+        const last = t.steps[t.steps.length - 1];
+        const cells = [
+          last.read,
+          t.startMs,
+          last.end - t.steps[0].begin,
+          t.endMs,
+          t.lateMs,
+          t.lateMaxMs,
+          t.requestLateMs,
+          t.requestedAfterEnd,
+          t.queuedMs,
+          t.alignMs,
+        ];
+        console.log(
+          `${`${d.shape} ${d.scheme}${d.variant === 'default' ? '' : `/${d.variant}`}`.padEnd(28)}${String(c.context).padStart(6)}${cells.map((x) => x.toFixed(3).padStart(10)).join('')}`,
+        );
+      }
+    }
+  }
   const prefillProfiled = decode.filter((d) => d.prefillProfile);
   if (prefillProfiled.length) {
     const tokens = Number(values['prefill-tokens']);

@@ -205,13 +205,17 @@ export interface SessionOptions {
 
 /**
  * Per-step timing of decode steps (GpuSession.stepTrace): GPU begin/end timestamps of each step's
- * pass in `queries` (pairs used: `next`), and host times (performance.now() ms) of each submit and
- * of each id read back.
+ * pass in `queries` (pairs used: `next`), and host times (performance.now() ms) of each step's
+ * encode start, submit call, return from submit, readback request (mapAsync) and id read back —
+ * enough to put both clocks on one line (bench/stream-timeline.ts).
  */
 export interface StepTrace {
   queries: TimestampQueries;
   next: number;
+  encoded: number[];
+  submitting: number[];
   submitted: number[];
+  mapRequested: number[];
   read: number[];
 }
 
@@ -891,9 +895,14 @@ export class GpuSession {
     this.hostStats.encodeMs += t1 - t0 - piecesSubmitMs;
     this.hostStats.submitMs += t2 - t1 + piecesSubmitMs;
     this.hostStats.steps += 1;
-    trace?.submitted.push(t2);
+    if (trace) {
+      trace.encoded.push(t0);
+      trace.submitting.push(t1);
+      trace.submitted.push(t2);
+    }
     if (!out) return -1;
     if (readAfter) await readAfter;
+    trace?.mapRequested.push(performance.now());
     await out.mapAsync(GPUMapMode.READ);
     const id = new Uint32Array(out.getMappedRange(0, 4))[0];
     out.unmap();
