@@ -92,6 +92,8 @@ export interface StreamTrace {
   gcMs: number;
   /** Host and GPU times on one clock: where the wall time outside the GPU's span goes. */
   timeline: StreamTimeline;
+  /** GC pause between the stream's call and its first pass beginning (timeline.startMs). */
+  gcInStartMs: number;
 }
 
 /**
@@ -156,6 +158,18 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
   for (let k = 1; k < read.length; k++) {
     if (read[k] - read[k - 1] > maxGap) [maxGap, gapAt] = [read[k] - read[k - 1], k];
   }
+  const timeline = streamTimeline(
+    t0,
+    spans.map(([begin, end], k) => ({
+      encoded: trace.encoded[k],
+      submitting: trace.submitting[k],
+      submitted: submitted[k],
+      mapRequested: trace.mapRequested[k],
+      read: read[k],
+      begin,
+      end,
+    })),
+  );
   return {
     jsMs,
     busyMs: mean(busy),
@@ -168,18 +182,8 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
     maxGapMs: maxGap,
     gcInMaxGapMs: gapAt > 0 ? gc.ms(read[gapAt - 1], read[gapAt]) : 0,
     gcMs: gc.ms(t0, read[read.length - 1] ?? t0),
-    timeline: streamTimeline(
-      t0,
-      spans.map(([begin, end], k) => ({
-        encoded: trace.encoded[k],
-        submitting: trace.submitting[k],
-        submitted: submitted[k],
-        mapRequested: trace.mapRequested[k],
-        read: read[k],
-        begin,
-        end,
-      })),
-    ),
+    timeline,
+    gcInStartMs: gc.ms(t0, t0 + timeline.startMs),
   };
 }
 

@@ -355,6 +355,7 @@ async function main(): Promise<void> {
         'req after',
         'queued',
         'align',
+        'GC start',
       ]
         .map((h) => h.padStart(10))
         .join('')}`,
@@ -375,6 +376,7 @@ async function main(): Promise<void> {
           t.requestedAfterEnd,
           t.queuedMs,
           t.alignMs,
+          c.stream?.gcInStartMs ?? 0,
         ];
         console.log(
           `${`${d.shape} ${d.scheme}${d.variant === 'default' ? '' : `/${d.variant}`}`.padEnd(28)}${String(c.context).padStart(6)}${cells.map((x) => x.toFixed(3).padStart(10)).join('')}`,
