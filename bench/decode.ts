@@ -1,8 +1,16 @@
+import { readFileSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
 import type { GpuContext } from '../src/gpu/device';
+import { sleepMs } from '../src/gpu/readback-pacer';
 import { TimestampQueries } from '../src/gpu/timestamps';
 import { type KvFormat, kvRowBytes } from '../src/kernels/attention';
-import { GpuModel, type GpuSession, type KernelTuning, type StepTrace } from '../src/model/gpu-model';
+import {
+  GpuModel,
+  type GpuSession,
+  type KernelTuning,
+  STEP_PHASES,
+  type StepTrace,
+} from '../src/model/gpu-model';
 import type { SamplingParams } from '../src/model/sampling-reference';
 import type { Scheme } from '../src/quant/types';
 import { type StreamTimeline, streamTimeline } from './stream-timeline';
@@ -41,6 +49,8 @@ export interface DecodeResult {
     stream?: StreamTrace;
     /** Garbage collections during the timed runs at this context, per run: count and ms paused. */
     gcPerRun?: { count: number; ms: number };
+    /** Each stream's first and slowest step on the host (the 3 timed runs, then the traced one). */
+    hostSteps?: HostSteps[];
   }[];
   /** Host milliseconds to record one decode step's commands (first context). */
   hostEncodeMs?: number;
@@ -94,6 +104,76 @@ export interface StreamTrace {
   timeline: StreamTimeline;
   /** GC pause between the stream's call and its first pass beginning (timeline.startMs). */
   gcInStartMs: number;
+  /** Its first and slowest step on the host. */
+  hostSteps: HostSteps;
+}
+
+/**
+ * A stream's steps on the host (GpuSession.hostPhases): the first step and the slowest, each
+ * as milliseconds per phase (STEP_PHASES), to find which call a stalled step waited in.
+ */
+export interface HostSteps {
+  stream: string;
+  steps: number;
+  /** From the stream's call to the first step's phases beginning. */
+  firstDelayMs: number;
+  firstMs: number[];
+  /** Index of the step with the longest host time, its phases, and GC pause inside it. */
+  slowest: number;
+  slowestMs: number[];
+  gcInSlowestMs: number;
+  /** The main thread's ms on a CPU and waiting for one during the first and the slowest step (threadSchedMs). */
+  firstSched: number[];
+  slowestSched: number[];
+  /** Median host time of a step. */
+  medianMs: number;
+}
+
+/**
+ * The main thread's scheduler statistics (Linux /proc/thread-self/schedstat): ms on a CPU, ms
+ * runnable but waiting for one. A stalled call that gains neither was blocked (a lock, a page
+ * fault, I/O); one that gains CPU time computed; one that gains run-queue time was preempted.
+ * Empty where the file is missing.
+ */
+export function threadSchedMs(): number[] {
+  try {
+    const [cpu, wait] = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ').map(Number);
+    return [cpu / 1e6, wait / 1e6];
+  } catch {
+    return [];
+  }
+}
+
+export function summarizeHostSteps(
+  stream: string,
+  t0: number,
+  phases: number[][],
+  gcMs: (from: number, to: number) => number,
+): HostSteps {
+  // Each entry: STEP_PHASES.length + 1 times, then the probe's numbers before and after the step.
+  const n = STEP_PHASES.length + 1;
+  const durations = (p: number[]) => p.slice(1, n).map((t, i) => t - p[i]);
+  const total = (p: number[]) => p[n - 1] - p[0];
+  const sched = (p: number[]) => {
+    const probe = p.slice(n);
+    const half = probe.length / 2;
+    return probe.slice(half).map((x, i) => x - probe[i]);
+  };
+  let slowest = 0;
+  for (let k = 1; k < phases.length; k++) if (total(phases[k]) > total(phases[slowest])) slowest = k;
+  const none = phases.length === 0;
+  return {
+    stream,
+    steps: phases.length,
+    firstDelayMs: none ? 0 : phases[0][0] - t0,
+    firstMs: none ? [] : durations(phases[0]),
+    slowest,
+    slowestMs: none ? [] : durations(phases[slowest]),
+    gcInSlowestMs: none ? 0 : gcMs(phases[slowest][0], phases[slowest][n - 1]),
+    firstSched: none ? [] : sched(phases[0]),
+    slowestSched: none ? [] : sched(phases[slowest]),
+    medianMs: none ? 0 : median(phases.map(total)),
+  };
 }
 
 /**
@@ -134,11 +214,14 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
   session.stepTrace = trace;
   // GC pauses in the stream, to tell a host stall that is a collection from one that is not.
   const gc = observeGc();
+  session.hostPhases = [];
   const t0 = performance.now();
+  const phases = session.hostPhases;
   try {
     await session.decodeStream(steps, () => true);
   } finally {
     session.stepTrace = null;
+    session.hostPhases = null;
   }
   const jsMs = (performance.now() - t0) / steps;
   await gc.stop();
@@ -184,6 +267,7 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
     gcMs: gc.ms(t0, read[read.length - 1] ?? t0),
     timeline,
     gcInStartMs: gc.ms(t0, t0 + timeline.startMs),
+    hostSteps: summarizeHostSteps('traced', t0, phases, gc.ms),
   };
 }
 
@@ -207,6 +291,7 @@ export async function benchDecode(
     lookahead?: number;
     paceReadback?: boolean;
     prefillPieces?: boolean;
+    settleMs?: number;
     /** Sampling instead of greedy (the chat page's way), seeded. */
     sampling?: SamplingParams;
   },
@@ -228,6 +313,7 @@ export async function benchDecode(
     prefillPieces: opts.prefillPieces,
   });
   if (opts.sampling) session.setSampling(opts.sampling, 1);
+  session.hostProbe = threadSchedMs;
   // Per token every linear weight is read once; an untied embedding table only one row.
   const perTokenWeights = weights.weightBytes - weights.tensorBytes('model.embed_tokens.weight');
   // K and V as the session stores them (f16 for quantized packs unless a variant asks for int8).
@@ -273,13 +359,18 @@ export async function benchDecode(
     // Collections during the timed streams (Node's host pauses: see ReadbackPacer).
     const gc = observeGc();
     const windows: [number, number][] = [];
+    const runPhases: [number, number[][]][] = [];
     for (let r = 0; r < 3; r++) {
       session.reset();
       await session.prefill(randomIds(context, config.vocabSize));
+      await sleepMs(opts.settleMs ?? 0);
+      session.hostPhases = [];
       const t0 = performance.now();
       const host0 = { ...session.hostStats };
       await session.decodeStream(opts.decodeTokens, () => true);
       const t1 = performance.now();
+      runPhases.push([t0, session.hostPhases]);
+      session.hostPhases = null;
       windows.push([t0, t1]);
       const steps = session.hostStats.steps - host0.steps;
       encodes.push((session.hostStats.encodeMs - host0.encodeMs) / steps);
@@ -287,6 +378,9 @@ export async function benchDecode(
       runs.push((t1 - t0) / 1e3 / opts.decodeTokens);
     }
     await gc.stop();
+    const hostSteps = runPhases.map(([t0, phases], r) =>
+      summarizeHostSteps(`run ${r + 1}`, t0, phases, gc.ms),
+    );
     const gcPerRun = {
       count: windows.reduce((n, [a, b]) => n + gc.count(a, b), 0) / windows.length,
       ms: windows.reduce((n, [a, b]) => n + gc.ms(a, b), 0) / windows.length,
@@ -296,7 +390,9 @@ export async function benchDecode(
     if (gpu.caps.features.timestampQuery) {
       session.reset();
       await session.prefill(randomIds(context, config.vocabSize));
+      await sleepMs(opts.settleMs ?? 0);
       stream = await traceStream(session, opts.decodeTokens);
+      hostSteps.push(stream.hostSteps);
     }
     const secondsPerToken = median(runs);
     const bytesPerToken = perTokenWeights + kvBytesPerPos * (context + opts.decodeTokens / 2);
@@ -322,6 +418,7 @@ export async function benchDecode(
       hostEncodeMs: median(encodes),
       stream,
       gcPerRun,
+      hostSteps,
     });
     // Every profile is taken at the first context, right after its timed run: attention's cost
     // follows the position (session 3's "added" figures were taken after the last context,
@@ -374,6 +471,12 @@ export interface DecodeVariant {
   paceReadback?: boolean;
   /** SessionOptions.prefillPieces (default on GPUs). */
   prefillPieces?: boolean;
+  /**
+   * Diagnostic: milliseconds the host sleeps between a stream's prompt and its first step (0):
+   * tells a slow first step that waits on deferred work (gone after the sleep) from one that
+   * the step itself causes.
+   */
+  settleMs?: number;
 }
 
 export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
@@ -436,4 +539,6 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'no-pacing': { paceReadback: false },
   // A prefill chunk as one submit (before session 13: encoded whole before any GPU work).
   'prefill-one-submit': { prefillPieces: false },
+  // 50 ms of host sleep between each stream's prompt and its first step (diagnostic).
+  settle50: { settleMs: 50 },
 };

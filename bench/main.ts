@@ -24,6 +24,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { acquireDevice } from '../src/gpu/device';
+import { STEP_PHASES } from '../src/model/gpu-model';
 import type { Scheme } from '../src/quant/types';
 import { kernelCases } from '../test/kernels/cases';
 import { type AttentionResult, benchAttention } from './attention';
@@ -153,6 +154,7 @@ async function main(): Promise<void> {
             lookahead: DECODE_VARIANTS[variant]?.lookahead,
             paceReadback: DECODE_VARIANTS[variant]?.paceReadback,
             prefillPieces: DECODE_VARIANTS[variant]?.prefillPieces,
+            settleMs: DECODE_VARIANTS[variant]?.settleMs,
             sampling:
               values.temperature === undefined
                 ? undefined
@@ -381,6 +383,23 @@ async function main(): Promise<void> {
         console.log(
           `${`${d.shape} ${d.scheme}${d.variant === 'default' ? '' : `/${d.variant}`}`.padEnd(28)}${String(c.context).padStart(6)}${cells.map((x) => x.toFixed(3).padStart(10)).join('')}`,
         );
+      }
+    }
+  }
+  const hosted = decode.filter((d) => d.decode.some((c) => c.hostSteps?.length));
+  if (hosted.length) {
+    console.log(
+      `\ndecode streams on the host: the first and the slowest step of each (ms; phases ${STEP_PHASES.join(' / ')})`,
+    );
+    const phases = (ms: number[]) => ms.map((x) => x.toFixed(2)).join(' / ');
+    for (const d of hosted) {
+      for (const c of d.decode) {
+        for (const [i, h] of (c.hostSteps ?? []).entries()) {
+          const tokS = c.runsTokensPerS?.[i];
+          console.log(
+            `${`${d.shape} ${d.scheme}${d.variant === 'default' ? '' : `/${d.variant}`}`.padEnd(28)}${String(c.context).padStart(6)} ${h.stream.padEnd(7)}${tokS === undefined ? '' : ` ${tokS.toFixed(1)} tok/s`}  median step ${h.medianMs.toFixed(2)}  first (after ${h.firstDelayMs.toFixed(2)}) ${phases(h.firstMs)}  slowest #${h.slowest} ${phases(h.slowestMs)}${h.gcInSlowestMs > 0 ? ` (GC ${h.gcInSlowestMs.toFixed(2)})` : ''}${h.slowestSched.length ? ` [on CPU ${h.slowestSched[0].toFixed(2)}, runnable ${h.slowestSched[1].toFixed(2)}; first step ${h.firstSched[0].toFixed(2)}, ${h.firstSched[1].toFixed(2)}]` : ''}`,
+          );
+        }
       }
     }
   }

@@ -219,6 +219,17 @@ export interface StepTrace {
   read: number[];
 }
 
+/** Names of the intervals between GpuSession.hostPhases' times, in order. */
+export const STEP_PHASES = [
+  'writeBuffer',
+  'encoder',
+  'begin pass',
+  'record',
+  'end pass',
+  'finish',
+  'submit',
+] as const;
+
 /** Largest SessionOptions.lookahead: a readback slot per step in flight. */
 const LOOKAHEAD_MAX = 3;
 
@@ -330,6 +341,19 @@ export class GpuSession {
    * the next pair and its host submit / id-read times are appended (performance.now() ms).
    */
   stepTrace: StepTrace | null = null;
+  /**
+   * Diagnostic (benchmarks): while set, every step appends its host times (performance.now() ms)
+   * at the step's phases: start, after writeBuffer, after createCommandEncoder, after
+   * beginComputePass, after recording the dispatches, before finish(), after finish(), after
+   * submit() (STEP_PHASES).
+   */
+  hostPhases: number[][] | null = null;
+  /**
+   * Diagnostic (benchmarks), with hostPhases: called at a step's start and after its submit, its
+   * numbers appended to the step's hostPhases entry (the bench reads the main thread's scheduler
+   * statistics here, to tell a call that computes from one that waits).
+   */
+  hostProbe: (() => number[]) | null = null;
   private slot = 0;
   /** Whether a chunk of several tokens is submitted in pieces (SessionOptions.prefillPieces). */
   private prefillPieces = false;
@@ -844,17 +868,22 @@ export class GpuSession {
     }
     // From here to the submit nothing awaits: concurrent steps (decodeStream) are encoded and
     // submitted in call order, each with its own position.
+    const probe = this.hostPhases && this.hostProbe ? this.hostProbe() : null;
     const t0 = performance.now();
     this.stepWords[0] = this.position;
     this.stepWords[1] = tokens;
     device.queue.writeBuffer(this.step, 0, this.stepWords);
+    const phases = this.hostPhases;
+    const tWritten = phases ? performance.now() : 0;
     const label = `step@${this.position}+${tokens}`;
     let enc = device.createCommandEncoder({ label });
+    const tEncoder = phases ? performance.now() : 0;
     // The stream trace pairs every traced submit with its read: steps not read are left out.
     const trace = timing || !read ? null : this.stepTrace;
     const traced = trace && trace.next < trace.queries.pairs ? trace.queries.pass(trace.next++) : undefined;
     const timestampWrites = timing ? timing.pass(0) : traced;
     let pass = enc.beginComputePass(timestampWrites ? { timestampWrites } : undefined);
+    const tBegun = phases ? performance.now() : 0;
     // finish() + submit() of the pieces before the last (hostStats counts them as submit time).
     let piecesSubmitMs = 0;
     if (tokens === 1) for (const record of this.decodeSteps()) record(pass);
@@ -881,6 +910,7 @@ export class GpuSession {
         cut *= 2;
       }
     }
+    const tRecorded = phases ? performance.now() : 0;
     pass.end();
     timing?.resolve(enc);
     const out = read ? this.idOut[this.slot] : null;
@@ -889,9 +919,15 @@ export class GpuSession {
       enc.copyBufferToBuffer(this.ids, 0, out, 0, 4);
     }
     const t1 = performance.now();
-    device.queue.submit([enc.finish()]);
+    const commands = enc.finish();
+    const tFinished = phases ? performance.now() : 0;
+    device.queue.submit([commands]);
     this.position += tokens;
     const t2 = performance.now();
+    if (phases) {
+      const times = [t0, tWritten, tEncoder, tBegun, tRecorded, t1, tFinished, t2];
+      phases.push(probe && this.hostProbe ? [...times, ...probe, ...this.hostProbe()] : times);
+    }
     this.hostStats.encodeMs += t1 - t0 - piecesSubmitMs;
     this.hostStats.submitMs += t2 - t1 + piecesSubmitMs;
     this.hostStats.steps += 1;
