@@ -25,6 +25,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { acquireDevice } from '../src/gpu/device';
 import { STEP_PHASES } from '../src/model/gpu-model';
+import { fastbinsState, reexecWithoutFastbins } from '../src/node/malloc-tunables';
 import type { Scheme } from '../src/quant/types';
 import { kernelCases } from '../test/kernels/cases';
 import { type AttentionResult, benchAttention } from './attention';
@@ -90,9 +91,10 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     commit: __PAGELM_COMMIT__,
     dawnFeatures: features,
+    mallocFastbins: fastbinsState(),
   };
   console.log(
-    `pagelm bench — ${device} — ${header.date} — commit ${header.commit} — Dawn: ${features.join(', ')}`,
+    `pagelm bench — ${device} — ${header.date} — commit ${header.commit} — Dawn: ${features.join(', ')} — malloc fastbins ${header.mallocFastbins ?? 'n/a'}`,
   );
 
   if (suites.has('kernels')) {
@@ -489,10 +491,13 @@ async function main(): Promise<void> {
   gpu.device.destroy();
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(`bench: ${(e as Error).stack ?? e}`);
-    process.exit(1);
-  },
-);
+// Fastbins off (src/node/malloc-tunables.ts): the JS-timed decode figures are the host's too.
+reexecWithoutFastbins()
+  .then((code) => (code === null ? main().then(() => 0) : code))
+  .then(
+    (code) => process.exit(code),
+    (e) => {
+      console.error(`bench: ${(e as Error).stack ?? e}`);
+      process.exit(1);
+    },
+  );

@@ -3,6 +3,7 @@
  * The `pagelm` command line (Node). Each subcommand lives in its own module; this file only
  * dispatches and turns errors into a message and a non-zero exit.
  */
+import { reexecWithoutFastbins } from '../node/malloc-tunables';
 import { CONVERT_HELP, convertCommand } from './convert';
 import { doctorCommand } from './doctor';
 import { QUALITY_HELP, qualityCommand } from './quality';
@@ -40,12 +41,15 @@ async function main(): Promise<void> {
   await cmd.run(rest);
 }
 
-main().then(
-  () => process.exit(0), // Dawn keeps the event loop alive; exit explicitly
-  (e: unknown) => {
-    const err = e as Error;
-    console.error(`pagelm: ${err.message}`);
-    if (process.env.PAGELM_DEBUG && err.stack) console.error(err.stack);
-    process.exit(err instanceof UsageError ? 2 : 1);
-  },
-);
+// Decoding in Node stalls on glibc's fastbins (src/node/malloc-tunables.ts): run without them.
+reexecWithoutFastbins()
+  .then((code) => (code === null ? main().then(() => 0) : code))
+  .then(
+    (code) => process.exit(code), // Dawn keeps the event loop alive; exit explicitly
+    (e: unknown) => {
+      const err = e as Error;
+      console.error(`pagelm: ${err.message}`);
+      if (process.env.PAGELM_DEBUG && err.stack) console.error(err.stack);
+      process.exit(err instanceof UsageError ? 2 : 1);
+    },
+  );

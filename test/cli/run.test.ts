@@ -2,9 +2,11 @@
  * `pagelm run` (and `pagelm quality --kv-cache`) end to end in Node (Dawn/lavapipe): convert the shared real models with the CLI,
  * then generate. Greedy text must match ../shared/models/README.md (Hugging Face transformers).
  */
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runsOnGlibc } from '../../src/node/malloc-tunables';
 import { buildCli, type Cli } from '../helpers/cli';
 import { STORIES260K, TINYSTORIES } from '../helpers/packs';
 
@@ -128,5 +130,43 @@ describe('pagelm quality --kv-cache', () => {
     const bad = cli.run('quality', tiny, '--ref', TINYSTORIES, '--kv-cache', 'fp8');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--kv-cache: 'fp8'/);
+  });
+});
+
+describe('the CLI re-executes itself with glibc malloc fastbins off (src/node/malloc-tunables.ts)', () => {
+  test('pagelm doctor reports fastbins off, and on with PAGELM_NO_REEXEC=1', () => {
+    if (!runsOnGlibc()) return; // the tunable is glibc's; elsewhere nothing is re-executed
+    const off = cli.runEnv({ GLIBC_TUNABLES: '' }, 'doctor', '--json');
+    expect(off.code).toBe(0);
+    expect(JSON.parse(off.stdout).host.mallocFastbins).toBe('off');
+    const on = cli.runEnv({ GLIBC_TUNABLES: '', PAGELM_NO_REEXEC: '1' }, 'doctor', '--json');
+    expect(on.code).toBe(0);
+    expect(JSON.parse(on.stdout).host.mallocFastbins).toBe('on');
+  });
+
+  test("a failing command's exit code and message pass through the re-execution", () => {
+    const r = cli.runEnv({ GLIBC_TUNABLES: '' }, 'no-such-command');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown command 'no-such-command'/);
+  });
+
+  test('SIGTERM to the CLI reaches the re-executed child: both exit, none is left behind', async () => {
+    if (!runsOnGlibc()) return;
+    const parent = spawn(process.execPath, [cli.script, 'doctor'], {
+      cwd: cli.root,
+      env: { ...process.env, GLIBC_TUNABLES: '' },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<number | null>((done) => parent.on('exit', (code) => done(code)));
+    let child = 0;
+    for (let i = 0; i < 200 && !child; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      const ps = spawnSync('ps', ['-o', 'pid=', '--ppid', String(parent.pid)], { encoding: 'utf8' });
+      child = Number(ps.stdout.trim().split('\n')[0] || 0);
+    }
+    expect(child).toBeGreaterThan(0);
+    parent.kill('SIGTERM');
+    expect(await exited).toBe(128 + 15);
+    expect(() => process.kill(child, 0)).toThrow(); // gone
   });
 });

@@ -16,6 +16,10 @@ export interface CliResult {
 export interface Cli {
   root: string;
   run(...args: string[]): CliResult;
+  /** run() with these variables added to the environment. */
+  runEnv(env: Record<string, string>, ...args: string[]): CliResult;
+  /** The bundled CLI script (to spawn it yourself). */
+  script: string;
   /** For runs that talk to a server living in the test process (spawnSync would block it). */
   runAsync(...args: string[]): Promise<CliResult>;
   dispose(): void;
@@ -30,16 +34,20 @@ export async function buildCli(): Promise<Cli> {
   const outDir = join(root, 'dist');
   await build({ configFile: 'vite.cli.config.ts', logLevel: 'error', build: { outDir, emptyOutDir: true } });
   const cli = join(outDir, 'pagelm.js');
+  const runEnv = (env: Record<string, string>, ...args: string[]): CliResult => {
+    const r = spawnSync(process.execPath, [cli, ...args], {
+      encoding: 'utf8',
+      cwd: root,
+      timeout: 300_000,
+      env: { ...process.env, ...env },
+    });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
   return {
     root,
-    run: (...args) => {
-      const r = spawnSync(process.execPath, [cli, ...args], {
-        encoding: 'utf8',
-        cwd: root,
-        timeout: 300_000,
-      });
-      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-    },
+    script: cli,
+    run: (...args) => runEnv({}, ...args),
+    runEnv,
     runAsync: (...args) =>
       new Promise((done, fail) => {
         const child = spawn(process.execPath, [cli, ...args], { cwd: root });
