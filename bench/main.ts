@@ -3,13 +3,15 @@
  * tables and, with --out FILE, written as JSON. Figures are ratios to the read bandwidth measured
  * in the same run on the same device; a figure above that roofline is a measurement bug and aborts.
  *
- *   --suites bandwidth,decode,prefill,gemv,gemm,attention,barrier,matrix,quant   which suites (default
+ *   --suites bandwidth,decode,prefill,gemv,gemm,attention,barrier,matrix,host,quant   which suites (default
  *                                          bandwidth,decode; prefill = a prompt by prefill chunk size
  *                                          (bench/prefill.ts, --chunks); gemv = per-layer kernel
  *                                          variants; gemm = the prefill matmuls; attention = decode attention alone, with diagnostic
  *                                          variants; barrier = do workgroup barriers wait for
  *                                          loads in flight (bench/barrier.ts); matrix = the
- *                                          subgroup-matrix MMA ceiling (bench/matrix.ts); quant = CPU
+ *                                          subgroup-matrix MMA ceiling (bench/matrix.ts); host = stalls
+ *                                          of a decode-like encode / submit / read loop (bench/host-stalls.ts,
+ *                                          malloc fastbins); quant = CPU
  *                                          quantizer speed; kernels = every
  *                                          kernel test case (test/kernels) on this adapter, to
  *                                          check kernels the CI adapters cannot run, e.g. matrix units)
@@ -34,6 +36,7 @@ import { type BarrierResult, benchBarrier } from './barrier';
 import { benchDecode, DECODE_VARIANTS, type DecodeResult } from './decode';
 import { benchGemm, type GemmResult } from './gemm';
 import { benchGemv, GEMV_VARIANTS, type GemvResult } from './gemv';
+import { benchHostStalls, type HostStallResult } from './host-stalls';
 import { benchMatrixPeak, H100_INT8_PEAK, type MatrixPeakResult, matrixPeakSkipReason } from './matrix';
 import { benchPrefill, type PrefillResult } from './prefill';
 import { benchQuantizers } from './quantizers';
@@ -273,6 +276,14 @@ async function main(): Promise<void> {
       );
     }
   }
+  let hostStalls: HostStallResult | undefined;
+  if (suites.has('host')) {
+    hostStalls = await benchHostStalls(gpu);
+    const h = hostStalls;
+    console.log(
+      `\nhost stalls of a decode-like loop (bench/host-stalls.ts; malloc fastbins ${h.fastbins ?? 'n/a'}): ${h.steps} steps, beginComputePass median ${h.beginMedianMs.toFixed(3)} ms, max ${h.beginMaxMs.toFixed(2)} ms, ${h.beginOver2ms} over 2 ms (${h.beginOver2msTotalMs.toFixed(1)} ms in all); encode + submit median ${h.stepMedianMs.toFixed(3)} ms, max ${h.stepMaxMs.toFixed(2)} ms`,
+    );
+  }
   const matrixResults: MatrixPeakResult[] = [];
   if (suites.has('matrix')) {
     const why = matrixPeakSkipReason(gpu);
@@ -483,6 +494,7 @@ async function main(): Promise<void> {
           attention: attentionResults,
           barrier: barrierResults,
           matrix: matrixResults,
+          hostStalls,
         },
         null,
         2,
