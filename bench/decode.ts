@@ -290,6 +290,7 @@ export async function benchDecode(
     kvCache?: KvFormat;
     lookahead?: number;
     paceReadback?: boolean;
+    paceTimerSlackMs?: number;
     prefillPieces?: boolean;
     settleMs?: number;
     /** Sampling instead of greedy (the chat page's way), seeded. */
@@ -310,6 +311,7 @@ export async function benchDecode(
     kvCache: opts.kvCache,
     lookahead: opts.lookahead,
     paceReadback: opts.paceReadback,
+    paceTimerSlackMs: opts.paceTimerSlackMs,
     prefillPieces: opts.prefillPieces,
   });
   if (opts.sampling) session.setSampling(opts.sampling, 1);
@@ -469,6 +471,8 @@ export interface DecodeVariant {
   lookahead?: number;
   /** SessionOptions.paceReadback (default on in Node). */
   paceReadback?: boolean;
+  /** SessionOptions.paceTimerSlackMs. */
+  paceTimerSlackMs?: number;
   /** SessionOptions.prefillPieces (default on GPUs). */
   prefillPieces?: boolean;
   /**
@@ -537,6 +541,8 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   lookahead3: { lookahead: 3 },
   // Ids read back as soon as each step is submitted (Dawn's Node binding spins meanwhile).
   'no-pacing': { paceReadback: false },
+  // The pacer without timer slack (session 15's): sleeps of 75% of the step however short.
+  'pace-no-slack': { paceTimerSlackMs: 0 },
   // A prefill chunk as one submit (before session 13: encoded whole before any GPU work).
   'prefill-one-submit': { prefillPieces: false },
   // 50 ms of host sleep between each stream's prompt and its first step (diagnostic).

@@ -160,6 +160,7 @@ async function main(): Promise<void> {
             paceReadback: DECODE_VARIANTS[variant]?.paceReadback,
             prefillPieces: DECODE_VARIANTS[variant]?.prefillPieces,
             settleMs: DECODE_VARIANTS[variant]?.settleMs,
+            paceTimerSlackMs: DECODE_VARIANTS[variant]?.paceTimerSlackMs,
             sampling:
               values.temperature === undefined
                 ? undefined

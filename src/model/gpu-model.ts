@@ -192,6 +192,8 @@ export interface SessionOptions {
    * Prefill chunks are not paced: pacing them measured slower prefill on the H100 (session 8).
    */
   paceReadback?: boolean;
+  /** ReadbackPacer's timer slack in ms (default TIMER_SLACK_MS; 0 = session 15's pacer, for the benchmark). */
+  paceTimerSlackMs?: number;
   /**
    * Submit a chunk of several tokens in pieces (default: on GPUs, off on CPU adapters, where the
    * "GPU" shares the host's cores): layer 1, then 2, 4, 8 … and the rest, each piece submitted as
@@ -359,6 +361,7 @@ export class GpuSession {
   private prefillPieces = false;
   /** Whether decodeStream paces its readbacks (SessionOptions.paceReadback). */
   private paced = false;
+  private paceTimerSlackMs: number | undefined;
   private readonly owned: GPUBuffer[] = [];
   private readonly kernels: Encodable[] = [];
   /** The step uniform's words (position, tokens), reused by every step. */
@@ -708,6 +711,7 @@ export class GpuSession {
     const plan: StepPlan = { embed, layers, prefillLayers, ensureFinalNorm, finalNorm, lmHead, sample };
     const session = new GpuSession(model, maxContext, maxChunk, kv, step, ids, history, idOut, logits, plan);
     session.paced = opts.paceReadback ?? gpu.caps.runtime === 'node-dawn';
+    session.paceTimerSlackMs = opts.paceTimerSlackMs;
     session.prefillPieces = opts.prefillPieces ?? !gpu.caps.software;
     session.owned.push(...owned);
     session.kernels.push(...kernels);
@@ -959,7 +963,7 @@ export class GpuSession {
     const inFlight: Promise<number>[] = [];
     let launched = 0;
     // In Node each readback waits for the previous id plus most of a step (ReadbackPacer).
-    const pacer = this.paced ? new ReadbackPacer() : null;
+    const pacer = this.paced ? new ReadbackPacer(this.paceTimerSlackMs) : null;
     let previous: Promise<number> | null = null;
     const launch = () => {
       while (inFlight.length <= this.lookahead && launched < maxSteps) {
