@@ -304,11 +304,9 @@ async function main(): Promise<void> {
   }
   const traced = decode.filter((d) => d.decode.some((c) => c.stream));
   if (traced.length) {
-    console.log(
-      '\ndecode stream, one traced run per context (ms per step; every step timestamped): JS-timed vs GPU busy + idle',
-    );
-    console.log(
-      `${'run'.padEnd(28)}${'ctx'.padStart(6)}${[
+    streamTable(
+      'decode stream, one traced run per context (ms per step; every step timestamped): JS-timed vs GPU busy + idle',
+      [
         'JS',
         'busy',
         'idle',
@@ -323,44 +321,35 @@ async function main(): Promise<void> {
         'max gap',
         'GC in it',
         'GC ms',
-      ]
-        .map((h) => h.padStart(10))
-        .join('')}`,
-    );
-    for (const d of traced) {
-      for (const c of d.decode) {
+      ],
+      traced,
+      (c) => {
         const t = c.stream;
-        if (!t) continue;
-        const cells = [
-          t.jsMs,
-          t.busyMs,
-          t.idleMs,
-          t.maxIdleMs,
-          t.firstBusyMs,
-          t.lastBusyMs,
-          t.readLatencyMs,
-          t.turnaroundMs,
-          c.hostEncodeMs ?? 0,
-          // Collections during the timed runs (not the traced one).
-          c.gcPerRun?.count ?? 0,
-          c.gcPerRun?.ms ?? 0,
-          // The traced run: its largest JS gap between ids, the GC inside it, all its GC.
-          t.maxGapMs,
-          t.gcInMaxGapMs,
-          t.gcMs,
-        ];
-        console.log(
-          `${`${d.shape} ${d.scheme}${d.variant === 'default' ? '' : `/${d.variant}`}`.padEnd(28)}${String(c.context).padStart(6)}${cells.map((x) => x.toFixed(3).padStart(10)).join('')}`,
-        );
-      }
-    }
-  }
-  if (traced.length) {
-    console.log(
-      '\ndecode stream on one clock (ms; GPU timestamps moved onto the host clock by causality, ± align / 2): the stream = start + GPU span + end',
+        return t
+          ? [
+              t.jsMs,
+              t.busyMs,
+              t.idleMs,
+              t.maxIdleMs,
+              t.firstBusyMs,
+              t.lastBusyMs,
+              t.readLatencyMs,
+              t.turnaroundMs,
+              c.hostEncodeMs ?? 0,
+              // Collections during the timed runs (not the traced one).
+              c.gcPerRun?.count ?? 0,
+              c.gcPerRun?.ms ?? 0,
+              // The traced run: its largest JS gap between ids, the GC inside it, all its GC.
+              t.maxGapMs,
+              t.gcInMaxGapMs,
+              t.gcMs,
+            ]
+          : null;
+      },
     );
-    console.log(
-      `${'run'.padEnd(28)}${'ctx'.padStart(6)}${[
+    streamTable(
+      'decode stream on one clock (ms; GPU timestamps moved onto the host clock by causality, ± align / 2): the stream = start + GPU span + end',
+      [
         'stream',
         'start',
         'GPU span',
@@ -372,16 +361,13 @@ async function main(): Promise<void> {
         'queued',
         'align',
         'GC start',
-      ]
-        .map((h) => h.padStart(10))
-        .join('')}`,
-    );
-    for (const d of traced) {
-      for (const c of d.decode) {
+      ],
+      traced,
+      (c) => {
         const t = c.stream?.timeline;
-        if (!t) continue;
+        if (!t) return null;
         const last = t.steps[t.steps.length - 1];
-        const cells = [
+        return [
           last.read,
           t.startMs,
           last.end - t.steps[0].begin,
@@ -394,11 +380,8 @@ async function main(): Promise<void> {
           t.alignMs,
           c.stream?.gcInStartMs ?? 0,
         ];
-        console.log(
-          `${`${d.shape} ${d.scheme}${d.variant === 'default' ? '' : `/${d.variant}`}`.padEnd(28)}${String(c.context).padStart(6)}${cells.map((x) => x.toFixed(3).padStart(10)).join('')}`,
-        );
-      }
-    }
+      },
+    );
   }
   const hosted = decode.filter((d) => d.decode.some((c) => c.hostSteps?.length));
   if (hosted.length) {
@@ -411,7 +394,7 @@ async function main(): Promise<void> {
         for (const [i, h] of (c.hostSteps ?? []).entries()) {
           const tokS = c.runsTokensPerS?.[i];
           console.log(
-            `${`${d.shape} ${d.scheme}${d.variant === 'default' ? '' : `/${d.variant}`}`.padEnd(28)}${String(c.context).padStart(6)} ${h.stream.padEnd(7)}${tokS === undefined ? '' : ` ${tokS.toFixed(1)} tok/s`}  median step ${h.medianMs.toFixed(2)}  first (after ${h.firstDelayMs.toFixed(2)}) ${phases(h.firstMs)}  slowest #${h.slowest} ${phases(h.slowestMs)}${h.gcInSlowestMs > 0 ? ` (GC ${h.gcInSlowestMs.toFixed(2)})` : ''}${h.slowestSched.length ? ` [on CPU ${h.slowestSched[0].toFixed(2)}, runnable ${h.slowestSched[1].toFixed(2)}; first step ${h.firstSched[0].toFixed(2)}, ${h.firstSched[1].toFixed(2)}]` : ''}`,
+            `${runLabel(d)}${String(c.context).padStart(6)} ${h.stream.padEnd(7)}${tokS === undefined ? '' : ` ${tokS.toFixed(1)} tok/s`}  median step ${h.medianMs.toFixed(2)}  first (after ${h.firstDelayMs.toFixed(2)}) ${phases(h.firstMs)}  slowest #${h.slowest} ${phases(h.slowestMs)}${h.gcInSlowestMs > 0 ? ` (GC ${h.gcInSlowestMs.toFixed(2)})` : ''}${h.slowestSched.length ? ` [on CPU ${h.slowestSched[0].toFixed(2)}, runnable ${h.slowestSched[1].toFixed(2)}; first step ${h.firstSched[0].toFixed(2)}, ${h.firstSched[1].toFixed(2)}]` : ''}`,
           );
         }
       }
@@ -502,6 +485,31 @@ async function main(): Promise<void> {
       ),
     );
   gpu.device.destroy();
+}
+
+/** A decode result's row label: shape, scheme and (unless default) variant. */
+function runLabel(d: DecodeResult): string {
+  return `${d.shape} ${d.scheme}${d.variant === 'default' ? '' : `/${d.variant}`}`.padEnd(28);
+}
+
+/** A table of one row per decode result and context: `cells` gives the row's numbers, or null to skip it. */
+function streamTable(
+  title: string,
+  headers: string[],
+  results: DecodeResult[],
+  cells: (c: DecodeResult['decode'][number]) => number[] | null,
+): void {
+  console.log(`\n${title}`);
+  console.log(`${'run'.padEnd(28)}${'ctx'.padStart(6)}${headers.map((h) => h.padStart(10)).join('')}`);
+  for (const d of results) {
+    for (const c of d.decode) {
+      const row = cells(c);
+      if (row)
+        console.log(
+          `${runLabel(d)}${String(c.context).padStart(6)}${row.map((x) => x.toFixed(3).padStart(10)).join('')}`,
+        );
+    }
+  }
 }
 
 // Fastbins off (src/node/malloc-tunables.ts): the JS-timed decode figures are the host's too.
