@@ -215,6 +215,8 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
   // GC pauses in the stream, to tell a host stall that is a collection from one that is not.
   const gc = observeGc();
   session.hostPhases = [];
+  // Only in the traced stream: two file reads per step would tax the timed runs.
+  session.hostProbe = threadSchedMs;
   const t0 = performance.now();
   const phases = session.hostPhases;
   try {
@@ -222,6 +224,7 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
   } finally {
     session.stepTrace = null;
     session.hostPhases = null;
+    session.hostProbe = null;
   }
   const jsMs = (performance.now() - t0) / steps;
   await gc.stop();
@@ -315,7 +318,6 @@ export async function benchDecode(
     prefillPieces: opts.prefillPieces,
   });
   if (opts.sampling) session.setSampling(opts.sampling, 1);
-  session.hostProbe = threadSchedMs;
   // Per token every linear weight is read once; an untied embedding table only one row.
   const perTokenWeights = weights.weightBytes - weights.tensorBytes('model.embed_tokens.weight');
   // K and V as the session stores them (f16 for quantized packs unless a variant asks for int8).

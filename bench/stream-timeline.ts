@@ -46,7 +46,7 @@ export interface StreamTimeline {
   lateMaxMs: number;
   /** Mean time from a step's pass ending to its readback being requested (> 0: asked late). */
   requestLateMs: number;
-  /** Steps whose readback was requested after their pass had ended. */
+  /** Steps whose readback was requested after their pass had ended (by more than alignMs / 2). */
   requestedAfterEnd: number;
   /** Mean time a submitted step waited before its pass began (GPU busy with the one before). */
   queuedMs: number;
@@ -80,7 +80,7 @@ export function streamTimeline(t0: number, steps: StepTimes[]): StreamTimeline {
     lateMs: mean(late),
     lateMaxMs: Math.max(...late),
     requestLateMs: mean(requestLate),
-    requestedAfterEnd: requestLate.filter((x) => x > 0).length,
+    requestedAfterEnd: requestLate.filter((x) => x > (hi - lo) / 2).length,
     queuedMs: mean(on.map((s) => s.begin - s.submitted)),
     steps: on,
   };

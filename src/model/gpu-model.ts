@@ -924,7 +924,7 @@ export class GpuSession {
     }
     const t1 = performance.now();
     const commands = enc.finish();
-    const tFinished = phases ? performance.now() : 0;
+    const tFinished = phases || trace ? performance.now() : 0;
     device.queue.submit([commands]);
     this.position += tokens;
     const t2 = performance.now();
@@ -937,7 +937,7 @@ export class GpuSession {
     this.hostStats.steps += 1;
     if (trace) {
       trace.encoded.push(t0);
-      trace.submitting.push(t1);
+      trace.submitting.push(tFinished);
       trace.submitted.push(t2);
     }
     if (!out) return -1;

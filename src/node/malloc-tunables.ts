@@ -9,10 +9,10 @@ import { constants } from 'node:os';
  * collects those functions their finalizers free the records into glibc's fastbins, and the next
  * large allocation — the first block of a command encoder's commands, in beginComputePass — merges
  * every one of them (malloc_consolidate) before it returns. After a long wait (a 2,048-token
- * prompt's readback) that was one 16–29 ms call in the first decode step on the H100, and
- * 6–25 ms calls every few steps on lavapipe, where a profile of the stalls is all
- * malloc_consolidate. With `glibc.malloc.mxfast=0` there are no fastbins and the stalls are gone
- * (docs/benchmarks.md, session 16). glibc reads tunables only at process start, so the process
+ * prompt's readback) the first decode step on the H100 spent 9–12 ms in beginComputePass; on
+ * lavapipe such calls take 6–25 ms every few steps, and a profile of them is malloc_consolidate.
+ * With `glibc.malloc.mxfast=0` there are no fastbins and neither stall shows (docs/benchmarks.md,
+ * session 16). glibc reads tunables only at process start, so the process
  * re-executes itself once with the tunable set. Browsers are not affected (no such binding).
  */
 export const NO_FASTBINS = 'glibc.malloc.mxfast=0';
@@ -45,28 +45,43 @@ export function runsOnGlibc(): boolean {
 /** 'off' when this process runs with the tunable, 'on' on glibc without it, null elsewhere. */
 export function fastbinsState(): 'off' | 'on' | null {
   if (!runsOnGlibc()) return null;
-  return (process.env.GLIBC_TUNABLES ?? '').includes(NO_FASTBINS) ? 'off' : 'on';
+  return (process.env.GLIBC_TUNABLES ?? '').split(':').includes(NO_FASTBINS) ? 'off' : 'on';
 }
 
 /**
- * Re-executes this script with fastbins off and resolves to the child's exit code (signals the
- * parent gets are passed on; a child killed by a signal gives 128 + its number), or resolves to
- * null at once where no re-execution is needed: the caller then carries on.
+ * Re-executes this script with fastbins off and resolves to the child's exit code, or resolves to
+ * null where no re-execution is needed or the child cannot be started: the caller then carries on
+ * in this process. A child killed by a signal kills this process with the same signal. SIGTERM and
+ * SIGHUP sent to this process are passed on; SIGINT is not (a terminal's Ctrl-C already reaches
+ * the whole process group, and `pagelm convert` reads a second SIGINT as "stop now"), but it no
+ * longer ends this process before the child.
  */
 export function reexecWithoutFastbins(): Promise<number | null> {
   const env = fastbinsOffEnv(process.env, runsOnGlibc());
   if (!env) return Promise.resolve(null);
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
       stdio: 'inherit',
       env,
     });
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
-    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-    for (const s of signals) process.on(s, forward);
-    child.on('error', reject);
+    const ignore = () => {};
+    const handlers: [NodeJS.Signals, (s: NodeJS.Signals) => void][] = [
+      ['SIGTERM', forward],
+      ['SIGHUP', forward],
+      ['SIGINT', ignore],
+    ];
+    for (const [s, h] of handlers) process.on(s, h);
+    const release = () => {
+      for (const [s, h] of handlers) process.off(s, h);
+    };
+    child.on('error', () => {
+      release();
+      resolve(null);
+    });
     child.on('exit', (code, signal) => {
-      for (const s of signals) process.off(s, forward);
+      release();
+      if (signal) process.kill(process.pid, signal);
       resolve(code ?? 128 + (signal ? constants.signals[signal] : 0));
     });
   });

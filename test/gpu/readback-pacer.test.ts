@@ -65,12 +65,18 @@ describe('readback pacing', () => {
     for (const step of [0.9, 1.5, 2.8, 5]) expect(lateReads(step, new ReadbackPacer())).toBe(0);
     // Session 15's pacer: its 1.1 ms sleeps for a 1.5 ms step fire after the step is done.
     expect(lateReads(1.5, new ReadbackPacer(0))).toBeGreaterThan(0.2);
+    // …and its 2.1 ms sleeps for the 7B's 2.8 ms step (paced in both) wake after it too.
+    expect(lateReads(2.8, new ReadbackPacer(0))).toBeGreaterThan(0);
   });
 
   test('sleeps under a millisecond are skipped', () => {
     const p = new ReadbackPacer();
     p.arrived(0);
-    expect(p.arrived(1)).toBe(0);
+    // 0.75 · 2 − 1 = 0.5 ms: under the minimum, skipped.
+    expect(p.arrived(2)).toBe(0);
+    const q = new ReadbackPacer();
+    q.arrived(0);
+    expect(q.arrived(2.7)).toBeCloseTo(PACE_FRACTION * 2.7 - TIMER_SLACK_MS, 9);
   });
 
   test('ReadbackPacer.next() sleeps for the fraction of the learned interval', async () => {
