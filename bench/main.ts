@@ -27,7 +27,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { acquireDevice } from '../src/gpu/device';
 import { STEP_PHASES } from '../src/model/gpu-model';
-import { fastbinsState, reexecWithoutFastbins } from '../src/node/malloc-tunables';
+import { fastbinsState, runWithoutFastbins } from '../src/node/malloc-tunables';
 import type { Scheme } from '../src/quant/types';
 import { kernelCases } from '../test/kernels/cases';
 import { type AttentionResult, benchAttention } from './attention';
@@ -513,12 +513,10 @@ function streamTable(
 }
 
 // Fastbins off (src/node/malloc-tunables.ts): the JS-timed decode figures are the host's too.
-reexecWithoutFastbins()
-  .then((code) => (code === null ? main().then(() => 0) : code))
-  .then(
-    (code) => process.exit(code),
-    (e) => {
-      console.error(`bench: ${(e as Error).stack ?? e}`);
-      process.exit(1);
-    },
-  );
+runWithoutFastbins(main).then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(`bench: ${(e as Error).stack ?? e}`);
+    process.exit(1);
+  },
+);

@@ -3,7 +3,7 @@
  * The `pagelm` command line (Node). Each subcommand lives in its own module; this file only
  * dispatches and turns errors into a message and a non-zero exit.
  */
-import { reexecWithoutFastbins } from '../node/malloc-tunables';
+import { runWithoutFastbins } from '../node/malloc-tunables';
 import { CONVERT_HELP, convertCommand } from './convert';
 import { doctorCommand } from './doctor';
 import { QUALITY_HELP, qualityCommand } from './quality';
@@ -42,14 +42,12 @@ async function main(): Promise<void> {
 }
 
 // Decoding in Node stalls on glibc's fastbins (src/node/malloc-tunables.ts): run without them.
-reexecWithoutFastbins()
-  .then((code) => (code === null ? main().then(() => 0) : code))
-  .then(
-    (code) => process.exit(code), // Dawn keeps the event loop alive; exit explicitly
-    (e: unknown) => {
-      const err = e as Error;
-      console.error(`pagelm: ${err.message}`);
-      if (process.env.PAGELM_DEBUG && err.stack) console.error(err.stack);
-      process.exit(err instanceof UsageError ? 2 : 1);
-    },
-  );
+runWithoutFastbins(main).then(
+  (code) => process.exit(code), // Dawn keeps the event loop alive; exit explicitly
+  (e: unknown) => {
+    const err = e as Error;
+    console.error(`pagelm: ${err.message}`);
+    if (process.env.PAGELM_DEBUG && err.stack) console.error(err.stack);
+    process.exit(err instanceof UsageError ? 2 : 1);
+  },
+);

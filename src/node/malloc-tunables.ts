@@ -86,3 +86,14 @@ export function reexecWithoutFastbins(): Promise<number | null> {
     });
   });
 }
+
+/**
+ * A Node entry point's body run with fastbins off: in the re-executed child, or here where no
+ * re-execution is needed. Resolves to the exit code (0 once `main` is done); `main`'s errors reject.
+ */
+export async function runWithoutFastbins(main: () => Promise<void>): Promise<number> {
+  const code = await reexecWithoutFastbins();
+  if (code !== null) return code;
+  await main();
+  return 0;
+}
