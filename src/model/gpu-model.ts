@@ -872,12 +872,12 @@ export class GpuSession {
     }
     // From here to the submit nothing awaits: concurrent steps (decodeStream) are encoded and
     // submitted in call order, each with its own position.
-    const probe = this.hostPhases && this.hostProbe ? this.hostProbe() : null;
+    const phases = this.hostPhases;
+    const probe = phases && this.hostProbe ? this.hostProbe() : null;
     const t0 = performance.now();
     this.stepWords[0] = this.position;
     this.stepWords[1] = tokens;
     device.queue.writeBuffer(this.step, 0, this.stepWords);
-    const phases = this.hostPhases;
     const tWritten = phases ? performance.now() : 0;
     const label = `step@${this.position}+${tokens}`;
     let enc = device.createCommandEncoder({ label });
