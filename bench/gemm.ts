@@ -64,20 +64,27 @@ export const GEMM_VARIANTS: GemmVariant[] = [
     tokensPerWorkgroup: 0,
     matrix: { grid, kTile },
   })),
-  // Where the 4x2 kernel's time goes: its K loop without the global loads, without the staging
-  // stores (the loads then die too), without the MMAs.
+  // Where the 4x2 and 4x4 kernels' time goes: their K loop without the global loads, without the
+  // staging stores (the loads then die too), without the MMAs.
   ...(
     [
-      ['loads', 1],
-      ['staging', 2],
-      ['MMAs', 4],
+      ['4x2', 128],
+      ['4x4', 64],
     ] as const
-  ).map(([part, strip]) => ({
-    name: `matrix 4x2 K128 −${part}`,
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrix: { grid: '4x2' as const, kTile: 128, strip },
-  })),
+  ).flatMap(([grid, kTile]) =>
+    (
+      [
+        ['loads', 1],
+        ['staging', 2],
+        ['MMAs', 4],
+      ] as const
+    ).map(([part, strip]) => ({
+      name: `matrix ${grid} K${kTile} −${part}`,
+      threadsPerRow: 0,
+      tokensPerWorkgroup: 0,
+      matrix: { grid, kTile, strip },
+    })),
+  ),
   { name: 'block8 tpr4', threadsPerRow: 4, tokensPerWorkgroup: 8 },
   { name: 'block8 tpr8', threadsPerRow: 8, tokensPerWorkgroup: 8 },
   { name: 'block4 tpr4', threadsPerRow: 4, tokensPerWorkgroup: 4 },

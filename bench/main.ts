@@ -297,7 +297,7 @@ async function main(): Promise<void> {
       for (const r of await benchMatrixPeak(gpu)) {
         matrixResults.push(r);
         console.log(
-          `${r.name.padEnd(13)} ${String(r.workgroupSize).padStart(3)} inv. ${String(r.workgroups).padStart(5)} workgroups ${r.microseconds.toFixed(2).padStart(9)} µs ${(r.opsPerSecond / 1e12).toFixed(1).padStart(7)} T ${(100 * r.peakFraction).toFixed(1).padStart(5)}%`,
+          `${r.name.padEnd(20)} ${String(r.workgroupSize).padStart(3)} inv. ${String(r.workgroups).padStart(5)} workgroups ${r.microseconds.toFixed(2).padStart(9)} µs ${(r.opsPerSecond / 1e12).toFixed(1).padStart(7)} T ${(100 * r.peakFraction).toFixed(1).padStart(5)}%`,
         );
       }
     }

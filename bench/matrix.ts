@@ -15,9 +15,9 @@ import { calibrateIterations, timeGpu } from './timer';
  * runs ITERS iterations per subgroup; every result is checked exactly against the CPU after timing.
  */
 export interface MatrixPeakResult {
-  /** 'regs', 'shared 2x4', 'shared 4x4' or 'global-A 2x4'. */
+  /** 'regs', 'shared 2x4', 'shared 4x4', 'global-A 2x4' or 'gemm-loop …'. */
   name: string;
-  /** Invocations per workgroup: 32 (one subgroup) or 128 (four doing the same work). */
+  /** Invocations per workgroup: 32 (one subgroup) or more (subgroups doing the same work). */
   workgroupSize: number;
   workgroups: number;
   /** MMAs (16×16×32) per dispatch, all subgroups. */
@@ -61,6 +61,10 @@ interface MatrixCase {
   /** Bytes of workgroup memory the entry point declares: staged rows (32 or 64 X + 64 W) × 144. */
   sharedBytes: number;
   workgroupSizes: number[];
+  /** gemm_loop: a barrier pair after every `sync` iterations (the shader's SYNC; 0 none). */
+  sync?: number;
+  /** gemm_loop: rows placed per subgroup by subgroup_id, as the GEMM's grid (flag SGID). */
+  sgid?: boolean;
 }
 
 const CASES: MatrixCase[] = [
@@ -100,6 +104,29 @@ const CASES: MatrixCase[] = [
     sharedBytes: 64 * 144,
     workgroupSizes: [32],
   },
+  // The GEMM's multiply step in its setting (session 17): its workgroup sizes (4 × 2: 256, 4 × 4:
+  // 512), its barrier rhythm (a pair per K tile: every 4 iterations at K tile 128, 2 at 64) and its
+  // subgroup_id-placed rows, one factor at a time against shared 2x4.
+  ...(
+    [
+      [0, false],
+      [4, false],
+      [2, false],
+      [0, true],
+      [4, true],
+      [2, true],
+    ] as const
+  ).map(([sync, sgid]) => ({
+    name: `gemm-loop${sync ? ` sync${sync}` : ''}${sgid ? ' sgid' : ''}`,
+    entryPoint: 'gemm_loop',
+    rows: 2,
+    cols: 4,
+    stepsK: true,
+    sharedBytes: 256 * 144,
+    workgroupSizes: [128, 256, 512],
+    sync,
+    sgid,
+  })),
 ];
 
 /** Why the suite cannot run on this adapter, or null. Nothing is compiled before this passes. */
@@ -135,10 +162,16 @@ export async function benchMatrixPeak(gpu: GpuContext): Promise<MatrixPeakResult
         console.log(`matrix: ${c.name} at ${wg} invocations skipped — over the device's workgroup limits`);
         continue;
       }
+      // The 4 × 2 GEMM needs exactly what SGID needs: WGSL subgroup_id and subgroup_uniformity.
+      if (c.sgid && !matrixUnitsAvailable(gpu, 128, '4x2')) {
+        console.log(`matrix: ${c.name} skipped — no WGSL subgroup_id / subgroup_uniformity`);
+        continue;
+      }
       const pipeline = await gpu.pipelines.get({
         shader,
         entryPoint: c.entryPoint,
-        constants: { WG: wg, ITERS },
+        flags: { SGID: c.sgid ?? false },
+        constants: { WG: wg, ITERS, ...(c.sync ? { SYNC: c.sync } : {}) },
       });
       const group = bindGroup(device, pipeline, [src, out]);
       for (const workgroups of [SMS * 4, SMS * 16]) {

@@ -17,9 +17,16 @@
 // ROW_WORDS each]. The shared cases stage X tile 0 and the W tile; global_a_2x4 reads X tile
 // (wid % X_TILES) straight from src.
 enable chromium_experimental_subgroup_matrix;
+#if SGID
+enable subgroups;
+requires subgroup_id, subgroup_uniformity;
+#endif
 
 override WG: u32 = 32u;
 override ITERS: u32 = 1024u;
+// gemm_loop only: a pair of workgroup barriers after every SYNC iterations (0: none) — the GEMM
+// has two per K tile, i.e. every 2 (K tile 64) or 4 (128) of these iterations.
+override SYNC: u32 = 0u;
 
 // Constants, not overrides: the matrix loads' bounds are checked against the arrays' sizes when
 // the pipeline is made (as in the GEMM).
@@ -43,6 +50,11 @@ const SLOT_WORDS: u32 = 16u * RESULT_WORDS;
 var<workgroup> xs32: array<i32, 32u * ROW_WORDS>;   // X tile 0, rows 0..31
 var<workgroup> xs64: array<i32, 64u * ROW_WORDS>;   // X tile 0, rows 0..63
 var<workgroup> ws: array<i32, 64u * ROW_WORDS>;     // the W tile
+// gemm_loop: the GEMM's 4 × 2 staged tiles (128 X rows, 128 W rows), here 4 copies of X tile 0's
+// 32 rows and 2 of the W tile, so a subgroup placed by subgroup_id reads its own rows and still
+// computes slot 0's values.
+var<workgroup> xs128: array<i32, 128u * ROW_WORDS>;
+var<workgroup> ws128: array<i32, 128u * ROW_WORDS>;
 
 fn stage_ws(lid: u32) {
   for (var e = lid; e < TILE_WORDS; e += WG) {
@@ -256,6 +268,67 @@ fn global_a_2x4(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id
     acc11 = subgroupMatrixMultiplyAccumulate(a1, b1, acc11);
     acc12 = subgroupMatrixMultiplyAccumulate(a1, b2, acc12);
     acc13 = subgroupMatrixMultiplyAccumulate(a1, b3, acc13);
+  }
+  let o = (wid.x % X_TILES) * SLOT_WORDS;
+  subgroupMatrixStore<row_major>(&out, o, acc00, 16u);
+  subgroupMatrixStore<row_major>(&out, o + 1u * RESULT_WORDS, acc01, 16u);
+  subgroupMatrixStore<row_major>(&out, o + 2u * RESULT_WORDS, acc02, 16u);
+  subgroupMatrixStore<row_major>(&out, o + 3u * RESULT_WORDS, acc03, 16u);
+  subgroupMatrixStore<row_major>(&out, o + 4u * RESULT_WORDS, acc10, 16u);
+  subgroupMatrixStore<row_major>(&out, o + 5u * RESULT_WORDS, acc11, 16u);
+  subgroupMatrixStore<row_major>(&out, o + 6u * RESULT_WORDS, acc12, 16u);
+  subgroupMatrixStore<row_major>(&out, o + 7u * RESULT_WORDS, acc13, 16u);
+}
+
+// The GEMM's multiply step in its setting (session 17): shared_2x4's loop in workgroups of up to
+// 16 subgroups, optionally with SYNC's barrier pairs and (flag SGID) each subgroup's rows placed
+// by subgroup_id as the GEMM's grid places them (sm = 32 · ((sg / 2) % 4), sn = 64 · (sg % 2)).
+// Without SGID every subgroup reads rows 0.. of the staged copies, like shared_2x4.
+@compute @workgroup_size(WG)
+#if SGID
+fn gemm_loop(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
+             @builtin(subgroup_id) sg: u32) {
+  let xb = ((sg / 2u) % 4u) * 32u * ROW_WORDS;
+  let wb = (sg % 2u) * 64u * ROW_WORDS;
+#else
+fn gemm_loop(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let xb = 0u;
+  let wb = 0u;
+#endif
+  for (var e = lid; e < 128u * ROW_WORDS; e += WG) {
+    xs128[e] = src[X_AT + e % (32u * ROW_WORDS)];
+    ws128[e] = src[W_AT + e % TILE_WORDS];
+  }
+  workgroupBarrier();
+  let kstep = bitcast<u32>(src[0]);
+  var acc00 = subgroup_matrix_result<i32, 16, 16>();
+  var acc01 = subgroup_matrix_result<i32, 16, 16>();
+  var acc02 = subgroup_matrix_result<i32, 16, 16>();
+  var acc03 = subgroup_matrix_result<i32, 16, 16>();
+  var acc10 = subgroup_matrix_result<i32, 16, 16>();
+  var acc11 = subgroup_matrix_result<i32, 16, 16>();
+  var acc12 = subgroup_matrix_result<i32, 16, 16>();
+  var acc13 = subgroup_matrix_result<i32, 16, 16>();
+  for (var i = 0u; i < ITERS; i++) {
+    let k8 = k_words(i, kstep);
+    let a0 = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>, row_major>(&xs128, xb + k8, ROW_WORDS);
+    let a1 = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>, row_major>(&xs128, xb + 16u * ROW_WORDS + k8, ROW_WORDS);
+    let b0 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws128, wb + k8, ROW_WORDS);
+    let b1 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws128, wb + 16u * ROW_WORDS + k8, ROW_WORDS);
+    let b2 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws128, wb + 32u * ROW_WORDS + k8, ROW_WORDS);
+    let b3 = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>, col_major>(&ws128, wb + 48u * ROW_WORDS + k8, ROW_WORDS);
+    acc00 = subgroupMatrixMultiplyAccumulate(a0, b0, acc00);
+    acc01 = subgroupMatrixMultiplyAccumulate(a0, b1, acc01);
+    acc02 = subgroupMatrixMultiplyAccumulate(a0, b2, acc02);
+    acc03 = subgroupMatrixMultiplyAccumulate(a0, b3, acc03);
+    acc10 = subgroupMatrixMultiplyAccumulate(a1, b0, acc10);
+    acc11 = subgroupMatrixMultiplyAccumulate(a1, b1, acc11);
+    acc12 = subgroupMatrixMultiplyAccumulate(a1, b2, acc12);
+    acc13 = subgroupMatrixMultiplyAccumulate(a1, b3, acc13);
+    if (SYNC != 0u && i % SYNC == SYNC - 1u) {
+      workgroupBarrier();
+      workgroupBarrier();
+    }
   }
   let o = (wid.x % X_TILES) * SLOT_WORDS;
   subgroupMatrixStore<row_major>(&out, o, acc00, 16u);
