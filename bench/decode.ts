@@ -127,6 +127,48 @@ export interface HostSteps {
   slowestSched: number[];
   /** Median host time of a step. */
   medianMs: number;
+  /** The widest gap between consecutive ids of the stream (GpuSession.hostReads), where recorded. */
+  widestGap?: ReadGap;
+}
+
+/**
+ * The widest gap between consecutive ids reaching JS (the first id: from the stream's call), on
+ * the host's clock, and where it went: a stall between steps (sessions 16–17) lies here rather
+ * than in a step's encode or submit.
+ */
+export interface ReadGap {
+  /** The step whose id ended the gap. */
+  step: number;
+  gapMs: number;
+  /** From the gap's start: when that step was submitted (≤ 0: queued ahead, as lookahead means). */
+  submittedAtMs: number;
+  /** From the gap's start: when its map was requested (after the pacer's sleep). */
+  mapRequestedAtMs: number;
+  /** Map requested → id read: the GPU's remaining work and the map's own latency. */
+  mapMs: number;
+  gcMs: number;
+}
+
+/** ReadGap of a stream: `reads` as GpuSession.hostReads records them, `t0` the stream's call. */
+export function widestReadGap(
+  t0: number,
+  reads: number[][],
+  gcMs: (from: number, to: number) => number,
+): ReadGap | undefined {
+  let best: ReadGap | undefined;
+  for (const [k, [submitted, requested, read]] of reads.entries()) {
+    const from = k ? reads[k - 1][2] : t0;
+    if (best && read - from <= best.gapMs) continue;
+    best = {
+      step: k,
+      gapMs: read - from,
+      submittedAtMs: submitted - from,
+      mapRequestedAtMs: requested - from,
+      mapMs: read - requested,
+      gcMs: gcMs(from, read),
+    };
+  }
+  return best;
 }
 
 /**
@@ -149,6 +191,7 @@ export function summarizeHostSteps(
   t0: number,
   phases: number[][],
   gcMs: (from: number, to: number) => number,
+  reads: number[][] = [],
 ): HostSteps {
   // Each entry: STEP_PHASES.length + 1 times, then the probe's numbers before and after the step.
   const n = STEP_PHASES.length + 1;
@@ -173,6 +216,7 @@ export function summarizeHostSteps(
     firstSched: none ? [] : sched(phases[0]),
     slowestSched: none ? [] : sched(phases[slowest]),
     medianMs: none ? 0 : median(phases.map(total)),
+    widestGap: widestReadGap(t0, reads, gcMs),
   };
 }
 
@@ -215,15 +259,18 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
   // GC pauses in the stream, to tell a host stall that is a collection from one that is not.
   const gc = observeGc();
   session.hostPhases = [];
+  session.hostReads = [];
   // Only in the traced stream: two file reads per step would tax the timed runs.
   session.hostProbe = threadSchedMs;
   const t0 = performance.now();
   const phases = session.hostPhases;
+  const reads = session.hostReads;
   try {
     await session.decodeStream(steps, () => true);
   } finally {
     session.stepTrace = null;
     session.hostPhases = null;
+    session.hostReads = null;
     session.hostProbe = null;
   }
   const jsMs = (performance.now() - t0) / steps;
@@ -270,7 +317,7 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
     gcMs: gc.ms(t0, read[read.length - 1] ?? t0),
     timeline,
     gcInStartMs: gc.ms(t0, t0 + timeline.startMs),
-    hostSteps: summarizeHostSteps('traced', t0, phases, gc.ms),
+    hostSteps: summarizeHostSteps('traced', t0, phases, gc.ms, reads),
   };
 }
 
@@ -363,18 +410,20 @@ export async function benchDecode(
     // Collections during the timed streams (Node's host pauses: see ReadbackPacer).
     const gc = observeGc();
     const windows: [number, number][] = [];
-    const runPhases: [number, number[][]][] = [];
+    const runPhases: [number, number[][], number[][]][] = [];
     for (let r = 0; r < 3; r++) {
       session.reset();
       await session.prefill(randomIds(context, config.vocabSize));
       await sleepMs(opts.settleMs ?? 0);
       session.hostPhases = [];
+      session.hostReads = [];
       const t0 = performance.now();
       const host0 = { ...session.hostStats };
       await session.decodeStream(opts.decodeTokens, () => true);
       const t1 = performance.now();
-      runPhases.push([t0, session.hostPhases]);
+      runPhases.push([t0, session.hostPhases, session.hostReads]);
       session.hostPhases = null;
+      session.hostReads = null;
       windows.push([t0, t1]);
       const steps = session.hostStats.steps - host0.steps;
       encodes.push((session.hostStats.encodeMs - host0.encodeMs) / steps);
@@ -382,8 +431,8 @@ export async function benchDecode(
       runs.push((t1 - t0) / 1e3 / opts.decodeTokens);
     }
     await gc.stop();
-    const hostSteps = runPhases.map(([t0, phases], r) =>
-      summarizeHostSteps(`run ${r + 1}`, t0, phases, gc.ms),
+    const hostSteps = runPhases.map(([t0, phases, reads], r) =>
+      summarizeHostSteps(`run ${r + 1}`, t0, phases, gc.ms, reads),
     );
     const gcPerRun = {
       count: windows.reduce((n, [a, b]) => n + gc.count(a, b), 0) / windows.length,

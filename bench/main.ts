@@ -33,7 +33,7 @@ import { kernelCases } from '../test/kernels/cases';
 import { type AttentionResult, benchAttention } from './attention';
 import { measureBandwidth } from './bandwidth';
 import { type BarrierResult, benchBarrier } from './barrier';
-import { benchDecode, DECODE_VARIANTS, type DecodeResult } from './decode';
+import { benchDecode, DECODE_VARIANTS, type DecodeResult, type ReadGap } from './decode';
 import { benchGemm, type GemmResult } from './gemm';
 import { benchGemv, GEMV_VARIANTS, type GemvResult } from './gemv';
 import { benchHostStalls, type HostStallResult } from './host-stalls';
@@ -394,7 +394,7 @@ async function main(): Promise<void> {
         for (const [i, h] of (c.hostSteps ?? []).entries()) {
           const tokS = c.runsTokensPerS?.[i];
           console.log(
-            `${runLabel(d)}${String(c.context).padStart(6)} ${h.stream.padEnd(7)}${tokS === undefined ? '' : ` ${tokS.toFixed(1)} tok/s`}  median step ${h.medianMs.toFixed(2)}  first (after ${h.firstDelayMs.toFixed(2)}) ${phases(h.firstMs)}  slowest #${h.slowest} ${phases(h.slowestMs)}${h.gcInSlowestMs > 0 ? ` (GC ${h.gcInSlowestMs.toFixed(2)})` : ''}${h.slowestSched.length ? ` [on CPU ${h.slowestSched[0].toFixed(2)}, runnable ${h.slowestSched[1].toFixed(2)}; first step ${h.firstSched[0].toFixed(2)}, ${h.firstSched[1].toFixed(2)}]` : ''}`,
+            `${runLabel(d)}${String(c.context).padStart(6)} ${h.stream.padEnd(7)}${tokS === undefined ? '' : ` ${tokS.toFixed(1)} tok/s`}  median step ${h.medianMs.toFixed(2)}  first (after ${h.firstDelayMs.toFixed(2)}) ${phases(h.firstMs)}  slowest #${h.slowest} ${phases(h.slowestMs)}${h.gcInSlowestMs > 0 ? ` (GC ${h.gcInSlowestMs.toFixed(2)})` : ''}${h.slowestSched.length ? ` [on CPU ${h.slowestSched[0].toFixed(2)}, runnable ${h.slowestSched[1].toFixed(2)}; first step ${h.firstSched[0].toFixed(2)}, ${h.firstSched[1].toFixed(2)}]` : ''}${gapText(h.widestGap)}`,
           );
         }
       }
@@ -488,6 +488,13 @@ async function main(): Promise<void> {
 }
 
 /** A decode result's row label: shape, scheme and (unless default) variant. */
+/** The widest gap between ids: its length, then when its step was submitted and mapped, from its start. */
+function gapText(g: ReadGap | undefined): string {
+  if (!g) return '';
+  const at = (ms: number) => `${ms >= 0 ? '+' : ''}${ms.toFixed(2)}`;
+  return `  widest id gap #${g.step} ${g.gapMs.toFixed(2)} (submitted ${at(g.submittedAtMs)}, map requested ${at(g.mapRequestedAtMs)}, map ${g.mapMs.toFixed(2)}${g.gcMs > 0 ? `, GC ${g.gcMs.toFixed(2)}` : ''})`;
+}
+
 function runLabel(d: DecodeResult): string {
   return `${d.shape} ${d.scheme}${d.variant === 'default' ? '' : `/${d.variant}`}`.padEnd(28);
 }

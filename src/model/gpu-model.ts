@@ -356,6 +356,13 @@ export class GpuSession {
    * statistics here, to tell a call that computes from one that waits).
    */
   hostProbe: (() => number[]) | null = null;
+  /**
+   * Diagnostic (benchmarks): while set, every read step appends [submitted, map requested, id
+   * read] (performance.now() ms) when its id arrives — in step order, since reads complete in
+   * order. Two clock reads per step: cheap enough for timed runs, to find which wait a stall
+   * between steps stretched (the pacer's sleep, or the map).
+   */
+  hostReads: number[][] | null = null;
   private slot = 0;
   /** Whether a chunk of several tokens is submitted in pieces (SessionOptions.prefillPieces). */
   private prefillPieces = false;
@@ -941,12 +948,16 @@ export class GpuSession {
       trace.submitted.push(t2);
     }
     if (!out) return -1;
+    const reads = this.hostReads;
     if (readAfter) await readAfter;
-    trace?.mapRequested.push(performance.now());
+    const tRequested = performance.now();
+    trace?.mapRequested.push(tRequested);
     await out.mapAsync(GPUMapMode.READ);
     const id = new Uint32Array(out.getMappedRange(0, 4))[0];
     out.unmap();
-    trace?.read.push(performance.now());
+    const tRead = performance.now();
+    trace?.read.push(tRead);
+    reads?.push([t2, tRequested, tRead]);
     return id;
   }
 

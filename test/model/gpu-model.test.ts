@@ -454,11 +454,21 @@ describe('pipelined decoding (decodeStream)', () => {
       expect(piped.hostStats.steps - submittedBefore).toBe(5 + lookahead + 1);
       // …then continue with plain decode() and pipelined steps to the same length.
       got.push(await piped.decode());
+      // The bench's read record (hostReads): one [submitted, map requested, read] per id, in order.
+      const reads: number[][] = [];
+      piped.hostReads = reads;
       await piped.decodeStream(6, (id) => {
         got.push(id);
         return true;
       });
+      piped.hostReads = null;
       expect(got).toEqual(want);
+      expect(reads).toHaveLength(6);
+      for (const [k, [submitted, requested, read]] of reads.entries()) {
+        expect(submitted).toBeLessThanOrEqual(requested);
+        expect(requested).toBeLessThanOrEqual(read);
+        if (k) expect(reads[k - 1][2]).toBeLessThanOrEqual(read);
+      }
       expect(piped.position).toBe(prompt.length + 12);
       plain.destroy();
       piped.destroy();
