@@ -34,7 +34,7 @@ export interface GemmVariant {
    * (`auto` grid and K tile), or a named grid / K tile, and the diagnostic STRIP bits (parts of its
    * K loop left out; wrong results).
    */
-  matrix?: { grid?: MatrixGrid; kTile?: number; strip?: number; stageRotate?: boolean };
+  matrix?: { grid?: MatrixGrid; kTile?: number; strip?: number; stageRotate?: boolean; prefetch?: 1 | 2 };
   /** W4A16 / 2/4/16: x16 activations in token blocks (else f32 activations, one token per workgroup). */
   x16?: boolean;
 }
@@ -48,6 +48,25 @@ export const GEMM_VARIANTS: GemmVariant[] = [
     tokensPerWorkgroup: 0,
     matrix: { stageRotate: false },
   },
+  // Loads two K tiles ahead of the multiplies (session 17).
+  {
+    name: 'matrix auto, prefetch 2',
+    threadsPerRow: 0,
+    tokensPerWorkgroup: 0,
+    matrix: { prefetch: 2 },
+  },
+  ...(
+    [
+      ['2x2', 64],
+      ['4x2', 128],
+      ['4x4', 64],
+    ] as const
+  ).map(([grid, kTile]) => ({
+    name: `matrix ${grid}, K tile ${kTile}, prefetch 2`,
+    threadsPerRow: 0,
+    tokensPerWorkgroup: 0,
+    matrix: { grid, kTile, prefetch: 2 as const },
+  })),
   ...(
     [
       ['1x1', 64],

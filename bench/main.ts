@@ -14,7 +14,8 @@
  *                                          malloc fastbins); quant = CPU
  *                                          quantizer speed; kernels = every
  *                                          kernel test case (test/kernels) on this adapter, to
- *                                          check kernels the CI adapters cannot run, e.g. matrix units)
+ *                                          check kernels the CI adapters cannot run, e.g. matrix units;
+ *                                          --kernels-matching TEXT: only cases whose name contains it)
  *   --shapes llama-3.2-1b,llama-2-7b --schemes w4a8,w4a16,w2-4-16
  *   --contexts 128,2048 --decode-tokens 128 --prefill-tokens 512 --chunks 64,128,256,512
  *   --prefill-max-context 2048             positions the prefill suite's sessions hold (default: prompt + 8)
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
     options: {
       out: { type: 'string' },
       suites: { type: 'string', default: 'bandwidth,decode' },
+      'kernels-matching': { type: 'string' },
       'buffer-mib': { type: 'string' },
       buffers: { type: 'string', default: '4' },
       shapes: {
@@ -105,7 +107,9 @@ async function main(): Promise<void> {
     let passed = 0;
     const failed: string[] = [];
     const skipped: string[] = [];
+    const matching = values['kernels-matching'];
     for (const c of kernelCases) {
+      if (matching && !c.name.includes(matching)) continue;
       const why = c.unavailable?.(gpu);
       if (why) {
         skipped.push(`${c.name}: ${why}`);

@@ -169,15 +169,32 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 
   // Tile 0 staged; then per K tile: issue the next tile's loads, multiply this one, barrier, stage
   // the next, barrier. (Issuing the loads after the multiplies instead, to keep fewer registers
-  // live through them, measured the same: session 10, run 6.)
+  // live through them, measured the same: session 10, run 6.) With PREFETCH2 the loads run two
+  // tiles ahead: tile kt + 2's are issued before tile kt's multiplies, so tile kt + 1's registers
+  // have had a whole K tile's multiplies to arrive by the time they are staged (session 17: the
+  // kernels without global loads ran 20–25% faster, the L2 latency was not hidden behind one
+  // tile's multiplies).
   var regs = load_tile(0u, t0, n0, lid);
   stage_tile(regs, lid);
   workgroupBarrier();
+#if PREFETCH2
+  if (params.k_tiles > 1u) {
+    regs = load_tile(1u, t0, n0, lid);
+  }
+#endif
   for (var kt = 0u; kt < params.k_tiles; kt++) {
     let more = kt + 1u < params.k_tiles;
+#if PREFETCH2
+    // `regs` holds tile kt + 1 (issued one K tile ago); `ahead` gets tile kt + 2.
+    var ahead = regs;
+    if (kt + 2u < params.k_tiles) {
+      ahead = load_tile(kt + 2u, t0, n0, lid);
+    }
+#else
     if (more) {
       regs = load_tile(kt + 1u, t0, n0, lid);
     }
+#endif
     if ((STRIP & 4u) == 0u) {
       let xb = sm * ROW_WORDS;
       let wb = sn * ROW_WORDS;
@@ -206,6 +223,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       stage_tile(regs, lid);
       workgroupBarrier();
     }
+#if PREFETCH2
+    regs = ahead;
+#endif
   }
 
   // Epilogue, one result tile per subgroup at a time through workgroup memory (`ws`, free now):

@@ -325,7 +325,8 @@ fn gemm_loop(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) w
     acc11 = subgroupMatrixMultiplyAccumulate(a1, b1, acc11);
     acc12 = subgroupMatrixMultiplyAccumulate(a1, b2, acc12);
     acc13 = subgroupMatrixMultiplyAccumulate(a1, b3, acc13);
-    if (SYNC != 0u && i % SYNC == SYNC - 1u) {
+    // max(): the pipeline is made with SYNC 0 too, where a literal `i % SYNC` is a division by zero.
+    if (SYNC != 0u && i % max(SYNC, 1u) == SYNC - 1u) {
       workgroupBarrier();
       workgroupBarrier();
     }

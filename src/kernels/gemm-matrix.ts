@@ -190,6 +190,11 @@ export interface MatrixGemmOptions {
    * lane starts at its first word, 4-way bank conflicts — the session 10 kernel, for the bench).
    */
   stageRotate?: boolean;
+  /**
+   * K tiles of global loads in flight ahead of the multiplies: 1 (default: the next tile's loads
+   * are issued before this tile's multiplies) or 2 (two tiles ahead; more registers held).
+   */
+  prefetch?: 1 | 2;
   /** Diagnostic (the gemm bench suite): the shader's STRIP bits; results are wrong with any. */
   strip?: number;
 }
@@ -211,6 +216,9 @@ export async function matrixGemm(
   const choice = opts.grid ?? 'auto';
   if (opts.kTile !== undefined && opts.kTile !== 64 && opts.kTile !== 128) {
     throw new Error(`matrix gemm: kTile ${opts.kTile} must be 64 or 128`);
+  }
+  if (opts.prefetch !== undefined && opts.prefetch !== 1 && opts.prefetch !== 2) {
+    throw new Error(`matrix gemm: prefetch ${opts.prefetch} must be 1 or 2`);
   }
   if (choice !== 'auto' && !(choice in GRIDS)) {
     throw new Error(`matrix gemm: grid ${choice} must be auto, 1x1, 2x2, 4x2 or 4x4`);
@@ -249,6 +257,7 @@ export async function matrixGemm(
         GRID_4X2: grid === '4x2',
         GRID_4X4: grid === '4x4',
         STAGE_ROTATE: opts.stageRotate ?? true,
+        PREFETCH2: opts.prefetch === 2,
       },
       constants: {
         ACCUMULATE: opts.accumulate ? 1 : 0,

@@ -80,6 +80,8 @@ export interface GemvOptions {
   matrixTokens?: number;
   /** The matrix GEMM's bank-conflict-free staging stores (MatrixGemmOptions.stageRotate; default true). */
   matrixStageRotate?: boolean;
+  /** K tiles of the matrix GEMM's loads in flight (MatrixGemmOptions.prefetch; default 1). */
+  matrixPrefetch?: 1 | 2;
 }
 
 /**
@@ -405,7 +407,16 @@ export async function gemv(
   opts: GemvOptions = {},
 ): Promise<Encodable> {
   if (opts.matrixUnits && matrixGemmFits(gpu, w, x, opts.matrixKTile, opts.matrixGrid, opts.matrixTokens)) {
-    const { accumulate, gated, yStride, matrixKTile, matrixGrid, matrixTokens, matrixStageRotate } = opts;
+    const {
+      accumulate,
+      gated,
+      yStride,
+      matrixKTile,
+      matrixGrid,
+      matrixTokens,
+      matrixStageRotate,
+      matrixPrefetch,
+    } = opts;
     return matrixGemm(gpu, w, x, y, {
       accumulate,
       gated,
@@ -414,6 +425,7 @@ export async function gemv(
       grid: matrixGrid,
       tokens: matrixTokens,
       stageRotate: matrixStageRotate,
+      prefetch: matrixPrefetch,
     });
   }
   const { device } = gpu;

@@ -61,6 +61,8 @@ interface GemvCase {
   matrixGrid?: MatrixGrid;
   /** false: the matrix GEMM's plain (unrotated) staging stores (GemvOptions.matrixStageRotate). */
   matrixStageRotate?: boolean;
+  /** 2: the matrix GEMM's loads two K tiles ahead (GemvOptions.matrixPrefetch). */
+  matrixPrefetch?: 1 | 2;
   /**
    * W4A16 / 2/4/16: the prefill token-block kernel on `x16` activations (packed here by
    * packX16, the layout's reference), tokensPerWorkgroup tokens per workgroup.
@@ -677,6 +679,53 @@ const gemvCases: GemvCase[] = [
     matrixKTile: 128,
     matrixStageRotate: false,
   },
+  // Loads two K tiles ahead (matrixPrefetch 2): one K tile, two, many; every grid; auto's pick
+  // (4x2 for 3,100 rows at 512 tokens); pieces, gating, residual add.
+  {
+    scheme: 'w4a8',
+    N: 300,
+    K: 2080,
+    tokens: 129,
+    matrixUnits: true,
+    accumulate: true,
+    matrixGrid: '4x4',
+    matrixKTile: 64,
+    matrixPrefetch: 2,
+  },
+  {
+    scheme: 'w4a8',
+    N: 260,
+    K: 96,
+    tokens: 129,
+    matrixUnits: true,
+    gated: true,
+    matrixGrid: '4x2',
+    matrixKTile: 128,
+    matrixPrefetch: 2,
+  },
+  {
+    scheme: 'w4a8',
+    N: 200,
+    K: 96,
+    tokens: 70,
+    matrixUnits: true,
+    matrixGrid: '2x2',
+    matrixKTile: 64,
+    matrixPrefetch: 2,
+  },
+  {
+    scheme: 'w4a8',
+    N: 130,
+    K: 1000,
+    tokens: 5,
+    matrixUnits: true,
+    gated: true,
+    pieces: 2,
+    matrixGrid: '1x1',
+    matrixKTile: 64,
+    matrixPrefetch: 2,
+  },
+  { scheme: 'w4a8', N: 3100, K: 1000, tokens: 512, matrixUnits: true, gated: true, matrixPrefetch: 2 },
   // W4A16 / 2/4/16 prefill token blocks on x16 activations: partial blocks of 2, 4 and 8 (8 on
   // GPUs, 2 on software adapters), K off the group sizes, gating, residual add, pieces, a long
   // row with many outliers (2/4/16's outliers read per token from the packed halves), 2-bit /
