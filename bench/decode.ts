@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { PerformanceObserver } from 'node:perf_hooks';
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import type { GpuContext } from '../src/gpu/device';
 import { sleepMs } from '../src/gpu/readback-pacer';
 import { TimestampQueries } from '../src/gpu/timestamps';
@@ -147,6 +147,8 @@ export interface ReadGap {
   /** Map requested → id read: the GPU's remaining work and the map's own latency. */
   mapMs: number;
   gcMs: number;
+  /** The collections inside the gap, kind and ms each (where the caller can tell). */
+  gcKinds: string;
 }
 
 /** ReadGap of a stream: `reads` as GpuSession.hostReads records them, `t0` the stream's call. */
@@ -154,6 +156,7 @@ export function widestReadGap(
   t0: number,
   reads: number[][],
   gcMs: (from: number, to: number) => number,
+  gcKinds: (from: number, to: number) => string = () => '',
 ): ReadGap | undefined {
   let best: ReadGap | undefined;
   for (const [k, [submitted, requested, read]] of reads.entries()) {
@@ -166,6 +169,7 @@ export function widestReadGap(
       mapRequestedAtMs: requested - from,
       mapMs: read - requested,
       gcMs: gcMs(from, read),
+      gcKinds: gcKinds(from, read),
     };
   }
   return best;
@@ -192,6 +196,7 @@ export function summarizeHostSteps(
   phases: number[][],
   gcMs: (from: number, to: number) => number,
   reads: number[][] = [],
+  gcKinds?: (from: number, to: number) => string,
 ): HostSteps {
   // Each entry: STEP_PHASES.length + 1 times, then the probe's numbers before and after the step.
   const n = STEP_PHASES.length + 1;
@@ -216,18 +221,29 @@ export function summarizeHostSteps(
     firstSched: none ? [] : sched(phases[0]),
     slowestSched: none ? [] : sched(phases[slowest]),
     medianMs: none ? 0 : median(phases.map(total)),
-    widestGap: widestReadGap(t0, reads, gcMs),
+    widestGap: widestReadGap(t0, reads, gcMs, gcKinds),
   };
 }
+
+/** Node's GC entry kinds (perf_hooks constants NODE_PERFORMANCE_GC_*). */
+const GC_KINDS: Record<number, string> = {
+  [perfConstants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [perfConstants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [perfConstants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks',
+};
 
 /**
  * Garbage-collection pauses from now until stop(), on performance.now()'s clock: Node's host
  * stalls in a decode stream (see ReadbackPacer), counted and summed inside time windows.
  */
 function observeGc() {
-  const pauses: [number, number][] = [];
+  const pauses: [number, number, string][] = [];
   const observer = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) pauses.push([e.startTime, e.startTime + e.duration]);
+    for (const e of list.getEntries()) {
+      const kind = (e as { detail?: { kind?: number } }).detail?.kind ?? 0;
+      pauses.push([e.startTime, e.startTime + e.duration, GC_KINDS[kind] ?? `kind ${kind}`]);
+    }
   });
   observer.observe({ entryTypes: ['gc'] });
   return {
@@ -236,6 +252,12 @@ function observeGc() {
     /** Milliseconds of pause inside [from, to]. */
     ms: (from: number, to: number) =>
       pauses.reduce((sum, [a, b]) => sum + Math.max(0, Math.min(b, to) - Math.max(a, from)), 0),
+    /** The collections that overlap [from, to]: kind and ms each ("major 3.81, minor 0.20"). */
+    kinds: (from: number, to: number) =>
+      pauses
+        .filter(([a, b]) => b > from && a < to)
+        .map(([a, b, kind]) => `${kind} ${(b - a).toFixed(2)}`)
+        .join(', '),
     /** GC entries are delivered asynchronously: lets the pending ones arrive, then stops. */
     stop: async () => {
       await new Promise((r) => setTimeout(r, 0));
@@ -317,7 +339,7 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
     gcMs: gc.ms(t0, read[read.length - 1] ?? t0),
     timeline,
     gcInStartMs: gc.ms(t0, t0 + timeline.startMs),
-    hostSteps: summarizeHostSteps('traced', t0, phases, gc.ms, reads),
+    hostSteps: summarizeHostSteps('traced', t0, phases, gc.ms, reads, gc.kinds),
   };
 }
 
@@ -432,7 +454,7 @@ export async function benchDecode(
     }
     await gc.stop();
     const hostSteps = runPhases.map(([t0, phases, reads], r) =>
-      summarizeHostSteps(`run ${r + 1}`, t0, phases, gc.ms, reads),
+      summarizeHostSteps(`run ${r + 1}`, t0, phases, gc.ms, reads, gc.kinds),
     );
     const gcPerRun = {
       count: windows.reduce((n, [a, b]) => n + gc.count(a, b), 0) / windows.length,

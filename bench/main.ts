@@ -496,7 +496,7 @@ async function main(): Promise<void> {
 function gapText(g: ReadGap | undefined): string {
   if (!g) return '';
   const at = (ms: number) => `${ms >= 0 ? '+' : ''}${ms.toFixed(2)}`;
-  return `  widest id gap #${g.step} ${g.gapMs.toFixed(2)} (submitted ${at(g.submittedAtMs)}, map requested ${at(g.mapRequestedAtMs)}, map ${g.mapMs.toFixed(2)}${g.gcMs > 0 ? `, GC ${g.gcMs.toFixed(2)}` : ''})`;
+  return `  widest id gap #${g.step} ${g.gapMs.toFixed(2)} (submitted ${at(g.submittedAtMs)}, map requested ${at(g.mapRequestedAtMs)}, map ${g.mapMs.toFixed(2)}${g.gcMs > 0 ? `, GC ${g.gcMs.toFixed(2)}${g.gcKinds ? `: ${g.gcKinds}` : ''}` : ''})`;
 }
 
 function runLabel(d: DecodeResult): string {

@@ -13,13 +13,15 @@ describe('widestReadGap', () => {
       [4, 41, 43],
     ];
     const gc = (from: number, to: number) => (from === 6 && to === 40 ? 12 : 0);
-    expect(widestReadGap(0, reads, gc)).toEqual({
+    const kinds = (from: number, to: number) => (from === 6 && to === 40 ? 'major 12.00' : '');
+    expect(widestReadGap(0, reads, gc, kinds)).toEqual({
       step: 2,
       gapMs: 34,
       submittedAtMs: -4,
       mapRequestedAtMs: 24,
       mapMs: 10,
       gcMs: 12,
+      gcKinds: 'major 12.00',
     });
   });
 
