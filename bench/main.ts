@@ -248,7 +248,7 @@ async function main(): Promise<void> {
         for (const r of await benchGemm(gpu, shape, tokens, scheme)) {
           gemmResults.push(r);
           console.log(
-            `${shape.padEnd(13)} ${r.layer.padEnd(8)} ${`${r.N}×${r.K}`.padEnd(12)} ${scheme.padEnd(8)} ${r.variant.padEnd(32)} ` +
+            `${shape.padEnd(13)} ${r.layer.padEnd(8)} ${`${r.N}×${r.K}`.padEnd(12)} ${scheme.padEnd(8)} ${r.variant.padEnd(36)} ` +
               `${r.microseconds.toFixed(1).padStart(9)} µs ${(r.opsPerSecond / 1e12).toFixed(1).padStart(6)} T ${(100 * r.peakFraction).toFixed(1).padStart(5)}%`,
           );
         }
@@ -491,7 +491,6 @@ async function main(): Promise<void> {
   gpu.device.destroy();
 }
 
-/** A decode result's row label: shape, scheme and (unless default) variant. */
 /** The widest gap between ids: its length, then when its step was submitted and mapped, from its start. */
 function gapText(g: ReadGap | undefined): string {
   if (!g) return '';
@@ -499,6 +498,7 @@ function gapText(g: ReadGap | undefined): string {
   return `  widest id gap #${g.step} ${g.gapMs.toFixed(2)} (submitted ${at(g.submittedAtMs)}, map requested ${at(g.mapRequestedAtMs)}, map ${g.mapMs.toFixed(2)}${g.gcMs > 0 ? `, GC ${g.gcMs.toFixed(2)}${g.gcKinds ? `: ${g.gcKinds}` : ''}` : ''})`;
 }
 
+/** A decode result's row label: shape, scheme and (unless default) variant. */
 function runLabel(d: DecodeResult): string {
   return `${d.shape} ${d.scheme}${d.variant === 'default' ? '' : `/${d.variant}`}`.padEnd(28);
 }

@@ -172,8 +172,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   // live through them, measured the same: session 10, run 6.) With PREFETCH2 the loads run two
   // tiles ahead: tile kt + 2's are issued before tile kt's multiplies, so tile kt + 1's registers
   // have had a whole K tile's multiplies to arrive by the time they are staged (session 17: the
-  // kernels without global loads ran 20–25% faster, the L2 latency was not hidden behind one
-  // tile's multiplies).
+  // kernels without their global loads took 14–27% less time, most likely the L2 latency not
+  // hidden behind one tile's multiplies).
   var regs = load_tile(0u, t0, n0, lid);
   stage_tile(regs, lid);
   workgroupBarrier();

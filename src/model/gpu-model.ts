@@ -953,12 +953,12 @@ export class GpuSession {
     if (!out) return -1;
     const reads = this.hostReads;
     if (readAfter) await readAfter;
-    const tRequested = performance.now();
+    const tRequested = trace || reads ? performance.now() : 0;
     trace?.mapRequested.push(tRequested);
     await out.mapAsync(GPUMapMode.READ);
     const id = new Uint32Array(out.getMappedRange(0, 4))[0];
     out.unmap();
-    const tRead = performance.now();
+    const tRead = trace || reads ? performance.now() : 0;
     trace?.read.push(tRead);
     reads?.push([t2, tRequested, tRead]);
     return id;

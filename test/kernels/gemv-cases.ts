@@ -679,7 +679,7 @@ const gemvCases: GemvCase[] = [
     matrixKTile: 128,
     matrixStageRotate: false,
   },
-  // Loads two K tiles ahead (matrixPrefetch 2): one K tile, two, many; every grid; auto's pick
+  // Loads two K tiles ahead (matrixPrefetch 2): one K tile, two, three, many; every grid; auto's pick
   // (4x2 for 3,100 rows at 512 tokens); pieces, gating, residual add.
   {
     scheme: 'w4a8',
@@ -707,6 +707,17 @@ const gemvCases: GemvCase[] = [
     scheme: 'w4a8',
     N: 200,
     K: 96,
+    tokens: 70,
+    matrixUnits: true,
+    matrixGrid: '2x2',
+    matrixKTile: 64,
+    matrixPrefetch: 2,
+  },
+  // Three K tiles (5 chunks of 32): the shortest run where a tile loaded two ahead is staged.
+  {
+    scheme: 'w4a8',
+    N: 200,
+    K: 160,
     tokens: 70,
     matrixUnits: true,
     matrixGrid: '2x2',
