@@ -39,34 +39,29 @@ export interface GemmVariant {
   x16?: boolean;
 }
 
+/** A matrix-unit GEMM row of the suite (the token-block fields do not apply to it). */
+function matrixVariant(name: string, matrix: NonNullable<GemmVariant['matrix']>): GemmVariant {
+  return { name, threadsPerRow: 0, tokensPerWorkgroup: 0, matrix };
+}
+
+/** Named grids and their K tiles, as the rows below take them. */
+type GridTile = readonly [MatrixGrid, number];
+
 export const GEMM_VARIANTS: GemmVariant[] = [
-  { name: 'matrix auto (default)', threadsPerRow: 0, tokensPerWorkgroup: 0, matrix: {} },
+  matrixVariant('matrix auto (default)', {}),
   // Session 10's staging: every lane's stores start at its first word (4-way bank conflicts).
-  {
-    name: 'matrix auto, plain stores',
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrix: { stageRotate: false },
-  },
+  matrixVariant('matrix auto, plain stores', { stageRotate: false }),
   // Loads two K tiles ahead of the multiplies (session 17).
-  {
-    name: 'matrix auto, prefetch 2',
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrix: { prefetch: 2 },
-  },
+  matrixVariant('matrix auto, prefetch 2', { prefetch: 2 }),
   ...(
     [
       ['2x2', 64],
       ['4x2', 128],
       ['4x4', 64],
-    ] as const
-  ).map(([grid, kTile]) => ({
-    name: `matrix ${grid}, K tile ${kTile}, prefetch 2`,
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrix: { grid, kTile, prefetch: 2 as const },
-  })),
+    ] as GridTile[]
+  ).map(([grid, kTile]) =>
+    matrixVariant(`matrix ${grid}, K tile ${kTile}, prefetch 2`, { grid, kTile, prefetch: 2 }),
+  ),
   ...(
     [
       ['1x1', 64],
@@ -76,20 +71,15 @@ export const GEMM_VARIANTS: GemmVariant[] = [
       ['4x2', 64],
       ['4x2', 128],
       ['4x4', 64],
-    ] as const
-  ).map(([grid, kTile]) => ({
-    name: `matrix ${grid}, K tile ${kTile}`,
-    threadsPerRow: 0,
-    tokensPerWorkgroup: 0,
-    matrix: { grid, kTile },
-  })),
+    ] as GridTile[]
+  ).map(([grid, kTile]) => matrixVariant(`matrix ${grid}, K tile ${kTile}`, { grid, kTile })),
   // Where the 4x2 and 4x4 kernels' time goes: their K loop without the global loads, without the
   // staging stores (the loads then die too), without the MMAs.
   ...(
     [
       ['4x2', 128],
       ['4x4', 64],
-    ] as const
+    ] as GridTile[]
   ).flatMap(([grid, kTile]) =>
     (
       [
@@ -97,12 +87,7 @@ export const GEMM_VARIANTS: GemmVariant[] = [
         ['staging', 2],
         ['MMAs', 4],
       ] as const
-    ).map(([part, strip]) => ({
-      name: `matrix ${grid} K${kTile} −${part}`,
-      threadsPerRow: 0,
-      tokensPerWorkgroup: 0,
-      matrix: { grid, kTile, strip },
-    })),
+    ).map(([part, strip]) => matrixVariant(`matrix ${grid} K${kTile} −${part}`, { grid, kTile, strip })),
   ),
   { name: 'block8 tpr4', threadsPerRow: 4, tokensPerWorkgroup: 8 },
   { name: 'block8 tpr8', threadsPerRow: 8, tokensPerWorkgroup: 8 },
