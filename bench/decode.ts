@@ -151,13 +151,16 @@ export interface ReadGap {
   gcKinds: string;
 }
 
+/** Garbage collections seen inside a time window (observeGc()). */
+export interface GcWindows {
+  /** Milliseconds of pause inside [from, to]. */
+  ms(from: number, to: number): number;
+  /** The collections that overlap [from, to]: kind and ms each. */
+  kinds(from: number, to: number): string;
+}
+
 /** ReadGap of a stream: `reads` as GpuSession.hostReads records them, `t0` the stream's call. */
-export function widestReadGap(
-  t0: number,
-  reads: number[][],
-  gcMs: (from: number, to: number) => number,
-  gcKinds: (from: number, to: number) => string = () => '',
-): ReadGap | undefined {
+export function widestReadGap(t0: number, reads: number[][], gc: GcWindows): ReadGap | undefined {
   let best: ReadGap | undefined;
   for (const [k, [submitted, requested, read]] of reads.entries()) {
     const from = k ? reads[k - 1][2] : t0;
@@ -168,8 +171,8 @@ export function widestReadGap(
       submittedAtMs: submitted - from,
       mapRequestedAtMs: requested - from,
       mapMs: read - requested,
-      gcMs: gcMs(from, read),
-      gcKinds: gcKinds(from, read),
+      gcMs: gc.ms(from, read),
+      gcKinds: gc.kinds(from, read),
     };
   }
   return best;
@@ -194,9 +197,8 @@ export function summarizeHostSteps(
   stream: string,
   t0: number,
   phases: number[][],
-  gcMs: (from: number, to: number) => number,
+  gc: GcWindows,
   reads: number[][] = [],
-  gcKinds?: (from: number, to: number) => string,
 ): HostSteps {
   // Each entry: STEP_PHASES.length + 1 times, then the probe's numbers before and after the step.
   const n = STEP_PHASES.length + 1;
@@ -217,11 +219,11 @@ export function summarizeHostSteps(
     firstMs: none ? [] : durations(phases[0]),
     slowest,
     slowestMs: none ? [] : durations(phases[slowest]),
-    gcInSlowestMs: none ? 0 : gcMs(phases[slowest][0], phases[slowest][n - 1]),
+    gcInSlowestMs: none ? 0 : gc.ms(phases[slowest][0], phases[slowest][n - 1]),
     firstSched: none ? [] : sched(phases[0]),
     slowestSched: none ? [] : sched(phases[slowest]),
     medianMs: none ? 0 : median(phases.map(total)),
-    widestGap: widestReadGap(t0, reads, gcMs, gcKinds),
+    widestGap: widestReadGap(t0, reads, gc),
   };
 }
 
@@ -339,7 +341,7 @@ async function traceStream(session: GpuSession, steps: number): Promise<StreamTr
     gcMs: gc.ms(t0, read[read.length - 1] ?? t0),
     timeline,
     gcInStartMs: gc.ms(t0, t0 + timeline.startMs),
-    hostSteps: summarizeHostSteps('traced', t0, phases, gc.ms, reads, gc.kinds),
+    hostSteps: summarizeHostSteps('traced', t0, phases, gc, reads),
   };
 }
 
@@ -454,7 +456,7 @@ export async function benchDecode(
     }
     await gc.stop();
     const hostSteps = runPhases.map(([t0, phases, reads], r) =>
-      summarizeHostSteps(`run ${r + 1}`, t0, phases, gc.ms, reads, gc.kinds),
+      summarizeHostSteps(`run ${r + 1}`, t0, phases, gc, reads),
     );
     const gcPerRun = {
       count: windows.reduce((n, [a, b]) => n + gc.count(a, b), 0) / windows.length,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { widestReadGap } from '../../bench/decode';
 
-const noGc = () => 0;
+const noGc = { ms: () => 0, kinds: () => '' };
 
 describe('widestReadGap', () => {
   it('finds the widest gap between consecutive ids and splits it on the host clock', () => {
@@ -12,9 +12,12 @@ describe('widestReadGap', () => {
       [2, 30, 40],
       [4, 41, 43],
     ];
-    const gc = (from: number, to: number) => (from === 6 && to === 40 ? 12 : 0);
-    const kinds = (from: number, to: number) => (from === 6 && to === 40 ? 'major 12.00' : '');
-    expect(widestReadGap(0, reads, gc, kinds)).toEqual({
+    const inGap = (from: number, to: number) => from === 6 && to === 40;
+    const gc = {
+      ms: (from: number, to: number) => (inGap(from, to) ? 12 : 0),
+      kinds: (from: number, to: number) => (inGap(from, to) ? 'major 12.00' : ''),
+    };
+    expect(widestReadGap(0, reads, gc)).toEqual({
       step: 2,
       gapMs: 34,
       submittedAtMs: -4,
