@@ -4,6 +4,7 @@ import type { GpuContext } from '../src/gpu/device';
 import type { Encodable } from '../src/kernels/encodable';
 import {
   MATRIX_GEMM_TOKENS,
+  type MatrixGemmOptions,
   type MatrixGrid,
   matrixGemm,
   matrixUnitsAvailable,
@@ -34,7 +35,9 @@ export interface GemmVariant {
    * (`auto` grid and K tile), or a named grid / K tile, and the diagnostic STRIP bits (parts of its
    * K loop left out; wrong results).
    */
-  matrix?: { grid?: MatrixGrid; kTile?: number; strip?: number; stageRotate?: boolean; prefetch?: 1 | 2 };
+  matrix?: Pick<MatrixGemmOptions, 'kTile' | 'strip' | 'stageRotate' | 'prefetch' | 'broadcastPlace'> & {
+    grid?: MatrixGrid;
+  };
   /** W4A16 / 2/4/16: x16 activations in token blocks (else f32 activations, one token per workgroup). */
   x16?: boolean;
 }
@@ -51,8 +54,11 @@ export const GEMM_VARIANTS: GemmVariant[] = [
   matrixVariant('matrix auto (default)', {}),
   // Session 10's staging: every lane's stores start at its first word (4-way bank conflicts).
   matrixVariant('matrix auto, plain stores', { stageRotate: false }),
-  // Loads two K tiles ahead of the multiplies (session 17).
+  // Loads two K tiles ahead of the multiplies (session 17; 1–5% slower on the 7B in session 18).
   matrixVariant('matrix auto, prefetch 2', { prefetch: 2 }),
+  // Tiles placed by subgroupBroadcastFirst(subgroup_id) (session 18), alone and with prefetch 2.
+  matrixVariant('matrix auto, broadcast place', { broadcastPlace: true }),
+  matrixVariant('matrix auto, broadcast place, prefetch 2', { broadcastPlace: true, prefetch: 2 }),
   ...(
     [
       ['2x2', 64],
@@ -60,7 +66,7 @@ export const GEMM_VARIANTS: GemmVariant[] = [
       ['4x4', 64],
     ] as GridTile[]
   ).map(([grid, kTile]) =>
-    matrixVariant(`matrix ${grid}, K tile ${kTile}, prefetch 2`, { grid, kTile, prefetch: 2 }),
+    matrixVariant(`matrix ${grid}, K tile ${kTile}, broadcast place`, { grid, kTile, broadcastPlace: true }),
   ),
   ...(
     [
@@ -81,13 +87,22 @@ export const GEMM_VARIANTS: GemmVariant[] = [
       ['4x4', 64],
     ] as GridTile[]
   ).flatMap(([grid, kTile]) =>
-    (
-      [
-        ['loads', 1],
-        ['staging', 2],
-        ['MMAs', 4],
-      ] as const
-    ).map(([part, strip]) => matrixVariant(`matrix ${grid} K${kTile} −${part}`, { grid, kTile, strip })),
+    [false, true].flatMap((broadcastPlace) =>
+      (
+        [
+          ['loads', 1],
+          ['staging', 2],
+          ['MMAs', 4],
+        ] as const
+      ).map(([part, strip]) =>
+        matrixVariant(`matrix ${grid} K${kTile}${broadcastPlace ? ' bcast' : ''} −${part}`, {
+          grid,
+          kTile,
+          strip,
+          broadcastPlace,
+        }),
+      ),
+    ),
   ),
   { name: 'block8 tpr4', threadsPerRow: 4, tokensPerWorkgroup: 8 },
   { name: 'block8 tpr8', threadsPerRow: 8, tokensPerWorkgroup: 8 },

@@ -63,9 +63,25 @@ interface MatrixCase {
   workgroupSizes: number[];
   /** gemm_loop: a barrier pair after every `sync` iterations (the shader's SYNC; 0 none). */
   sync?: number;
-  /** gemm_loop: rows placed per subgroup by subgroup_id, as the GEMM's grid (flag SGID). */
-  sgid?: boolean;
+  /** gemm_loop: how each subgroup's rows are placed (the shader's flags and PLACE; none: rows 0..). */
+  place?: Placement;
 }
+
+/**
+ * gemm_loop's row placements (bench/shaders/matrix_peak.wgsl): by subgroup_id as the GEMM's grid
+ * ('sgid'; 'sgid-x' / 'sgid-w' move only the X or only the W rows), by subgroupBroadcastFirst of
+ * subgroup_id, or by workgroup_id (uniform across the workgroup, not a constant).
+ */
+type Placement = 'sgid' | 'sgid-x' | 'sgid-w' | 'sgid-bcast' | 'wid';
+
+const PLACEMENTS: Record<Placement, { flags: Record<string, boolean>; place: number }> = {
+  sgid: { flags: { SGID: true }, place: 3 },
+  'sgid-x': { flags: { SGID: true }, place: 1 },
+  'sgid-w': { flags: { SGID: true }, place: 2 },
+  'sgid-bcast': { flags: { SGID: true, PLACE_BCAST: true }, place: 3 },
+  wid: { flags: { PLACE_WG: true }, place: 3 },
+};
+const NO_PLACEMENT = { SGID: false, PLACE_BCAST: false, PLACE_WG: false };
 
 const CASES: MatrixCase[] = [
   {
@@ -106,20 +122,23 @@ const CASES: MatrixCase[] = [
   },
   // The GEMM's multiply step in its setting (session 17): its workgroup sizes (4 × 2: 256, 4 × 4:
   // 512), its barrier rhythm (a pair per K tile: every 4 iterations at K tile 128, 2 at 64) and its
-  // subgroup_id-placed rows, one factor at a time against shared 2x4 — except that every case
-  // stages the 4 × 2 GEMM's 36 KiB (shared 2x4: 13.5 KiB), which may fit fewer workgroups per SM,
-  // and 16 subgroups are placed as 4 × 2 pairs (two subgroups per place), not as the 4 × 4 grid.
+  // subgroup_id-placed rows, against shared 2x4 — except that every case stages the 4 × 2 GEMM's
+  // 36 KiB (shared 2x4: 13.5 KiB), which may fit fewer workgroups per SM, and 16 subgroups are
+  // placed as 4 × 2 pairs (two subgroups per place), not as the 4 × 4 grid. Session 17 ran the
+  // barrier pairs (every 4: −21%, every 2: −33% at 512 invocations) with and without subgroup_id
+  // placement (5–10× slower); session 18 asks which placements are slow.
   ...(
     [
-      [0, false],
-      [4, false],
-      [2, false],
-      [0, true],
-      [4, true],
-      [2, true],
+      [0, undefined],
+      [4, undefined],
+      [0, 'sgid'],
+      [0, 'sgid-x'],
+      [0, 'sgid-w'],
+      [0, 'sgid-bcast'],
+      [0, 'wid'],
     ] as const
-  ).map(([sync, sgid]) => ({
-    name: `gemm-loop${sync ? ` sync${sync}` : ''}${sgid ? ' sgid' : ''}`,
+  ).map(([sync, place]: readonly [number, Placement | undefined]) => ({
+    name: `gemm-loop${sync ? ` sync${sync}` : ''}${place ? ` ${place}` : ''}`,
     entryPoint: 'gemm_loop',
     rows: 2,
     cols: 4,
@@ -127,7 +146,7 @@ const CASES: MatrixCase[] = [
     sharedBytes: 256 * 144,
     workgroupSizes: [128, 256, 512],
     sync,
-    sgid,
+    place,
   })),
 ];
 
@@ -165,7 +184,8 @@ export async function benchMatrixPeak(gpu: GpuContext): Promise<MatrixPeakResult
         continue;
       }
       // The 4 × 2 GEMM needs exactly what SGID needs: WGSL subgroup_id and subgroup_uniformity.
-      if (c.sgid && !matrixUnitsAvailable(gpu, 128, '4x2')) {
+      const placement = c.place ? PLACEMENTS[c.place] : undefined;
+      if (placement?.flags.SGID && !matrixUnitsAvailable(gpu, 128, '4x2')) {
         console.log(`matrix: ${c.name} skipped — no WGSL subgroup_id / subgroup_uniformity`);
         continue;
       }
@@ -176,8 +196,13 @@ export async function benchMatrixPeak(gpu: GpuContext): Promise<MatrixPeakResult
         pipeline = await gpu.pipelines.get({
           shader,
           entryPoint: c.entryPoint,
-          flags: { SGID: c.sgid ?? false },
-          constants: { WG: wg, ITERS, ...(c.sync ? { SYNC: c.sync } : {}) },
+          flags: { ...NO_PLACEMENT, ...placement?.flags },
+          constants: {
+            WG: wg,
+            ITERS,
+            ...(c.sync ? { SYNC: c.sync } : {}),
+            ...(placement ? { PLACE: placement.place } : {}),
+          },
         });
       } catch (e) {
         console.log(

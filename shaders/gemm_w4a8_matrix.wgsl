@@ -143,7 +143,15 @@ fn load_tile(kt: u32, t0: u32, n0: u32, lid: u32) -> TileRegs {
 @compute @workgroup_size(WG)
 #if GRID
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
+        @builtin(subgroup_id) sg_id: u32, @builtin(subgroup_invocation_id) lane: u32) {
+#if SG_BCAST
+  // The same value through an operation whose result the driver's compiler must treat as uniform
+  // across the subgroup (session 18: the matrix suite's loop placed by subgroup_id ran 5–10× slower
+  // than with constant offsets; this asks whether the GEMM pays the same).
+  let sg = subgroupBroadcastFirst(sg_id);
+#else
+  let sg = sg_id;
+#endif
 #else
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let sg = 0u;

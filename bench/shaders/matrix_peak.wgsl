@@ -281,20 +281,36 @@ fn global_a_2x4(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id
 }
 
 // The GEMM's multiply step in its setting (session 17): shared_2x4's loop in workgroups of up to
-// 16 subgroups, optionally with SYNC's barrier pairs and (flag SGID) each subgroup's rows placed
-// by subgroup_id as the GEMM's grid places them (sm = 32 · ((sg / 2) % 4), sn = 64 · (sg % 2)).
-// Without SGID every subgroup reads rows 0.. of the staged copies, like shared_2x4.
+// 16 subgroups, optionally with SYNC's barrier pairs and each subgroup's rows placed as the GEMM's
+// grid places them (sm = 32 · ((p / 2) % 4), sn = 64 · (p % 2)) by a place index p:
+//   flag SGID            p = subgroup_id (session 17: 5–10× slower than rows 0.. for every subgroup)
+//   + PLACE_BCAST        p = subgroupBroadcastFirst(subgroup_id): the same value, from an operation
+//                        whose result any compiler knows is the same across the subgroup (one of
+//                        local_invocation_index / 32 is not uniform to WGSL's analysis: not tried)
+//   flag PLACE_WG        p = workgroup_id.x: uniform across the workgroup, still not a constant
+// and PLACE's bits choosing what moves with p: 1 the X rows, 2 the W rows. Without either flag
+// every subgroup reads rows 0.. of the staged copies, like shared_2x4.
+override PLACE: u32 = 3u;
+
 @compute @workgroup_size(WG)
 #if SGID
 fn gemm_loop(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
              @builtin(subgroup_id) sg: u32) {
-  let xb = ((sg / 2u) % 4u) * 32u * ROW_WORDS;
-  let wb = (sg % 2u) * 64u * ROW_WORDS;
+#if PLACE_BCAST
+  let p = subgroupBroadcastFirst(sg);
+#else
+  let p = sg;
+#endif
 #else
 fn gemm_loop(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  let xb = 0u;
-  let wb = 0u;
+#if PLACE_WG
+  let p = wid.x;
+#else
+  let p = 0u;
 #endif
+#endif
+  let xb = select(0u, ((p / 2u) % 4u) * 32u * ROW_WORDS, (PLACE & 1u) != 0u);
+  let wb = select(0u, (p % 2u) * 64u * ROW_WORDS, (PLACE & 2u) != 0u);
   for (var e = lid; e < 128u * ROW_WORDS; e += WG) {
     xs128[e] = src[X_AT + e % (32u * ROW_WORDS)];
     ws128[e] = src[W_AT + e % TILE_WORDS];

@@ -195,6 +195,11 @@ export interface MatrixGemmOptions {
    * are issued before this tile's multiplies) or 2 (two tiles ahead; more registers held).
    */
   prefetch?: 1 | 2;
+  /**
+   * Grids: each subgroup's tiles placed by subgroupBroadcastFirst(subgroup_id) instead of
+   * subgroup_id itself (the same value; default false until the H100 shows it faster).
+   */
+  broadcastPlace?: boolean;
   /** Diagnostic (the gemm bench suite): the shader's STRIP bits; results are wrong with any. */
   strip?: number;
 }
@@ -258,6 +263,7 @@ export async function matrixGemm(
         GRID_4X4: grid === '4x4',
         STAGE_ROTATE: opts.stageRotate ?? true,
         PREFETCH2: opts.prefetch === 2,
+        SG_BCAST: opts.broadcastPlace ?? false,
       },
       constants: {
         ACCUMULATE: opts.accumulate ? 1 : 0,

@@ -82,6 +82,8 @@ export interface GemvOptions {
   matrixStageRotate?: boolean;
   /** K tiles of the matrix GEMM's loads in flight (MatrixGemmOptions.prefetch; default 1). */
   matrixPrefetch?: 1 | 2;
+  /** The matrix GEMM's tiles placed by subgroupBroadcastFirst(subgroup_id) (MatrixGemmOptions.broadcastPlace). */
+  matrixBroadcastPlace?: boolean;
 }
 
 /**
@@ -416,6 +418,7 @@ export async function gemv(
       matrixTokens,
       matrixStageRotate,
       matrixPrefetch,
+      matrixBroadcastPlace,
     } = opts;
     return matrixGemm(gpu, w, x, y, {
       accumulate,
@@ -426,6 +429,7 @@ export async function gemv(
       tokens: matrixTokens,
       stageRotate: matrixStageRotate,
       prefetch: matrixPrefetch,
+      broadcastPlace: matrixBroadcastPlace,
     });
   }
   const { device } = gpu;

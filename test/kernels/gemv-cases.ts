@@ -63,6 +63,8 @@ interface GemvCase {
   matrixStageRotate?: boolean;
   /** 2: the matrix GEMM's loads two K tiles ahead (GemvOptions.matrixPrefetch). */
   matrixPrefetch?: 1 | 2;
+  /** The matrix GEMM's tiles placed by subgroupBroadcastFirst(subgroup_id) (GemvOptions.matrixBroadcastPlace). */
+  matrixBroadcastPlace?: boolean;
   /**
    * W4A16 / 2/4/16: the prefill token-block kernel on `x16` activations (packed here by
    * packX16, the layout's reference), tokensPerWorkgroup tokens per workgroup.
@@ -737,6 +739,52 @@ const gemvCases: GemvCase[] = [
     matrixPrefetch: 2,
   },
   { scheme: 'w4a8', N: 3100, K: 1000, tokens: 512, matrixUnits: true, gated: true, matrixPrefetch: 2 },
+  // Tiles placed by subgroupBroadcastFirst(subgroup_id) (matrixBroadcastPlace): every grid that
+  // places by subgroup (1×1 has one subgroup), residual add, gating, pieces, auto's pick, and with
+  // prefetch 2.
+  {
+    scheme: 'w4a8',
+    N: 300,
+    K: 2080,
+    tokens: 129,
+    matrixUnits: true,
+    accumulate: true,
+    matrixGrid: '4x4',
+    matrixKTile: 64,
+    matrixBroadcastPlace: true,
+  },
+  {
+    scheme: 'w4a8',
+    N: 260,
+    K: 1000,
+    tokens: 129,
+    matrixUnits: true,
+    gated: true,
+    pieces: 2,
+    matrixGrid: '4x2',
+    matrixKTile: 128,
+    matrixBroadcastPlace: true,
+  },
+  {
+    scheme: 'w4a8',
+    N: 200,
+    K: 160,
+    tokens: 70,
+    matrixUnits: true,
+    matrixGrid: '2x2',
+    matrixKTile: 64,
+    matrixBroadcastPlace: true,
+  },
+  {
+    scheme: 'w4a8',
+    N: 3100,
+    K: 1000,
+    tokens: 512,
+    matrixUnits: true,
+    gated: true,
+    matrixBroadcastPlace: true,
+    matrixPrefetch: 2,
+  },
   // W4A16 / 2/4/16 prefill token blocks on x16 activations: partial blocks of 2, 4 and 8 (8 on
   // GPUs, 2 on software adapters), K off the group sizes, gating, residual add, pieces, a long
   // row with many outliers (2/4/16's outliers read per token from the packed halves), 2-bit /
