@@ -35,7 +35,7 @@ export interface GemmVariant {
    * (`auto` grid and K tile), or a named grid / K tile, and the diagnostic STRIP bits (parts of its
    * K loop left out; wrong results).
    */
-  matrix?: Pick<MatrixGemmOptions, 'kTile' | 'strip' | 'stageRotate' | 'prefetch' | 'broadcastPlace'> & {
+  matrix?: Pick<MatrixGemmOptions, 'kTile' | 'strip' | 'stageRotate' | 'prefetch' | 'clampPlace'> & {
     grid?: MatrixGrid;
   };
   /** W4A16 / 2/4/16: x16 activations in token blocks (else f32 activations, one token per workgroup). */
@@ -56,9 +56,9 @@ export const GEMM_VARIANTS: GemmVariant[] = [
   matrixVariant('matrix auto, plain stores', { stageRotate: false }),
   // Loads two K tiles ahead of the multiplies (session 17; 1–5% slower on the 7B in session 18).
   matrixVariant('matrix auto, prefetch 2', { prefetch: 2 }),
-  // Tiles placed by subgroupBroadcastFirst(subgroup_id) (session 18), alone and with prefetch 2.
-  matrixVariant('matrix auto, broadcast place', { broadcastPlace: true }),
-  matrixVariant('matrix auto, broadcast place, prefetch 2', { broadcastPlace: true, prefetch: 2 }),
+  // Load offsets clamped for the driver (session 18), alone and with prefetch 2.
+  matrixVariant('matrix auto, clamped place', { clampPlace: true }),
+  matrixVariant('matrix auto, clamped place, prefetch 2', { clampPlace: true, prefetch: 2 }),
   ...(
     [
       ['2x2', 64],
@@ -66,7 +66,7 @@ export const GEMM_VARIANTS: GemmVariant[] = [
       ['4x4', 64],
     ] as GridTile[]
   ).map(([grid, kTile]) =>
-    matrixVariant(`matrix ${grid}, K tile ${kTile}, broadcast place`, { grid, kTile, broadcastPlace: true }),
+    matrixVariant(`matrix ${grid}, K tile ${kTile}, clamped place`, { grid, kTile, clampPlace: true }),
   ),
   ...(
     [
@@ -87,7 +87,7 @@ export const GEMM_VARIANTS: GemmVariant[] = [
       ['4x4', 64],
     ] as GridTile[]
   ).flatMap(([grid, kTile]) =>
-    [false, true].flatMap((broadcastPlace) =>
+    [false, true].flatMap((clampPlace) =>
       (
         [
           ['loads', 1],
@@ -95,11 +95,11 @@ export const GEMM_VARIANTS: GemmVariant[] = [
           ['MMAs', 4],
         ] as const
       ).map(([part, strip]) =>
-        matrixVariant(`matrix ${grid} K${kTile}${broadcastPlace ? ' bcast' : ''} −${part}`, {
+        matrixVariant(`matrix ${grid} K${kTile}${clampPlace ? ' clamped' : ''} −${part}`, {
           grid,
           kTile,
           strip,
-          broadcastPlace,
+          clampPlace,
         }),
       ),
     ),

@@ -69,19 +69,20 @@ interface MatrixCase {
 
 /**
  * gemm_loop's row placements (bench/shaders/matrix_peak.wgsl): by subgroup_id as the GEMM's grid
- * ('sgid'; 'sgid-x' / 'sgid-w' move only the X or only the W rows), by subgroupBroadcastFirst of
- * subgroup_id, or by workgroup_id (uniform across the workgroup, not a constant).
+ * ('sgid'; 'sgid-x' / 'sgid-w' move only the X or only the W rows) or by workgroup_id (uniform
+ * across the workgroup, not a constant); '-min': the offsets clamped by min() to their largest value.
  */
-type Placement = 'sgid' | 'sgid-x' | 'sgid-w' | 'sgid-bcast' | 'wid';
+type Placement = 'sgid' | 'sgid-x' | 'sgid-w' | 'sgid-min' | 'wid' | 'wid-min';
 
 const PLACEMENTS: Record<Placement, { flags: Record<string, boolean>; place: number }> = {
   sgid: { flags: { SGID: true }, place: 3 },
   'sgid-x': { flags: { SGID: true }, place: 1 },
   'sgid-w': { flags: { SGID: true }, place: 2 },
-  'sgid-bcast': { flags: { SGID: true, PLACE_BCAST: true }, place: 3 },
+  'sgid-min': { flags: { SGID: true, PLACE_MIN: true }, place: 3 },
   wid: { flags: { PLACE_WG: true }, place: 3 },
+  'wid-min': { flags: { PLACE_WG: true, PLACE_MIN: true }, place: 3 },
 };
-const NO_PLACEMENT = { SGID: false, PLACE_BCAST: false, PLACE_WG: false };
+const NO_PLACEMENT = { SGID: false, PLACE_WG: false, PLACE_MIN: false };
 
 const CASES: MatrixCase[] = [
   {
@@ -126,7 +127,8 @@ const CASES: MatrixCase[] = [
   // 36 KiB (shared 2x4: 13.5 KiB), which may fit fewer workgroups per SM, and 16 subgroups are
   // placed as 4 × 2 pairs (two subgroups per place), not as the 4 × 4 grid. Session 17 ran the
   // barrier pairs (every 4: −21%, every 2: −33% at 512 invocations) with and without subgroup_id
-  // placement (5–10× slower); session 18 asks which placements are slow.
+  // placement (5–10× slower); session 18: every placement that is not a constant is (4–8×), and
+  // whether min()-clamped offsets recover it.
   ...(
     [
       [0, undefined],
@@ -134,8 +136,9 @@ const CASES: MatrixCase[] = [
       [0, 'sgid'],
       [0, 'sgid-x'],
       [0, 'sgid-w'],
-      [0, 'sgid-bcast'],
+      [0, 'sgid-min'],
       [0, 'wid'],
+      [0, 'wid-min'],
     ] as const
   ).map(([sync, place]: readonly [number, Placement | undefined]) => ({
     name: `gemm-loop${sync ? ` sync${sync}` : ''}${place ? ` ${place}` : ''}`,

@@ -143,15 +143,7 @@ fn load_tile(kt: u32, t0: u32, n0: u32, lid: u32) -> TileRegs {
 @compute @workgroup_size(WG)
 #if GRID
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(subgroup_id) sg_id: u32, @builtin(subgroup_invocation_id) lane: u32) {
-#if SG_BCAST
-  // The same value through an operation whose result the driver's compiler must treat as uniform
-  // across the subgroup (session 18: the matrix suite's loop placed by subgroup_id ran 5–10× slower
-  // than with constant offsets; this asks whether the GEMM pays the same).
-  let sg = subgroupBroadcastFirst(sg_id);
-#else
-  let sg = sg_id;
-#endif
+        @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
 #else
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let sg = 0u;
@@ -204,8 +196,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     }
 #endif
     if ((STRIP & 4u) == 0u) {
+#if PLACE_MIN
+      // Tint predicates every subgroupMatrixLoad whose offset is not a constant on a bounds check;
+      // min() to the largest offset lets the driver's compiler see these in bounds (session 18:
+      // the matrix suite's loop with offsets from subgroup_id ran 4–8× slower than with constants).
+      let xb = min(sm * ROW_WORDS, (BM - 32u) * ROW_WORDS);
+      let wb = min(sn * ROW_WORDS, (BN - 64u) * ROW_WORDS);
+#else
       let xb = sm * ROW_WORDS;
       let wb = sn * ROW_WORDS;
+#endif
       // Offsets and strides count the arrays' i32 words (4 int8 each): BKP / 4 words a row.
       for (var kk = 0u; kk < BK / 32u; kk++) {
         let k8 = kk * 8u;   // 32 int8
@@ -238,7 +238,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 
   // Epilogue, one result tile per subgroup at a time through workgroup memory (`ws`, free now):
   // scales, then the gate or the residual add, then the store.
+#if PLACE_MIN
+  let cb = min(sg * 256u, (SGM * SGN - 1u) * 256u);   // this subgroup's result tile in ws
+#else
   let cb = sg * 256u;   // this subgroup's result tile in ws
+#endif
   for (var tile = 0u; tile < 8u; tile++) {
     workgroupBarrier();
     switch (tile) {

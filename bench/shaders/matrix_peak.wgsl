@@ -284,23 +284,20 @@ fn global_a_2x4(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id
 // 16 subgroups, optionally with SYNC's barrier pairs and each subgroup's rows placed as the GEMM's
 // grid places them (sm = 32 · ((p / 2) % 4), sn = 64 · (p % 2)) by a place index p:
 //   flag SGID            p = subgroup_id (session 17: 5–10× slower than rows 0.. for every subgroup)
-//   + PLACE_BCAST        p = subgroupBroadcastFirst(subgroup_id): the same value, from an operation
-//                        whose result any compiler knows is the same across the subgroup (one of
-//                        local_invocation_index / 32 is not uniform to WGSL's analysis: not tried)
 //   flag PLACE_WG        p = workgroup_id.x: uniform across the workgroup, still not a constant
 // and PLACE's bits choosing what moves with p: 1 the X rows, 2 the W rows. Without either flag
-// every subgroup reads rows 0.. of the staged copies, like shared_2x4.
+// every subgroup reads rows 0.. of the staged copies, like shared_2x4. Session 18 (run 2): every
+// placement that is not a constant ran 4–8× slower, subgroupBroadcastFirst(subgroup_id) included.
+// Tint predicates each subgroupMatrixLoad whose offset is not a constant on a bounds check (its
+// robustness transform); flag PLACE_MIN clamps the row offsets with min() to their largest value,
+// so the driver's compiler can see the loads in bounds and drop the check.
 override PLACE: u32 = 3u;
 
 @compute @workgroup_size(WG)
 #if SGID
 fn gemm_loop(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
              @builtin(subgroup_id) sg: u32) {
-#if PLACE_BCAST
-  let p = subgroupBroadcastFirst(sg);
-#else
   let p = sg;
-#endif
 #else
 fn gemm_loop(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
 #if PLACE_WG
@@ -309,8 +306,13 @@ fn gemm_loop(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) w
   let p = 0u;
 #endif
 #endif
+#if PLACE_MIN
+  let xb = min(select(0u, ((p / 2u) % 4u) * 32u * ROW_WORDS, (PLACE & 1u) != 0u), 96u * ROW_WORDS);
+  let wb = min(select(0u, (p % 2u) * 64u * ROW_WORDS, (PLACE & 2u) != 0u), 64u * ROW_WORDS);
+#else
   let xb = select(0u, ((p / 2u) % 4u) * 32u * ROW_WORDS, (PLACE & 1u) != 0u);
   let wb = select(0u, (p % 2u) * 64u * ROW_WORDS, (PLACE & 2u) != 0u);
+#endif
   for (var e = lid; e < 128u * ROW_WORDS; e += WG) {
     xs128[e] = src[X_AT + e % (32u * ROW_WORDS)];
     ws128[e] = src[W_AT + e % TILE_WORDS];

@@ -196,10 +196,10 @@ export interface MatrixGemmOptions {
    */
   prefetch?: 1 | 2;
   /**
-   * Grids: each subgroup's tiles placed by subgroupBroadcastFirst(subgroup_id) instead of
-   * subgroup_id itself (the same value; default false until the H100 shows it faster).
+   * Grids: each subgroup's matrix-load offsets clamped by min() to their largest value, so the
+   * driver can drop Tint's bounds predicate on them (default false until the H100 shows it faster).
    */
-  broadcastPlace?: boolean;
+  clampPlace?: boolean;
   /** Diagnostic (the gemm bench suite): the shader's STRIP bits; results are wrong with any. */
   strip?: number;
 }
@@ -263,7 +263,7 @@ export async function matrixGemm(
         GRID_4X4: grid === '4x4',
         STAGE_ROTATE: opts.stageRotate ?? true,
         PREFETCH2: opts.prefetch === 2,
-        SG_BCAST: opts.broadcastPlace ?? false,
+        PLACE_MIN: opts.clampPlace ?? false,
       },
       constants: {
         ACCUMULATE: opts.accumulate ? 1 : 0,

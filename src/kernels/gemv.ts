@@ -82,8 +82,8 @@ export interface GemvOptions {
   matrixStageRotate?: boolean;
   /** K tiles of the matrix GEMM's loads in flight (MatrixGemmOptions.prefetch; default 1). */
   matrixPrefetch?: 1 | 2;
-  /** The matrix GEMM's tiles placed by subgroupBroadcastFirst(subgroup_id) (MatrixGemmOptions.broadcastPlace). */
-  matrixBroadcastPlace?: boolean;
+  /** The matrix GEMM's load offsets clamped for the driver (MatrixGemmOptions.clampPlace). */
+  matrixClampPlace?: boolean;
 }
 
 /**
@@ -418,7 +418,7 @@ export async function gemv(
       matrixTokens,
       matrixStageRotate,
       matrixPrefetch,
-      matrixBroadcastPlace,
+      matrixClampPlace,
     } = opts;
     return matrixGemm(gpu, w, x, y, {
       accumulate,
@@ -429,7 +429,7 @@ export async function gemv(
       tokens: matrixTokens,
       stageRotate: matrixStageRotate,
       prefetch: matrixPrefetch,
-      broadcastPlace: matrixBroadcastPlace,
+      clampPlace: matrixClampPlace,
     });
   }
   const { device } = gpu;

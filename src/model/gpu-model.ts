@@ -307,8 +307,8 @@ export interface KernelTuning {
   prefillMatrixStageRotate?: boolean;
   /** K tiles of the matrix GEMM's global loads in flight: 1 (default) or 2 (MatrixGemmOptions.prefetch). */
   prefillMatrixPrefetch?: 1 | 2;
-  /** The matrix GEMM's tiles placed by subgroupBroadcastFirst(subgroup_id) (MatrixGemmOptions.broadcastPlace). */
-  prefillMatrixBroadcastPlace?: boolean;
+  /** The matrix GEMM's load offsets clamped for the driver (MatrixGemmOptions.clampPlace). */
+  prefillMatrixClampPlace?: boolean;
   /**
    * W4A16 and 2/4/16 (default true): the matmuls stage their f32 input as 16-bit fixed point
    * (hi/lo int8) and multiply with dot4I8Packed (GemvOptions.int16Activations), qkv and gate_up
@@ -538,7 +538,7 @@ export class GpuSession {
       matrixTokens: maxChunk,
       matrixStageRotate: opts.tuning?.prefillMatrixStageRotate,
       matrixPrefetch: opts.tuning?.prefillMatrixPrefetch,
-      matrixBroadcastPlace: opts.tuning?.prefillMatrixBroadcastPlace,
+      matrixClampPlace: opts.tuning?.prefillMatrixClampPlace,
     };
     const makeLayer = async (
       i: number,

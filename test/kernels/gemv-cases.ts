@@ -63,8 +63,8 @@ interface GemvCase {
   matrixStageRotate?: boolean;
   /** 2: the matrix GEMM's loads two K tiles ahead (GemvOptions.matrixPrefetch). */
   matrixPrefetch?: 1 | 2;
-  /** The matrix GEMM's tiles placed by subgroupBroadcastFirst(subgroup_id) (GemvOptions.matrixBroadcastPlace). */
-  matrixBroadcastPlace?: boolean;
+  /** The matrix GEMM's load offsets clamped for the driver (GemvOptions.matrixClampPlace). */
+  matrixClampPlace?: boolean;
   /**
    * W4A16 / 2/4/16: the prefill token-block kernel on `x16` activations (packed here by
    * packX16, the layout's reference), tokensPerWorkgroup tokens per workgroup.
@@ -739,9 +739,8 @@ const gemvCases: GemvCase[] = [
     matrixPrefetch: 2,
   },
   { scheme: 'w4a8', N: 3100, K: 1000, tokens: 512, matrixUnits: true, gated: true, matrixPrefetch: 2 },
-  // Tiles placed by subgroupBroadcastFirst(subgroup_id) (matrixBroadcastPlace): every grid that
-  // places by subgroup (1×1 has one subgroup), residual add, gating, pieces, auto's pick, and with
-  // prefetch 2.
+  // Load offsets clamped for the driver (matrixClampPlace): every grid that places by subgroup (1×1
+  // has one subgroup), residual add, gating, pieces, auto's pick, and with prefetch 2.
   {
     scheme: 'w4a8',
     N: 300,
@@ -751,7 +750,7 @@ const gemvCases: GemvCase[] = [
     accumulate: true,
     matrixGrid: '4x4',
     matrixKTile: 64,
-    matrixBroadcastPlace: true,
+    matrixClampPlace: true,
   },
   {
     scheme: 'w4a8',
@@ -763,7 +762,7 @@ const gemvCases: GemvCase[] = [
     pieces: 2,
     matrixGrid: '4x2',
     matrixKTile: 128,
-    matrixBroadcastPlace: true,
+    matrixClampPlace: true,
   },
   {
     scheme: 'w4a8',
@@ -773,7 +772,7 @@ const gemvCases: GemvCase[] = [
     matrixUnits: true,
     matrixGrid: '2x2',
     matrixKTile: 64,
-    matrixBroadcastPlace: true,
+    matrixClampPlace: true,
   },
   {
     scheme: 'w4a8',
@@ -782,7 +781,7 @@ const gemvCases: GemvCase[] = [
     tokens: 512,
     matrixUnits: true,
     gated: true,
-    matrixBroadcastPlace: true,
+    matrixClampPlace: true,
     matrixPrefetch: 2,
   },
   // W4A16 / 2/4/16 prefill token blocks on x16 activations: partial blocks of 2, 4 and 8 (8 on
