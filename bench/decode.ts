@@ -581,8 +581,6 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'prefill-grid-2x2': { tuning: { prefillMatrixGrid: '2x2' } },
   'prefill-grid-4x2': { tuning: { prefillMatrixGrid: '4x2' } },
   'prefill-plain-stores': { tuning: { prefillMatrixStageRotate: false } },
-  'prefill-prefetch2': { tuning: { prefillMatrixPrefetch: 2 } },
-  'prefill-clamp': { tuning: { prefillMatrixClampPlace: true } },
   'prefill-tpr8': { tuning: { prefillThreadsPerRow: 8 } },
   'prefill-block4': { tuning: { prefillTokenBlock: 4 } },
   'prefill-tpr16': { tuning: { prefillThreadsPerRow: 16 } },

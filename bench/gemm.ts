@@ -35,7 +35,7 @@ export interface GemmVariant {
    * (`auto` grid and K tile), or a named grid / K tile, and the diagnostic STRIP bits (parts of its
    * K loop left out; wrong results).
    */
-  matrix?: Pick<MatrixGemmOptions, 'kTile' | 'strip' | 'stageRotate' | 'prefetch' | 'clampPlace'> & {
+  matrix?: Pick<MatrixGemmOptions, 'kTile' | 'strip' | 'stageRotate'> & {
     grid?: MatrixGrid;
   };
   /** W4A16 / 2/4/16: x16 activations in token blocks (else f32 activations, one token per workgroup). */
@@ -54,20 +54,6 @@ export const GEMM_VARIANTS: GemmVariant[] = [
   matrixVariant('matrix auto (default)', {}),
   // Session 10's staging: every lane's stores start at its first word (4-way bank conflicts).
   matrixVariant('matrix auto, plain stores', { stageRotate: false }),
-  // Loads two K tiles ahead of the multiplies (session 17; 1–5% slower on the 7B in session 18).
-  matrixVariant('matrix auto, prefetch 2', { prefetch: 2 }),
-  // Load offsets clamped for the driver (session 18), alone and with prefetch 2.
-  matrixVariant('matrix auto, clamped place', { clampPlace: true }),
-  matrixVariant('matrix auto, clamped place, prefetch 2', { clampPlace: true, prefetch: 2 }),
-  ...(
-    [
-      ['2x2', 64],
-      ['4x2', 128],
-      ['4x4', 64],
-    ] as GridTile[]
-  ).map(([grid, kTile]) =>
-    matrixVariant(`matrix ${grid}, K tile ${kTile}, clamped place`, { grid, kTile, clampPlace: true }),
-  ),
   ...(
     [
       ['1x1', 64],
@@ -87,22 +73,13 @@ export const GEMM_VARIANTS: GemmVariant[] = [
       ['4x4', 64],
     ] as GridTile[]
   ).flatMap(([grid, kTile]) =>
-    [false, true].flatMap((clampPlace) =>
-      (
-        [
-          ['loads', 1],
-          ['staging', 2],
-          ['MMAs', 4],
-        ] as const
-      ).map(([part, strip]) =>
-        matrixVariant(`matrix ${grid} K${kTile}${clampPlace ? ' clamped' : ''} −${part}`, {
-          grid,
-          kTile,
-          strip,
-          clampPlace,
-        }),
-      ),
-    ),
+    (
+      [
+        ['loads', 1],
+        ['staging', 2],
+        ['MMAs', 4],
+      ] as const
+    ).map(([part, strip]) => matrixVariant(`matrix ${grid} K${kTile} −${part}`, { grid, kTile, strip })),
   ),
   { name: 'block8 tpr4', threadsPerRow: 4, tokensPerWorkgroup: 8 },
   { name: 'block8 tpr8', threadsPerRow: 8, tokensPerWorkgroup: 8 },

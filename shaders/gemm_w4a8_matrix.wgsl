@@ -169,43 +169,25 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 
   // Tile 0 staged; then per K tile: issue the next tile's loads, multiply this one, barrier, stage
   // the next, barrier. (Issuing the loads after the multiplies instead, to keep fewer registers
-  // live through them, measured the same: session 10, run 6.) With PREFETCH2 the loads run two
-  // tiles ahead: tile kt + 2's are issued before tile kt's multiplies, so tile kt + 1's registers
-  // have had a whole K tile's multiplies to arrive by the time they are staged (session 17: the
-  // kernels without their global loads took 14–27% less time, most likely the L2 latency not
-  // hidden behind one tile's multiplies).
+  // live through them, measured the same: session 10, run 6. Issuing them two tiles ahead was
+  // 1–5% slower on every 7B matmul: session 18.)
   var regs = load_tile(0u, t0, n0, lid);
   stage_tile(regs, lid);
   workgroupBarrier();
-#if PREFETCH2
-  if (params.k_tiles > 1u) {
-    regs = load_tile(1u, t0, n0, lid);
-  }
-#endif
   for (var kt = 0u; kt < params.k_tiles; kt++) {
     let more = kt + 1u < params.k_tiles;
-#if PREFETCH2
-    // `regs` holds tile kt + 1 (issued one K tile ago); `ahead` gets tile kt + 2.
-    var ahead = regs;
-    if (kt + 2u < params.k_tiles) {
-      ahead = load_tile(kt + 2u, t0, n0, lid);
-    }
-#else
     if (more) {
       regs = load_tile(kt + 1u, t0, n0, lid);
     }
-#endif
     if ((STRIP & 4u) == 0u) {
-#if PLACE_MIN
-      // Tint predicates every subgroupMatrixLoad whose offset is not a constant on a bounds check;
-      // min() to the largest offset lets the driver's compiler see these in bounds (session 18:
-      // the matrix suite's loop with offsets from subgroup_id ran 4–8× slower than with constants).
+      // The offsets clamped by min() to their largest value, which changes nothing but what the
+      // driver's compiler can prove: Tint guards every subgroupMatrixLoad whose offset is not a
+      // constant with a bounds check, and these, placed by subgroup_id, it could not see through
+      // (session 18, H100: the 7B's four matmuls 845 → 666 µs per layer; the bench loop placed by
+      // subgroup_id or workgroup_id ran 4–8× slower than with constant offsets, and as fast with
+      // Dawn's robustness off).
       let xb = min(sm * ROW_WORDS, (BM - 32u) * ROW_WORDS);
       let wb = min(sn * ROW_WORDS, (BN - 64u) * ROW_WORDS);
-#else
-      let xb = sm * ROW_WORDS;
-      let wb = sn * ROW_WORDS;
-#endif
       // Offsets and strides count the arrays' i32 words (4 int8 each): BKP / 4 words a row.
       for (var kk = 0u; kk < BK / 32u; kk++) {
         let k8 = kk * 8u;   // 32 int8
@@ -231,18 +213,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       stage_tile(regs, lid);
       workgroupBarrier();
     }
-#if PREFETCH2
-    regs = ahead;
-#endif
   }
 
   // Epilogue, one result tile per subgroup at a time through workgroup memory (`ws`, free now):
   // scales, then the gate or the residual add, then the store.
-#if PLACE_MIN
-  let cb = min(sg * 256u, (SGM * SGN - 1u) * 256u);   // this subgroup's result tile in ws
-#else
-  let cb = sg * 256u;   // this subgroup's result tile in ws
-#endif
+  let cb = min(sg * 256u, (SGM * SGN - 1u) * 256u);   // this subgroup's result tile in ws (min: as above)
   for (var tile = 0u; tile < 8u; tile++) {
     workgroupBarrier();
     switch (tile) {

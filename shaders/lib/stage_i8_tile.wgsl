@@ -19,60 +19,63 @@ fn rot4(v: vec4<i32>, r: u32) -> vec4<i32> {
   return select(a, a.zwxy, (r & 2u) != 0u);
 }
 
-fn stage_tile(r: TileRegs, lid: u32) {
+fn stage_tile(r: TileRegs, lid_arg: u32) {
   if ((STRIP & 2u) != 0u) {
     return;
   }
+  // Tint's robustness transform adds a min() clamp to every workgroup-array store it cannot prove
+  // in bounds. Its range analysis knows local_invocation_index's range only in the entry point, not
+  // as a parameter: `% WG` restores it here. With index arithmetic in / and % by constants (not &)
+  // and loops bounded by XV / WV (not a guard), every store below is proven in bounds (session 18,
+  // lavapipe's SPIR-V: 12 clamps per K tile's stores at 2 × 2 before, none after).
+  let lid = lid_arg % WG;
   let xparts = BK / 16u;
   let wchunks = BK / 32u;
 #if STAGE_ROTATE
   let lane = lid % 32u;
-  let xrot = lane & 3u;
-  let wrot = select((lane & 1u) | ((lane >> 3u) & 2u), lane & 3u, BK == 128u);
+  let xrot = lane % 4u;
+  // K tile 64: bits 0 and 4 of the lane; 128: bits 0 and 1 (lane % 4).
+  let wrot = lane % 2u + ((lane / select(16u, 2u, BK == 128u)) % 2u) * 2u;
 #else
   let xrot = 0u;
   let wrot = 0u;
 #endif
-  for (var i = 0u; i < XV_MAX; i++) {
-    if (i < XV) {
-      let e = lid + i * WG;
-      let o = (e / xparts) * ROW_WORDS + (e % xparts) * 4u;
-      // Word j of the rotated vector is word (j + xrot) % 4 of the row's part.
-      let v = rot4(bitcast<vec4<i32>>(r.x[i]), xrot);
-      xs[o + (xrot & 3u)] = v.x;
-      xs[o + ((xrot + 1u) & 3u)] = v.y;
-      xs[o + ((xrot + 2u) & 3u)] = v.z;
-      xs[o + ((xrot + 3u) & 3u)] = v.w;
-    }
+  for (var i = 0u; i < XV; i++) {
+    let e = lid + i * WG;
+    let o = (e / xparts) * ROW_WORDS + (e % xparts) * 4u;
+    // Word j of the rotated vector is word (j + xrot) % 4 of the row's part.
+    let v = rot4(bitcast<vec4<i32>>(r.x[i]), xrot);
+    xs[o + xrot % 4u] = v.x;
+    xs[o + (xrot + 1u) % 4u] = v.y;
+    xs[o + (xrot + 2u) % 4u] = v.z;
+    xs[o + (xrot + 3u) % 4u] = v.w;
   }
-  for (var i = 0u; i < WV_MAX; i++) {
-    if (i < WV) {
-      let e = lid + i * WG;
-      let o = (e / wchunks) * ROW_WORDS + (e % wchunks) * 8u;
-      let w = r.w[i];
-      var a = vec4<i32>(bitcast<i32>(sint4_lo(w.x)), bitcast<i32>(sint4_hi(w.x)),
-                        bitcast<i32>(sint4_lo(w.y)), bitcast<i32>(sint4_hi(w.y)));
-      var b = vec4<i32>(bitcast<i32>(sint4_lo(w.z)), bitcast<i32>(sint4_hi(w.z)),
-                        bitcast<i32>(sint4_lo(w.w)), bitcast<i32>(sint4_hi(w.w)));
-      // The 8 words (a, b) rotated by wrot: word j of (a, b) is word (j + wrot) % 8.
-      if ((wrot & 1u) != 0u) {
-        let a1 = vec4<i32>(a.yzw, b.x);
-        b = vec4<i32>(b.yzw, a.x);
-        a = a1;
-      }
-      if ((wrot & 2u) != 0u) {
-        let a2 = vec4<i32>(a.zw, b.xy);
-        b = vec4<i32>(b.zw, a.xy);
-        a = a2;
-      }
-      ws[o + (wrot & 7u)] = a.x;
-      ws[o + ((wrot + 1u) & 7u)] = a.y;
-      ws[o + ((wrot + 2u) & 7u)] = a.z;
-      ws[o + ((wrot + 3u) & 7u)] = a.w;
-      ws[o + ((wrot + 4u) & 7u)] = b.x;
-      ws[o + ((wrot + 5u) & 7u)] = b.y;
-      ws[o + ((wrot + 6u) & 7u)] = b.z;
-      ws[o + ((wrot + 7u) & 7u)] = b.w;
+  for (var i = 0u; i < WV; i++) {
+    let e = lid + i * WG;
+    let o = (e / wchunks) * ROW_WORDS + (e % wchunks) * 8u;
+    let w = r.w[i];
+    var a = vec4<i32>(bitcast<i32>(sint4_lo(w.x)), bitcast<i32>(sint4_hi(w.x)),
+                      bitcast<i32>(sint4_lo(w.y)), bitcast<i32>(sint4_hi(w.y)));
+    var b = vec4<i32>(bitcast<i32>(sint4_lo(w.z)), bitcast<i32>(sint4_hi(w.z)),
+                      bitcast<i32>(sint4_lo(w.w)), bitcast<i32>(sint4_hi(w.w)));
+    // The 8 words (a, b) rotated by wrot: word j of (a, b) is word (j + wrot) % 8.
+    if ((wrot & 1u) != 0u) {
+      let a1 = vec4<i32>(a.yzw, b.x);
+      b = vec4<i32>(b.yzw, a.x);
+      a = a1;
     }
+    if ((wrot & 2u) != 0u) {
+      let a2 = vec4<i32>(a.zw, b.xy);
+      b = vec4<i32>(b.zw, a.xy);
+      a = a2;
+    }
+    ws[o + wrot % 8u] = a.x;
+    ws[o + (wrot + 1u) % 8u] = a.y;
+    ws[o + (wrot + 2u) % 8u] = a.z;
+    ws[o + (wrot + 3u) % 8u] = a.w;
+    ws[o + (wrot + 4u) % 8u] = b.x;
+    ws[o + (wrot + 5u) % 8u] = b.y;
+    ws[o + (wrot + 6u) % 8u] = b.z;
+    ws[o + (wrot + 7u) % 8u] = b.w;
   }
 }

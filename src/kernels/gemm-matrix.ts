@@ -190,16 +190,6 @@ export interface MatrixGemmOptions {
    * lane starts at its first word, 4-way bank conflicts — the session 10 kernel, for the bench).
    */
   stageRotate?: boolean;
-  /**
-   * K tiles of global loads in flight ahead of the multiplies: 1 (default: the next tile's loads
-   * are issued before this tile's multiplies) or 2 (two tiles ahead; more registers held).
-   */
-  prefetch?: 1 | 2;
-  /**
-   * Grids: each subgroup's matrix-load offsets clamped by min() to their largest value, so the
-   * driver can drop Tint's bounds predicate on them (default false until the H100 shows it faster).
-   */
-  clampPlace?: boolean;
   /** Diagnostic (the gemm bench suite): the shader's STRIP bits; results are wrong with any. */
   strip?: number;
 }
@@ -221,9 +211,6 @@ export async function matrixGemm(
   const choice = opts.grid ?? 'auto';
   if (opts.kTile !== undefined && opts.kTile !== 64 && opts.kTile !== 128) {
     throw new Error(`matrix gemm: kTile ${opts.kTile} must be 64 or 128`);
-  }
-  if (opts.prefetch !== undefined && opts.prefetch !== 1 && opts.prefetch !== 2) {
-    throw new Error(`matrix gemm: prefetch ${opts.prefetch} must be 1 or 2`);
   }
   if (choice !== 'auto' && !(choice in GRIDS)) {
     throw new Error(`matrix gemm: grid ${choice} must be auto, 1x1, 2x2, 4x2 or 4x4`);
@@ -262,8 +249,6 @@ export async function matrixGemm(
         GRID_4X2: grid === '4x2',
         GRID_4X4: grid === '4x4',
         STAGE_ROTATE: opts.stageRotate ?? true,
-        PREFETCH2: opts.prefetch === 2,
-        PLACE_MIN: opts.clampPlace ?? false,
       },
       constants: {
         ACCUMULATE: opts.accumulate ? 1 : 0,

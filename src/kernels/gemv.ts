@@ -80,10 +80,6 @@ export interface GemvOptions {
   matrixTokens?: number;
   /** The matrix GEMM's bank-conflict-free staging stores (MatrixGemmOptions.stageRotate; default true). */
   matrixStageRotate?: boolean;
-  /** K tiles of the matrix GEMM's loads in flight (MatrixGemmOptions.prefetch; default 1). */
-  matrixPrefetch?: 1 | 2;
-  /** The matrix GEMM's load offsets clamped for the driver (MatrixGemmOptions.clampPlace). */
-  matrixClampPlace?: boolean;
 }
 
 /**
@@ -409,17 +405,7 @@ export async function gemv(
   opts: GemvOptions = {},
 ): Promise<Encodable> {
   if (opts.matrixUnits && matrixGemmFits(gpu, w, x, opts.matrixKTile, opts.matrixGrid, opts.matrixTokens)) {
-    const {
-      accumulate,
-      gated,
-      yStride,
-      matrixKTile,
-      matrixGrid,
-      matrixTokens,
-      matrixStageRotate,
-      matrixPrefetch,
-      matrixClampPlace,
-    } = opts;
+    const { accumulate, gated, yStride, matrixKTile, matrixGrid, matrixTokens, matrixStageRotate } = opts;
     return matrixGemm(gpu, w, x, y, {
       accumulate,
       gated,
@@ -428,8 +414,6 @@ export async function gemv(
       grid: matrixGrid,
       tokens: matrixTokens,
       stageRotate: matrixStageRotate,
-      prefetch: matrixPrefetch,
-      clampPlace: matrixClampPlace,
     });
   }
   const { device } = gpu;

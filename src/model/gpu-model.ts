@@ -305,10 +305,6 @@ export interface KernelTuning {
   prefillMatrixGrid?: MatrixGridChoice;
   /** The matrix GEMM's rotated (bank-conflict-free) staging stores (default true). */
   prefillMatrixStageRotate?: boolean;
-  /** K tiles of the matrix GEMM's global loads in flight: 1 (default) or 2 (MatrixGemmOptions.prefetch). */
-  prefillMatrixPrefetch?: 1 | 2;
-  /** The matrix GEMM's load offsets clamped for the driver (MatrixGemmOptions.clampPlace). */
-  prefillMatrixClampPlace?: boolean;
   /**
    * W4A16 and 2/4/16 (default true): the matmuls stage their f32 input as 16-bit fixed point
    * (hi/lo int8) and multiply with dot4I8Packed (GemvOptions.int16Activations), qkv and gate_up
@@ -537,8 +533,6 @@ export class GpuSession {
       matrixGrid: opts.tuning?.prefillMatrixGrid,
       matrixTokens: maxChunk,
       matrixStageRotate: opts.tuning?.prefillMatrixStageRotate,
-      matrixPrefetch: opts.tuning?.prefillMatrixPrefetch,
-      matrixClampPlace: opts.tuning?.prefillMatrixClampPlace,
     };
     const makeLayer = async (
       i: number,

@@ -61,10 +61,6 @@ interface GemvCase {
   matrixGrid?: MatrixGrid;
   /** false: the matrix GEMM's plain (unrotated) staging stores (GemvOptions.matrixStageRotate). */
   matrixStageRotate?: boolean;
-  /** 2: the matrix GEMM's loads two K tiles ahead (GemvOptions.matrixPrefetch). */
-  matrixPrefetch?: 1 | 2;
-  /** The matrix GEMM's load offsets clamped for the driver (GemvOptions.matrixClampPlace). */
-  matrixClampPlace?: boolean;
   /**
    * W4A16 / 2/4/16: the prefill token-block kernel on `x16` activations (packed here by
    * packX16, the layout's reference), tokensPerWorkgroup tokens per workgroup.
@@ -681,7 +677,7 @@ const gemvCases: GemvCase[] = [
     matrixKTile: 128,
     matrixStageRotate: false,
   },
-  // Loads two K tiles ahead (matrixPrefetch 2): one K tile, two, three, many; every grid; auto's pick
+  // One K tile, two, three, many; every grid; auto's pick
   // (4x2 for 3,100 rows at 512 tokens); pieces, gating, residual add.
   {
     scheme: 'w4a8',
@@ -692,7 +688,6 @@ const gemvCases: GemvCase[] = [
     accumulate: true,
     matrixGrid: '4x4',
     matrixKTile: 64,
-    matrixPrefetch: 2,
   },
   {
     scheme: 'w4a8',
@@ -703,7 +698,6 @@ const gemvCases: GemvCase[] = [
     gated: true,
     matrixGrid: '4x2',
     matrixKTile: 128,
-    matrixPrefetch: 2,
   },
   {
     scheme: 'w4a8',
@@ -713,9 +707,8 @@ const gemvCases: GemvCase[] = [
     matrixUnits: true,
     matrixGrid: '2x2',
     matrixKTile: 64,
-    matrixPrefetch: 2,
   },
-  // Three K tiles (5 chunks of 32): the shortest run where a tile loaded two ahead is staged.
+  // Three K tiles (5 chunks of 32).
   {
     scheme: 'w4a8',
     N: 200,
@@ -724,7 +717,6 @@ const gemvCases: GemvCase[] = [
     matrixUnits: true,
     matrixGrid: '2x2',
     matrixKTile: 64,
-    matrixPrefetch: 2,
   },
   {
     scheme: 'w4a8',
@@ -736,22 +728,9 @@ const gemvCases: GemvCase[] = [
     pieces: 2,
     matrixGrid: '1x1',
     matrixKTile: 64,
-    matrixPrefetch: 2,
   },
-  { scheme: 'w4a8', N: 3100, K: 1000, tokens: 512, matrixUnits: true, gated: true, matrixPrefetch: 2 },
-  // Load offsets clamped for the driver (matrixClampPlace): every grid that places by subgroup (1×1
-  // has one subgroup), residual add, gating, pieces, auto's pick, and with prefetch 2.
-  {
-    scheme: 'w4a8',
-    N: 300,
-    K: 2080,
-    tokens: 129,
-    matrixUnits: true,
-    accumulate: true,
-    matrixGrid: '4x4',
-    matrixKTile: 64,
-    matrixClampPlace: true,
-  },
+  { scheme: 'w4a8', N: 3100, K: 1000, tokens: 512, matrixUnits: true, gated: true },
+  // Pieces on a 4 × 2 grid (the subgroup-placed offsets clamped since session 18).
   {
     scheme: 'w4a8',
     N: 260,
@@ -762,27 +741,6 @@ const gemvCases: GemvCase[] = [
     pieces: 2,
     matrixGrid: '4x2',
     matrixKTile: 128,
-    matrixClampPlace: true,
-  },
-  {
-    scheme: 'w4a8',
-    N: 200,
-    K: 160,
-    tokens: 70,
-    matrixUnits: true,
-    matrixGrid: '2x2',
-    matrixKTile: 64,
-    matrixClampPlace: true,
-  },
-  {
-    scheme: 'w4a8',
-    N: 3100,
-    K: 1000,
-    tokens: 512,
-    matrixUnits: true,
-    gated: true,
-    matrixClampPlace: true,
-    matrixPrefetch: 2,
   },
   // W4A16 / 2/4/16 prefill token blocks on x16 activations: partial blocks of 2, 4 and 8 (8 on
   // GPUs, 2 on software adapters), K off the group sizes, gating, residual add, pieces, a long
