@@ -580,7 +580,8 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'prefill-grid-1x1': { tuning: { prefillMatrixGrid: '1x1' } },
   'prefill-grid-2x2': { tuning: { prefillMatrixGrid: '2x2' } },
   'prefill-grid-4x2': { tuning: { prefillMatrixGrid: '4x2' } },
-  'prefill-plain-stores': { tuning: { prefillMatrixStageRotate: false } },
+  // The matrix GEMM's lane-rotated staging stores (the default from session 10 to 18).
+  'prefill-rotated-stores': { tuning: { prefillMatrixStageRotate: true } },
   'prefill-tpr8': { tuning: { prefillThreadsPerRow: 8 } },
   'prefill-block4': { tuning: { prefillTokenBlock: 4 } },
   'prefill-tpr16': { tuning: { prefillThreadsPerRow: 16 } },

@@ -52,8 +52,8 @@ type GridTile = readonly [MatrixGrid, number];
 
 export const GEMM_VARIANTS: GemmVariant[] = [
   matrixVariant('matrix auto (default)', {}),
-  // Session 10's staging: every lane's stores start at its first word (4-way bank conflicts).
-  matrixVariant('matrix auto, plain stores', { stageRotate: false }),
+  // The lane-rotated staging stores (the default from session 10 to 18).
+  matrixVariant('matrix auto, rotated stores', { stageRotate: true }),
   ...(
     [
       ['1x1', 64],

@@ -8,12 +8,14 @@
 // The registers of load_tile into workgroup memory, the weights widened to int8 rows in k order
 // (lib/sint4.wgsl).
 //
-// With STAGE_ROTATE each lane writes its 4 activation words / 8 weight words starting at a
-// lane-dependent word (rotated by 0–3): the padded rows make all 32 lanes' first words fall on
-// only 8 of the 32 banks, so without it every store is a 4-way bank conflict; with these rotations
-// no two lanes of a warp hit one bank in the same store (checked for K tile 64 and 128 and every
-// warp of every grid: lanes e = 32·w … 32·w + 31 of the tile). The data is rotated to match, so
-// every word still lands at its k position.
+// Without STAGE_ROTATE (the default) each lane writes its 4 activation words / 8 weight words in
+// order. With it each lane starts at a lane-dependent word (rotated by 0–3): the padded rows make
+// all 32 lanes' first words fall on only 8 of the 32 banks, so scalar in-order stores conflict
+// 4-way, and with these rotations no two lanes of a warp hit one bank in the same store (checked
+// for K tile 64 and 128 and every warp of every grid: lanes e = 32·w … 32·w + 31 of the tile).
+// The data is rotated to match, so every word still lands at its k position. Rotation was faster
+// while each store carried a bounds clamp; since the stores are proven in bounds (below) the
+// in-order ones were faster on the H100 (session 18), most likely stored as whole vectors.
 fn rot4(v: vec4<i32>, r: u32) -> vec4<i32> {
   let a = select(v, v.yzwx, (r & 1u) != 0u);
   return select(a, a.zwxy, (r & 2u) != 0u);

@@ -78,7 +78,7 @@ export interface GemvOptions {
   matrixGrid?: MatrixGridChoice;
   /** The largest step a matrix GEMM will run (the prefill chunk; default 512): `auto` tiles per bucket up to it. */
   matrixTokens?: number;
-  /** The matrix GEMM's bank-conflict-free staging stores (MatrixGemmOptions.stageRotate; default true). */
+  /** The matrix GEMM's lane-rotated staging stores (MatrixGemmOptions.stageRotate; default false). */
   matrixStageRotate?: boolean;
 }
 

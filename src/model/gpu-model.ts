@@ -303,7 +303,7 @@ export interface KernelTuning {
   prefillMatrixKTile?: number;
   /** Subgroup grid of the matrix-unit prefill GEMM (default `auto`: autoMatrixTiles per matmul). */
   prefillMatrixGrid?: MatrixGridChoice;
-  /** The matrix GEMM's rotated (bank-conflict-free) staging stores (default true). */
+  /** The matrix GEMM's lane-rotated staging stores (MatrixGemmOptions.stageRotate; default false). */
   prefillMatrixStageRotate?: boolean;
   /**
    * W4A16 and 2/4/16 (default true): the matmuls stage their f32 input as 16-bit fixed point

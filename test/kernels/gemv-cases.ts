@@ -59,7 +59,7 @@ interface GemvCase {
   matrixUnits?: boolean;
   matrixKTile?: number;
   matrixGrid?: MatrixGrid;
-  /** false: the matrix GEMM's plain (unrotated) staging stores (GemvOptions.matrixStageRotate). */
+  /** true: the matrix GEMM's lane-rotated staging stores (GemvOptions.matrixStageRotate). */
   matrixStageRotate?: boolean;
   /**
    * W4A16 / 2/4/16: the prefill token-block kernel on `x16` activations (packed here by
@@ -654,7 +654,7 @@ const gemvCases: GemvCase[] = [
     matrixGrid: '4x4',
     matrixKTile: 64,
   },
-  // The plain staging stores (the default rotates each lane's stores against bank conflicts).
+  // The lane-rotated staging stores (the default stores each lane's words in order).
   {
     scheme: 'w4a8',
     N: 300,
@@ -664,7 +664,7 @@ const gemvCases: GemvCase[] = [
     accumulate: true,
     matrixGrid: '4x4',
     matrixKTile: 64,
-    matrixStageRotate: false,
+    matrixStageRotate: true,
   },
   {
     scheme: 'w4a8',
@@ -675,7 +675,7 @@ const gemvCases: GemvCase[] = [
     gated: true,
     matrixGrid: '2x2',
     matrixKTile: 128,
-    matrixStageRotate: false,
+    matrixStageRotate: true,
   },
   // One K tile, two, three, many; every grid; auto's pick
   // (4x2 for 3,100 rows at 512 tokens); pieces, gating, residual add.
