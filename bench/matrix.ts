@@ -127,8 +127,9 @@ const CASES: MatrixCase[] = [
   // 36 KiB (shared 2x4: 13.5 KiB), which may fit fewer workgroups per SM, and 16 subgroups are
   // placed as 4 × 2 pairs (two subgroups per place), not as the 4 × 4 grid. Session 17 ran the
   // barrier pairs (every 4: −21%, every 2: −33% at 512 invocations) with and without subgroup_id
-  // placement (5–10× slower); session 18: every placement that is not a constant is (4–8×), and
-  // whether min()-clamped offsets recover it.
+  // placement (5–10× slower). Session 18: placed by subgroup_id or workgroup_id the loop is 4–9×
+  // slower (Tint's bounds checks on the matrix loads); min()-clamped offsets do not recover it in
+  // this loop (they do in the GEMM).
   ...(
     [
       [0, undefined],

@@ -170,7 +170,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   // Tile 0 staged; then per K tile: issue the next tile's loads, multiply this one, barrier, stage
   // the next, barrier. (Issuing the loads after the multiplies instead, to keep fewer registers
   // live through them, measured the same: session 10, run 6. Issuing them two tiles ahead was
-  // 1–5% slower on every 7B matmul: session 18.)
+  // 0.6–3.7% slower on every 7B matmul at the `auto` grid: session 18.)
   var regs = load_tile(0u, t0, n0, lid);
   stage_tile(regs, lid);
   workgroupBarrier();
@@ -180,12 +180,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       regs = load_tile(kt + 1u, t0, n0, lid);
     }
     if ((STRIP & 4u) == 0u) {
-      // The offsets clamped by min() to their largest value, which changes nothing but what the
-      // driver's compiler can prove: Tint guards every subgroupMatrixLoad whose offset is not a
-      // constant with a bounds check, and these, placed by subgroup_id, it could not see through
-      // (session 18, H100: the 7B's four matmuls 845 → 666 µs per layer; the bench loop placed by
-      // subgroup_id or workgroup_id ran 4–8× slower than with constant offsets, and as fast with
-      // Dawn's robustness off).
+      // The offsets clamped by min() to their largest value, which changes no value: Tint wraps
+      // every subgroupMatrixLoad whose offset is not a constant in a bounds check, and with plain
+      // offsets from subgroup_id the driver evidently kept it; with the clamp it evidently drops it
+      // (session 18, H100, inferred from timings: the 7B's four matmuls 845 → 665 µs per layer,
+      // 650 with Dawn's robustness off; the bench loop placed by subgroup_id or workgroup_id ran
+      // 4–9× slower than with constant offsets).
       let xb = min(sm * ROW_WORDS, (BM - 32u) * ROW_WORDS);
       let wb = min(sn * ROW_WORDS, (BN - 64u) * ROW_WORDS);
       // Offsets and strides count the arrays' i32 words (4 int8 each): BKP / 4 words a row.

@@ -286,11 +286,11 @@ fn global_a_2x4(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id
 //   flag SGID            p = subgroup_id (session 17: 5–10× slower than rows 0.. for every subgroup)
 //   flag PLACE_WG        p = workgroup_id.x: uniform across the workgroup, still not a constant
 // and PLACE's bits choosing what moves with p: 1 the X rows, 2 the W rows. Without either flag
-// every subgroup reads rows 0.. of the staged copies, like shared_2x4. Session 18 (run 2): every
-// placement that is not a constant ran 4–8× slower, subgroupBroadcastFirst(subgroup_id) included.
-// Tint predicates each subgroupMatrixLoad whose offset is not a constant on a bounds check (its
-// robustness transform); flag PLACE_MIN clamps the row offsets with min() to their largest value,
-// so the driver's compiler can see the loads in bounds and drop the check.
+// every subgroup reads rows 0.. of the staged copies, like shared_2x4. Session 18: placed by
+// subgroup_id or workgroup_id (or subgroupBroadcastFirst(subgroup_id)) the loop ran 4–9× slower,
+// and at full speed with Dawn's robustness off: Tint guards each subgroupMatrixLoad whose offset is
+// not a constant with a bounds check. Flag PLACE_MIN clamps the row offsets with min() to their
+// largest value, as the GEMM does; here that did not recover the speed (in the GEMM it did).
 override PLACE: u32 = 3u;
 
 @compute @workgroup_size(WG)

@@ -2,7 +2,7 @@
 // which runs it on adapters without matrix units): one K tile's loads, held in TileRegs, into the
 // workgroup arrays `xs` (int8 activations, [token][k]) and `ws` (int4 weights widened to int8,
 // [row][k]), rows ROW_WORDS words apart. The including shader declares BK, ROW_WORDS, WG, XV, WV,
-// XV_MAX, WV_MAX, STRIP, TileRegs, xs and ws, and passes the flag STAGE_ROTATE.
+// STRIP, TileRegs (its arrays sized XV_MAX / WV_MAX), xs and ws, and passes the flag STAGE_ROTATE.
 #include "sint4"
 
 // The registers of load_tile into workgroup memory, the weights widened to int8 rows in k order
@@ -29,7 +29,7 @@ fn stage_tile(r: TileRegs, lid_arg: u32) {
   // in bounds. Its range analysis knows local_invocation_index's range only in the entry point, not
   // as a parameter: `% WG` restores it here. With index arithmetic in / and % by constants (not &)
   // and loops bounded by XV / WV (not a guard), every store below is proven in bounds (session 18,
-  // lavapipe's SPIR-V: 12 clamps per K tile's stores at 2 × 2 before, none after).
+  // lavapipe's SPIR-V: 12 clamps at 2 × 2 before, none after; docs/results/*-s18-stage-clamps.txt).
   let lid = lid_arg % WG;
   let xparts = BK / 16u;
   let wchunks = BK / 32u;

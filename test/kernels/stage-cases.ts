@@ -96,9 +96,10 @@ export const stageKernelCases: KernelCase[] = shapes.flatMap((s) =>
     name: `matrix gemm staging ${s.sgm}x${s.sgn} K tile ${s.bk} ${rotate ? 'rotated' : 'plain'} stores`,
     run: (gpu: GpuContext) => checkStage(gpu, s, rotate),
     // The browser suite runs the rotated 1x1 tiles (both K tiles: the rotation depends on the K
-    // tile and the lane only); Node runs every grid, both ways.
+    // tile and the lane only), which include the in-order stores' code with a rotation of 0; Node
+    // runs every grid, both ways.
     ...(!rotate
-      ? { nodeOnly: 'the plain stores are the rotated ones with rotation 0 (same WGSL)' }
+      ? { nodeOnly: 'the in-order stores are the rotated code with rotation 0 (same WGSL)' }
       : s.sgm * s.sgn > 1
         ? { nodeOnly: 'the rotation depends on the K tile and the lane only: the 1x1 cases cover it' }
         : {}),
