@@ -92,8 +92,6 @@ struct Params {
 // vec4 loads per invocation per K tile: activations (BM · BK / 16) and weights (BN · BK / 32).
 const XV: u32 = BM * BK / 16u / WG;
 const WV: u32 = BN * BK / 32u / WG;
-const XV_MAX: u32 = 8u;
-const WV_MAX: u32 = 8u;
 
 // [token][k] and [row][k], int8 packed 4 per word. After the K loop `ws` holds the epilogue's
 // result tiles (one 16 × 16 per subgroup: 256·SGM·SGN ≤ 64·SGN · ROW_WORDS words for SGM ≤ 5).
@@ -103,36 +101,32 @@ var<workgroup> ws: array<i32, BN * ROW_WORDS>;
 // One K tile's share of this invocation, in registers: activation vec4 e (token e / (BK/16), part
 // e % (BK/16)) and weight vec4 e (row e / (BK/32), chunk e % (BK/32)), e = lid + i·WG.
 struct TileRegs {
-  x: array<vec4<u32>, XV_MAX>,
-  w: array<vec4<u32>, WV_MAX>,
+  x: array<vec4<u32>, XV>,
+  w: array<vec4<u32>, WV>,
 }
 
 fn load_tile(kt: u32, t0: u32, n0: u32, lid: u32) -> TileRegs {
   var r: TileRegs;
   let xparts = BK / 16u;
   let wchunks = BK / 32u;
-  for (var i = 0u; i < XV_MAX; i++) {
-    if (i < XV) {
-      let e = lid + i * WG;
-      if ((STRIP & 1u) != 0u) {
-        r.x[i] = vec4<u32>(lid + kt, i, 3u, 4u);
-      } else {
-        r.x[i] = xq[(t0 + e / xparts) * params.x_stride + kt * xparts + e % xparts];
-      }
+  for (var i = 0u; i < XV; i++) {
+    let e = lid + i * WG;
+    if ((STRIP & 1u) != 0u) {
+      r.x[i] = vec4<u32>(lid + kt, i, 3u, 4u);
+    } else {
+      r.x[i] = xq[(t0 + e / xparts) * params.x_stride + kt * xparts + e % xparts];
     }
   }
-  for (var i = 0u; i < WV_MAX; i++) {
-    if (i < WV) {
-      let e = lid + i * WG;
-      let row = min(n0 + e / wchunks, params.n_rows - 1u);
-      let c = kt * wchunks + e % wchunks;
-      if ((STRIP & 1u) != 0u) {
-        r.w[i] = vec4<u32>(lid ^ kt, i, 5u, 6u);
-      } else {
-        // Chunks past the row (K's last tile) are zero weights.
-        r.w[i] = select(vec4<u32>(0u), qweight[row * params.chunks + min(c, params.chunks - 1u)],
-                        c < params.chunks);
-      }
+  for (var i = 0u; i < WV; i++) {
+    let e = lid + i * WG;
+    let row = min(n0 + e / wchunks, params.n_rows - 1u);
+    let c = kt * wchunks + e % wchunks;
+    if ((STRIP & 1u) != 0u) {
+      r.w[i] = vec4<u32>(lid ^ kt, i, 5u, 6u);
+    } else {
+      // Chunks past the row (K's last tile) are zero weights.
+      r.w[i] = select(vec4<u32>(0u), qweight[row * params.chunks + min(c, params.chunks - 1u)],
+                      c < params.chunks);
     }
   }
   return r;

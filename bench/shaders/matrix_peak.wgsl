@@ -306,12 +306,14 @@ fn gemm_loop(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) w
   let p = 0u;
 #endif
 #endif
+  let xrow = select(0u, ((p / 2u) % 4u) * 32u * ROW_WORDS, (PLACE & 1u) != 0u);
+  let wrow = select(0u, (p % 2u) * 64u * ROW_WORDS, (PLACE & 2u) != 0u);
 #if PLACE_MIN
-  let xb = min(select(0u, ((p / 2u) % 4u) * 32u * ROW_WORDS, (PLACE & 1u) != 0u), 96u * ROW_WORDS);
-  let wb = min(select(0u, (p % 2u) * 64u * ROW_WORDS, (PLACE & 2u) != 0u), 64u * ROW_WORDS);
+  let xb = min(xrow, 96u * ROW_WORDS);
+  let wb = min(wrow, 64u * ROW_WORDS);
 #else
-  let xb = select(0u, ((p / 2u) % 4u) * 32u * ROW_WORDS, (PLACE & 1u) != 0u);
-  let wb = select(0u, (p % 2u) * 64u * ROW_WORDS, (PLACE & 2u) != 0u);
+  let xb = xrow;
+  let wb = wrow;
 #endif
   for (var e = lid; e < 128u * ROW_WORDS; e += WG) {
     xs128[e] = src[X_AT + e % (32u * ROW_WORDS)];

@@ -2,7 +2,7 @@
 // which runs it on adapters without matrix units): one K tile's loads, held in TileRegs, into the
 // workgroup arrays `xs` (int8 activations, [token][k]) and `ws` (int4 weights widened to int8,
 // [row][k]), rows ROW_WORDS words apart. The including shader declares BK, ROW_WORDS, WG, XV, WV,
-// STRIP, TileRegs (its arrays sized XV_MAX / WV_MAX), xs and ws, and passes the flag STAGE_ROTATE.
+// STRIP, TileRegs (arrays of at least XV / WV vec4), xs and ws, and passes the flag STAGE_ROTATE.
 #include "sint4"
 
 // The registers of load_tile into workgroup memory, the weights widened to int8 rows in k order

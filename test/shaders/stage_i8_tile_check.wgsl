@@ -38,15 +38,11 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     ws[i] = POISON;
   }
   var r: TileRegs;
-  for (var i = 0u; i < XV_MAX; i++) {
-    if (i < XV) {
-      r.x[i] = regs[lid + i * WG];
-    }
+  for (var i = 0u; i < XV; i++) {
+    r.x[i] = regs[lid + i * WG];
   }
-  for (var i = 0u; i < WV_MAX; i++) {
-    if (i < WV) {
-      r.w[i] = regs[XV * WG + lid + i * WG];
-    }
+  for (var i = 0u; i < WV; i++) {
+    r.w[i] = regs[XV * WG + lid + i * WG];
   }
   workgroupBarrier();
   stage_tile(r, lid);
