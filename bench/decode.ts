@@ -603,6 +603,13 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   unroll8: { tuning: { matmulUnroll: 8 } },
   unroll16: { tuning: { matmulUnroll: 16 } },
   'int16-off': { tuning: { int16Activations: false } },
+  'x16-decode-blocks': { tuning: { int16DecodeBlocks: true } },
+  'x16-decode-blocks-tpr4': {
+    tuning: { int16DecodeBlocks: true, fusedThreadsPerRow: { norm: 4, gateUp: 4, quantize: 4 } },
+  },
+  'x16-decode-blocks-tpr16': {
+    tuning: { int16DecodeBlocks: true, fusedThreadsPerRow: { norm: 16, gateUp: 16, quantize: 16 } },
+  },
   // W4A16 / 2/4/16 prefill with one token per workgroup (each staging its row), the token blocks' baseline.
   'prefill-per-token': { tuning: { int16PrefillBlocks: false } },
   // The KV cache as int8 rows with a scale per row (half f16's bytes) or as f16 (the default).

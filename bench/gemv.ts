@@ -4,7 +4,7 @@ import type { GpuContext } from '../src/gpu/device';
 import { dequantizeW4a8Kernel } from '../src/kernels/dequant';
 import type { Encodable } from '../src/kernels/encodable';
 import { type GemvOptions, gemv } from '../src/kernels/gemv';
-import { ACT_ALIGN, type Activations, type GpuLinear } from '../src/kernels/linear';
+import { ACT_ALIGN, type Activations, type GpuLinear, x16Bytes } from '../src/kernels/linear';
 import type { Scheme } from '../src/quant/types';
 import { randomComponents } from './synthetic';
 import { calibrateIterations, timeGpu } from './timer';
@@ -33,6 +33,12 @@ export const LAYER_SHAPES: Record<string, [string, number, number][]> = {
 export interface GemvVariant {
   name: string;
   opts: GemvOptions;
+  /**
+   * W4A16 / 2/4/16 only. `x16`: the input already quantized to 16 bits (the token-block kernel
+   * with one token, as the prefill's standalone quantizer feeds it: no staging in the matmul).
+   * `norm`: the f32 input with the RMSNorm fused into the staging, as the model's qkv / gate_up.
+   */
+  input?: 'x16' | 'norm';
 }
 
 export const GEMV_VARIANTS: GemvVariant[] = [
@@ -42,6 +48,40 @@ export const GEMV_VARIANTS: GemvVariant[] = [
   { name: 'tpr64', opts: { threadsPerRow: 64 } },
   { name: 'tpr32 scales per thread', opts: { threadsPerRow: 32, scalesInShared: false } },
 ];
+
+/**
+ * Extra rows for the 16-bit-activation kernels: fewer invocations per row, the norm fused as in
+ * the model, the input quantized once beforehand, and (2/4/16) the staged kernel with parts left
+ * out (STRIP bits, gemv_w2_4_16.wgsl) to see where its time goes.
+ */
+export const INT16_GEMV_VARIANTS: GemvVariant[] = [
+  { name: 'tpr4', opts: { threadsPerRow: 4 } },
+  { name: 'tpr8 + norm', opts: { threadsPerRow: 8 }, input: 'norm' },
+  { name: 'tpr4 + norm', opts: { threadsPerRow: 4 }, input: 'norm' },
+  { name: 'x16 input tpr4', opts: { threadsPerRow: 4 }, input: 'x16' },
+  { name: 'x16 input tpr8', opts: { threadsPerRow: 8 }, input: 'x16' },
+  { name: 'x16 input tpr16', opts: { threadsPerRow: 16 }, input: 'x16' },
+  { name: 'x16 input tpr8 unroll8', opts: { threadsPerRow: 8, unroll: 8 }, input: 'x16' },
+  { name: 'tpr8 unroll8', opts: { threadsPerRow: 8, unroll: 8 } },
+];
+
+/** STRIP bits of the 2/4/16 staged kernel, measured at tpr 8 (results wrong by design). */
+export const W2_STRIP_VARIANTS: GemvVariant[] = [
+  { name: 'tpr8 −staging', opts: { threadsPerRow: 8, strip: 1 } },
+  { name: 'tpr8 −schedule', opts: { threadsPerRow: 8, strip: 2 } },
+  { name: 'tpr8 −multiplies', opts: { threadsPerRow: 8, strip: 4 } },
+  { name: 'tpr8 −weight loads', opts: { threadsPerRow: 8, strip: 8 } },
+  { name: 'tpr8 −staging −schedule', opts: { threadsPerRow: 8, strip: 3 } },
+  { name: 'tpr8 −staging −multiplies', opts: { threadsPerRow: 8, strip: 5 } },
+  { name: 'tpr8 loads only', opts: { threadsPerRow: 8, strip: 7 } },
+];
+
+/** The variants the suite runs for a scheme. */
+export function gemvVariantsFor(scheme: Scheme): GemvVariant[] {
+  if (scheme === 'w4a16') return [...GEMV_VARIANTS, ...INT16_GEMV_VARIANTS];
+  if (scheme === 'w2-4-16') return [...GEMV_VARIANTS, ...INT16_GEMV_VARIANTS, ...W2_STRIP_VARIANTS];
+  return GEMV_VARIANTS;
+}
 
 export interface GemvResult {
   shape: string;
@@ -89,6 +129,10 @@ export async function benchGemv(
           }
         : { kind: 'f32', x: uploadBuffer(device, new Float32Array(stride).fill(0.01)), stride };
     const y = storageBuffer(device, N * 4);
+    // The 16-bit rows (x16, the quantizer's output layout) and a norm weight for those variants.
+    const int16 = scheme === 'w4a16' || scheme === 'w2-4-16';
+    const x16: Activations | null = int16 ? x16Input(device, stride, scheme === 'w2-4-16') : null;
+    const normWeight = int16 ? uploadBuffer(device, new Float32Array(stride).fill(1)) : null;
     // Times one way of computing this layer (iteration i uses weight copy i mod copies); GB/s
     // always counts the layer's stored bytes.
     const measure = async (
@@ -114,8 +158,12 @@ export async function benchGemv(
     };
     for (const v of variants) {
       if (scheme !== 'w4a8' && scheme !== 'w4a16' && scheme !== 'w2-4-16') continue;
+      if (v.input && !int16) continue;
+      const input = v.input === 'x16' && x16 ? x16 : x;
+      const opts: GemvOptions =
+        v.input === 'norm' && normWeight ? { ...v.opts, norm: { weight: normWeight, eps: 1e-5 } } : v.opts;
       const kernels: Encodable[] = [];
-      for (const w of weights) kernels.push(await gemv(gpu, w, x, y, v.opts));
+      for (const w of weights) kernels.push(await gemv(gpu, w, input, y, opts));
       const gbPerSecond = await measure(v.name, (pass, i) => kernels[i % kernels.length].encode(pass));
       if (gbPerSecond > readGBs * 1.02)
         throw new Error(
@@ -170,7 +218,22 @@ export async function benchGemv(
     }
     for (const w of weights) for (const b of Object.values(w.pieces[0].buffers)) b.destroy();
     for (const b of x.kind === 'int8' ? [x.q, x.scale] : [x.x]) b.destroy();
+    if (x16?.kind === 'x16') for (const b of [x16.q, x16.sum, x16.scale]) b.destroy();
+    normWeight?.destroy();
     y.destroy();
   }
   return results;
+}
+
+/** One token's 16-bit split row of `stride` features (x16Bytes' layout), a fixed pattern. */
+function x16Input(device: GPUDevice, stride: number, transposed: boolean): Activations {
+  const bytes = x16Bytes(stride);
+  return {
+    kind: 'x16',
+    q: uploadBuffer(device, new Uint32Array(bytes.q / 4).fill(0x01ff02fe)),
+    sum: uploadBuffer(device, new Int32Array(bytes.sum / 4).fill(64)),
+    scale: uploadBuffer(device, new Float32Array([0.01])),
+    stride,
+    transposed,
+  };
 }

@@ -36,7 +36,7 @@ import { measureBandwidth } from './bandwidth';
 import { type BarrierResult, benchBarrier } from './barrier';
 import { benchDecode, DECODE_VARIANTS, type DecodeResult, type ReadGap } from './decode';
 import { benchGemm, type GemmResult } from './gemm';
-import { benchGemv, GEMV_VARIANTS, type GemvResult } from './gemv';
+import { benchGemv, type GemvResult, gemvVariantsFor } from './gemv';
 import { benchHostStalls, type HostStallResult } from './host-stalls';
 import { benchMatrixPeak, H100_INT8_PEAK, type MatrixPeakResult, matrixPeakSkipReason } from './matrix';
 import { benchPrefill, type PrefillResult } from './prefill';
@@ -225,7 +225,7 @@ async function main(): Promise<void> {
     console.log('\nGEMV per layer shape (weights rotated past L2): µs, GB/s, fraction of read bandwidth');
     for (const shape of list(values.shapes)) {
       for (const scheme of list(values.schemes) as Scheme[]) {
-        const rs = await benchGemv(gpu, shape, scheme, readGBs, GEMV_VARIANTS);
+        const rs = await benchGemv(gpu, shape, scheme, readGBs, gemvVariantsFor(scheme));
         gemvResults.push(...rs);
         for (const r of rs) {
           console.log(

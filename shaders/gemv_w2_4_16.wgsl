@@ -49,6 +49,11 @@ override ACCUMULATE: bool = false;
 override GATED: bool = false;
 // X16: normalize the row (RMSNorm fused) before quantizing it.
 override NORM: bool = false;
+// Diagnostic (the gemv bench suite; results are wrong with any bit), X16 staged kernel only: parts
+// left out to see where its time goes. 1: the row's staging (loads, norm, quantization); 2: the
+// schedule (slot j reads vec4 j of its row); 4: the multiplies (the loaded words are folded into
+// the sum); 8: the weight loads (words made from the schedule entry).
+override STRIP: u32 = 0u;
 
 struct Params {
   n_rows: u32,
@@ -217,8 +222,18 @@ fn load_step(me: GemvTile, step: u32, rbase: u32, n2: u32) {
   let row_slots = me.local_row * ng;
   for (var u = 0u; u < UNROLL; u++) {
     let j = slot_of(me, step, u);
-    e[u] = sched[row_slots + min(j, ng - 1u)];
+    let jj = min(j, ng - 1u);
+    if ((STRIP & 2u) != 0u) {
+      e[u] = jj | (jj << 12u) | (1u << 24u);
+    } else {
+      e[u] = sched[row_slots + jj];
+    }
     let off = rbase + (e[u] & 0xFFFu);
+    if ((STRIP & 8u) != 0u) {
+      wa[u] = vec4<u32>(e[u], e[u] >> 1u, e[u] >> 2u, e[u] >> 3u);
+      wb[u] = wa[u] >> vec4<u32>(4u);
+      continue;
+    }
     wa[u] = qweight[off];
     if (j >= n2 && j < ng) {
       wb[u] = qweight[off + 1u];
@@ -333,11 +348,15 @@ fn main(inv: GemvInvocation) {
   // token's f32 row (staged below, after the first weight loads are issued: its round trip is
   // then off the critical path), the row's outlier range and its scale (read after the main
   // loop, it was one more round trip at the very end).
-  stage_row_load(me);
+  if ((STRIP & 1u) == 0u) {
+    stage_row_load(me);
+  }
   let o_begin = outlier_row_ptr[safe_row] + me.t;
   let o_end = outlier_row_ptr[safe_row + 1u];
   let rscale = row_scale[safe_row];
-  schedule_tile(me);
+  if ((STRIP & 2u) == 0u) {
+    schedule_tile(me);
+  }
   workgroupBarrier();
   // One pass over the row's ng slots, UNROLL · TPR per step: the 2-bit slots, then the 4-bit ones.
   // Every row has the same n2, so a step's slot (step, u) is of one kind for all rows and, unless
@@ -353,7 +372,10 @@ fn main(inv: GemvInvocation) {
   for (var k = 0u; k < OUT_PF; k++) {
     opf[k] = outliers[min(o_begin + k * TPR, max(o_end, 1u) - 1u)];
   }
-  let x_scale = stage_x16_loaded(me);
+  var x_scale = 1.0;
+  if ((STRIP & 1u) == 0u) {
+    x_scale = stage_x16_loaded(me);
+  }
   var acc = 0.0;  // Σ_groups c_g · (2 Σ q·v − k Σ v)
   var oacc = 0.0; // Σ residual · v
   for (var step = 0u; step < steps; step++) {
@@ -363,7 +385,10 @@ fn main(inv: GemvInvocation) {
     if (me.live) {
       for (var u = 0u; u < UNROLL; u++) {
         let j = slot_of(me, step, u);
-        if (j < ng) {
+        if (j < ng && (STRIP & 4u) != 0u) {
+          let f = wa[u] ^ wb[u];
+          acc += f32((f.x ^ f.y ^ f.z ^ f.w) & 0xFFu);
+        } else if (j < ng) {
           let is4 = j >= n2;
           let g = (e[u] >> 12u) & 0xFFFu;
           let q = group_lanes(u, is4);

@@ -80,6 +80,11 @@ export interface GemvOptions {
   matrixTokens?: number;
   /** The matrix GEMM's lane-rotated staging stores (MatrixGemmOptions.stageRotate; default false). */
   matrixStageRotate?: boolean;
+  /**
+   * Diagnostic (the gemv bench suite): the STRIP bits of the 2/4/16 kernel staging its own 16-bit
+   * row (parts left out, see gemv_w2_4_16.wgsl); results are wrong with any.
+   */
+  strip?: number;
 }
 
 /**
@@ -326,6 +331,9 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
           `gemv ${w.scheme}: a fused norm needs the 16-bit staged kernel (int16Activations, a row of ${w.K} that fits)`,
         );
       }
+      if (opts.strip && (w4 || !x16 || blocks)) {
+        throw new Error('gemv: strip applies to the 2/4/16 kernel staging its own 16-bit row only');
+      }
       const st = stagingSpec(gpu, wantSubgroups, opts, geo.chunks16);
       const sgReduce = x16 && !blocks && st.sgReduce;
       return {
@@ -353,6 +361,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
                   X16_TRANSPOSE: w4 ? 0 : 1,
                   X16_CHUNKS: geo.chunks16,
                   X16_VEC4: 2 * geo.chunks16,
+                  ...(opts.strip && !w4 ? { STRIP: opts.strip } : {}),
                 }
               : {}),
           },

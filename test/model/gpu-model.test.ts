@@ -397,26 +397,39 @@ describe.each(['w4a16' as const, 'w2-4-16' as const])('%s kernel plans (tinystor
       maxChunk: 8,
       tuning: { int16PrefillBlocks: false },
     });
+    const decodeBlocks = await model.createSession({
+      maxContext: 64,
+      maxChunk: 8,
+      tuning: { int16DecodeBlocks: true },
+    });
     // Decode (and prefill without token blocks): two norm dispatches per layer fewer than the f32
-    // kernels'. Prefill token blocks: a norm or quantize dispatch before each of the 4 matmuls.
+    // kernels'. Prefill token blocks (and decode with int16DecodeBlocks): a norm or quantize
+    // dispatch before each of the 4 matmuls.
     expect(await staged.dispatchesPerStep(1)).toBe((await baseline.dispatchesPerStep(1)) - 2 * layers);
+    expect(await decodeBlocks.dispatchesPerStep(1)).toBe((await baseline.dispatchesPerStep(1)) + 2 * layers);
     expect(await perToken.dispatchesPerStep(5)).toBe((await baseline.dispatchesPerStep(5)) - 2 * layers);
     expect(await staged.dispatchesPerStep(5)).toBe((await baseline.dispatchesPerStep(5)) + 2 * layers);
     // 11 prompt tokens: a chunk of 8 (one whole block) and one of 3 (a partial block).
     const prompt = [1, 147, 201, 282, 215, 33, 99, 147, 5, 260, 12];
-    const sessions = [staged, perToken, baseline];
+    const sessions = [staged, perToken, decodeBlocks, baseline];
     const ids = await Promise.all(sessions.map(async (s) => [await s.prefill(prompt)]));
     let worst = 0;
     for (let i = 0; i < 12; i++) {
       const ref = await baseline.readLogits();
-      worst = Math.max(worst, kl(ref, await staged.readLogits()), kl(ref, await perToken.readLogits()));
+      worst = Math.max(
+        worst,
+        kl(ref, await staged.readLogits()),
+        kl(ref, await perToken.readLogits()),
+        kl(ref, await decodeBlocks.readLogits()),
+      );
       for (let j = 0; j < sessions.length; j++) ids[j].push(await sessions[j].decode());
     }
     // 16-bit activations (max|x| · 2^-16 per element) against f32 ones: far below the 1e-4 the
     // float schemes get against the CPU reference.
     expect(worst).toBeLessThan(1e-5);
-    expect(ids[0]).toEqual(ids[2]);
-    expect(ids[1]).toEqual(ids[2]);
+    expect(ids[0]).toEqual(ids[3]);
+    expect(ids[1]).toEqual(ids[3]);
+    expect(ids[2]).toEqual(ids[3]);
     for (const s of sessions) s.destroy();
     model.destroy();
   });
