@@ -604,6 +604,8 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   unroll16: { tuning: { matmulUnroll: 16 } },
   'int16-off': { tuning: { int16Activations: false } },
   'x16-decode-blocks': { tuning: { int16DecodeBlocks: true } },
+  'x16-tiles2': { tuning: { matmulTilesPerWorkgroup: 2 } },
+  'x16-tiles4': { tuning: { matmulTilesPerWorkgroup: 4 } },
   'x16-decode-blocks-tpr4': {
     tuning: { int16DecodeBlocks: true, fusedThreadsPerRow: { norm: 4, gateUp: 4, quantize: 4 } },
   },

@@ -65,6 +65,14 @@ export const INT16_GEMV_VARIANTS: GemvVariant[] = [
   { name: 'tpr8 unroll8', opts: { threadsPerRow: 8, unroll: 8 } },
 ];
 
+/** 2/4/16 only: several row tiles per workgroup on one staged row (tilesPerWorkgroup). */
+export const W2_TILE_VARIANTS: GemvVariant[] = [
+  { name: 'tpr8 + norm 2 tiles', opts: { threadsPerRow: 8, tilesPerWorkgroup: 2 }, input: 'norm' },
+  { name: 'tpr8 + norm 4 tiles', opts: { threadsPerRow: 8, tilesPerWorkgroup: 4 }, input: 'norm' },
+  { name: 'tpr16 2 tiles', opts: { threadsPerRow: 16, tilesPerWorkgroup: 2 } },
+  { name: 'tpr16 4 tiles', opts: { threadsPerRow: 16, tilesPerWorkgroup: 4 } },
+];
+
 /** STRIP bits of the 2/4/16 staged kernel, measured at tpr 8 (results wrong by design). */
 export const W2_STRIP_VARIANTS: GemvVariant[] = [
   { name: 'tpr8 −staging', opts: { threadsPerRow: 8, strip: 1 } },
@@ -79,7 +87,8 @@ export const W2_STRIP_VARIANTS: GemvVariant[] = [
 /** The variants the suite runs for a scheme. */
 export function gemvVariantsFor(scheme: Scheme): GemvVariant[] {
   if (scheme === 'w4a16') return [...GEMV_VARIANTS, ...INT16_GEMV_VARIANTS];
-  if (scheme === 'w2-4-16') return [...GEMV_VARIANTS, ...INT16_GEMV_VARIANTS, ...W2_STRIP_VARIANTS];
+  if (scheme === 'w2-4-16')
+    return [...GEMV_VARIANTS, ...INT16_GEMV_VARIANTS, ...W2_TILE_VARIANTS, ...W2_STRIP_VARIANTS];
   return GEMV_VARIANTS;
 }
 

@@ -320,6 +320,11 @@ export interface KernelTuning {
    */
   int16DecodeBlocks?: boolean;
   /**
+   * 2/4/16 decode matmuls staging their own row: row tiles per workgroup (GemvOptions.
+   * tilesPerWorkgroup; default 1).
+   */
+  matmulTilesPerWorkgroup?: number;
+  /**
    * Single-token attention (default `auto`: on GPUs the one-dispatch `decode` kernel while one
    * 256-key split holds the context and the 32-key `partial` kernel + merge beyond; see
    * DecodeAttention for the rest).
@@ -520,6 +525,9 @@ export class GpuSession {
     const quantTpr = tpr?.quantize ?? 16;
     const int16 = { int16Activations: opts.tuning?.int16Activations ?? true };
     const decodeUnroll = { unroll: opts.tuning?.matmulUnroll };
+    // 2/4/16's staged decode matmuls only (the other kernels have no tile loop).
+    const stagedTiles =
+      model.scheme === 'w2-4-16' ? { tilesPerWorkgroup: opts.tuning?.matmulTilesPerWorkgroup } : {};
     const fuse = (lin: GpuLinear, tpr: number) =>
       (opts.tuning?.fuseActivations ?? true) &&
       (int8
@@ -583,7 +591,7 @@ export class GpuSession {
         !decodeBlocks &&
         int16.int16Activations &&
         canStageInt16(gpu, lin.scheme, lin.K, quantTpr)
-          ? { threadsPerRow: quantTpr }
+          ? { threadsPerRow: quantTpr, ...stagedTiles }
           : {};
       const quantize = async (from: GPUBuffer, to: Activations, k: number) =>
         to.kind !== 'f32'
@@ -614,6 +622,7 @@ export class GpuSession {
       const fusedOpts = (weight?: GPUBuffer, threadsPerRow = weight ? normTpr : quantTpr) => ({
         ...int16,
         ...decodeUnroll,
+        ...stagedTiles,
         threadsPerRow,
         norm: weight ? { weight, eps: c.rmsNormEps } : undefined,
       });
