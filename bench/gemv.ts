@@ -34,11 +34,13 @@ export interface GemvVariant {
   name: string;
   opts: GemvOptions;
   /**
-   * W4A16 / 2/4/16 only. `x16`: the input already quantized to 16 bits (the token-block kernel
-   * with one token, as the prefill's standalone quantizer feeds it: no staging in the matmul).
-   * `norm`: the f32 input with the RMSNorm fused into the staging, as the model's qkv / gate_up.
+   * The input when not the scheme's plain one (W4A8: int8 rows; W4A16 / 2/4/16: f32 rows the
+   * kernel stages as 16 bits). `f32`: f32 rows the kernel stages (W4A8: quantizes) itself, as the
+   * model's decode o / down; `norm`: the same with the RMSNorm fused, as the model's qkv /
+   * gate_up; `x16` (W4A16 / 2/4/16): the input already quantized to 16 bits (the token-block
+   * kernel with one token, as the prefill's standalone quantizer feeds it: no staging at all).
    */
-  input?: 'x16' | 'norm';
+  input?: 'f32' | 'norm' | 'x16';
 }
 
 export const GEMV_VARIANTS: GemvVariant[] = [
@@ -84,8 +86,20 @@ export const W2_STRIP_VARIANTS: GemvVariant[] = [
   { name: 'tpr8 loads only', opts: { threadsPerRow: 8, strip: 7 } },
 ];
 
+/** W4A8 staging its own row as the model's decode does, with one or more row tiles per workgroup. */
+export const W4A8_STAGED_VARIANTS: GemvVariant[] = [
+  { name: 'tpr8 + norm', opts: { threadsPerRow: 8 }, input: 'norm' },
+  { name: 'tpr4 + norm', opts: { threadsPerRow: 4 }, input: 'norm' },
+  { name: 'tpr8 + norm 2 tiles', opts: { threadsPerRow: 8, tilesPerWorkgroup: 2 }, input: 'norm' },
+  { name: 'tpr4 + norm 2 tiles', opts: { threadsPerRow: 4, tilesPerWorkgroup: 2 }, input: 'norm' },
+  { name: 'tpr4 + norm 4 tiles', opts: { threadsPerRow: 4, tilesPerWorkgroup: 4 }, input: 'norm' },
+  { name: 'tpr16 staged', opts: { threadsPerRow: 16 }, input: 'f32' },
+  { name: 'tpr16 staged 2 tiles', opts: { threadsPerRow: 16, tilesPerWorkgroup: 2 }, input: 'f32' },
+];
+
 /** The variants the suite runs for a scheme. */
 export function gemvVariantsFor(scheme: Scheme): GemvVariant[] {
+  if (scheme === 'w4a8') return [...GEMV_VARIANTS, ...W4A8_STAGED_VARIANTS];
   if (scheme === 'w4a16') return [...GEMV_VARIANTS, ...INT16_GEMV_VARIANTS];
   if (scheme === 'w2-4-16')
     return [...GEMV_VARIANTS, ...INT16_GEMV_VARIANTS, ...W2_TILE_VARIANTS, ...W2_STRIP_VARIANTS];
@@ -141,7 +155,12 @@ export async function benchGemv(
     // The 16-bit rows (x16, the quantizer's output layout) and a norm weight for those variants.
     const int16 = scheme === 'w4a16' || scheme === 'w2-4-16';
     const x16: Activations | null = int16 ? x16Input(device, stride, scheme === 'w2-4-16') : null;
-    const normWeight = int16 ? uploadBuffer(device, new Float32Array(stride).fill(1)) : null;
+    const normWeight = uploadBuffer(device, new Float32Array(stride).fill(1));
+    // f32 rows for the kernels staging them (W4A16 / 2/4/16's plain input is already f32).
+    const xf: Activations =
+      x.kind === 'f32'
+        ? x
+        : { kind: 'f32', x: uploadBuffer(device, new Float32Array(stride).fill(0.01)), stride };
     // Times one way of computing this layer (iteration i uses weight copy i mod copies); GB/s
     // always counts the layer's stored bytes.
     const measure = async (
@@ -167,10 +186,10 @@ export async function benchGemv(
     };
     for (const v of variants) {
       if (scheme !== 'w4a8' && scheme !== 'w4a16' && scheme !== 'w2-4-16') continue;
-      if (v.input && !int16) continue;
-      const input = v.input === 'x16' && x16 ? x16 : x;
+      if (v.input === 'x16' && !x16) continue;
+      const input = v.input === 'x16' && x16 ? x16 : v.input ? xf : x;
       const opts: GemvOptions =
-        v.input === 'norm' && normWeight ? { ...v.opts, norm: { weight: normWeight, eps: 1e-5 } } : v.opts;
+        v.input === 'norm' ? { ...v.opts, norm: { weight: normWeight, eps: 1e-5 } } : v.opts;
       const kernels: Encodable[] = [];
       for (const w of weights) kernels.push(await gemv(gpu, w, input, y, opts));
       const gbPerSecond = await measure(v.name, (pass, i) => kernels[i % kernels.length].encode(pass));
@@ -228,7 +247,8 @@ export async function benchGemv(
     for (const w of weights) for (const b of Object.values(w.pieces[0].buffers)) b.destroy();
     for (const b of x.kind === 'int8' ? [x.q, x.scale] : [x.x]) b.destroy();
     if (x16?.kind === 'x16') for (const b of [x16.q, x16.sum, x16.scale]) b.destroy();
-    normWeight?.destroy();
+    normWeight.destroy();
+    if (xf !== x && xf.kind === 'f32') xf.x.destroy();
     y.destroy();
   }
   return results;

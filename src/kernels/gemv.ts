@@ -81,9 +81,10 @@ export interface GemvOptions {
   /** The matrix GEMM's lane-rotated staging stores (MatrixGemmOptions.stageRotate; default false). */
   matrixStageRotate?: boolean;
   /**
-   * 2/4/16 staging its own 16-bit row: consecutive row tiles each workgroup runs with its one
-   * staged row (1 … 8, default 1): the prologue (loads, norm, quantization) is paid once per that
-   * many tiles, on a grid that many times smaller.
+   * Kernels staging their own row (W4A8 with f32 input, 2/4/16 with its 16-bit staging):
+   * consecutive row tiles each workgroup runs with its one staged row (1 … 8, default 1): the
+   * prologue (loads, norm, quantization) is paid once per that many tiles, on a grid that many
+   * times smaller.
    */
   tilesPerWorkgroup?: number;
   /**
@@ -267,6 +268,12 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
           `gemv w4a8: an int8 row of ${w.K} does not fit in workgroup memory; quantize separately`,
         );
       }
+      const tiles = opts.tilesPerWorkgroup ?? 1;
+      if (!Number.isInteger(tiles) || tiles < 1 || tiles > 8 || (tiles > 1 && !staging)) {
+        throw new Error(
+          `gemv w4a8: tilesPerWorkgroup ${tiles} must be 1 … 8, above 1 only with f32 input (staged in the kernel)`,
+        );
+      }
       const st = stagingSpec(gpu, wantSubgroups, opts, Kp / 16);
       const sgReduce = staging && st.sgReduce;
       return {
@@ -288,6 +295,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
             SCALES_IN_SHARED: staged,
             TOKENS: tokens,
             SX_VEC4: staging ? Kp / 16 : 1,
+            ...(tiles > 1 ? { TILES: tiles } : {}),
             // Declared only with X_F32.
             ...(staging ? st.constants : { NORM: 0 }),
           },
@@ -297,6 +305,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
         extra: [w.K, st.eps],
         weights: (p) => [p.buffers.qweight, p.buffers.scales],
         inputs: staging ? [x.x, opts.norm?.weight ?? x.x] : undefined,
+        tiles,
       };
     }
     case 'w4a16':

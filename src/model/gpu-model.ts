@@ -320,8 +320,8 @@ export interface KernelTuning {
    */
   int16DecodeBlocks?: boolean;
   /**
-   * 2/4/16 decode matmuls staging their own row: row tiles per workgroup (GemvOptions.
-   * tilesPerWorkgroup; default 1).
+   * Decode matmuls staging their own row (W4A8 fused, 2/4/16): row tiles per workgroup
+   * (GemvOptions.tilesPerWorkgroup; default 1).
    */
   matmulTilesPerWorkgroup?: number;
   /**
@@ -525,9 +525,9 @@ export class GpuSession {
     const quantTpr = tpr?.quantize ?? 16;
     const int16 = { int16Activations: opts.tuning?.int16Activations ?? true };
     const decodeUnroll = { unroll: opts.tuning?.matmulUnroll };
-    // 2/4/16's staged decode matmuls only (the other kernels have no tile loop).
+    // The decode matmuls staging their own row (W4A8 fused, 2/4/16); W4A16's have no tile loop.
     const stagedTiles =
-      model.scheme === 'w2-4-16' ? { tilesPerWorkgroup: opts.tuning?.matmulTilesPerWorkgroup } : {};
+      model.scheme === 'w2-4-16' || int8 ? { tilesPerWorkgroup: opts.tuning?.matmulTilesPerWorkgroup } : {};
     const fuse = (lin: GpuLinear, tpr: number) =>
       (opts.tuning?.fuseActivations ?? true) &&
       (int8

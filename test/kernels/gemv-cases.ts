@@ -569,6 +569,30 @@ const gemvCases: GemvCase[] = [
     tilesPerWorkgroup: 4,
     subgroups: false,
   },
+  // The same for W4A8 staging its row: per-channel scales read after row_sum (the next tile's
+  // scales wait on a barrier), gated pairs, and group scales read in the loop.
+  { scheme: 'w4a8', N: 300, K: 2048, stage: 'norm', threadsPerRow: 8, tilesPerWorkgroup: 3 },
+  {
+    scheme: 'w4a8',
+    N: 134,
+    K: 1000,
+    stage: 'quantize',
+    gated: true,
+    pieces: 3,
+    tokens: 2,
+    threadsPerRow: 8,
+    tilesPerWorkgroup: 2,
+  },
+  {
+    scheme: 'w4a8',
+    N: 150,
+    K: 1024,
+    groupSize: 128,
+    stage: 'quantize',
+    threadsPerRow: 16,
+    tilesPerWorkgroup: 4,
+    subgroups: false,
+  },
   // 2/4/16's schedule and outliers: 64 rows a tile (the octet loop runs twice), a last octet of one
   // group, a row's 2-bit / 4-bit boundary inside a step (n2 = 25); a long row as down's (5 mask
   // words, n2 = 120 inside the first step, ~200 outliers a row: past the 4 per invocation
