@@ -127,6 +127,8 @@ export async function benchGemv(
   readGBs: number,
   variants: GemvVariant[],
   diagnostics = true,
+  /** Called with each result as soon as it is measured (a run cut short still prints what it has). */
+  onResult: (r: GemvResult) => void = () => {},
 ): Promise<GemvResult[]> {
   const { device } = gpu;
   const results: GemvResult[] = [];
@@ -171,7 +173,7 @@ export async function benchGemv(
       const iterations = await calibrateIterations(gpu, encode, 0.03);
       const t = await timeGpu(gpu, encode, { iterations, samples: 5 });
       const gbPerSecond = bytesRead / t.secondsPerIteration / 1e9;
-      results.push({
+      const r: GemvResult = {
         shape,
         layer,
         scheme,
@@ -181,7 +183,9 @@ export async function benchGemv(
         microseconds: t.secondsPerIteration * 1e6,
         gbPerSecond,
         rooflineFraction: gbPerSecond / readGBs,
-      });
+      };
+      results.push(r);
+      onResult(r);
       return gbPerSecond;
     };
     for (const v of variants) {

@@ -225,14 +225,13 @@ async function main(): Promise<void> {
     console.log('\nGEMV per layer shape (weights rotated past L2): µs, GB/s, fraction of read bandwidth');
     for (const shape of list(values.shapes)) {
       for (const scheme of list(values.schemes) as Scheme[]) {
-        const rs = await benchGemv(gpu, shape, scheme, readGBs, gemvVariantsFor(scheme));
-        gemvResults.push(...rs);
-        for (const r of rs) {
+        const rs = await benchGemv(gpu, shape, scheme, readGBs, gemvVariantsFor(scheme), true, (r) => {
           console.log(
             `${shape.padEnd(13)} ${r.layer.padEnd(8)} ${`${r.N}×${r.K}`.padEnd(12)} ${scheme.padEnd(8)} ${r.variant.padEnd(24)} ` +
               `${r.microseconds.toFixed(1).padStart(8)} µs ${r.gbPerSecond.toFixed(0).padStart(6)} GB/s ${(100 * r.rooflineFraction).toFixed(1).padStart(5)}%`,
           );
-        }
+        });
+        gemvResults.push(...rs);
       }
     }
   }
