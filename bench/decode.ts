@@ -603,20 +603,6 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   unroll8: { tuning: { matmulUnroll: 8 } },
   unroll16: { tuning: { matmulUnroll: 16 } },
   'int16-off': { tuning: { int16Activations: false } },
-  'x16-decode-blocks': { tuning: { int16DecodeBlocks: true } },
-  // Decode matmuls staging their own row (W4A8 fused, 2/4/16): 2 or 4 row tiles per workgroup.
-  tiles2: { tuning: { matmulTilesPerWorkgroup: 2 } },
-  tiles4: { tuning: { matmulTilesPerWorkgroup: 4 } },
-  // W4A8 with 2 tiles per workgroup at 8 invocations per row everywhere (gate_up's default is 4).
-  'tiles2-tpr8': {
-    tuning: { matmulTilesPerWorkgroup: 2, fusedThreadsPerRow: { norm: 8, gateUp: 8, quantize: 8 } },
-  },
-  'x16-decode-blocks-tpr4': {
-    tuning: { int16DecodeBlocks: true, fusedThreadsPerRow: { norm: 4, gateUp: 4, quantize: 4 } },
-  },
-  'x16-decode-blocks-tpr16': {
-    tuning: { int16DecodeBlocks: true, fusedThreadsPerRow: { norm: 16, gateUp: 16, quantize: 16 } },
-  },
   // W4A16 / 2/4/16 prefill with one token per workgroup (each staging its row), the token blocks' baseline.
   'prefill-per-token': { tuning: { int16PrefillBlocks: false } },
   // The KV cache as int8 rows with a scale per row (half f16's bytes) or as f16 (the default).

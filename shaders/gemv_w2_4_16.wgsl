@@ -335,94 +335,85 @@ fn outlier_dot(o: u32) -> f32 {
   return unpack2x16float(o).y * f32(x16_value(o & 0xFFFFu));
 }
 
-// Row tiles per workgroup (TILES, set by the host; 1 in the model unless tuned): the workgroup
-// stages (and normalizes) its token's row once and then runs TILES consecutive tiles of rows
-// with it, so the prologue is paid once per TILES tiles and the grid is TILES times smaller.
-override TILES: u32 = 1u;
-
 @compute @workgroup_size(WG)
 fn main(inv: GemvInvocation) {
-  let first = gemv_tile_of(inv, 0u, TILES);
+  let me = gemv_tile(inv);
+  // Rows past the piece's end work on the last row (in bounds) and are never stored.
+  let safe_row = min(me.row, params.n_rows - 1u);
+  let rbase = safe_row * params.row_words / 4u; // vec4 index (rows are whole vec4s)
   let ng = params.groups;
   let n2 = ng - params.n4; // ≥ 1 for every nG (n4 ≈ nG / 4)
-  // The token's f32 row is loaded first (staged below, after the first tile's weight loads are
-  // issued: its round trip is then off the critical path).
+
+  // Loads that depend on nothing go first, so they arrive while the schedule's are in flight: the
+  // token's f32 row (staged below, after the first weight loads are issued: its round trip is
+  // then off the critical path), the row's outlier range and its scale (read after the main
+  // loop, it was one more round trip at the very end).
   if ((STRIP & 1u) == 0u) {
-    stage_row_load(first);
+    stage_row_load(me);
+  }
+  let o_begin = outlier_row_ptr[safe_row] + me.t;
+  let o_end = outlier_row_ptr[safe_row + 1u];
+  let rscale = row_scale[safe_row];
+  if ((STRIP & 2u) == 0u) {
+    schedule_tile(me);
+  }
+  workgroupBarrier();
+  // One pass over the row's ng slots, UNROLL · TPR per step: the 2-bit slots, then the 4-bit ones.
+  // Every row has the same n2, so a step's slot (step, u) is of one kind for all rows and, unless
+  // its TPR slots straddle n2, for the whole row: the kinds' code runs side by side in at most one
+  // such slot per row. Two passes (one per kind, each rounded up to whole steps) took 3 steps at
+  // K = 4096 with TPR 8 (48 2-bit + 16 4-bit groups, 32 slots a step) where this takes 2, and 2
+  // where this takes 1 at TPR 32 (o): one dependent weight round trip fewer per invocation.
+  let steps = (ng + UNROLL * TPR - 1u) / (UNROLL * TPR);
+  // The first step's weight loads and the first outlier entries are in flight while the row is
+  // quantized (the entries' range arrived with the schedule's loads).
+  load_step(me, 0u, rbase, n2);
+  var opf: array<u32, OUT_PF>;
+  for (var k = 0u; k < OUT_PF; k++) {
+    opf[k] = outliers[min(o_begin + k * TPR, max(o_end, 1u) - 1u)];
   }
   var x_scale = 1.0;
-  for (var tile = 0u; tile < TILES; tile++) {
-    let me = gemv_tile_of(inv, tile, TILES);
-    // Rows past the piece's end work on the last row (in bounds) and are never stored.
-    let safe_row = min(me.row, params.n_rows - 1u);
-    let rbase = safe_row * params.row_words / 4u; // vec4 index (rows are whole vec4s)
-    // Loads that depend on nothing go first, so they arrive while the schedule's are in flight:
-    // the row's outlier range and its scale (read after the main loop, it was one more round trip
-    // at the very end).
-    let o_begin = outlier_row_ptr[safe_row] + me.t;
-    let o_end = outlier_row_ptr[safe_row + 1u];
-    let rscale = row_scale[safe_row];
-    // The previous tile's schedule reads all happened before its row_sum's last barrier.
-    if ((STRIP & 2u) == 0u) {
-      schedule_tile(me);
-    }
-    workgroupBarrier();
-    // One pass over the row's ng slots, UNROLL · TPR per step: the 2-bit slots, then the 4-bit
-    // ones. Every row has the same n2, so a step's slot (step, u) is of one kind for all rows and,
-    // unless its TPR slots straddle n2, for the whole row: the kinds' code runs side by side in at
-    // most one such slot per row. Two passes (one per kind, each rounded up to whole steps) took 3
-    // steps at K = 4096 with TPR 8 (48 2-bit + 16 4-bit groups, 32 slots a step) where this takes
-    // 2, and 2 where this takes 1 at TPR 32 (o): one dependent weight round trip fewer per invocation.
-    let steps = (ng + UNROLL * TPR - 1u) / (UNROLL * TPR);
-    // The first step's weight loads and the first outlier entries are in flight while the row is
-    // quantized (the entries' range arrived with the schedule's loads).
-    load_step(me, 0u, rbase, n2);
-    var opf: array<u32, OUT_PF>;
-    for (var k = 0u; k < OUT_PF; k++) {
-      opf[k] = outliers[min(o_begin + k * TPR, max(o_end, 1u) - 1u)];
-    }
-    if (tile == 0u && (STRIP & 1u) == 0u) {
-      x_scale = stage_x16_loaded(me);
-    }
-    var acc = 0.0;  // Σ_groups c_g · (2 Σ q·v − k Σ v)
-    var oacc = 0.0; // Σ residual · v
-    for (var step = 0u; step < steps; step++) {
-      if (step != 0u) {
-        load_step(me, step, rbase, n2);
-      }
-      if (me.live) {
-        for (var u = 0u; u < UNROLL; u++) {
-          let j = slot_of(me, step, u);
-          if (j < ng && (STRIP & 4u) != 0u) {
-            let f = wa[u] ^ wb[u];
-            acc += f32((f.x ^ f.y ^ f.z ^ f.w) & 0xFFu);
-          } else if (j < ng) {
-            let is4 = j >= n2;
-            let g = (e[u] >> 12u) & 0xFFFu;
-            let q = group_lanes(u, is4);
-            var d = 0;
-            for (var b = 0u; b < 4u; b++) {
-              d += dot_x16_at(q[b], x16_slot_t(g, b, 0u), x16_slot_t(g, b, 1u));
-            }
-            acc += f32(e[u] >> 24u) * f32(2 * d - select(3, 15, is4) * group_sumv(g));
-          }
-        }
-      }
+  if ((STRIP & 1u) == 0u) {
+    x_scale = stage_x16_loaded(me);
+  }
+  var acc = 0.0;  // Σ_groups c_g · (2 Σ q·v − k Σ v)
+  var oacc = 0.0; // Σ residual · v
+  for (var step = 0u; step < steps; step++) {
+    if (step != 0u) {
+      load_step(me, step, rbase, n2);
     }
     if (me.live) {
-      // Sparse f16 residuals of this row, against the staged v (the same s_x).
-      for (var k = 0u; k < OUT_PF; k++) {
-        if (o_begin + k * TPR < o_end) {
-          oacc += outlier_dot(opf[k]);
+      for (var u = 0u; u < UNROLL; u++) {
+        let j = slot_of(me, step, u);
+        if (j < ng && (STRIP & 4u) != 0u) {
+          let f = wa[u] ^ wb[u];
+          acc += f32((f.x ^ f.y ^ f.z ^ f.w) & 0xFFu);
+        } else if (j < ng) {
+          let is4 = j >= n2;
+          let g = (e[u] >> 12u) & 0xFFFu;
+          let q = group_lanes(u, is4);
+          var d = 0;
+          for (var b = 0u; b < 4u; b++) {
+            d += dot_x16_at(q[b], x16_slot_t(g, b, 0u), x16_slot_t(g, b, 1u));
+          }
+          acc += f32(e[u] >> 24u) * f32(2 * d - select(3, 15, is4) * group_sumv(g));
         }
       }
-      for (var i = o_begin + OUT_PF * TPR; i < o_end; i += TPR) {
-        oacc += outlier_dot(outliers[i]);
+    }
+  }
+  if (me.live) {
+    // Sparse f16 residuals of this row, against the staged v (the same s_x).
+    for (var k = 0u; k < OUT_PF; k++) {
+      if (o_begin + k * TPR < o_end) {
+        oacc += outlier_dot(opf[k]);
       }
     }
-    let mine = 0.5 * rscale * acc + oacc;
-    store_row(row_sum(mine, me) * x_scale, me, params.row0, me.token * params.y_stride);
+    for (var i = o_begin + OUT_PF * TPR; i < o_end; i += TPR) {
+      oacc += outlier_dot(outliers[i]);
+    }
   }
+  let mine = 0.5 * rscale * acc + oacc;
+  store_row(row_sum(mine, me) * x_scale, me, params.row0, me.token * params.y_stride);
 }
 #endif
 #else

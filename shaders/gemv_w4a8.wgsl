@@ -132,24 +132,9 @@ fn scale_of(local_row: u32, row: u32, group: u32) -> f32 {
   return scales[row * params.groups + group];
 }
 
-// Row tiles per workgroup (TILES, set by the host; X_F32 only, 1 unless tuned): the workgroup
-// stages (and normalizes) its token's row once, at its first tile, and runs TILES consecutive
-// tiles of rows with it: the prologue is paid once per TILES tiles.
-override TILES: u32 = 1u;
-
 @compute @workgroup_size(WG)
 fn main(inv: GemvInvocation) {
-  for (var tile = 0u; tile < TILES; tile++) {
-    gemv_one_tile(gemv_tile_of(inv, tile, TILES), tile);
-  }
-}
-
-#if X_F32
-// The staged row's scale (stage_x, at the workgroup's first tile).
-var<private> x_scale: f32;
-#endif
-
-fn gemv_one_tile(me: GemvTile, tile: u32) {
+  let me = gemv_tile(inv);
   let xo = me.token * params.x_stride;
   let base = me.row * params.chunks;
   // Rows past the piece's end read row 0 (in bounds) and are never stored.
@@ -162,10 +147,6 @@ fn gemv_one_tile(me: GemvTile, tile: u32) {
     w[u] = qweight[wbase + min(me.t + u * TPR, params.chunks - 1u)];
   }
   if (SCALES_IN_SHARED) {
-    // The previous tile's epilogue reads its scales after its row_sum's last barrier.
-    if (tile != 0u) {
-      workgroupBarrier();
-    }
     let slots = (WG / TPR) * params.groups;
     for (var i = me.lid; i < slots; i += WG) {
       let r = me.tile_row0 + i / params.groups;
@@ -174,9 +155,7 @@ fn gemv_one_tile(me: GemvTile, tile: u32) {
     workgroupBarrier();
   }
 #if X_F32
-  if (tile == 0u) {
-    x_scale = stage_x(me);
-  }
+  let x_scale = stage_x(me);
 #endif
 
   // TOKENS > 1 (prefill, int8 input): each weight chunk is loaded once and applied to TOKENS

@@ -22,12 +22,6 @@ struct GemvTile {
 }
 
 fn gemv_tile(inv: GemvInvocation) -> GemvTile {
-  return gemv_tile_of(inv, 0u, 1u);
-}
-
-// Tile `tile` of `tiles` consecutive tiles per workgroup (kernels that loop over several tiles
-// with one staged row).
-fn gemv_tile_of(inv: GemvInvocation, tile: u32, tiles: u32) -> GemvTile {
 #if SUBGROUP_BUILTINS
   let lane = inv.lane;
   let sg_size = inv.sg_size;
@@ -35,7 +29,7 @@ fn gemv_tile_of(inv: GemvInvocation, tile: u32, tiles: u32) -> GemvTile {
   let lane = 0u;
   let sg_size = 1u;
 #endif
-  let tile_row0 = ((inv.wid.y * params.wg_per_row_x + inv.wid.x) * tiles + tile) * (WG / TPR);
+  let tile_row0 = (inv.wid.y * params.wg_per_row_x + inv.wid.x) * (WG / TPR);
   let local_row = inv.lid / TPR;
   let row = tile_row0 + local_row;
   return GemvTile(inv.lid, lane, sg_size, inv.wid.z, tile_row0, local_row, inv.lid % TPR, row, row < params.n_rows);

@@ -81,13 +81,6 @@ export interface GemvOptions {
   /** The matrix GEMM's lane-rotated staging stores (MatrixGemmOptions.stageRotate; default false). */
   matrixStageRotate?: boolean;
   /**
-   * Kernels staging their own row (W4A8 with f32 input, 2/4/16 with its 16-bit staging):
-   * consecutive row tiles each workgroup runs with its one staged row (1 … 8, default 1): the
-   * prologue (loads, norm, quantization) is paid once per that many tiles, on a grid that many
-   * times smaller.
-   */
-  tilesPerWorkgroup?: number;
-  /**
    * Diagnostic (the gemv bench suite): the STRIP bits of the 2/4/16 kernel staging its own 16-bit
    * row (parts left out, see gemv_w2_4_16.wgsl); results are wrong with any.
    */
@@ -226,8 +219,6 @@ interface SchemePlan {
   weights(p: GpuLinearPiece): GPUBuffer[];
   /** The activation bindings, when not the plain ones of `x` (w4a8 staging: `xf, norm_w`). */
   inputs?: GPUBuffer[];
-  /** Row tiles per workgroup (GemvOptions.tilesPerWorkgroup; default 1). */
-  tiles?: number;
 }
 
 function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, tpr: number): SchemePlan {
@@ -268,12 +259,6 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
           `gemv w4a8: an int8 row of ${w.K} does not fit in workgroup memory; quantize separately`,
         );
       }
-      const tiles = opts.tilesPerWorkgroup ?? 1;
-      if (!Number.isInteger(tiles) || tiles < 1 || tiles > 8 || (tiles > 1 && !staging)) {
-        throw new Error(
-          `gemv w4a8: tilesPerWorkgroup ${tiles} must be 1 … 8, above 1 only with f32 input (staged in the kernel)`,
-        );
-      }
       const st = stagingSpec(gpu, wantSubgroups, opts, Kp / 16);
       const sgReduce = staging && st.sgReduce;
       return {
@@ -295,7 +280,6 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
             SCALES_IN_SHARED: staged,
             TOKENS: tokens,
             SX_VEC4: staging ? Kp / 16 : 1,
-            ...(tiles > 1 ? { TILES: tiles } : {}),
             // Declared only with X_F32.
             ...(staging ? st.constants : { NORM: 0 }),
           },
@@ -305,7 +289,6 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
         extra: [w.K, st.eps],
         weights: (p) => [p.buffers.qweight, p.buffers.scales],
         inputs: staging ? [x.x, opts.norm?.weight ?? x.x] : undefined,
-        tiles,
       };
     }
     case 'w4a16':
@@ -351,12 +334,6 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
       if (opts.strip && (w4 || !x16 || blocks)) {
         throw new Error('gemv: strip applies to the 2/4/16 kernel staging its own 16-bit row only');
       }
-      const tiles = opts.tilesPerWorkgroup ?? 1;
-      if (!Number.isInteger(tiles) || tiles < 1 || tiles > 8 || (tiles > 1 && (w4 || !x16 || blocks))) {
-        throw new Error(
-          `gemv ${w.scheme}: tilesPerWorkgroup ${tiles} must be 1 … 8, above 1 only for the 2/4/16 kernel staging its own 16-bit row`,
-        );
-      }
       const st = stagingSpec(gpu, wantSubgroups, opts, geo.chunks16);
       const sgReduce = x16 && !blocks && st.sgReduce;
       return {
@@ -384,8 +361,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
                   X16_TRANSPOSE: w4 ? 0 : 1,
                   X16_CHUNKS: geo.chunks16,
                   X16_VEC4: 2 * geo.chunks16,
-                  ...(opts.strip ? { STRIP: opts.strip } : {}),
-                  ...(tiles > 1 ? { TILES: tiles } : {}),
+                  ...(opts.strip && !w4 ? { STRIP: opts.strip } : {}),
                 }
               : {}),
           },
@@ -403,7 +379,6 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
             ? [b.qweight, b.scales]
             : [b.mask, b.qweight, b.rowScale, b.scaleCodes, b.outlierRowPtr, b.outliers];
         },
-        tiles,
         inputs:
           x.kind === 'x16'
             ? [x.q, x.sum, x.scale]
@@ -467,7 +442,7 @@ export async function gemv(
   const maxDim = gpu.caps.limits.maxComputeWorkgroupsPerDimension;
   const inputs = p.inputs ?? (x.kind === 'int8' ? [x.q, x.scale] : x.kind === 'f32' ? [x.x] : []);
   const parts = w.pieces.map((piece) => {
-    const [gx, gy] = grid2d(Math.ceil(piece.rows / (WG / tpr) / (p.tiles ?? 1)), maxDim);
+    const [gx, gy] = grid2d(Math.ceil(piece.rows / (WG / tpr)), maxDim);
     const words = [...p.params(piece, gx), p.xStride, yStride, ...(p.extra ?? [])];
     const params = uniformBuffer(device, new Uint32Array(words));
     const group = bindGroup(device, pipeline, [...p.weights(piece), ...inputs, y, params]);

@@ -313,18 +313,6 @@ export interface KernelTuning {
    */
   int16Activations?: boolean;
   /**
-   * W4A16 / 2/4/16 decode (default false): quantize each matmul's input once, in a norm/quantize
-   * dispatch before it (as prefill does), and run the token-block kernel on one token, instead of
-   * every workgroup staging (and normalizing) the row itself. One more dispatch per matmul, no
-   * per-workgroup prologue. Invocations per row: fusedThreadsPerRow's (norm / gateUp / quantize).
-   */
-  int16DecodeBlocks?: boolean;
-  /**
-   * Decode matmuls staging their own row (W4A8 fused, 2/4/16): row tiles per workgroup
-   * (GemvOptions.tilesPerWorkgroup; default 1).
-   */
-  matmulTilesPerWorkgroup?: number;
-  /**
    * Single-token attention (default `auto`: on GPUs the one-dispatch `decode` kernel while one
    * 256-key split holds the context and the 32-key `partial` kernel + merge beyond; see
    * DecodeAttention for the rest).
@@ -484,8 +472,6 @@ export class GpuSession {
     const prefillIn = x16Blocks
       ? { xn: act16(H, 'xn'), attnIn: act16(A, 'attn-in'), hIn: act16(I, 'mlp-in') }
       : null;
-    // W4A16 / 2/4/16 decode on the prefill's 16-bit inputs (KernelTuning.int16DecodeBlocks).
-    const decodeBlocks = prefillIn !== null && (opts.tuning?.int16DecodeBlocks ?? false);
     const normOut = (a: Activations) =>
       a.kind === 'int8'
         ? { q: a.q, scale: a.scale }
@@ -525,9 +511,6 @@ export class GpuSession {
     const quantTpr = tpr?.quantize ?? 16;
     const int16 = { int16Activations: opts.tuning?.int16Activations ?? true };
     const decodeUnroll = { unroll: opts.tuning?.matmulUnroll };
-    // The decode matmuls staging their own row (W4A8 fused, 2/4/16); W4A16's have no tile loop.
-    const stagedTiles =
-      model.scheme === 'w2-4-16' || int8 ? { tilesPerWorkgroup: opts.tuning?.matmulTilesPerWorkgroup } : {};
     const fuse = (lin: GpuLinear, tpr: number) =>
       (opts.tuning?.fuseActivations ?? true) &&
       (int8
@@ -559,22 +542,18 @@ export class GpuSession {
       prefill: boolean,
     ): Promise<LayerPlan> => {
       const w = model.layers[i];
-      const ins = (prefill || decodeBlocks) && prefillIn ? prefillIn : { xn, attnIn, hIn };
+      const ins = prefill && prefillIn ? prefillIn : { xn, attnIn, hIn };
       // W4A8 with fusion: the matmuls read the f32 residual / attention output / MLP hidden and
       // normalize + quantize it in their prologue; otherwise a norm/quantize dispatch precedes each.
-      const fusedAttn = !prefill && !decodeBlocks && fuse(w.qkv, normTpr);
+      const fusedAttn = !prefill && fuse(w.qkv, normTpr);
       // W4A16 / 2/4/16: the RMSNorm folds into qkv / gate_up's 16-bit staging (decode and prefill
       // alike: each workgroup stages its own token); o / down have no quantize dispatch to save.
       const fusedO = int8 && !prefill && fuse(w.o, quantTpr);
-      const fusedMlp = !prefill && !decodeBlocks && fuse(w.gateUp, gateUpTpr);
+      const fusedMlp = !prefill && fuse(w.gateUp, gateUpTpr);
       const fusedDown = int8 && !prefill && fuse(w.down, quantTpr);
       // Prefill token blocks; W4A16 / 2/4/16 at the fewest invocations per row (from W4A8's 4)
       // whose group table fits in workgroup memory.
-      const blocked = (lin: GpuLinear, decodeTpr = quantTpr) => {
-        if (!prefill && decodeBlocks) {
-          const threadsPerRow = fitThreadsPerRow(decodeTpr, (t) => x16BlocksFit(gpu, lin.scheme, lin.K, t));
-          return { ...decodeUnroll, tokensPerWorkgroup: 1, threadsPerRow };
-        }
+      const blocked = (lin: GpuLinear) => {
         if (!prefill) return decodeUnroll;
         if (int8) return block;
         const threadsPerRow = fitThreadsPerRow(block.threadsPerRow, (t) =>
@@ -586,12 +565,8 @@ export class GpuSession {
       // quantize-only W4A8 matmuls (gemv suite on the H200, 2/4/16 7B: o 9.6 vs 13.2 µs, down
       // 26.0 vs 33.4 at 16 vs 32).
       const x16Rows = (lin: GpuLinear) =>
-        !int8 &&
-        !prefill &&
-        !decodeBlocks &&
-        int16.int16Activations &&
-        canStageInt16(gpu, lin.scheme, lin.K, quantTpr)
-          ? { threadsPerRow: quantTpr, ...stagedTiles }
+        !int8 && !prefill && int16.int16Activations && canStageInt16(gpu, lin.scheme, lin.K, quantTpr)
+          ? { threadsPerRow: quantTpr }
           : {};
       const quantize = async (from: GPUBuffer, to: Activations, k: number) =>
         to.kind !== 'f32'
@@ -622,7 +597,6 @@ export class GpuSession {
       const fusedOpts = (weight?: GPUBuffer, threadsPerRow = weight ? normTpr : quantTpr) => ({
         ...int16,
         ...decodeUnroll,
-        ...stagedTiles,
         threadsPerRow,
         norm: weight ? { weight, eps: c.rmsNormEps } : undefined,
       });
@@ -631,7 +605,7 @@ export class GpuSession {
         qkv: keep(
           fusedAttn
             ? await gemv(gpu, w.qkv, f32In(x, H), qkv, fusedOpts(w.attnNorm))
-            : await gemv(gpu, w.qkv, ins.xn, qkv, { ...int16, ...blocked(w.qkv, normTpr) }),
+            : await gemv(gpu, w.qkv, ins.xn, qkv, { ...int16, ...blocked(w.qkv) }),
         ),
         rope:
           shared?.rope ??
@@ -680,7 +654,7 @@ export class GpuSession {
             ...int16,
             gated: true,
             yStride: I,
-            ...(fusedMlp ? fusedOpts(w.mlpNorm, gateUpTpr) : blocked(w.gateUp, gateUpTpr)),
+            ...(fusedMlp ? fusedOpts(w.mlpNorm, gateUpTpr) : blocked(w.gateUp)),
           }),
         ),
         mlpQuant: fusedDown ? null : await quantize(h, ins.hIn, c.intermediateSize),

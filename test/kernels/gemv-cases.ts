@@ -66,8 +66,6 @@ interface GemvCase {
    * packX16, the layout's reference), tokensPerWorkgroup tokens per workgroup.
    */
   x16Blocks?: boolean;
-  /** 2/4/16 staging its own row: row tiles per workgroup (GemvOptions.tilesPerWorkgroup). */
-  tilesPerWorkgroup?: number;
 }
 
 /** 16-bit fixed-point levels of one row, as x16_pack.wgsl computes them (f32 arithmetic). */
@@ -545,54 +543,6 @@ const gemvCases: GemvCase[] = [
   { scheme: 'w4a16', N: 64, K: 1024, stage: 'norm', threadsPerRow: 8, unroll: 8, nodeOnly: UNROLL_WHY },
   { scheme: 'w2-4-16', N: 64, K: 4096, stage: 'norm', threadsPerRow: 8, unroll: 8, nodeOnly: UNROLL_WHY },
   { scheme: 'w2-4-16', N: 40, K: 1000, gated: true, unroll: 1 },
-  // Several row tiles per workgroup on one staged row: 10 tiles on 4 workgroups of 3 (the last
-  // two tiles past the end), gated pairs across pieces with a half-live second tile, and 4 tiles
-  // of 16 rows accumulating without subgroups.
-  { scheme: 'w2-4-16', N: 300, K: 2048, stage: 'norm', threadsPerRow: 8, tilesPerWorkgroup: 3 },
-  {
-    scheme: 'w2-4-16',
-    N: 134,
-    K: 1000,
-    stage: 'norm',
-    gated: true,
-    pieces: 3,
-    tokens: 2,
-    threadsPerRow: 8,
-    tilesPerWorkgroup: 2,
-  },
-  {
-    scheme: 'w2-4-16',
-    N: 150,
-    K: 640,
-    accumulate: true,
-    threadsPerRow: 16,
-    tilesPerWorkgroup: 4,
-    subgroups: false,
-  },
-  // The same for W4A8 staging its row: per-channel scales read after row_sum (the next tile's
-  // scales wait on a barrier), gated pairs, and group scales read in the loop.
-  { scheme: 'w4a8', N: 300, K: 2048, stage: 'norm', threadsPerRow: 8, tilesPerWorkgroup: 3 },
-  {
-    scheme: 'w4a8',
-    N: 134,
-    K: 1000,
-    stage: 'quantize',
-    gated: true,
-    pieces: 3,
-    tokens: 2,
-    threadsPerRow: 8,
-    tilesPerWorkgroup: 2,
-  },
-  {
-    scheme: 'w4a8',
-    N: 150,
-    K: 1024,
-    groupSize: 128,
-    stage: 'quantize',
-    threadsPerRow: 16,
-    tilesPerWorkgroup: 4,
-    subgroups: false,
-  },
   // 2/4/16's schedule and outliers: 64 rows a tile (the octet loop runs twice), a last octet of one
   // group, a row's 2-bit / 4-bit boundary inside a step (n2 = 25); a long row as down's (5 mask
   // words, n2 = 120 inside the first step, ~200 outliers a row: past the 4 per invocation

@@ -362,36 +362,19 @@ describe('W4A8 kernel plans (tinystories-656k, 8 layers)', () => {
     expect(await splitPrefill.dispatchesPerStep(5)).toBe(4 + 11 * layers);
     splitPrefill.destroy();
     splitAttention.destroy();
-    // Two row tiles per workgroup in every fused matmul: the same dispatches, the same math.
-    const tiled = await model.createSession({
-      maxContext: 64,
-      maxChunk: 8,
-      tuning: { matmulTilesPerWorkgroup: 2 },
-    });
-    expect(await tiled.dispatchesPerStep(1)).toBe(4 + 5 * layers);
     const prompt = [1, 147, 201, 282, 215];
-    const ids = [
-      [await fused.prefill(prompt)],
-      [await unfused.prefill(prompt)],
-      [await tiled.prefill(prompt)],
-    ];
+    const ids = [[await fused.prefill(prompt)], [await unfused.prefill(prompt)]];
     let worst = 0;
     for (let i = 0; i < 12; i++) {
       const a = await fused.readLogits();
       const b = await unfused.readLogits();
-      const t = await tiled.readLogits();
       worst = Math.max(worst, kl(b, a));
-      // The tiled kernels quantize the same row the same way and sum in the same order.
-      expect(Array.from(t)).toEqual(Array.from(a));
       ids[0].push(await fused.decode());
       ids[1].push(await unfused.decode());
-      ids[2].push(await tiled.decode());
     }
-    tiled.destroy();
     // The same math; only f32 reduction order differs (int8 levels can flip at .5 boundaries).
     expect(worst).toBeLessThan(5e-3);
     expect(ids[0].filter((id, i) => id === ids[1][i]).length).toBeGreaterThanOrEqual(12);
-    expect(ids[2]).toEqual(ids[0]);
     fused.destroy();
     unfused.destroy();
     model.destroy();
@@ -414,50 +397,26 @@ describe.each(['w4a16' as const, 'w2-4-16' as const])('%s kernel plans (tinystor
       maxChunk: 8,
       tuning: { int16PrefillBlocks: false },
     });
-    const decodeBlocks = await model.createSession({
-      maxContext: 64,
-      maxChunk: 8,
-      tuning: { int16DecodeBlocks: true },
-    });
-    // 2/4/16: two row tiles per workgroup in the staged decode matmuls (W4A16 has no tile loop).
-    const tiled = await model.createSession({
-      maxContext: 64,
-      maxChunk: 8,
-      tuning: { matmulTilesPerWorkgroup: 2 },
-    });
-    expect(await tiled.dispatchesPerStep(1)).toBe(await staged.dispatchesPerStep(1));
     // Decode (and prefill without token blocks): two norm dispatches per layer fewer than the f32
-    // kernels'. Prefill token blocks (and decode with int16DecodeBlocks): a norm or quantize
-    // dispatch before each of the 4 matmuls.
+    // kernels'. Prefill token blocks: a norm or quantize dispatch before each of the 4 matmuls.
     expect(await staged.dispatchesPerStep(1)).toBe((await baseline.dispatchesPerStep(1)) - 2 * layers);
-    expect(await decodeBlocks.dispatchesPerStep(1)).toBe((await baseline.dispatchesPerStep(1)) + 2 * layers);
     expect(await perToken.dispatchesPerStep(5)).toBe((await baseline.dispatchesPerStep(5)) - 2 * layers);
     expect(await staged.dispatchesPerStep(5)).toBe((await baseline.dispatchesPerStep(5)) + 2 * layers);
     // 11 prompt tokens: a chunk of 8 (one whole block) and one of 3 (a partial block).
     const prompt = [1, 147, 201, 282, 215, 33, 99, 147, 5, 260, 12];
-    const sessions = [staged, perToken, decodeBlocks, tiled, baseline];
+    const sessions = [staged, perToken, baseline];
     const ids = await Promise.all(sessions.map(async (s) => [await s.prefill(prompt)]));
     let worst = 0;
     for (let i = 0; i < 12; i++) {
       const ref = await baseline.readLogits();
-      const stagedLogits = await staged.readLogits();
-      worst = Math.max(
-        worst,
-        kl(ref, stagedLogits),
-        kl(ref, await perToken.readLogits()),
-        kl(ref, await decodeBlocks.readLogits()),
-      );
-      // The tiled kernels stage the same row and sum in the same order: the same logits.
-      expect(Array.from(await tiled.readLogits())).toEqual(Array.from(stagedLogits));
+      worst = Math.max(worst, kl(ref, await staged.readLogits()), kl(ref, await perToken.readLogits()));
       for (let j = 0; j < sessions.length; j++) ids[j].push(await sessions[j].decode());
     }
     // 16-bit activations (max|x| · 2^-16 per element) against f32 ones: far below the 1e-4 the
     // float schemes get against the CPU reference.
     expect(worst).toBeLessThan(1e-5);
-    expect(ids[0]).toEqual(ids[4]);
-    expect(ids[1]).toEqual(ids[4]);
-    expect(ids[2]).toEqual(ids[4]);
-    expect(ids[3]).toEqual(ids[4]);
+    expect(ids[0]).toEqual(ids[2]);
+    expect(ids[1]).toEqual(ids[2]);
     for (const s of sessions) s.destroy();
     model.destroy();
   });
