@@ -603,6 +603,9 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   unroll8: { tuning: { matmulUnroll: 8 } },
   unroll16: { tuning: { matmulUnroll: 16 } },
   'int16-off': { tuning: { int16Activations: false } },
+  // W4A8 decode: each row's scale read by its invocations, no staged table or its barrier (the
+  // gemv suite's `scales per thread` rows, session 19).
+  'scales-per-thread': { tuning: { matmulScalesInShared: false } },
   // W4A16 / 2/4/16 prefill with one token per workgroup (each staging its row), the token blocks' baseline.
   'prefill-per-token': { tuning: { int16PrefillBlocks: false } },
   // The KV cache as int8 rows with a scale per row (half f16's bytes) or as f16 (the default).

@@ -313,6 +313,12 @@ export interface KernelTuning {
    */
   int16Activations?: boolean;
   /**
+   * W4A8 decode matmuls (fused): the tile's scales staged in workgroup memory behind a barrier
+   * (default true) or each row's scale read by its own invocations (false; GemvOptions.
+   * scalesInShared). Per-channel scales are one value per row, read once after the row sum.
+   */
+  matmulScalesInShared?: boolean;
+  /**
    * Single-token attention (default `auto`: on GPUs the one-dispatch `decode` kernel while one
    * 256-key split holds the context and the 32-key `partial` kernel + merge beyond; see
    * DecodeAttention for the rest).
@@ -597,6 +603,8 @@ export class GpuSession {
       const fusedOpts = (weight?: GPUBuffer, threadsPerRow = weight ? normTpr : quantTpr) => ({
         ...int16,
         ...decodeUnroll,
+        // W4A8 only: 2/4/16's 16-bit staging schedules by the staged table.
+        ...(int8 ? { scalesInShared: opts.tuning?.matmulScalesInShared } : {}),
         threadsPerRow,
         norm: weight ? { weight, eps: c.rmsNormEps } : undefined,
       });
