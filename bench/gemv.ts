@@ -206,6 +206,7 @@ export async function benchGemv(
         // A variant this shape cannot run (e.g. a tile's table or row past workgroup memory):
         // say so and go on with the rest.
         console.warn(`${layer} ${scheme} ${v.name}: skipped (${String(e).split('\n')[0]})`);
+        for (const k of kernels) k.destroy();
         continue;
       }
       const gbPerSecond = await measure(v.name, (pass, i) => kernels[i % kernels.length].encode(pass));

@@ -362,12 +362,15 @@ describe('W4A8 kernel plans (tinystories-656k, 8 layers)', () => {
     expect(await splitPrefill.dispatchesPerStep(5)).toBe(4 + 11 * layers);
     splitPrefill.destroy();
     splitAttention.destroy();
-    // Each row's scale read by its own invocations: the same dispatches and the same arithmetic.
+    // Each row's scale read by its own invocations: the same dispatches and the same arithmetic,
+    // from pipelines of its own (SCALES_IN_SHARED = 0: the option reached the kernels).
+    const pipelinesBefore = gpu.pipelines.size;
     const perThread = await model.createSession({
       maxContext: 64,
       maxChunk: 8,
       tuning: { matmulScalesInShared: false },
     });
+    expect(gpu.pipelines.size).toBeGreaterThan(pipelinesBefore);
     expect(await perThread.dispatchesPerStep(1)).toBe(4 + 5 * layers);
     const prompt = [1, 147, 201, 282, 215];
     const ids = [
