@@ -195,8 +195,9 @@ export async function benchGemv(
     };
     for (const v of variants) {
       if (scheme !== 'w4a8' && scheme !== 'w4a16' && scheme !== 'w2-4-16') continue;
-      if (v.input === 'x16' && !x16) continue;
-      const input = v.input === 'x16' && x16 ? x16 : v.input ? xf : x;
+      // x16 input exists for the 16-bit schemes only.
+      const input = v.input === 'x16' ? x16 : v.input ? xf : x;
+      if (!input) continue;
       const opts: GemvOptions =
         v.input === 'norm' ? { ...v.opts, norm: { weight: normWeight, eps: 1e-5 } } : v.opts;
       const kernels: Encodable[] = [];

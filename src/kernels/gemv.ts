@@ -361,7 +361,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
                   X16_TRANSPOSE: w4 ? 0 : 1,
                   X16_CHUNKS: geo.chunks16,
                   X16_VEC4: 2 * geo.chunks16,
-                  ...(opts.strip && !w4 ? { STRIP: opts.strip } : {}),
+                  ...(opts.strip ? { STRIP: opts.strip } : {}),
                 }
               : {}),
           },
