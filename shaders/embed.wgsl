@@ -106,7 +106,10 @@ fn embed_w2_4_16(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_i
     let mw = mask[mbase + g / 32u];
     rank += countOneBits(mw & ((1u << (g % 32u)) - 1u));
     let is4 = ((mw >> (g % 32u)) & 1u) == 1u;
-    let base = r * params.row_words + 4u * (g + rank);
+    // Slot order (docs/FORMAT.md): the row's n2 2-bit groups (4 words each), then its 4-bit groups
+    // (8 words each); a row holds 4·nG + 4·n4 words, so n2 = nG − n4 = 2·nG − row_words / 4.
+    let n2 = 2u * params.groups - params.row_words / 4u;
+    let base = r * params.row_words + select(4u * (g - rank), 4u * n2 + 8u * rank, is4);
     let code = (codes[r * params.code_words + g / 4u] >> (8u * (g % 4u))) & 0xFFu;
     let s = scales_f32[r] * f32(code);
     let kk = k % 64u;

@@ -1,7 +1,8 @@
 // 2/4/16-bit GEMV (decode; batched over tokens in grid z for prefill), docs/FORMAT.md scheme w2-4-16: groups of 64 weights along K,
-// each 2-bit (value s·(q − 1.5)) or 4-bit (s·(q − 7.5)); the same number of 4-bit groups in
-// every row, so group g starts at word 4·(g + rank4(g)); two-level scales s = rowScale · code;
-// sparse f16 residuals (CSR) added at the end.
+// each 2-bit (value s·(q − 1.5)) or 4-bit (s·(q − 7.5)); the same number n4 of 4-bit groups in
+// every row, stored in slot order: the row's n2 = nG − n4 2-bit groups in K order (slot j < n2 at
+// vec4 j), then its 4-bit groups (slot j ≥ n2 at vec4 2j − n2); two-level scales
+// s = rowScale · code; sparse f16 residuals (CSR) added at the end.
 //
 // Two kernels, one interface (f32 activations):
 //  - X16 (default): 16-bit fixed-point activations split into two int8 halves, staged once per
@@ -14,17 +15,17 @@
 //    hi = (a >> 16) | (b & 0xFFFF0000) (4-7, 12-15), then word s = ((lo >> 4s) & 0x000F000F) |
 //    (((hi >> 4s) & 0x000F000F) << 8) (about 24 operations per 16 weights). The other order (stage
 //    for the 4-bit words, rearrange the 2-bit ones) costs more: 2-bit groups are 3/4 of them.
-//    Schedule: every row has the same number of 4-bit groups (the format's invariant), so the
-//    workgroup first decodes a per-tile schedule into workgroup memory — per row its 2-bit groups,
-//    then its 4-bit groups, each entry the group's vec4 offset, index and scale code — and every
-//    invocation then walks its row's slots, TPR apart: a step's slot is of the same kind in every
-//    row (rows share n2), so lanes of a subgroup run one kind's code except where a step straddles
-//    the 2-bit / 4-bit boundary (rows mix the kinds at random in K order). The schedule's loads
-//    are all issued at once (one round trip, the token's row and the outlier range loaded beside
-//    them), the first weight loads right after its barrier, then the row is quantized (their
-//    latency overlapped) with the activations swizzled against bank conflicts (stage_x16.wgsl).
-//    UNROLL groups per step, all their loads issued first; the first outlier entries are loaded
-//    with the first step's weights.
+//    Slots: every invocation walks its row's slots, TPR apart. A step's slot is of the same kind
+//    in every row (rows share n2), so lanes of a subgroup run one kind's code except where a step
+//    straddles the 2-bit / 4-bit boundary (rows mix the kinds at random in K order). A slot's
+//    words sit at an offset known from j alone, so the first step's weight loads are issued
+//    before anything else; while they are in flight the workgroup decodes a per-tile schedule
+//    into workgroup memory — per row and slot, the group's index and scale code, which the
+//    multiplies need (its loads issued at once, one round trip), and the row is quantized with
+//    the activations swizzled against bank conflicts (stage_x16.wgsl). In version-1 packs the
+//    words were in K order and their offsets came from the schedule: two dependent round trips
+//    and a barrier before the first weight load. UNROLL groups per step, all their loads issued
+//    first; the first outlier entries are loaded with the first step's weights.
 //    SCALES_IN_SHARED must be on (the schedule is the tile's decoded scales and offsets).
 //    With the flag X16_BLOCKS (prefill): the same schedule and math on activations the standalone
 //    quantizer (rmsnorm.wgsl, X16_OUT, X16_TRANSPOSE lane order, no swizzle) wrote for the whole
@@ -51,8 +52,8 @@ override GATED: bool = false;
 override NORM: bool = false;
 // Diagnostic (the gemv bench suite; results are wrong with any bit), X16 staged kernel only: parts
 // left out to see where its time goes. 1: the row's staging (loads, norm, quantization); 2: the
-// schedule (slot j reads vec4 j of its row); 4: the multiplies (the loaded words are folded into
-// the sum); 8: the weight loads (words made from the schedule entry).
+// schedule (slot j is group j with code 1); 4: the multiplies (the loaded words are folded into
+// the sum); 8: the weight loads (words made from the slot index).
 override STRIP: u32 = 0u;
 
 struct Params {
@@ -101,7 +102,8 @@ struct Params {
 
 const IS4: u32 = 0x80000000u;
 
-// Word offset of group g in its row, with the 4-bit flag in the top bit.
+// Word offset of group g in its row (slot order: a 2-bit group is slot g − rank4(g), a 4-bit
+// one slot n2 + rank4(g)), with the 4-bit flag in the top bit.
 fn group_info(row: u32, g: u32) -> u32 {
   let mbase = row * params.mask_words;
   var rank = 0u;
@@ -111,7 +113,9 @@ fn group_info(row: u32, g: u32) -> u32 {
   let word = mask[mbase + g / 32u];
   let bit = g % 32u;
   rank += countOneBits(word & ((1u << bit) - 1u));
-  return (4u * (g + rank)) | select(0u, IS4, ((word >> bit) & 1u) == 1u);
+  let four = ((word >> bit) & 1u) == 1u;
+  let n2 = params.groups - params.n4;
+  return select(4u * (g - rank), 4u * n2 + 8u * rank, four) | select(0u, IS4, four);
 }
 
 fn group_scale(row: u32, g: u32) -> f32 {
@@ -129,7 +133,8 @@ fn group_scale(row: u32, g: u32) -> f32 {
 #endif
 
 // The tile's schedule: per row (slots local_row · groups …), its 2-bit groups in K order, then
-// its 4-bit groups; entry = vec4 offset in the row (bits 0-11) | group (12-23) | scale code (24-31).
+// its 4-bit groups (the order their words are stored in); entry = group (bits 0-11) | scale code
+// (24-31).
 var<workgroup> sched: array<u32, SCALE_SLOTS>;
 
 // Chunks (groups) per step, all their loads issued first: UNROLL ≤ UNROLL_MAX, set by the host
@@ -146,10 +151,8 @@ const OUT_PF: u32 = 4u;
 
 // The schedule, one invocation per octet (8 groups) of a row: it loads the row's mask words up to
 // the octet's (rank4 before it) and the octet's two scale-code words, every load at once with a
-// constant trip count and no load depending on another, then writes the 8 entries from registers.
-// The first weight loads wait on this (their offsets), so the chain before them is one memory
-// round trip and a barrier; it was a loop over the tile's slots, each with its own loop of mask
-// loads (trip count ∝ g / 32), i.e. several dependent round trips per invocation.
+// constant trip count and no load depending on another, then writes the 8 entries from registers
+// (one memory round trip, overlapped with the first weight loads).
 fn schedule_tile(me: GemvTile) {
   let ng = params.groups;
   let n2 = ng - params.n4;
@@ -179,7 +182,7 @@ fn schedule_tile(me: GemvTile) {
         let is4 = ((bits >> k) & 1u) != 0u;
         let code = (select(c0, c1, k >= 4u) >> (8u * (k % 4u))) & 0xFFu;
         let slot = select(g - rank, n2 + rank, is4);
-        sched[lr * ng + slot] = (g + rank) | (g << 12u) | (code << 24u);
+        sched[lr * ng + slot] = g | (code << 24u);
         rank += select(0u, 1u, is4);
       }
     }
@@ -216,27 +219,35 @@ fn slot_of(me: GemvTile, step: u32, u: u32) -> u32 {
   return me.t + (step * UNROLL + u) * TPR;
 }
 
-// All UNROLL schedule reads, then all weight loads (each needs only its own entry).
-fn load_step(me: GemvTile, step: u32, rbase: u32, n2: u32) {
+// The step's UNROLL weight loads. Slot j's vec4 offset in the row follows from j (2-bit slots one
+// vec4 each, then 4-bit slots two), so no load waits on the schedule.
+fn load_weights(me: GemvTile, step: u32, rbase: u32, n2: u32) {
   let ng = params.groups;
-  let row_slots = me.local_row * ng;
   for (var u = 0u; u < UNROLL; u++) {
     let j = slot_of(me, step, u);
     let jj = min(j, ng - 1u);
-    if ((STRIP & 2u) != 0u) {
-      e[u] = jj | (jj << 12u) | (1u << 24u);
-    } else {
-      e[u] = sched[row_slots + jj];
-    }
-    let off = rbase + (e[u] & 0xFFFu);
     if ((STRIP & 8u) != 0u) {
-      wa[u] = vec4<u32>(e[u], e[u] >> 1u, e[u] >> 2u, e[u] >> 3u);
+      wa[u] = vec4<u32>(jj, jj >> 1u, jj >> 2u, jj >> 3u);
       wb[u] = wa[u] >> vec4<u32>(4u);
       continue;
     }
+    let off = rbase + select(jj, 2u * jj - n2, jj >= n2);
     wa[u] = qweight[off];
     if (j >= n2 && j < ng) {
       wb[u] = qweight[off + 1u];
+    }
+  }
+}
+
+// The step's UNROLL schedule entries (after the schedule's barrier).
+fn read_entries(me: GemvTile, step: u32) {
+  let ng = params.groups;
+  for (var u = 0u; u < UNROLL; u++) {
+    let jj = min(slot_of(me, step, u), ng - 1u);
+    if ((STRIP & 2u) != 0u) {
+      e[u] = jj | (1u << 24u);
+    } else {
+      e[u] = sched[me.local_row * ng + jj];
     }
   }
 }
@@ -271,6 +282,7 @@ fn main(inv: GemvInvocation) {
   let o_begin = outlier_row_ptr[safe_row] + me.t;
   let o_end = outlier_row_ptr[safe_row + 1u];
   let rscale = row_scale[safe_row];
+  load_weights(me, 0u, rbase, n2);
   schedule_tile(me);
   workgroupBarrier();
 
@@ -280,13 +292,16 @@ fn main(inv: GemvInvocation) {
   var acc: array<f32, TT_MAX>;  // Σ_groups c_g · (2 Σ q·v − k Σ v)
   var oacc: array<f32, TT_MAX>; // Σ residual · v
   for (var step = 0u; step < steps; step++) {
-    load_step(me, step, rbase, n2);
+    if (step != 0u) {
+      load_weights(me, step, rbase, n2);
+    }
+    read_entries(me, step);
     if (me.live) {
       for (var u = 0u; u < UNROLL; u++) {
         let j = slot_of(me, step, u);
         if (j < ng) {
           let is4 = j >= n2;
-          let g = (e[u] >> 12u) & 0xFFFu;
+          let g = e[u] & 0xFFFu;
           let q = group_lanes(u, is4);
           let code = f32(e[u] >> 24u);
           let k = select(3, 15, is4);
@@ -344,10 +359,10 @@ fn main(inv: GemvInvocation) {
   let ng = params.groups;
   let n2 = ng - params.n4; // ≥ 1 for every nG (n4 ≈ nG / 4)
 
-  // Loads that depend on nothing go first, so they arrive while the schedule's are in flight: the
-  // token's f32 row (staged below, after the first weight loads are issued: its round trip is
-  // then off the critical path), the row's outlier range and its scale (read after the main
-  // loop, it was one more round trip at the very end).
+  // Every load here depends on nothing, so all are in flight at once: the first step's weights,
+  // the token's f32 row (staged below), the row's outlier range and its scale (read after the
+  // main loop, it was one more round trip at the very end), and the schedule's.
+  load_weights(me, 0u, rbase, n2);
   if ((STRIP & 1u) == 0u) {
     stage_row_load(me);
   }
@@ -358,6 +373,7 @@ fn main(inv: GemvInvocation) {
     schedule_tile(me);
   }
   workgroupBarrier();
+  read_entries(me, 0u);
   // One pass over the row's ng slots, UNROLL · TPR per step: the 2-bit slots, then the 4-bit ones.
   // Every row has the same n2, so a step's slot (step, u) is of one kind for all rows and, unless
   // its TPR slots straddle n2, for the whole row: the kinds' code runs side by side in at most one
@@ -365,9 +381,8 @@ fn main(inv: GemvInvocation) {
   // K = 4096 with TPR 8 (48 2-bit + 16 4-bit groups, 32 slots a step) where this takes 2, and 2
   // where this takes 1 at TPR 32 (o): one dependent weight round trip fewer per invocation.
   let steps = (ng + UNROLL * TPR - 1u) / (UNROLL * TPR);
-  // The first step's weight loads and the first outlier entries are in flight while the row is
-  // quantized (the entries' range arrived with the schedule's loads).
-  load_step(me, 0u, rbase, n2);
+  // The first outlier entries are in flight while the row is quantized (their range arrived with
+  // the schedule's loads).
   var opf: array<u32, OUT_PF>;
   for (var k = 0u; k < OUT_PF; k++) {
     opf[k] = outliers[min(o_begin + k * TPR, max(o_end, 1u) - 1u)];
@@ -380,7 +395,8 @@ fn main(inv: GemvInvocation) {
   var oacc = 0.0; // Σ residual · v
   for (var step = 0u; step < steps; step++) {
     if (step != 0u) {
-      load_step(me, step, rbase, n2);
+      load_weights(me, step, rbase, n2);
+      read_entries(me, step);
     }
     if (me.live) {
       for (var u = 0u; u < UNROLL; u++) {
@@ -390,7 +406,7 @@ fn main(inv: GemvInvocation) {
           acc += f32((f.x ^ f.y ^ f.z ^ f.w) & 0xFFu);
         } else if (j < ng) {
           let is4 = j >= n2;
-          let g = (e[u] >> 12u) & 0xFFFu;
+          let g = e[u] & 0xFFFu;
           let q = group_lanes(u, is4);
           var d = 0;
           for (var b = 0u; b < 4u; b++) {

@@ -1,4 +1,4 @@
-import { dequantize } from '../quant/layouts';
+import { dequantize, kOrderToSlotOrder } from '../quant/layouts';
 import type { Components } from '../quant/types';
 import { joinName, readAllJson } from './byte-source';
 import type { ByteSource, SourceDirectory, TokenizerFiles } from './checkpoint';
@@ -232,6 +232,20 @@ export async function openPack(dir: SourceDirectory, opts: OpenPackOptions = {})
     if (!p) throw new FormatError(manifestName, `no piece ${piece} (tensor has ${t.pieces.length})`, name);
     const out: Components = {};
     for (const [key, ref] of Object.entries(p.components)) out[key] = await readComponent(ref);
+    if (manifest.version === 1 && t.scheme === 'w2-4-16') {
+      // Version 1 stored each row's groups in K order; everything past the reader sees version 2.
+      try {
+        const [r0, r1] = p.rows;
+        out.qweight = kOrderToSlotOrder(
+          out.qweight as Uint32Array,
+          out.mask as Uint32Array,
+          r1 - r0,
+          t.shape[1],
+        );
+      } catch (e) {
+        throw new FormatError(manifestName, `piece ${piece}: ${(e as Error).message}`, name);
+      }
+    }
     return out;
   };
 

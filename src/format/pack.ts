@@ -9,7 +9,11 @@ import type { GenerationDefaults } from './checkpoint';
  * kernels read; loading is a copy into GPU buffers.
  */
 export const PACK_FORMAT = 'pagelm-pack';
-export const PACK_VERSION = 1;
+/**
+ * The version this pagelm writes. 2: w2-4-16 rows hold their groups in slot order (2-bit groups,
+ * then 4-bit ones); version-1 packs are still read (the reader reorders their w2-4-16 words).
+ */
+export const PACK_VERSION = 2;
 export const MANIFEST_FILE = 'manifest.json';
 /** Component alignment inside a shard. */
 export const COMPONENT_ALIGN = 256;
@@ -66,7 +70,8 @@ export interface PackFile {
 
 export interface PackManifest {
   format: typeof PACK_FORMAT;
-  version: typeof PACK_VERSION;
+  /** 1 or 2 when read (older versions are converted on read); PACK_VERSION when written. */
+  version: number;
   /** Human-readable model name (from the source directory or file name). */
   name: string;
   config: ModelConfig;

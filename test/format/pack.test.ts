@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
@@ -20,7 +21,7 @@ import { type ManifestFields, MemoryPackSink, PackWriter, shardFileName } from '
 import type { ModelConfig } from '../../src/model/config';
 import { directorySource } from '../../src/node/file-source';
 import { PackDirSink } from '../../src/node/pack-dir';
-import { dequantize, packF32, quantizeLinear } from '../../src/quant';
+import { dequantize, packF32, quantizeLinear, w2Geometry } from '../../src/quant';
 import type { Scheme } from '../../src/quant/types';
 import { rng } from '../helpers/check';
 
@@ -191,8 +192,8 @@ describe('pack validation', () => {
 
   it('rejects a newer version, a foreign format, and out-of-range or misaligned components', async () => {
     const f = await files();
-    await expect(openPack(withManifest(f, (m) => ((m as { version: number }).version = 2)))).rejects.toThrow(
-      /pack format version 2 is newer than this pagelm reads \(version 1\)/,
+    await expect(openPack(withManifest(f, (m) => ((m as { version: number }).version = 3)))).rejects.toThrow(
+      /pack format version 3 is newer than this pagelm reads \(version 2\)/,
     );
     await expect(
       openPack(withManifest(f, (m) => ((m as { format: string }).format = 'other'))),
@@ -218,6 +219,74 @@ describe('pack validation', () => {
       /bad shard 0 entry/,
     );
     await expect(openPack(memoryDirectory('mem', {}))).rejects.toThrow(`mem/${MANIFEST_FILE}: missing`);
+  });
+});
+
+describe('version-1 packs', () => {
+  /** Version 1's w2-4-16 words: every row's groups in K order (group g at word 4·(g + rank4(g))). */
+  function slotToKOrder(q: Uint32Array, mask: Uint32Array, rows: number, K: number): Uint32Array {
+    const { nG, n4, wordsPerRow, maskWords } = w2Geometry(K);
+    const out = new Uint32Array(q.length);
+    for (let n = 0; n < rows; n++) {
+      let at = n * wordsPerRow;
+      let rank4 = 0;
+      for (let g = 0; g < nG; g++) {
+        const four = (mask[n * maskWords + (g >> 5)] >>> (g & 31)) & 1;
+        const from = n * wordsPerRow + (four ? 4 * (nG - n4) + 8 * rank4 : 4 * (g - rank4));
+        const words = four ? 8 : 4;
+        out.set(q.subarray(from, from + words), at);
+        at += words;
+        rank4 += four;
+      }
+    }
+    return out;
+  }
+
+  /** The version-2 files rewritten as version 1: w2-4-16 words in K order, shard checksums redone. */
+  async function asVersion1(f: Record<string, Uint8Array>, edit?: (mask: Uint32Array) => void) {
+    const m = JSON.parse(new TextDecoder().decode(f[MANIFEST_FILE])) as PackManifest;
+    const out = Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v.slice()]));
+    const t = m.tensors.find((x) => x.scheme === 'w2-4-16')!;
+    for (const p of t.pieces) {
+      const view = (ref: (typeof p.components)[string]) =>
+        new Uint32Array(out[m.shards[ref.shard].file].buffer, ref.offset, ref.bytes / 4);
+      const mask = view(p.components.mask);
+      const q = view(p.components.qweight);
+      q.set(slotToKOrder(q.slice(), mask, p.rows[1] - p.rows[0], t.shape[1]));
+      edit?.(mask);
+    }
+    for (const s of m.shards) s.sha256 = createHash('sha256').update(out[s.file]).digest('hex');
+    (m as { version: number }).version = 1;
+    return memoryDirectory('mem', { ...out, [MANIFEST_FILE]: new TextEncoder().encode(JSON.stringify(m)) });
+  }
+
+  it('reads a version-1 pack: its w2-4-16 words are reordered into slot order, values unchanged', async () => {
+    const { sink, expected } = await buildPack({ pieceMaxBytes: 4096, shardTargetBytes: 16 * 1024 });
+    const f = Object.fromEntries(sink.files);
+    const v2 = await openPack(memoryDirectory('mem', f));
+    const v1 = await openPack(await asVersion1(f), { verify: true });
+    expect(v1.manifest.version).toBe(1);
+    const t = v1.tensor('w2-4-16');
+    expect(t.pieces.length).toBeGreaterThan(1);
+    for (let i = 0; i < t.pieces.length; i++) {
+      const stored = await v1.readComponent(t.pieces[i].components.qweight);
+      const read = (await v1.readTensorComponents('w2-4-16', i)).qweight;
+      const want = (await v2.readTensorComponents('w2-4-16', i)).qweight;
+      expect(Array.from(read)).toEqual(Array.from(want));
+      expect(Array.from(stored)).not.toEqual(Array.from(want)); // the test's v1 words do differ
+    }
+    for (const name of SCHEMES) expect(await v1.dequantizeTensor(name), name).toEqual(expected.get(name));
+  });
+
+  it('a version-1 w2-4-16 mask with the wrong count of 4-bit groups is an error naming the tensor', async () => {
+    const { sink } = await buildPack();
+    const dir = await asVersion1(Object.fromEntries(sink.files), (mask) => {
+      mask[0] ^= 1;
+    });
+    const pack = await openPack(dir, { verify: true });
+    await expect(pack.readTensorComponents('w2-4-16', 0)).rejects.toThrow(
+      /\(tensor w2-4-16\): piece 0: w2-4-16: row 0's mask does not have exactly \d+ 4-bit groups/,
+    );
   });
 });
 

@@ -5,6 +5,7 @@ import {
   bitsPerWeight,
   dequantize,
   dequantizeGrid,
+  kOrderToSlotOrder,
   packF16,
   packGrid,
   roundUp,
@@ -156,12 +157,57 @@ describe('w2-4-16 layout', () => {
     expect(W[79]).toBe(s1 * (15 - 7.5));
   });
 
-  it('offsets a 2-bit group after a 4-bit group by 4·g + 4·rank4(g)', () => {
+  it('stores a row in slot order: its 2-bit groups first even when a 4-bit group precedes them in K', () => {
     const c = packGrid(handGrid(true));
     expect(Array.from(c.mask as Uint32Array)).toEqual([0b01]);
     const qw = c.qweight as Uint32Array;
-    expect(qw[0]).toBe(0x76543210);
-    expect(Array.from(qw.subarray(8, 12))).toEqual([0xe4e4e4e4, 0xe4e4e4e4, 0xe4e4e4e4, 0xe4e4e4e4]);
+    expect(Array.from(qw.subarray(0, 4))).toEqual([0xe4e4e4e4, 0xe4e4e4e4, 0xe4e4e4e4, 0xe4e4e4e4]);
+    expect(Array.from(qw.subarray(4, 12))).toEqual([
+      0x76543210, 0xfedcba98, 0x76543210, 0xfedcba98, 0x76543210, 0xfedcba98, 0x76543210, 0xfedcba98,
+    ]);
+    // The scale codes stay in K order: group 0 (4-bit) has code 3.
+    expect(Array.from(c.scaleCodes as Uint32Array)).toEqual([3 | (200 << 8)]);
+    const W = dequantize('w2-4-16', c, 1, 128);
+    expect(W[0]).toBe(0.125 * 3 * (0 - 7.5));
+    expect(W[64]).toBe(0.125 * 200 * (0 - 1.5));
+  });
+
+  it('reorders a version-1 row (groups in K order) into slot order, and rejects a mask with the wrong count', () => {
+    // Version 1 of the hand-worked row: the 4-bit group 0 at words 0-7, the 2-bit group 1 at 8-11.
+    const w4 = [1, 2, 3, 4, 5, 6, 7, 8];
+    const w2 = [9, 10, 11, 12];
+    const v1 = Uint32Array.from([...w4, ...w2]);
+    expect(Array.from(kOrderToSlotOrder(v1, Uint32Array.from([0b01]), 1, 128))).toEqual([...w2, ...w4]);
+    expect(() => kOrderToSlotOrder(v1, Uint32Array.from([0b11]), 1, 128)).toThrow(/exactly 1 4-bit/);
+    expect(() => kOrderToSlotOrder(v1, Uint32Array.from([0b00]), 1, 128)).toThrow(/exactly 1 4-bit/);
+  });
+
+  it('version-1 words (built group by group in K order) reorder to what the packer writes', () => {
+    const rng = makeRng(testSeed('w2 k order'));
+    for (const [N, K] of SHAPES) {
+      const grid = rtnQuantize(heavyWeights(rng, N, K, 0.05), N, K, 'w2-4-16', { outlierFraction: 0.02 });
+      const c = packGrid(grid);
+      const { nG, wordsPerRow } = w2Geometry(K);
+      // The version-1 packer's loop: every group's words appended in K order.
+      const v1 = new Uint32Array(N * wordsPerRow);
+      let at = 0;
+      for (let n = 0; n < N; n++) {
+        for (let g = 0; g < nG; g++) {
+          const four = grid.is4![n * nG + g] !== 0;
+          for (let w = 0; w < (four ? 8 : 4); w++) {
+            let v = 0;
+            for (let i = 0; i < (four ? 8 : 16); i++) {
+              const k = 64 * g + (four ? 8 : 16) * w + i;
+              if (k < K) v |= (grid.q[n * K + k] & (four ? 0xf : 0x3)) << ((four ? 4 : 2) * i);
+            }
+            v1[at++] = v >>> 0;
+          }
+        }
+      }
+      expect(Array.from(kOrderToSlotOrder(v1, c.mask as Uint32Array, N, K))).toEqual(
+        Array.from(c.qweight as Uint32Array),
+      );
+    }
   });
 
   it('rejects rows with the wrong number of 4-bit groups', () => {

@@ -7,7 +7,7 @@ import { packW4A16, unpackW4A16 } from './w4a16';
 
 export { roundUp } from './common';
 export { dequantizeF16, dequantizeF32, packF16, packF32 } from './f16';
-export { packW2416, unpackW2416, W2_GROUP, w2Geometry, w2n4 } from './w2-4-16';
+export { kOrderToSlotOrder, packW2416, unpackW2416, W2_GROUP, w2Geometry, w2n4, w2SlotWord } from './w2-4-16';
 export { packW4A8, unpackW4A8, w4a8Geometry } from './w4a8';
 export { packW4A16, unpackW4A16, W4A16_GROUP } from './w4a16';
 

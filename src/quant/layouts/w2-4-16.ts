@@ -4,9 +4,12 @@ import { checkShape, expectLength } from './common';
 
 /**
  * `w2-4-16` layout, docs/FORMAT.md: groups of 64 columns, in every row exactly n4 groups are 4-bit
- * (the rest 2-bit), so every row has the same word count and any group's offset is
- * `4·g + 4·rank4(g)`; two-level scales (f32 per row × u8 code per group); sparse f16 residuals
- * in CSR per row.
+ * (the rest 2-bit), so every row has the same word count. Since pack version 2 a row stores its
+ * 2-bit groups in K order, then its 4-bit groups in K order ("slot order", the order the kernels
+ * walk them), so slot j's words start at an offset known without the mask: `4·j` for j < n2,
+ * `4·n2 + 8·(j − n2)` after. Two-level scales (f32 per row × u8 code per group, in K order);
+ * sparse f16 residuals in CSR per row. Version 1 stored the groups in K order
+ * (`kOrderToSlotOrder` converts).
  */
 export const W2_GROUP = 64;
 
@@ -39,6 +42,47 @@ export function w2Geometry(K: number): {
   };
 }
 
+/** First word of slot j in its row: the n2 2-bit slots take 4 words each, the 4-bit slots 8. */
+export function w2SlotWord(j: number, n2: number): number {
+  return j < n2 ? 4 * j : 4 * n2 + 8 * (j - n2);
+}
+
+/**
+ * Reorders a version-1 `qweight` (every row's groups in K order, group g at word `4·(g + rank4(g))`)
+ * into the slot order of version 2, in a new array. The mask says which groups are 4-bit; a row
+ * whose count of them is not n4 is rejected (a corrupted mask would misplace every later group).
+ */
+export function kOrderToSlotOrder(
+  qweight: Uint32Array,
+  mask: Uint32Array,
+  N: number,
+  K: number,
+): Uint32Array {
+  checkShape(N, K);
+  const { nG, n4, wordsPerRow, maskWords } = w2Geometry(K);
+  expectLength('qweight', qweight, N * wordsPerRow);
+  expectLength('mask', mask, N * maskWords);
+  const n2 = nG - n4;
+  const out = new Uint32Array(qweight.length);
+  for (let n = 0; n < N; n++) {
+    const row = n * wordsPerRow;
+    let src = row;
+    let rank4 = 0;
+    for (let g = 0; g < nG; g++) {
+      const four = (mask[n * maskWords + (g >> 5)] >>> (g & 31)) & 1;
+      const words = four ? 8 : 4;
+      const slot = four ? n2 + rank4 : g - rank4;
+      if (slot >= (four ? nG : n2))
+        throw new Error(`w2-4-16: row ${n}'s mask does not have exactly ${n4} 4-bit groups`);
+      out.set(qweight.subarray(src, src + words), row + w2SlotWord(slot, n2));
+      src += words;
+      rank4 += four;
+    }
+    if (rank4 !== n4) throw new Error(`w2-4-16: row ${n}'s mask does not have exactly ${n4} 4-bit groups`);
+  }
+  return out;
+}
+
 export function packW2416(grid: QuantGrid): Components {
   const { N, K, q, is4, rowScale, codes, outliers } = grid;
   checkShape(N, K);
@@ -57,8 +101,8 @@ export function packW2416(grid: QuantGrid): Components {
   const mask = new Uint32Array(N * maskWords);
   const qweight = new Uint32Array(N * wordsPerRow);
   const scaleCodes = new Uint32Array(N * codeWords);
+  const n2 = nG - n4;
   for (let n = 0; n < N; n++) {
-    let word = n * wordsPerRow;
     let count4 = 0;
     for (let g = 0; g < nG; g++) {
       const four = is4[n * nG + g] !== 0;
@@ -68,6 +112,9 @@ export function packW2416(grid: QuantGrid): Components {
       scaleCodes[n * codeWords + (g >> 2)] |= c << (8 * (g & 3));
       const k0 = g * W2_GROUP;
       const rowQ = n * K;
+      // Slot order: the group's rank among the row's groups of its kind gives its offset (a row
+      // with the wrong count of 4-bit groups is rejected below, before the words are used).
+      let word = n * wordsPerRow + (four ? w2SlotWord(n2 + count4, n2) : w2SlotWord(g - count4, n2));
       if (four) {
         count4++;
         mask[n * maskWords + (g >> 5)] |= 1 << (g & 31);
@@ -122,7 +169,8 @@ export function unpackW2416(c: Components, N: number, K: number): QuantGrid {
   ) {
     throw new Error('w2-4-16: component types do not match docs/FORMAT.md');
   }
-  const { nG, wordsPerRow, maskWords, codeWords } = w2Geometry(K);
+  const { nG, n4, wordsPerRow, maskWords, codeWords } = w2Geometry(K);
+  const n2 = nG - n4;
   expectLength('mask', mask, N * maskWords);
   expectLength('qweight', qweight, N * wordsPerRow);
   expectLength('rowScale', rowScale, N);
@@ -145,7 +193,8 @@ export function unpackW2416(c: Components, N: number, K: number): QuantGrid {
       const s = Math.fround(rowScale[n] * c8);
       scale[gi] = s;
       bias[gi] = (four ? -7.5 : -1.5) * s;
-      const start = n * wordsPerRow + 4 * g + 4 * rank4; // the FORMAT.md offset formula
+      // The FORMAT.md slot offsets: a 2-bit group is slot g − rank4, a 4-bit one slot n2 + rank4.
+      const start = n * wordsPerRow + w2SlotWord(four ? n2 + rank4 : g - rank4, n2);
       for (let j = 0; j < W2_GROUP; j++) {
         const k = g * W2_GROUP + j;
         if (k >= K) break;
