@@ -604,8 +604,10 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   unroll16: { tuning: { matmulUnroll: 16 } },
   'int16-off': { tuning: { int16Activations: false } },
   // W4A8 decode: each row's scale read by its invocations, no staged table or its barrier (the
-  // gemv suite's `scales per thread` rows, session 19).
+  // gemv suite's `scales per thread` rows, session 19; the default for per-channel scales since
+  // session 20), and the staged table (the default before).
   'scales-per-thread': { tuning: { matmulScalesInShared: false } },
+  'scales-staged': { tuning: { matmulScalesInShared: true } },
   // W4A16 / 2/4/16 prefill with one token per workgroup (each staging its row), the token blocks' baseline.
   'prefill-per-token': { tuning: { int16PrefillBlocks: false } },
   // The KV cache as int8 rows with a scale per row (half f16's bytes) or as f16 (the default).

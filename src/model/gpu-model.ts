@@ -314,8 +314,11 @@ export interface KernelTuning {
   int16Activations?: boolean;
   /**
    * W4A8 decode matmuls (fused): the tile's scales staged in workgroup memory behind a barrier
-   * (default true) or each row's scale read by its own invocations (false; GemvOptions.
-   * scalesInShared). Per-channel scales are one value per row, read once after the row sum.
+   * (true) or each row's scale read by its own invocations (false; GemvOptions.scalesInShared).
+   * Default: false for per-channel scales — one value per row, read once after the row sum, so the
+   * staged table only adds a barrier (H100, session 20: Llama-2-7B GPU step 2,378 / 2,367 vs
+   * 2,549 / 2,556 µs, Llama-3.2-1B 854 / 859 vs 895 / 902) — and true for group scales, read
+   * in the loop, where the papers stage them (not measured here).
    */
   matmulScalesInShared?: boolean;
   /**
@@ -600,11 +603,15 @@ export class GpuSession {
             out: normOut(ins.xn),
           }),
         );
-      const fusedOpts = (weight?: GPUBuffer, threadsPerRow = weight ? normTpr : quantTpr) => ({
+      const fusedOpts = (
+        lin: GpuLinear,
+        weight?: GPUBuffer,
+        threadsPerRow = weight ? normTpr : quantTpr,
+      ) => ({
         ...int16,
         ...decodeUnroll,
         // W4A8 only: 2/4/16's 16-bit staging schedules by the staged table.
-        ...(int8 ? { scalesInShared: opts.tuning?.matmulScalesInShared } : {}),
+        ...(int8 ? { scalesInShared: opts.tuning?.matmulScalesInShared ?? lin.groupSize < lin.K } : {}),
         threadsPerRow,
         norm: weight ? { weight, eps: c.rmsNormEps } : undefined,
       });
@@ -612,7 +619,7 @@ export class GpuSession {
         attnNorm: fusedAttn ? null : await norm(w.attnNorm),
         qkv: keep(
           fusedAttn
-            ? await gemv(gpu, w.qkv, f32In(x, H), qkv, fusedOpts(w.attnNorm))
+            ? await gemv(gpu, w.qkv, f32In(x, H), qkv, fusedOpts(w.qkv, w.attnNorm))
             : await gemv(gpu, w.qkv, ins.xn, qkv, { ...int16, ...blocked(w.qkv) }),
         ),
         rope:
@@ -653,7 +660,7 @@ export class GpuSession {
             ...int16,
             accumulate: true,
             yStride: H,
-            ...(fusedO ? fusedOpts() : { ...blocked(w.o), ...x16Rows(w.o) }),
+            ...(fusedO ? fusedOpts(w.o) : { ...blocked(w.o), ...x16Rows(w.o) }),
           }),
         ),
         mlpNorm: fusedMlp ? null : await norm(w.mlpNorm),
@@ -662,7 +669,7 @@ export class GpuSession {
             ...int16,
             gated: true,
             yStride: I,
-            ...(fusedMlp ? fusedOpts(w.mlpNorm, gateUpTpr) : blocked(w.gateUp)),
+            ...(fusedMlp ? fusedOpts(w.gateUp, w.mlpNorm, gateUpTpr) : blocked(w.gateUp)),
           }),
         ),
         mlpQuant: fusedDown ? null : await quantize(h, ins.hIn, c.intermediateSize),
@@ -671,7 +678,7 @@ export class GpuSession {
             ...int16,
             accumulate: true,
             yStride: H,
-            ...(fusedDown ? fusedOpts() : { ...blocked(w.down), ...x16Rows(w.down) }),
+            ...(fusedDown ? fusedOpts(w.down) : { ...blocked(w.down), ...x16Rows(w.down) }),
           }),
         ),
       };

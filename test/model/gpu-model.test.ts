@@ -362,34 +362,35 @@ describe('W4A8 kernel plans (tinystories-656k, 8 layers)', () => {
     expect(await splitPrefill.dispatchesPerStep(5)).toBe(4 + 11 * layers);
     splitPrefill.destroy();
     splitAttention.destroy();
-    // Each row's scale read by its own invocations: the same dispatches and the same arithmetic,
-    // from pipelines of its own (SCALES_IN_SHARED = 0: the option reached the kernels).
+    // The tile's scales staged in workgroup memory (the default before session 20; per-channel
+    // scales are now read by each row's invocations): the same dispatches and the same
+    // arithmetic, from pipelines of its own (SCALES_IN_SHARED = 1: the option reached the kernels).
     const pipelinesBefore = gpu.pipelines.size;
-    const perThread = await model.createSession({
+    const staged = await model.createSession({
       maxContext: 64,
       maxChunk: 8,
-      tuning: { matmulScalesInShared: false },
+      tuning: { matmulScalesInShared: true },
     });
     expect(gpu.pipelines.size).toBeGreaterThan(pipelinesBefore);
-    expect(await perThread.dispatchesPerStep(1)).toBe(4 + 5 * layers);
+    expect(await staged.dispatchesPerStep(1)).toBe(4 + 5 * layers);
     const prompt = [1, 147, 201, 282, 215];
     const ids = [
       [await fused.prefill(prompt)],
       [await unfused.prefill(prompt)],
-      [await perThread.prefill(prompt)],
+      [await staged.prefill(prompt)],
     ];
     let worst = 0;
     for (let i = 0; i < 12; i++) {
       const a = await fused.readLogits();
       const b = await unfused.readLogits();
       worst = Math.max(worst, kl(b, a));
-      expect(Array.from(await perThread.readLogits())).toEqual(Array.from(a));
+      expect(Array.from(await staged.readLogits())).toEqual(Array.from(a));
       ids[0].push(await fused.decode());
       ids[1].push(await unfused.decode());
-      ids[2].push(await perThread.decode());
+      ids[2].push(await staged.decode());
     }
     expect(ids[2]).toEqual(ids[0]);
-    perThread.destroy();
+    staged.destroy();
     // The same math; only f32 reduction order differs (int8 levels can flip at .5 boundaries).
     expect(worst).toBeLessThan(5e-3);
     expect(ids[0].filter((id, i) => id === ids[1][i]).length).toBeGreaterThanOrEqual(12);
