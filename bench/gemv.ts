@@ -80,7 +80,8 @@ export const W2_STRIP_VARIANTS: GemvVariant[] = [
 
 /**
  * W4A8 staging its own row as the model's decode does (qkv / gate_up with the norm, o / down
- * without), with the tile's scales in workgroup memory (the model's default) or read per invocation.
+ * without), with the tile's scales in workgroup memory or read per invocation (the model's default
+for per-channel scales since session 20).
  */
 export const W4A8_STAGED_VARIANTS: GemvVariant[] = [
   { name: 'tpr8 + norm', opts: { threadsPerRow: 8 }, input: 'norm' },

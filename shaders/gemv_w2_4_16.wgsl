@@ -26,7 +26,7 @@
 //    words were in K order and their offsets came from the schedule: two dependent round trips
 //    and a barrier before the first weight load. UNROLL groups per step, all their loads issued
 //    first; the first outlier entries are loaded with the first step's weights.
-//    SCALES_IN_SHARED must be on (the schedule is the tile's decoded scales and offsets).
+//    SCALES_IN_SHARED must be on (the schedule is the tile's decoded groups and scale codes).
 //    With the flag X16_BLOCKS (prefill): the same schedule and math on activations the standalone
 //    quantizer (rmsnorm.wgsl, X16_OUT, X16_TRANSPOSE lane order, no swizzle) wrote for the whole
 //    chunk of tokens, read from global memory, TOKENS consecutive tokens per workgroup (grid z =

@@ -35,7 +35,10 @@ export interface Pack {
   readonly source: SourceDirectory;
   /** The manifest entry of a tensor; FormatError if the pack has none. */
   tensor(name: string): PackTensor;
-  /** The typed array of one component (a fresh copy, 4-byte aligned). */
+  /**
+   * The typed array of one component as stored (a fresh copy, 4-byte aligned): a version-1 pack's
+   * w2-4-16 qweight in K order. readTensorComponents gives what the kernels read.
+   */
   readComponent(ref: ComponentRef): Promise<Uint32Array | Float32Array>;
   /** All components of one row piece of a tensor. */
   readTensorComponents(name: string, piece: number): Promise<Components>;
@@ -236,12 +239,8 @@ export async function openPack(dir: SourceDirectory, opts: OpenPackOptions = {})
       // Version 1 stored each row's groups in K order; everything past the reader sees version 2.
       try {
         const [r0, r1] = p.rows;
-        out.qweight = kOrderToSlotOrder(
-          out.qweight as Uint32Array,
-          out.mask as Uint32Array,
-          r1 - r0,
-          t.shape[1],
-        );
+        const K = t.shape[t.shape.length - 1]; // [N, K], or [K] for a one-row tensor
+        out.qweight = kOrderToSlotOrder(out.qweight as Uint32Array, out.mask as Uint32Array, r1 - r0, K);
       } catch (e) {
         throw new FormatError(manifestName, `piece ${piece}: ${(e as Error).message}`, name);
       }

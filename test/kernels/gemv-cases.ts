@@ -480,8 +480,8 @@ const gemvCases: GemvCase[] = [
   { scheme: 'w4a8', N: 300, K: 172, threadsPerRow: 8 },
   { scheme: 'w4a8', N: 129, K: 1000, groupSize: 64 },
   { scheme: 'w4a8', N: 96, K: 4096, groupSize: 128, scalesInShared: false },
-  // The model's fused decode kernels with each row's scale read by its invocations (a decode
-  // ablation, KernelTuning.matmulScalesInShared): per channel with the norm, and gated.
+  // The model's fused decode kernels with each row's scale read by its invocations (the default
+  // for per-channel scales, KernelTuning.matmulScalesInShared): per channel with the norm, and gated.
   { scheme: 'w4a8', N: 100, K: 2048, stage: 'norm', threadsPerRow: 8, scalesInShared: false },
   { scheme: 'w4a8', N: 70, K: 1000, stage: 'quantize', gated: true, threadsPerRow: 4, scalesInShared: false },
   { scheme: 'w4a8', N: 200, K: 384, subgroups: false },

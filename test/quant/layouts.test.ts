@@ -139,7 +139,7 @@ describe('w2-4-16 layout', () => {
     expect(qw.length).toBe(12);
     // 2-bit group 0: weight 16w+i at bits 2i; q = k % 4 → 0,1,2,3,0,1,... → 0b11100100 repeated = 0xE4E4E4E4
     expect(Array.from(qw.subarray(0, 4))).toEqual([0xe4e4e4e4, 0xe4e4e4e4, 0xe4e4e4e4, 0xe4e4e4e4]);
-    // 4-bit group 1 starts at word 4·1 + 4·rank4(1) = 4; q = k % 16 → 0x76543210, 0xFEDCBA98, ...
+    // 4-bit group 1 is slot n2 + rank4(1) = 1 + 0, at word 4·n2 = 4; q = k % 16 → 0x76543210, 0xFEDCBA98, ...
     expect(Array.from(qw.subarray(4, 12))).toEqual([
       0x76543210, 0xfedcba98, 0x76543210, 0xfedcba98, 0x76543210, 0xfedcba98, 0x76543210, 0xfedcba98,
     ]);
