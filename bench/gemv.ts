@@ -76,6 +76,10 @@ export const W2_STRIP_VARIANTS: GemvVariant[] = [
   { name: 'tpr8 −staging −schedule', opts: { threadsPerRow: 8, strip: 3 } },
   { name: 'tpr8 −staging −multiplies', opts: { threadsPerRow: 8, strip: 5 } },
   { name: 'tpr8 loads only', opts: { threadsPerRow: 8, strip: 7 } },
+  // The schedule kept, its groups consecutive: what of − schedule is the activations' addresses.
+  { name: 'tpr8 consecutive groups', opts: { threadsPerRow: 8, strip: 16 } },
+  { name: 'tpr8 + norm consecutive groups', opts: { threadsPerRow: 8, strip: 16 }, input: 'norm' },
+  { name: 'tpr8 + norm −schedule', opts: { threadsPerRow: 8, strip: 2 }, input: 'norm' },
 ];
 
 /**

@@ -53,7 +53,9 @@ override NORM: bool = false;
 // Diagnostic (the gemv bench suite; results are wrong with any bit), X16 staged kernel only: parts
 // left out to see where its time goes. 1: the row's staging (loads, norm, quantization); 2: the
 // schedule (slot j is group j with code 1); 4: the multiplies (the loaded words are folded into
-// the sum); 8: the weight loads (words made from the slot index).
+// the sum); 8: the weight loads (words made from the slot index); 16: the schedule kept, but each
+// slot's group taken as its slot index (the lanes of a row read consecutive activation chunks,
+// as with 2, while the schedule's loads, barrier and reads stay).
 override STRIP: u32 = 0u;
 
 struct Params {
@@ -246,6 +248,8 @@ fn read_entries(me: GemvTile, step: u32) {
     let jj = min(slot_of(me, step, u), ng - 1u);
     if ((STRIP & 2u) != 0u) {
       e[u] = jj | (1u << 24u);
+    } else if ((STRIP & 16u) != 0u) {
+      e[u] = (sched[me.local_row * ng + jj] & 0xFF000000u) | jj;
     } else {
       e[u] = sched[me.local_row * ng + jj];
     }
