@@ -82,30 +82,24 @@ export const W2_STRIP_VARIANTS: GemvVariant[] = [
   { name: 'tpr8 + norm −schedule', opts: { threadsPerRow: 8, strip: 2 }, input: 'norm' },
 ];
 
-/**
- * W4A8 staging its own row as the model's decode does (qkv / gate_up with the norm, o / down
- * without), with the tile's scales in workgroup memory or read per invocation (the model's default
-for per-channel scales since session 20).
- */
-export const W4A8_STAGED_VARIANTS: GemvVariant[] = [
+/** W4A8 staging its own row as the model's decode does (qkv / gate_up with the norm, o / down without). */
+const W4A8_STAGED: GemvVariant[] = [
   { name: 'tpr8 + norm', opts: { threadsPerRow: 8 }, input: 'norm' },
   { name: 'tpr4 + norm', opts: { threadsPerRow: 4 }, input: 'norm' },
   { name: 'tpr16 staged', opts: { threadsPerRow: 16 }, input: 'f32' },
-  {
-    name: 'tpr8 + norm, scales per thread',
-    opts: { threadsPerRow: 8, scalesInShared: false },
-    input: 'norm',
-  },
-  {
-    name: 'tpr4 + norm, scales per thread',
-    opts: { threadsPerRow: 4, scalesInShared: false },
-    input: 'norm',
-  },
-  {
-    name: 'tpr16 staged, scales per thread',
-    opts: { threadsPerRow: 16, scalesInShared: false },
-    input: 'f32',
-  },
+];
+
+/**
+ * Those kernels with the tile's scales in workgroup memory, then with each row's scale read by
+ * its invocations (the model's default for per-channel scales since session 20).
+ */
+export const W4A8_STAGED_VARIANTS: GemvVariant[] = [
+  ...W4A8_STAGED,
+  ...W4A8_STAGED.map((v) => ({
+    ...v,
+    name: `${v.name}, scales per thread`,
+    opts: { ...v.opts, scalesInShared: false },
+  })),
 ];
 
 /** The variants the suite runs for a scheme. */
