@@ -32,6 +32,8 @@ struct Params {
 @group(0) @binding(8) var<storage, read> row_ptr: array<u32>;
 @group(0) @binding(9) var<storage, read> outliers: array<u32>;
 
+#include "w2_slots"
+
 var<workgroup> uniform_row: u32;
 
 // The local row of this token's id in this piece, or 0xFFFFFFFF if it lives in another piece.
@@ -98,18 +100,10 @@ fn embed_w2_4_16(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_i
   let out = wid.x * params.x_stride;
   for (var k = lid; k < params.k; k += WG) {
     let g = k / 64u;
-    let mbase = r * params.mask_words;
-    var rank = 0u;
-    for (var m = 0u; m < g / 32u; m++) {
-      rank += countOneBits(mask[mbase + m]);
-    }
-    let mw = mask[mbase + g / 32u];
-    rank += countOneBits(mw & ((1u << (g % 32u)) - 1u));
-    let is4 = ((mw >> (g % 32u)) & 1u) == 1u;
-    // Slot order (docs/FORMAT.md): the row's n2 2-bit groups (4 words each), then its 4-bit groups
-    // (8 words each); a row holds 4·nG + 4·n4 words, so n2 = nG − n4 = 2·nG − row_words / 4.
-    let n2 = 2u * params.groups - params.row_words / 4u;
-    let base = r * params.row_words + select(4u * (g - rank), 4u * n2 + 8u * rank, is4);
+    // Slot order (docs/FORMAT.md): a row holds 4·nG + 4·n4 words, so n2 = nG − n4 = 2·nG − row_words / 4.
+    let info = w2_group_word(r * params.mask_words, g, 2u * params.groups - params.row_words / 4u);
+    let is4 = (info & W2_IS4) != 0u;
+    let base = r * params.row_words + (info & ~W2_IS4);
     let code = (codes[r * params.code_words + g / 4u] >> (8u * (g % 4u))) & 0xFFu;
     let s = scales_f32[r] * f32(code);
     let kk = k % 64u;

@@ -102,22 +102,11 @@ struct Params {
 #include "gemv_common"
 #include "row_sum"
 
-const IS4: u32 = 0x80000000u;
+#include "w2_slots"
 
-// Word offset of group g in its row (slot order: a 2-bit group is slot g − rank4(g), a 4-bit
-// one slot n2 + rank4(g)), with the 4-bit flag in the top bit.
+// Word offset of group g in its row, with the 4-bit flag (W2_IS4) in the top bit.
 fn group_info(row: u32, g: u32) -> u32 {
-  let mbase = row * params.mask_words;
-  var rank = 0u;
-  for (var m = 0u; m < g / 32u; m++) {
-    rank += countOneBits(mask[mbase + m]);
-  }
-  let word = mask[mbase + g / 32u];
-  let bit = g % 32u;
-  rank += countOneBits(word & ((1u << bit) - 1u));
-  let four = ((word >> bit) & 1u) == 1u;
-  let n2 = params.groups - params.n4;
-  return select(4u * (g - rank), 4u * n2 + 8u * rank, four) | select(0u, IS4, four);
+  return w2_group_word(row * params.mask_words, g, params.groups - params.n4);
 }
 
 fn group_scale(row: u32, g: u32) -> f32 {
@@ -455,10 +444,10 @@ fn dot_u2x16(w: u32, X0: vec4<f32>, X1: vec4<f32>, X2: vec4<f32>, X3: vec4<f32>)
 }
 
 fn group_dot(row: u32, g: u32, info: u32, first: vec4<u32>, xo: u32) -> vec2<f32> {
-  let wbase = (row * params.row_words + (info & ~IS4)) / 4u; // vec4 index
+  let wbase = (row * params.row_words + (info & ~W2_IS4)) / 4u; // vec4 index
   let xb = xo + 16u * g;
   var s = vec2<f32>(0.0);
-  if ((info & IS4) != 0u) {
+  if ((info & W2_IS4) != 0u) {
     let w1 = qweight[wbase + 1u];
     s = dot_u4x8(first.x, x[xb], x[xb + 1u]) + dot_u4x8(first.y, x[xb + 2u], x[xb + 3u])
       + dot_u4x8(first.z, x[xb + 4u], x[xb + 5u]) + dot_u4x8(first.w, x[xb + 6u], x[xb + 7u])
@@ -484,7 +473,7 @@ fn main(inv: GemvInvocation) {
   var w = vec4<u32>(0u);
   if (me.live && me.t < params.groups) {
     first_info = group_info(me.row, me.t);
-    w = qweight[(me.row * params.row_words + (first_info & ~IS4)) / 4u];
+    w = qweight[(me.row * params.row_words + (first_info & ~W2_IS4)) / 4u];
   }
   if (SCALES_IN_SHARED) {
     for (var i = me.lid; i < (WG / TPR) * params.groups; i += WG) {
@@ -511,7 +500,7 @@ fn main(inv: GemvInvocation) {
         scale = group_scale(me.row, g);
       }
       if (g != me.t) {
-        w = qweight[(me.row * params.row_words + (info & ~IS4)) / 4u];
+        w = qweight[(me.row * params.row_words + (info & ~W2_IS4)) / 4u];
       }
       acc += scale * group_dot(me.row, g, info, w, xo).x;
     }

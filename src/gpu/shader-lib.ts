@@ -9,6 +9,7 @@ import sint4 from '../../shaders/lib/sint4.wgsl?raw';
 import stageI8Tile from '../../shaders/lib/stage_i8_tile.wgsl?raw';
 import stageRow from '../../shaders/lib/stage_row.wgsl?raw';
 import stageX16 from '../../shaders/lib/stage_x16.wgsl?raw';
+import w2Slots from '../../shaders/lib/w2_slots.wgsl?raw';
 import wgReduce from '../../shaders/lib/wg_reduce.wgsl?raw';
 import x16Pack from '../../shaders/lib/x16_pack.wgsl?raw';
 
@@ -27,4 +28,5 @@ export const shaderLib: Readonly<Record<string, string>> = {
   stage_row: stageRow,
   stage_x16: stageX16,
   x16_pack: x16Pack,
+  w2_slots: w2Slots,
 };

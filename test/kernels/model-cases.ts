@@ -448,6 +448,9 @@ export const modelKernelCases: KernelCase[] = [
     name: `embed ${s}`,
     run: (gpu: GpuContext) => checkEmbed(gpu, s, 301, 200, 3),
   })),
+  // Rows of 35 groups: two mask words and several 4-bit groups per row, so a 4-bit group's slot
+  // depends on the mask rank (K = 200 has one 4-bit group per row).
+  { name: 'embed w2-4-16 K=2200', run: (gpu: GpuContext) => checkEmbed(gpu, 'w2-4-16', 40, 2200, 2) },
   ...(
     [
       { heads: 4, kvHeads: 4, headDim: 16, pos0: 0, tokens: 5, kv: 'f32' },
