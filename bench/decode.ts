@@ -608,6 +608,8 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   // session 20), and the staged table (the default before).
   'scales-per-thread': { tuning: { matmulScalesInShared: false } },
   'scales-staged': { tuning: { matmulScalesInShared: true } },
+  // 2/4/16 decode matmuls at int8 activations (half the dot products; numerics differ).
+  'w2-a8': { tuning: { w2DecodeActivationBits: 8 } },
   // W4A16 / 2/4/16 prefill with one token per workgroup (each staging its row), the token blocks' baseline.
   'prefill-per-token': { tuning: { int16PrefillBlocks: false } },
   // The KV cache as int8 rows with a scale per row (half f16's bytes) or as f16 (the default).

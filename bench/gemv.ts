@@ -82,6 +82,13 @@ export const W2_STRIP_VARIANTS: GemvVariant[] = [
   { name: 'tpr8 + norm −schedule', opts: { threadsPerRow: 8, strip: 2 }, input: 'norm' },
 ];
 
+/** 2/4/16 at int8 activation levels, as the model's decode matmuls run with `w2-a8`. */
+export const W2_A8_VARIANTS: GemvVariant[] = [
+  { name: 'tpr8 + norm a8', opts: { threadsPerRow: 8, stagedActivationBits: 8 }, input: 'norm' },
+  { name: 'tpr16 a8', opts: { threadsPerRow: 16, stagedActivationBits: 8 } },
+  { name: 'tpr8 a8', opts: { threadsPerRow: 8, stagedActivationBits: 8 } },
+];
+
 /** W4A8 staging its own row as the model's decode does (qkv / gate_up with the norm, o / down without). */
 const W4A8_STAGED: GemvVariant[] = [
   { name: 'tpr8 + norm', opts: { threadsPerRow: 8 }, input: 'norm' },
@@ -106,7 +113,8 @@ export const W4A8_STAGED_VARIANTS: GemvVariant[] = [
 export function gemvVariantsFor(scheme: Scheme): GemvVariant[] {
   if (scheme === 'w4a8') return [...GEMV_VARIANTS, ...W4A8_STAGED_VARIANTS];
   if (scheme === 'w4a16') return [...GEMV_VARIANTS, ...INT16_GEMV_VARIANTS];
-  if (scheme === 'w2-4-16') return [...GEMV_VARIANTS, ...INT16_GEMV_VARIANTS, ...W2_STRIP_VARIANTS];
+  if (scheme === 'w2-4-16')
+    return [...GEMV_VARIANTS, ...INT16_GEMV_VARIANTS, ...W2_A8_VARIANTS, ...W2_STRIP_VARIANTS];
   return GEMV_VARIANTS;
 }
 

@@ -16,6 +16,11 @@
 
 override X16_CHUNKS: u32 = 1u;
 override X16_VEC4: u32 = 2u;
+// 8-bit levels instead (2/4/16 decode option, GemvOptions.stagedActivationBits): v = round(x / s)
+// with s = max|x| / 127, as W4A8 quantizes its rows, so every hi half is 0: only the lo halves
+// are staged and multiplied — one dot4I8Packed per 4 weights instead of two, half the
+// workgroup-memory reads. The slots stay x16_slot's (the hi slots are left unwritten).
+override X8: bool = false;
 
 var<workgroup> sx16: array<vec4<u32>, X16_VEC4>;
 var<workgroup> ssum: array<i32, X16_CHUNKS>;
@@ -43,7 +48,7 @@ fn stage_x16(me: GemvTile) -> f32 {
 
 // stage_x16 after the kernel's own stage_row_load (issued early, see stage_row).
 fn stage_x16_loaded(me: GemvTile) -> f32 {
-  let s = stage_row_finish(me) / 32639.0;
+  let s = stage_row_finish(me) / select(32639.0, 127.0, X8);
   let r = select(0.0, 1.0 / s, s > 0.0);
   for (var j = 0u; j < XCH_MAX; j++) {
     let ch = me.lid + j * WG;
@@ -51,9 +56,14 @@ fn stage_x16_loaded(me: GemvTile) -> f32 {
       var v: array<vec4<i32>, 4>;
       for (var e = 0u; e < 4u; e++) {
         v[e] = x16_levels(xrow[4u * j + e], r);
+        if (X8) {
+          v[e] = clamp(v[e], vec4<i32>(-127), vec4<i32>(127));
+        }
       }
       let p = x16_pack(v);
-      sx16[x16_slot(ch, 0u)] = p.hi;
+      if (!X8) {
+        sx16[x16_slot(ch, 0u)] = p.hi;
+      }
       sx16[x16_slot(ch, 1u)] = p.lo;
       ssum[ch] = p.sum;
     }
@@ -69,11 +79,15 @@ fn dot_x16(q: vec4<u32>, ch: u32) -> i32 {
 
 // dot_x16 given the chunk's two slots (x16_slot; 2/4/16 computes them per group).
 fn dot_x16_at(q: vec4<u32>, ih: u32, il: u32) -> i32 {
+  if (X8) {
+    return dot_x8_word(q, sx16[il]);
+  }
   return dot_x16_words(q, sx16[ih], sx16[il]);
 }
 
 // v of column k, from the staged halves (the sparse outliers' activations).
 fn x16_value(k: u32) -> i32 {
   let ch = k / 16u;
-  return x16_column(sx16[x16_slot(ch, 0u)], sx16[x16_slot(ch, 1u)], k % 16u);
+  let hi = select(sx16[x16_slot(ch, 0u)], vec4<u32>(0u), X8);
+  return x16_column(hi, sx16[x16_slot(ch, 1u)], k % 16u);
 }

@@ -73,3 +73,8 @@ fn dot_x16_words(q: vec4<u32>, hi: vec4<u32>, lo: vec4<u32>) -> i32 {
   let l = dot4I8Packed(q.x, lo.x) + dot4I8Packed(q.y, lo.y) + dot4I8Packed(q.z, lo.z) + dot4I8Packed(q.w, lo.w);
   return 256 * h + l;
 }
+
+// Σ q·v over one chunk's four words of 8-bit levels (stage_x16's X8: the lo halves alone).
+fn dot_x8_word(q: vec4<u32>, lo: vec4<u32>) -> i32 {
+  return dot4I8Packed(q.x, lo.x) + dot4I8Packed(q.y, lo.y) + dot4I8Packed(q.z, lo.z) + dot4I8Packed(q.w, lo.w);
+}

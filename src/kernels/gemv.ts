@@ -59,6 +59,12 @@ export interface GemvOptions {
    */
   int16Activations?: boolean;
   /**
+   * 2/4/16 staging its own row (int16Activations): the levels its activations are quantized to,
+   * 16 (default) or 8 (s = max|x| / 127 per token, as W4A8 quantizes; one dot4I8Packed per 4
+   * weights instead of two and half the workgroup-memory reads, at int8 activation precision).
+   */
+  stagedActivationBits?: 8 | 16;
+  /**
    * W4A8 with int8 input, W4A16 / 2/4/16 with x16 input: tokens per workgroup (1 … 8, default
    * 1). Each weight chunk is then read once per block of tokens (prefill). x and y must hold
    * whole blocks: rows up to the token count rounded up to this; the extra rows are computed and
@@ -86,6 +92,9 @@ export interface GemvOptions {
    */
   strip?: number;
 }
+
+/** Invocations per output row unless GemvOptions.threadsPerRow says otherwise. */
+export const GEMV_THREADS_PER_ROW = 32;
 
 /**
  * Weight chunks in flight per invocation on software adapters (lavapipe, SwiftShader): loads in
@@ -331,6 +340,12 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
           `gemv ${w.scheme}: a fused norm needs the 16-bit staged kernel (int16Activations, a row of ${w.K} that fits)`,
         );
       }
+      const bits = opts.stagedActivationBits ?? 16;
+      if (bits !== 16 && (bits !== 8 || w4 || !x16 || blocks)) {
+        throw new Error(
+          `gemv ${w.scheme}: stagedActivationBits ${bits} needs 8 or 16, and 8 the 2/4/16 kernel staging its own row`,
+        );
+      }
       if (opts.strip && (w4 || !x16 || blocks)) {
         throw new Error('gemv: strip applies to the 2/4/16 kernel staging its own 16-bit row only');
       }
@@ -362,6 +377,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
                   X16_CHUNKS: geo.chunks16,
                   X16_VEC4: 2 * geo.chunks16,
                   ...(opts.strip ? { STRIP: opts.strip } : {}),
+                  ...(bits === 8 ? { X8: 1 } : {}),
                 }
               : {}),
           },
@@ -426,7 +442,7 @@ export async function gemv(
     });
   }
   const { device } = gpu;
-  const tpr = opts.threadsPerRow ?? 32;
+  const tpr = opts.threadsPerRow ?? GEMV_THREADS_PER_ROW;
   if (WG % tpr !== 0) throw new Error(`gemv: threadsPerRow ${tpr} must divide ${WG}`);
   if (opts.gated) {
     if (tpr > WG / 2) throw new Error('gemv: gated needs at least two rows per workgroup');

@@ -19,7 +19,14 @@ import {
 import { embedKernel } from '../kernels/embed';
 import type { Encodable } from '../kernels/encodable';
 import { MATRIX_GEMM_TOKENS, type MatrixGridChoice, matrixUnitsAvailable } from '../kernels/gemm-matrix';
-import { canStageActivations, canStageInt16, fitThreadsPerRow, gemv, x16BlocksFit } from '../kernels/gemv';
+import {
+  canStageActivations,
+  canStageInt16,
+  fitThreadsPerRow,
+  GEMV_THREADS_PER_ROW,
+  gemv,
+  x16BlocksFit,
+} from '../kernels/gemv';
 import { ACT_ALIGN, type Activations, type GpuLinear, x16Bytes } from '../kernels/linear';
 import { rmsNormKernel } from '../kernels/rmsnorm';
 import { type Sampler, samplerKernel } from '../kernels/sample';
@@ -322,6 +329,12 @@ export interface KernelTuning {
    */
   matmulScalesInShared?: boolean;
   /**
+   * 2/4/16 decode matmuls (each staging its own row): the levels of their activations, 16
+   * (default) or 8 (GemvOptions.stagedActivationBits: int8 like W4A8's, half the dot products).
+   * A benchmark option so far: the CPU reference and the quality report model 16 bits.
+   */
+  w2DecodeActivationBits?: 8 | 16;
+  /**
    * Single-token attention (default `auto`: on GPUs the one-dispatch `decode` kernel while one
    * 256-key split holds the context and the 32-key `partial` kernel + merge beyond; see
    * DecodeAttention for the rest).
@@ -520,6 +533,9 @@ export class GpuSession {
     const quantTpr = tpr?.quantize ?? 16;
     const int16 = { int16Activations: opts.tuning?.int16Activations ?? true };
     const decodeUnroll = { unroll: opts.tuning?.matmulUnroll };
+    // The single-token 2/4/16 matmuls staging their rows (all of decode's, and lm_head).
+    const w2Bits = (lin: GpuLinear) =>
+      lin.scheme === 'w2-4-16' ? { stagedActivationBits: opts.tuning?.w2DecodeActivationBits } : {};
     const fuse = (lin: GpuLinear, tpr: number) =>
       (opts.tuning?.fuseActivations ?? true) &&
       (int8
@@ -575,7 +591,7 @@ export class GpuSession {
       // 26.0 vs 33.4 at 16 vs 32).
       const x16Rows = (lin: GpuLinear) =>
         !int8 && !prefill && int16.int16Activations && canStageInt16(gpu, lin.scheme, lin.K, quantTpr)
-          ? { threadsPerRow: quantTpr }
+          ? { threadsPerRow: quantTpr, ...w2Bits(lin) }
           : {};
       const quantize = async (from: GPUBuffer, to: Activations, k: number) =>
         to.kind !== 'f32'
@@ -611,7 +627,9 @@ export class GpuSession {
         ...int16,
         ...decodeUnroll,
         // W4A8 only: 2/4/16's 16-bit staging schedules by the staged table.
-        ...(int8 ? { scalesInShared: opts.tuning?.matmulScalesInShared ?? lin.groupSize < lin.K } : {}),
+        ...(int8
+          ? { scalesInShared: opts.tuning?.matmulScalesInShared ?? lin.groupSize < lin.K }
+          : w2Bits(lin)),
         threadsPerRow,
         norm: weight ? { weight, eps: c.rmsNormEps } : undefined,
       });
@@ -728,7 +746,15 @@ export class GpuSession {
       return k;
     };
     await ensureFinalNorm(1);
-    const lmHead = keep(await gemv(gpu, model.lmHead, lastIn, logits, { ...int16, ...decodeUnroll }));
+    const lmHeadStaged =
+      int16.int16Activations && canStageInt16(gpu, model.lmHead.scheme, model.lmHead.K, GEMV_THREADS_PER_ROW);
+    const lmHead = keep(
+      await gemv(gpu, model.lmHead, lastIn, logits, {
+        ...int16,
+        ...decodeUnroll,
+        ...(lmHeadStaged ? w2Bits(model.lmHead) : {}),
+      }),
+    );
     const sample = keep(await samplerKernel(gpu, { logits, vocab: c.vocabSize, ids, history, step }));
     const plan: StepPlan = { embed, layers, prefillLayers, ensureFinalNorm, finalNorm, lmHead, sample };
     const session = new GpuSession(model, maxContext, maxChunk, kv, step, ids, history, idOut, logits, plan);

@@ -51,6 +51,8 @@ interface GemvCase {
   stage?: 'quantize' | 'norm';
   /** W4A16 / 2/4/16: false runs the f32 baseline kernels (GemvOptions.int16Activations). */
   int16Activations?: boolean;
+  /** 2/4/16 staged: 8-bit activation levels (GemvOptions.stagedActivationBits). */
+  stagedActivationBits?: 8 | 16;
   /** Weight chunks (groups) in flight per invocation (GemvOptions.unroll). */
   unroll?: number;
   /** Skipped by the browser suite, with the reason (KernelCase.nodeOnly). */
@@ -182,7 +184,9 @@ async function checkGemv(gpu: GpuContext, c: GemvCase): Promise<void> {
   }
   const eps = 1e-5;
   const norm = c.stage === 'norm' ? randomF32(K, next, 0.5, 1.5) : null;
-  if (c.stage && int8) {
+  // Kernels quantizing their f32 rows to int8 themselves: W4A8 staging, 2/4/16 at 8 bits.
+  const stagedInt8 = (c.stage && int8) || c.stagedActivationBits === 8;
+  if (stagedInt8) {
     // The kernel quantizes f32 rows itself: the reference uses that quantization.
     for (let t = 0; t < T; t++) {
       for (let k = 0; k < K; k++) xf[t * stride + k] = (next() * 2 - 1) * 3;
@@ -194,7 +198,7 @@ async function checkGemv(gpu: GpuContext, c: GemvCase): Promise<void> {
   // W4A16 / 2/4/16 with a fused norm: the reference normalizes in f64 (the quantization is the
   // kernel's own business, bounded below).
   const xn = new Float64Array(Tpad * stride);
-  if (norm && !int8) {
+  if (norm && !stagedInt8) {
     for (let t = 0; t < T; t++) {
       let ss = 0;
       for (let k = 0; k < K; k++) ss += xf[t * stride + k] ** 2;
@@ -203,7 +207,7 @@ async function checkGemv(gpu: GpuContext, c: GemvCase): Promise<void> {
     }
   }
   const xval = (t: number, k: number) =>
-    int8 ? xi[t * stride + k] * sx[t] : norm ? xn[t * stride + k] : xf[t * stride + k];
+    int8 || stagedInt8 ? xi[t * stride + k] * sx[t] : norm ? xn[t * stride + k] : xf[t * stride + k];
   // One int8 level moved across a rounding boundary by f32 differences costs |w|·s per element.
   const flipSlack = new Float64Array(T * N);
   // The 16-bit staged kernels (W4A16, 2/4/16 by default) multiply by v = round(x / s16) with
@@ -211,7 +215,7 @@ async function checkGemv(gpu: GpuContext, c: GemvCase): Promise<void> {
   // at most s16 / 2 (plus f32 rounding of x · (1/s16), < 0.01 level), so a row is off by at most
   // 0.51 · s16 · Σ_k |W[n,k]| ≈ max|x| · 2^-16 · Σ|W| — a bound, not an estimate: the test fails on
   // anything worse, while a wrong lane, half or offset term costs O(Σ |W x|).
-  const x16 = (c.scheme === 'w4a16' || c.scheme === 'w2-4-16') && c.int16Activations !== false;
+  const x16 = (c.scheme === 'w4a16' || c.scheme === 'w2-4-16') && c.int16Activations !== false && !stagedInt8;
   if (x16) {
     for (let t = 0; t < T; t++) {
       let m = 0;
@@ -223,7 +227,7 @@ async function checkGemv(gpu: GpuContext, c: GemvCase): Promise<void> {
       }
     }
   }
-  if (c.stage && int8) {
+  if (stagedInt8) {
     for (let t = 0; t < T; t++)
       for (let n = 0; n < N; n++) {
         let m = 0;
@@ -560,6 +564,31 @@ const gemvCases: GemvCase[] = [
     nodeOnly:
       "SwiftShader's 16 KiB of workgroup memory: the f32 kernel, as in the int16Activations: false cases",
   },
+  // 2/4/16 staging 8-bit activation levels (stagedActivationBits 8): the model's qkv / gate_up
+  // (norm fused, 8 per row), o / down (16 per row, residual added; n2 inside the first step),
+  // 64 rows a tile over two tokens.
+  { scheme: 'w2-4-16', N: 100, K: 2048, stage: 'norm', threadsPerRow: 8, stagedActivationBits: 8 },
+  {
+    scheme: 'w2-4-16',
+    N: 134,
+    K: 1000,
+    stage: 'norm',
+    gated: true,
+    pieces: 3,
+    tokens: 2,
+    threadsPerRow: 8,
+    stagedActivationBits: 8,
+  },
+  {
+    scheme: 'w2-4-16',
+    N: 90,
+    K: 2112,
+    accumulate: true,
+    threadsPerRow: 16,
+    subgroups: false,
+    stagedActivationBits: 8,
+  },
+  { scheme: 'w2-4-16', N: 130, K: 700, threadsPerRow: 4, tokens: 2, stagedActivationBits: 8 },
   { scheme: 'f32', N: 40, K: 64, gated: true, tokens: 3 },
   { scheme: 'f16', N: 33, K: 48, tokens: 7, accumulate: true },
   // The matrix-unit prefill GEMM (i8 subgroup matrices; skipped where the adapter lacks them):
