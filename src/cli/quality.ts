@@ -25,6 +25,9 @@ const USAGE = `usage: pagelm quality <pack-dir> --ref <checkpoint dir | file.ggu
   --window N          longest context per window (default: the model's max positions)
   --kv-cache int8     run the pack with an int8 KV cache, quantized as the GPU's kvCache 'int8'
                       stores it (on the CPU reference; default: an exact cache)
+  --activations int8  quantize every linear's input per token to int8 whatever the scheme, as
+                      the GPU's 2/4/16 decode option w2DecodeActivationBits 8 computes (default:
+                      the scheme's own, int8 for w4a8 and f32 for the others)
   --json              print the result as JSON on stdout`;
 
 interface Args {
@@ -34,6 +37,7 @@ interface Args {
   maxTokens?: number;
   window?: number;
   kvCache: 'f32' | 'int8';
+  activations?: 'int8';
   json: boolean;
 }
 
@@ -51,6 +55,7 @@ function parse(argv: string[]): Args | null {
     'max-tokens': { type: 'string' },
     window: { type: 'string' },
     'kv-cache': { type: 'string' },
+    activations: { type: 'string' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   } as const;
@@ -71,6 +76,10 @@ function parse(argv: string[]): Args | null {
   if (kv !== undefined && kv !== 'f32' && kv !== 'int8') {
     throw new UsageError(`--kv-cache: '${kv}' is not int8 (or f32, the default)\n\n${USAGE}`);
   }
+  const act = values.activations;
+  if (act !== undefined && act !== 'int8') {
+    throw new UsageError(`--activations: '${act}' is not int8 (the scheme's own is the default)\n\n${USAGE}`);
+  }
   return {
     pack: positionals[0],
     ref: values.ref,
@@ -78,6 +87,7 @@ function parse(argv: string[]): Args | null {
     maxTokens: positiveInt('max-tokens', values['max-tokens']),
     window: positiveInt('window', values.window),
     kvCache: kv ?? 'f32',
+    activations: act,
     json: values.json,
   };
 }
@@ -93,7 +103,12 @@ export function formatQuality(q: PackQuality, info: { pack: string; ref: string;
       'scheme',
       `${q.scheme}${q.method !== 'none' ? ` (${q.method})` : ''}, ${q.bitsPerWeight.toFixed(2)} bits/weight`,
     ],
-    ['activations', q.activationQuant ? 'int8 per token (as the W4A8 kernels)' : 'f32'],
+    [
+      'activations',
+      q.activationQuant
+        ? `int8 per token (${q.scheme === 'w4a8' ? 'as the W4A8 kernels' : '--activations int8'})`
+        : 'f32',
+    ],
     ['KV cache', q.kvCache === 'int8' ? 'int8 per token and head (--kv-cache int8)' : 'exact'],
     ['text', `${info.text}: ${q.tokens + 1} tokens, ${q.tokens} predictions, ${q.windows} window(s)`],
     ['KL mean', `${q.klMean.toPrecision(4)} nats`],
@@ -132,6 +147,7 @@ export async function qualityCommand(argv: string[]): Promise<void> {
   const q = await evaluatePack(pack, ckpt, tokens, {
     window: args.window,
     kvCache: args.kvCache,
+    activations: args.activations,
     onProgress: tty
       ? (done, total) => process.stderr.write(`\rscoring ${done}/${total} positions`)
       : undefined,

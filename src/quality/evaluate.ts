@@ -24,15 +24,24 @@ export interface PackQuality extends QualityReport {
 export interface PackCompareOptions extends CompareOptions {
   /** Run the pack with the GPU's int8 KV cache (ReferenceSessionOptions.kvCache). Default f32. */
   kvCache?: 'f32' | 'int8';
+  /**
+   * `int8`: every linear's input quantized per token to int8 whatever the scheme, as the GPU's
+   * 2/4/16 decode matmuls compute with KernelTuning.w2DecodeActivationBits 8. Default: the
+   * scheme's own (int8 for w4a8, f32 for the others).
+   */
+  activations?: 'int8';
 }
 
-/** The reference model a pack stands for: its dequantized weights, int8 activations for w4a8. */
-export async function packModel(pack: DequantizingPack): Promise<ReferenceModel> {
+/**
+ * The reference model a pack stands for: its dequantized weights, int8 activations for w4a8
+ * (or for any scheme with `int8Activations`).
+ */
+export async function packModel(pack: DequantizingPack, int8Activations = false): Promise<ReferenceModel> {
   const weights = await packReferenceWeights(pack);
   // W4A8 kernels quantize every linear's input per token; the other schemes keep f32 activations.
   return ReferenceModel.fromWeights(
     weights,
-    pack.manifest.scheme === 'w4a8' ? { activationQuant: 'int8-per-token' } : {},
+    int8Activations || pack.manifest.scheme === 'w4a8' ? { activationQuant: 'int8-per-token' } : {},
   );
 }
 
@@ -65,7 +74,7 @@ export async function evaluatePack(
 ): Promise<PackQuality> {
   const ref = ckpt instanceof ReferenceModel ? ckpt : await ReferenceModel.load(ckpt);
   checkSameModel(ref.config, pack.manifest.config);
-  const test = await packModel(pack);
+  const test = await packModel(pack, options.activations === 'int8');
   const kvCache = options.kvCache ?? 'f32';
   const testSessions = {
     config: test.config,

@@ -133,6 +133,41 @@ describe('pagelm quality --kv-cache', () => {
   });
 });
 
+describe('pagelm quality --activations', () => {
+  test("int8 quantizes the f32 pack's linear inputs; a bad value exits 2 naming it", () => {
+    const r = cli.run(
+      'quality',
+      tiny,
+      '--ref',
+      TINYSTORIES,
+      '--max-tokens',
+      '80',
+      '--activations',
+      'int8',
+      '--json',
+    );
+    expect(r.code).toBe(0);
+    const q = JSON.parse(r.stdout);
+    expect(q.activationQuant).toBe(true);
+    // An f32 pack: only the activations' rounding differs from the reference (exact: < 1e-9 above).
+    expect(q.klMean).toBeGreaterThan(1e-6);
+    const table = cli.run(
+      'quality',
+      tiny,
+      '--ref',
+      TINYSTORIES,
+      '--max-tokens',
+      '20',
+      '--activations',
+      'int8',
+    );
+    expect(table.stdout).toMatch(/activations\s+int8 per token \(--activations int8\)/);
+    const bad = cli.run('quality', tiny, '--ref', TINYSTORIES, '--activations', 'int4');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--activations: 'int4' is not int8/);
+  });
+});
+
 describe('the CLI re-executes itself with glibc malloc fastbins off (src/node/malloc-tunables.ts)', () => {
   test('pagelm doctor reports fastbins off, and on with PAGELM_NO_REEXEC=1', () => {
     if (!runsOnGlibc()) return; // the tunable is glibc's; elsewhere nothing is re-executed

@@ -110,6 +110,20 @@ describe('quantization quality on tinystories-656k (real converter, CPU referenc
     expect(q.top1Agreement).toBeGreaterThanOrEqual(0.95);
   });
 
+  it('2/4/16 scored at int8 activations (the GPU decode option) shows what they cost', async () => {
+    const [pack, own] = await Promise.all([convert('w2-4-16', 'rtn'), quality('w2-4-16', 'rtn')]);
+    const q = await evaluatePack(pack, ref, tokens, { activations: 'int8' });
+    console.log(
+      `w2-4-16 rtn, tinystories: f32 activations KL mean ${own.klMean.toExponential(3)}, top-1 ${own.top1Agreement.toFixed(3)}, ppl ${own.pplTest.toFixed(3)}; int8 KL mean ${q.klMean.toExponential(3)}, top-1 ${q.top1Agreement.toFixed(3)}, ppl ${q.pplTest.toFixed(3)} (reference ${q.pplRef.toFixed(3)})`,
+    );
+    expect(own.activationQuant).toBe(false);
+    expect(q.activationQuant).toBe(true);
+    expect(q.klMean).not.toBe(own.klMean); // the option took effect …
+    // … and on this model costs little next to the 2-bit weights (RTN: KL 1.678 → 1.679 nats,
+    // measured 2026-12-07; the pack itself is far from the reference, ppl 172 vs 43.8).
+    expect(Math.abs(q.klMean - own.klMean)).toBeLessThan(0.1 * own.klMean);
+  });
+
   it('w4a8: clip search beats RTN on mean KL', async () => {
     const [rtn, clip] = await Promise.all([quality('w4a8', 'rtn'), quality('w4a8', 'clip')]);
     expect(clip.klMean).toBeLessThan(rtn.klMean);
