@@ -35,6 +35,8 @@ export interface AttentionVariant {
   kFirst?: boolean;
   /** AttentionOptions.vAfterDots (default on GPUs). */
   vAfterDots?: boolean;
+  /** AttentionOptions.decodeSplit (default 32). */
+  decodeSplit?: number;
 }
 
 export const ATTENTION_VARIANTS: AttentionVariant[] = [
@@ -58,6 +60,16 @@ export const ATTENTION_VARIANTS: AttentionVariant[] = [
   { name: 'auto, int8 cache per layer', mode: 'auto', kv: 'int8', perLayerCache: true },
   { name: 'split, int8 cache', mode: 'split', kv: 'int8' },
   { name: 'split, int8 cache per layer', mode: 'split', kv: 'int8', perLayerCache: true },
+  { name: 'split 64, a cache per layer', mode: 'split', perLayerCache: true, decodeSplit: 64 },
+  { name: 'split 128, a cache per layer', mode: 'split', perLayerCache: true, decodeSplit: 128 },
+  { name: 'split 64, int8 cache per layer', mode: 'split', kv: 'int8', perLayerCache: true, decodeSplit: 64 },
+  {
+    name: 'split 128, int8 cache per layer',
+    mode: 'split',
+    kv: 'int8',
+    perLayerCache: true,
+    decodeSplit: 128,
+  },
   { name: 'partial+merge, int8 cache', mode: 'partial', kv: 'int8' },
   { name: 'decode, int8 cache', mode: 'decode', kv: 'int8' },
   { name: 'decode −kv loads', mode: 'decode', strip: 1 },
@@ -128,6 +140,7 @@ export async function benchAttention(
       merge: v.merge,
       kFirst: v.kFirst,
       vAfterDots: v.vAfterDots,
+      decodeSplit: v.decodeSplit,
     };
     const kv = v.kv ?? 'f16';
     const s = shapeOf(kv);

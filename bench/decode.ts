@@ -619,6 +619,11 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   // decode kernel at every length (auto's before).
   'kv-int8-split': { kvCache: 'int8', tuning: { decodeAttention: 'split' } },
   'kv-int8-decode': { kvCache: 'int8', tuning: { decodeAttention: 'decode' } },
+  // Longer single-token splits past 256 keys (32 by default): f16 and int8 caches.
+  'attn-split64': { tuning: { attentionDecodeSplit: 64 } },
+  'attn-split128': { tuning: { attentionDecodeSplit: 128 } },
+  'kv-int8-split64': { kvCache: 'int8', tuning: { attentionDecodeSplit: 64 } },
+  'kv-int8-split128': { kvCache: 'int8', tuning: { attentionDecodeSplit: 128 } },
   // Deeper decode pipelining: 2 or 3 steps in flight beyond the one being read (default 1).
   lookahead2: { lookahead: 2 },
   lookahead3: { lookahead: 3 },

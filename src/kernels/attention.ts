@@ -98,7 +98,16 @@ export interface AttentionOptions {
    * on CPU adapters (not measured there); false loads V in P·V (a benchmark ablation).
    */
   vAfterDots?: boolean;
+  /**
+   * Keys per workgroup of the single-token `partial` kernel (DECODE_SPLITS; default
+   * ATTN_SPLIT.decode): longer splits give each workgroup more bytes against its fixed cost (q
+   * staging, barriers, softmax) and the merge fewer splits; shorter ones more workgroups.
+   */
+  decodeSplit?: number;
 }
+
+/** The `partial` kernel's single-token split lengths (AttentionOptions.decodeSplit): divisors of its 128 invocations. */
+export const DECODE_SPLITS = [32, 64, 128] as const;
 
 /**
  * Whether the tiled prefill kernel fits: a K/V row of at most 16 · PV_MAX words, and its staged
@@ -358,9 +367,13 @@ export async function attentionKernel(
   if (prefill === 'tiled' && maxTokens > 1 && !useTiled) {
     throw new Error(`attention: the tiled prefill kernel does not fit head_dim ${s.headDim} here`);
   }
+  const decodeSplit = opts.decodeSplit ?? ATTN_SPLIT.decode;
+  if (!(DECODE_SPLITS as readonly number[]).includes(decodeSplit)) {
+    throw new Error(`attention: decodeSplit ${decodeSplit} is not one of ${DECODE_SPLITS.join(', ')}`);
+  }
   const singleVariant = decodeEverywhere
     ? decodeVariant
-    : { split: ATTN_SPLIT.decode, tokens: 1, fusedRope: true, entry: 'partial', wg: ATTN_WG };
+    : { split: decodeSplit, tokens: 1, fusedRope: true, entry: 'partial', wg: ATTN_WG };
   const chunkVariant =
     useTiled || useSubgroup
       ? null

@@ -346,6 +346,8 @@ export interface KernelTuning {
   attentionKFirst?: boolean;
   /** The split attention kernel's V loads before the softmax (AttentionOptions.vAfterDots; default on GPUs). */
   attentionVAfterDots?: boolean;
+  /** Keys per workgroup of the single-token split kernel past 256 keys (AttentionOptions.decodeSplit; default 32). */
+  attentionDecodeSplit?: number;
   /**
    * Weight chunks each invocation of a single-token matmul loads per step (1 … 16; default 4,
    * GemvOptions.unroll's: 8 measured the same on the H200 and 16 slower; 1 on software
@@ -669,6 +671,7 @@ export class GpuSession {
                 merge: opts.tuning?.attentionMerge,
                 kFirst: opts.tuning?.attentionKFirst,
                 vAfterDots: opts.tuning?.attentionVAfterDots,
+                decodeSplit: opts.tuning?.attentionDecodeSplit,
               },
             ),
           ),

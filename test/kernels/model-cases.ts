@@ -129,6 +129,8 @@ interface AttnCase {
   kFirst?: boolean;
   /** AttentionOptions.vAfterDots (default: on GPUs, off on CPU adapters). */
   vAfterDots?: boolean;
+  /** AttentionOptions.decodeSplit (default 32). */
+  decodeSplit?: number;
 }
 
 /**
@@ -316,6 +318,7 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
       merge: c.merge,
       kFirst: c.kFirst,
       vAfterDots: c.vAfterDots,
+      decodeSplit: c.decodeSplit,
     },
   );
   // A single token is rotated and cached by the attention kernel itself (no rope dispatch, so
@@ -325,6 +328,17 @@ async function checkRopeAttention(gpu: GpuContext, c: AttnCase): Promise<void> {
     attn.encodeAt(pass, T, pos0 + T - 1);
   });
   const what = `rope+attention ${JSON.stringify(c)} seed=${seed}`;
+  if (c.decodeSplit) {
+    // The split length took effect: the partial kernel's grid has one workgroup column per split.
+    const grids: number[][] = [];
+    const counter = {
+      setPipeline() {},
+      setBindGroup() {},
+      dispatchWorkgroups: (...xyz: number[]) => grids.push(xyz),
+    } as unknown as GPUComputePassEncoder;
+    attn.encodeAt(counter, 1, pos0);
+    expectEqual(`${what}: splits`, [grids[0][0]], [Math.floor(pos0 / c.decodeSplit) + 1]);
+  }
   if (T > 1) {
     expectClose(`${what} q`, await readF32(device, qOut, T * qDim), qRef, { rtol: 1e-5, atol: 1e-6 });
   }
@@ -522,6 +536,39 @@ export const modelKernelCases: KernelCase[] = [
       { heads: 4, kvHeads: 2, headDim: 64, pos0: 400, tokens: 1, kv: 'int8', decode: 'split', kFirst: false },
       // int8 at Llama-2-7B's head_dim (two K chunks per invocation): the split path auto takes on GPUs.
       { heads: 4, kvHeads: 4, headDim: 128, pos0: 300, tokens: 1, kv: 'int8', decode: 'split' },
+      // Longer splits (decodeSplit): 64 keys (two invocations per key; f16 GQA, int8 with V in
+      // registers) and 128 (one invocation per key, V loaded in P·V: 64 keys per slice; a last
+      // split holding 6 keys).
+      {
+        heads: 8,
+        kvHeads: 2,
+        headDim: 128,
+        pos0: 700,
+        tokens: 1,
+        kv: 'f16',
+        decode: 'split',
+        decodeSplit: 64,
+      },
+      {
+        heads: 4,
+        kvHeads: 4,
+        headDim: 128,
+        pos0: 448,
+        tokens: 1,
+        kv: 'int8',
+        decode: 'split',
+        decodeSplit: 64,
+      },
+      {
+        heads: 4,
+        kvHeads: 4,
+        headDim: 128,
+        pos0: 389,
+        tokens: 1,
+        kv: 'int8',
+        decode: 'split',
+        decodeSplit: 128,
+      },
       // V loaded in P·V (CPU adapters' default; the ablation on GPUs), and right after the dots
       // (GPUs' default): f16 GQA 4 (4 slices), f32 (3 slices of 40 pairs, 8 idle invocations),
       // int8, head_dim 256 (one slice of 32 keys), 66 splits at head_dim 128, and a split prefill
