@@ -80,6 +80,19 @@ export const W2_STRIP_VARIANTS: GemvVariant[] = [
   { name: 'tpr8 consecutive groups', opts: { threadsPerRow: 8, strip: 16 } },
   { name: 'tpr8 + norm consecutive groups', opts: { threadsPerRow: 8, strip: 16 }, input: 'norm' },
   { name: 'tpr8 + norm −schedule', opts: { threadsPerRow: 8, strip: 2 }, input: 'norm' },
+  // The same split at int8 activations (W2_A8_VARIANTS' kernel).
+  {
+    name: 'tpr8 + norm a8 consecutive groups',
+    opts: { threadsPerRow: 8, strip: 16, stagedActivationBits: 8 },
+    input: 'norm',
+  },
+  {
+    name: 'tpr8 + norm a8 −schedule',
+    opts: { threadsPerRow: 8, strip: 2, stagedActivationBits: 8 },
+    input: 'norm',
+  },
+  { name: 'tpr8 a8 −staging', opts: { threadsPerRow: 8, strip: 1, stagedActivationBits: 8 } },
+  { name: 'tpr8 a8 −weight loads', opts: { threadsPerRow: 8, strip: 8, stagedActivationBits: 8 } },
 ];
 
 /** 2/4/16 at int8 activation levels, as the model's decode matmuls run with `w2-a8`. */
