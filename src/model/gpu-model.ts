@@ -330,8 +330,10 @@ export interface KernelTuning {
   matmulScalesInShared?: boolean;
   /**
    * 2/4/16 decode matmuls (each staging its own row): the levels of their activations, 16
-   * (default) or 8 (GemvOptions.stagedActivationBits: int8 like W4A8's, half the dot products).
-   * A benchmark option so far: the CPU reference and the quality report model 16 bits.
+   * (default, the papers' design) or 8 (GemvOptions.stagedActivationBits: int8 like W4A8's, half
+   * the dot products; H100, Llama-2-7B GPU step −12%, session 21). `pagelm quality --activations
+   * int8` scores its numerics. Other schemes, and matmuls that do not stage their rows
+   * (int16Activations false, rows past workgroup memory), ignore it.
    */
   w2DecodeActivationBits?: 8 | 16;
   /**
@@ -346,7 +348,7 @@ export interface KernelTuning {
   attentionKFirst?: boolean;
   /** The split attention kernel's V loads before the softmax (AttentionOptions.vAfterDots; default on GPUs). */
   attentionVAfterDots?: boolean;
-  /** Keys per workgroup of the single-token split kernel past 256 keys (AttentionOptions.decodeSplit; default 32). */
+  /** Keys per workgroup of the single-token split kernel past 256 keys (AttentionOptions.decodeSplit; default 32, the fastest measured). */
   attentionDecodeSplit?: number;
   /**
    * Weight chunks each invocation of a single-token matmul loads per step (1 … 16; default 4,
@@ -628,7 +630,8 @@ export class GpuSession {
       ) => ({
         ...int16,
         ...decodeUnroll,
-        // W4A8 only: 2/4/16's 16-bit staging schedules by the staged table.
+        // W4A8: where the scales are read; 2/4/16 (whose staging schedules by the staged table):
+        // its activation levels.
         ...(int8
           ? { scalesInShared: opts.tuning?.matmulScalesInShared ?? lin.groupSize < lin.K }
           : w2Bits(lin)),

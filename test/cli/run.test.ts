@@ -103,29 +103,23 @@ describe('pagelm run', () => {
   });
 });
 
+/** `pagelm quality` on the tiny f32 pack over 80 tokens with `extra` options, as parsed JSON (exit 0 checked). */
+function qualityJson(...extra: string[]) {
+  const r = cli.run('quality', tiny, '--ref', TINYSTORIES, '--max-tokens', '80', ...extra, '--json');
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
 describe('pagelm quality --kv-cache', () => {
   test('int8 scores the pack with the int8 cache; a bad value exits 2 naming it', () => {
-    const r = cli.run(
-      'quality',
-      tiny,
-      '--ref',
-      TINYSTORIES,
-      '--max-tokens',
-      '80',
-      '--kv-cache',
-      'int8',
-      '--json',
-    );
-    expect(r.code).toBe(0);
-    const q = JSON.parse(r.stdout);
+    const q = qualityJson('--kv-cache', 'int8');
     expect(q.kvCache).toBe('int8');
     // An f32 pack with the int8 cache: only the cache differs from the reference.
     expect(q.klMean).toBeGreaterThan(0);
     expect(q.klMean).toBeLessThan(1e-3);
-    const exact = JSON.parse(
-      cli.run('quality', tiny, '--ref', TINYSTORIES, '--max-tokens', '80', '--json').stdout,
-    );
+    const exact = qualityJson();
     expect(exact.kvCache).toBe('f32');
+    expect(exact.activationQuant).toBe(false);
     expect(exact.klMean).toBeLessThan(1e-9);
     const bad = cli.run('quality', tiny, '--ref', TINYSTORIES, '--kv-cache', 'fp8');
     expect(bad.code).toBe(2);
@@ -135,19 +129,7 @@ describe('pagelm quality --kv-cache', () => {
 
 describe('pagelm quality --activations', () => {
   test("int8 quantizes the f32 pack's linear inputs; a bad value exits 2 naming it", () => {
-    const r = cli.run(
-      'quality',
-      tiny,
-      '--ref',
-      TINYSTORIES,
-      '--max-tokens',
-      '80',
-      '--activations',
-      'int8',
-      '--json',
-    );
-    expect(r.code).toBe(0);
-    const q = JSON.parse(r.stdout);
+    const q = qualityJson('--activations', 'int8');
     expect(q.activationQuant).toBe(true);
     // An f32 pack: only the activations' rounding differs from the reference (exact: < 1e-9 above).
     expect(q.klMean).toBeGreaterThan(1e-6);
