@@ -6,7 +6,8 @@
 //
 // Two kernels, one interface (f32 activations):
 //  - X16 (default): 16-bit fixed-point activations split into two int8 halves, staged once per
-//    workgroup (stage_x16.wgsl, RMSNorm fused with NORM), and dot4I8Packed in i32. Per group
+//    workgroup (stage_x16.wgsl, RMSNorm fused with NORM), and dot4I8Packed in i32; with X8 the
+//    row is int8 (s = max|x| / 127, hi halves 0) and only the lo halves are staged and multiplied. Per group
 //    Σ s_g (q − 7.5) x = s_x · rowScale · c_g · (2 Σ q·v − 15 Σ v) / 2 (2-bit: − 3 Σ v), the
 //    bracket exact in i32 (|·| ≤ 2·15·32639·64 + 15·32639·64 < 2^27). The row is staged in the
 //    2-bit words' lane order: byte j of (w >> 2s) & 0x03030303 is weight 4j + s, so a 2-bit chunk

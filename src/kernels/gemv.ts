@@ -87,8 +87,8 @@ export interface GemvOptions {
   /** The matrix GEMM's lane-rotated staging stores (MatrixGemmOptions.stageRotate; default false). */
   matrixStageRotate?: boolean;
   /**
-   * Diagnostic (the gemv bench suite): the STRIP bits of the 2/4/16 kernel staging its own 16-bit
-   * row (parts left out, see gemv_w2_4_16.wgsl); results are wrong with any.
+   * Diagnostic (the gemv bench suite): the STRIP bits of the 2/4/16 kernel staging its own row
+   * (parts left out, see gemv_w2_4_16.wgsl); results are wrong with any.
    */
   strip?: number;
 }
@@ -341,13 +341,13 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
         );
       }
       const bits = opts.stagedActivationBits ?? 16;
-      if (bits !== 16 && (bits !== 8 || w4 || !x16 || blocks)) {
+      if (bits === 8 && (w4 || !x16 || blocks)) {
         throw new Error(
-          `gemv ${w.scheme}: stagedActivationBits ${bits} needs 8 or 16, and 8 the 2/4/16 kernel staging its own row`,
+          `gemv ${w.scheme}: stagedActivationBits 8 needs the 2/4/16 kernel staging its own row (int16Activations, a row of ${w.K} that fits at threadsPerRow ${tpr})`,
         );
       }
       if (opts.strip && (w4 || !x16 || blocks)) {
-        throw new Error('gemv: strip applies to the 2/4/16 kernel staging its own 16-bit row only');
+        throw new Error('gemv: strip applies to the 2/4/16 kernel staging its own row only');
       }
       const st = stagingSpec(gpu, wantSubgroups, opts, geo.chunks16);
       const sgReduce = x16 && !blocks && st.sgReduce;
@@ -429,6 +429,12 @@ export async function gemv(
   y: GPUBuffer,
   opts: GemvOptions = {},
 ): Promise<Encodable> {
+  const bits = opts.stagedActivationBits;
+  if (bits !== undefined && bits !== 16 && (bits !== 8 || w.scheme !== 'w2-4-16')) {
+    throw new Error(
+      `gemv ${w.scheme}: stagedActivationBits ${bits}: only 2/4/16 takes 8 (16 is the default)`,
+    );
+  }
   if (opts.matrixUnits && matrixGemmFits(gpu, w, x, opts.matrixKTile, opts.matrixGrid, opts.matrixTokens)) {
     const { accumulate, gated, yStride, matrixKTile, matrixGrid, matrixTokens, matrixStageRotate } = opts;
     return matrixGemm(gpu, w, x, y, {

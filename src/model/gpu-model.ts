@@ -329,11 +329,13 @@ export interface KernelTuning {
    */
   matmulScalesInShared?: boolean;
   /**
-   * 2/4/16 decode matmuls (each staging its own row): the levels of their activations, 16
-   * (default, the papers' design) or 8 (GemvOptions.stagedActivationBits: int8 like W4A8's, half
-   * the dot products; H100, Llama-2-7B GPU step −12%, session 21). `pagelm quality --activations
-   * int8` scores its numerics. Other schemes, and matmuls that do not stage their rows
-   * (int16Activations false, rows past workgroup memory), ignore it.
+   * 2/4/16 matmuls staging their own rows, one token per workgroup — every decode matmul,
+   * lm_head (prefill's last token too), and prefill's without int16PrefillBlocks; the token
+   * blocks stay 16-bit: the levels of their activations, 16 (default, the papers' design) or 8
+   * (GemvOptions.stagedActivationBits: int8 like W4A8's, half the dot products; H100, Llama-2-7B
+   * GPU step −12%, session 21). `pagelm quality --activations int8` scores its numerics. Other
+   * schemes, and matmuls that do not stage (int16Activations false, rows past workgroup memory),
+   * ignore it.
    */
   w2DecodeActivationBits?: 8 | 16;
   /**
@@ -537,9 +539,12 @@ export class GpuSession {
     const quantTpr = tpr?.quantize ?? 16;
     const int16 = { int16Activations: opts.tuning?.int16Activations ?? true };
     const decodeUnroll = { unroll: opts.tuning?.matmulUnroll };
-    // The single-token 2/4/16 matmuls staging their rows (all of decode's, and lm_head).
-    const w2Bits = (lin: GpuLinear) =>
-      lin.scheme === 'w2-4-16' ? { stagedActivationBits: opts.tuning?.w2DecodeActivationBits } : {};
+    // 2/4/16 matmuls staging their own rows at `tpr` (one token per workgroup: every decode
+    // matmul, lm_head, and prefill's without token blocks): their activation levels.
+    const w2Bits = (lin: GpuLinear, tpr: number) =>
+      lin.scheme === 'w2-4-16' && int16.int16Activations && canStageInt16(gpu, lin.scheme, lin.K, tpr)
+        ? { stagedActivationBits: opts.tuning?.w2DecodeActivationBits }
+        : {};
     const fuse = (lin: GpuLinear, tpr: number) =>
       (opts.tuning?.fuseActivations ?? true) &&
       (int8
@@ -583,7 +588,7 @@ export class GpuSession {
       // Prefill token blocks; W4A16 / 2/4/16 at the fewest invocations per row (from W4A8's 4)
       // whose group table fits in workgroup memory.
       const blocked = (lin: GpuLinear) => {
-        if (!prefill) return decodeUnroll;
+        if (!prefill) return { ...decodeUnroll, ...w2Bits(lin, GEMV_THREADS_PER_ROW) };
         if (int8) return block;
         const threadsPerRow = fitThreadsPerRow(block.threadsPerRow, (t) =>
           x16BlocksFit(gpu, lin.scheme, lin.K, t),
@@ -595,7 +600,7 @@ export class GpuSession {
       // 26.0 vs 33.4 at 16 vs 32).
       const x16Rows = (lin: GpuLinear) =>
         !int8 && !prefill && int16.int16Activations && canStageInt16(gpu, lin.scheme, lin.K, quantTpr)
-          ? { threadsPerRow: quantTpr, ...w2Bits(lin) }
+          ? { threadsPerRow: quantTpr, ...w2Bits(lin, quantTpr) }
           : {};
       const quantize = async (from: GPUBuffer, to: Activations, k: number) =>
         to.kind !== 'f32'
@@ -634,7 +639,7 @@ export class GpuSession {
         // its activation levels.
         ...(int8
           ? { scalesInShared: opts.tuning?.matmulScalesInShared ?? lin.groupSize < lin.K }
-          : w2Bits(lin)),
+          : w2Bits(lin, threadsPerRow)),
         threadsPerRow,
         norm: weight ? { weight, eps: c.rmsNormEps } : undefined,
       });
@@ -752,13 +757,11 @@ export class GpuSession {
       return k;
     };
     await ensureFinalNorm(1);
-    const lmHeadStaged =
-      int16.int16Activations && canStageInt16(gpu, model.lmHead.scheme, model.lmHead.K, GEMV_THREADS_PER_ROW);
     const lmHead = keep(
       await gemv(gpu, model.lmHead, lastIn, logits, {
         ...int16,
         ...decodeUnroll,
-        ...(lmHeadStaged ? w2Bits(model.lmHead) : {}),
+        ...w2Bits(model.lmHead, GEMV_THREADS_PER_ROW),
       }),
     );
     const sample = keep(await samplerKernel(gpu, { logits, vocab: c.vocabSize, ids, history, step }));

@@ -15,7 +15,7 @@ export interface PackQuality extends QualityReport {
   method: PackManifest['method'];
   /** Bits per weight of the pack's linear weights (from its provenance). */
   bitsPerWeight: number;
-  /** Whether the test side quantized activations per token to int8 (w4a8 packs). */
+  /** Whether the test side quantized activations per token to int8 (w4a8 packs, or `activations: 'int8'`). */
   activationQuant: boolean;
   /** The test side's KV cache: exact (f32) or int8 as the GPU's `kvCache: 'int8'` stores it. */
   kvCache: 'f32' | 'int8';
@@ -38,7 +38,8 @@ export interface PackCompareOptions extends CompareOptions {
  */
 export async function packModel(pack: DequantizingPack, int8Activations = false): Promise<ReferenceModel> {
   const weights = await packReferenceWeights(pack);
-  // W4A8 kernels quantize every linear's input per token; the other schemes keep f32 activations.
+  // W4A8 kernels quantize every linear's input per token; the other schemes keep f32 activations
+  // unless asked (2/4/16's int8 decode option).
   return ReferenceModel.fromWeights(
     weights,
     int8Activations || pack.manifest.scheme === 'w4a8' ? { activationQuant: 'int8-per-token' } : {},

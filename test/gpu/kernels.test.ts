@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { storageBuffer } from '../../src/gpu/buffers';
 import { acquireDevice, type GpuContext } from '../../src/gpu/device';
+import { gemv } from '../../src/kernels/gemv';
+import type { GpuLinear } from '../../src/kernels/linear';
 import { brokenKernelIsCaught } from '../kernels/broken';
 import { kernelCases } from '../kernels/cases';
 
@@ -25,5 +28,28 @@ describe('the rig catches broken kernels', () => {
   });
   test('a kernel with one wrong element fails', async () => {
     expect(await brokenKernelIsCaught(gpu, 'off_by_one')).toMatch(/1\/1000 elements/);
+  });
+});
+
+describe('gemv refuses options its kernel cannot honour, naming them', () => {
+  test('stagedActivationBits 8: only 2/4/16, and only where it stages its own row', async () => {
+    const x = storageBuffer(gpu.device, 256);
+    const y = storageBuffer(gpu.device, 64);
+    const linear = (scheme: GpuLinear['scheme']): GpuLinear => ({
+      scheme,
+      N: 4,
+      K: 64,
+      groupSize: 64,
+      pieces: [{ row0: 0, rows: 4, buffers: {} }],
+    });
+    const f32 = { kind: 'f32' as const, x, stride: 64 };
+    await expect(gemv(gpu, linear('w4a16'), f32, y, { stagedActivationBits: 8 })).rejects.toThrow(
+      /w4a16: stagedActivationBits 8: only 2\/4\/16 takes 8/,
+    );
+    await expect(
+      gemv(gpu, linear('w2-4-16'), f32, y, { stagedActivationBits: 8, int16Activations: false }),
+    ).rejects.toThrow(/stagedActivationBits 8 needs the 2\/4\/16 kernel staging its own row/);
+    x.destroy();
+    y.destroy();
   });
 });

@@ -119,8 +119,8 @@ describe('quantization quality on tinystories-656k (real converter, CPU referenc
     expect(own.activationQuant).toBe(false);
     expect(q.activationQuant).toBe(true);
     expect(q.klMean).not.toBe(own.klMean); // the option took effect …
-    // … and on this model costs little next to the 2-bit weights (RTN: KL 1.678 → 1.679 nats,
-    // measured 2026-12-07; the pack itself is far from the reference, ppl 172 vs 43.8).
+    // … and on this model costs little next to the 2-bit weights (RTN on this text: KL 1.678 →
+    // 1.679 nats, measured 2026-12-07; the pack itself is far from the reference, ppl 172 vs 43.8).
     expect(Math.abs(q.klMean - own.klMean)).toBeLessThan(0.1 * own.klMean);
   });
 
