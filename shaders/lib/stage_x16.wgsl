@@ -80,7 +80,7 @@ fn dot_x16(q: vec4<u32>, ch: u32) -> i32 {
 // dot_x16 given the chunk's two slots (x16_slot; 2/4/16 computes them per group).
 fn dot_x16_at(q: vec4<u32>, ih: u32, il: u32) -> i32 {
   if (X8) {
-    return dot_x8_word(q, sx16[il]);
+    return dot_i8_words(q, sx16[il]);
   }
   return dot_x16_words(q, sx16[ih], sx16[il]);
 }

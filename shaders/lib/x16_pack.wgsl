@@ -66,15 +66,14 @@ fn x16_column(hi: vec4<u32>, lo: vec4<u32>, i: u32) -> i32 {
   return 256 * h + l;
 }
 
+// Σ dot4I8Packed(q[s], b[s]) over one chunk's four words: Σ q·v over its 16 columns for one
+// half (or, with stage_x16's X8, for the 8-bit levels, which live in the lo halves alone).
+fn dot_i8_words(q: vec4<u32>, b: vec4<u32>) -> i32 {
+  return dot4I8Packed(q.x, b.x) + dot4I8Packed(q.y, b.y) + dot4I8Packed(q.z, b.z) + dot4I8Packed(q.w, b.w);
+}
+
 // 256 · Σ dot4I8Packed(q[s], hi[s]) + Σ dot4I8Packed(q[s], lo[s]) over one chunk's four words:
 // Σ q·v over its 16 columns. |result| ≤ 15 · 32639 · 16 < 2^23.
 fn dot_x16_words(q: vec4<u32>, hi: vec4<u32>, lo: vec4<u32>) -> i32 {
-  let h = dot4I8Packed(q.x, hi.x) + dot4I8Packed(q.y, hi.y) + dot4I8Packed(q.z, hi.z) + dot4I8Packed(q.w, hi.w);
-  let l = dot4I8Packed(q.x, lo.x) + dot4I8Packed(q.y, lo.y) + dot4I8Packed(q.z, lo.z) + dot4I8Packed(q.w, lo.w);
-  return 256 * h + l;
-}
-
-// Σ q·v over one chunk's four words of 8-bit levels (stage_x16's X8: the lo halves alone).
-fn dot_x8_word(q: vec4<u32>, lo: vec4<u32>) -> i32 {
-  return dot4I8Packed(q.x, lo.x) + dot4I8Packed(q.y, lo.y) + dot4I8Packed(q.z, lo.z) + dot4I8Packed(q.w, lo.w);
+  return 256 * dot_i8_words(q, hi) + dot_i8_words(q, lo);
 }

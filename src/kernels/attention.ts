@@ -109,7 +109,7 @@ export interface AttentionOptions {
 }
 
 /** The `partial` kernel's single-token split lengths (AttentionOptions.decodeSplit): divisors of its 128 invocations. */
-export const DECODE_SPLITS = [32, 64, 128] as const;
+const DECODE_SPLITS = [32, 64, 128] as const;
 
 /**
  * Whether the tiled prefill kernel fits: a K/V row of at most 16 · PV_MAX words, and its staged
