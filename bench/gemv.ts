@@ -93,6 +93,15 @@ export const W2_STRIP_VARIANTS: GemvVariant[] = [
   },
   { name: 'tpr8 a8 −staging', opts: { threadsPerRow: 8, strip: 1, stagedActivationBits: 8 } },
   { name: 'tpr8 a8 −weight loads', opts: { threadsPerRow: 8, strip: 8, stagedActivationBits: 8 } },
+  {
+    name: 'tpr8 a8 −staging −weight loads',
+    opts: { threadsPerRow: 8, strip: 9, stagedActivationBits: 8 },
+  },
+  // What is left: the multiplies on words made from the slot index, the reductions, the store.
+  {
+    name: 'tpr8 a8 multiplies only',
+    opts: { threadsPerRow: 8, strip: 11, stagedActivationBits: 8 },
+  },
 ];
 
 /** 2/4/16 at int8 activation levels, as the model's decode matmuls run with `w2-a8`. */
@@ -168,26 +177,9 @@ export async function benchGemv(
       for (const [name, arr] of Object.entries(comps)) buffers[name] = uploadBuffer(device, arr);
       weights.push({ scheme, N, K, groupSize, pieces: [{ row0: 0, rows: N, buffers }] });
     }
-    const stride = roundUp(K, ACT_ALIGN);
-    const x: Activations =
-      scheme === 'w4a8'
-        ? {
-            kind: 'int8',
-            q: uploadBuffer(device, new Uint32Array(stride / 4).fill(0x01ff02fe)),
-            scale: uploadBuffer(device, new Float32Array([0.01])),
-            stride,
-          }
-        : { kind: 'f32', x: uploadBuffer(device, new Float32Array(stride).fill(0.01)), stride };
+    const inputs = gemvInputs(device, scheme, K);
+    const { x } = inputs;
     const y = storageBuffer(device, N * 4);
-    // The 16-bit rows (x16, the quantizer's output layout) and a norm weight for those variants.
-    const int16 = scheme === 'w4a16' || scheme === 'w2-4-16';
-    const x16: Activations | null = int16 ? x16Input(device, stride, scheme === 'w2-4-16') : null;
-    const normWeight = uploadBuffer(device, new Float32Array(stride).fill(1));
-    // f32 rows for the kernels staging them (W4A16 / 2/4/16's plain input is already f32).
-    const xf: Activations =
-      x.kind === 'f32'
-        ? x
-        : { kind: 'f32', x: uploadBuffer(device, new Float32Array(stride).fill(0.01)), stride };
     // Times one way of computing this layer (iteration i uses weight copy i mod copies); GB/s
     // always counts the layer's stored bytes.
     const measure = async (
@@ -215,11 +207,9 @@ export async function benchGemv(
     };
     for (const v of variants) {
       if (scheme !== 'w4a8' && scheme !== 'w4a16' && scheme !== 'w2-4-16') continue;
-      // x16 input exists for the 16-bit schemes only.
-      const input = v.input === 'x16' ? x16 : v.input ? xf : x;
+      const input = inputs.inputFor(v);
       if (!input) continue;
-      const opts: GemvOptions =
-        v.input === 'norm' ? { ...v.opts, norm: { weight: normWeight, eps: 1e-5 } } : v.opts;
+      const opts = inputs.optsFor(v);
       const kernels: Encodable[] = [];
       try {
         for (const w of weights) kernels.push(await gemv(gpu, w, input, y, opts));
@@ -283,13 +273,54 @@ export async function benchGemv(
       xf.destroy();
     }
     for (const w of weights) for (const b of Object.values(w.pieces[0].buffers)) b.destroy();
-    for (const b of x.kind === 'int8' ? [x.q, x.scale] : [x.x]) b.destroy();
-    if (x16?.kind === 'x16') for (const b of [x16.q, x16.sum, x16.scale]) b.destroy();
-    normWeight.destroy();
-    if (xf !== x && xf.kind === 'f32') xf.x.destroy();
+    inputs.destroy();
     y.destroy();
   }
   return results;
+}
+
+/** A layer's inputs for every gemv variant of a scheme (GemvVariant.input), fixed patterns. */
+export interface GemvInputs {
+  /** The scheme's plain input: W4A8 int8 rows, W4A16 / 2/4/16 f32 rows. */
+  x: Activations;
+  /** The variant's input; null where the scheme has none of that kind (x16 for W4A8). */
+  inputFor(v: GemvVariant): Activations | null;
+  /** The variant's options with its input's extras (the norm weight of `norm`). */
+  optsFor(v: GemvVariant): GemvOptions;
+  destroy(): void;
+}
+
+export function gemvInputs(device: GPUDevice, scheme: Scheme, K: number): GemvInputs {
+  const stride = roundUp(K, ACT_ALIGN);
+  const x: Activations =
+    scheme === 'w4a8'
+      ? {
+          kind: 'int8',
+          q: uploadBuffer(device, new Uint32Array(stride / 4).fill(0x01ff02fe)),
+          scale: uploadBuffer(device, new Float32Array([0.01])),
+          stride,
+        }
+      : { kind: 'f32', x: uploadBuffer(device, new Float32Array(stride).fill(0.01)), stride };
+  // The 16-bit rows (x16, the quantizer's output layout) and a norm weight for those variants.
+  const int16 = scheme === 'w4a16' || scheme === 'w2-4-16';
+  const x16: Activations | null = int16 ? x16Input(device, stride, scheme === 'w2-4-16') : null;
+  const normWeight = uploadBuffer(device, new Float32Array(stride).fill(1));
+  // f32 rows for the kernels staging them (W4A16 / 2/4/16's plain input is already f32).
+  const xf: Activations =
+    x.kind === 'f32'
+      ? x
+      : { kind: 'f32', x: uploadBuffer(device, new Float32Array(stride).fill(0.01)), stride };
+  return {
+    x,
+    inputFor: (v) => (v.input === 'x16' ? x16 : v.input ? xf : x),
+    optsFor: (v) => (v.input === 'norm' ? { ...v.opts, norm: { weight: normWeight, eps: 1e-5 } } : v.opts),
+    destroy() {
+      for (const b of x.kind === 'int8' ? [x.q, x.scale] : [x.x]) b.destroy();
+      if (x16?.kind === 'x16') for (const b of [x16.q, x16.sum, x16.scale]) b.destroy();
+      normWeight.destroy();
+      if (xf !== x && xf.kind === 'f32') xf.x.destroy();
+    },
+  };
 }
 
 /** One token's 16-bit split row of `stride` features (x16Bytes' layout), a fixed pattern. */

@@ -3,10 +3,12 @@
  * tables and, with --out FILE, written as JSON. Figures are ratios to the read bandwidth measured
  * in the same run on the same device; a figure above that roofline is a measurement bug and aborts.
  *
- *   --suites bandwidth,decode,prefill,gemv,gemm,attention,barrier,matrix,host,quant   which suites (default
+ *   --suites bandwidth,decode,prefill,gemv,occupancy,gemm,attention,barrier,matrix,host,quant   which suites (default
  *                                          bandwidth,decode; prefill = a prompt by prefill chunk size
  *                                          (bench/prefill.ts, --chunks); gemv = per-layer kernel
- *                                          variants; gemm = the prefill matmuls; attention = decode attention alone, with diagnostic
+ *                                          variants; occupancy = one kernel at 1 … 8 workgroups
+ *                                          per SM (bench/occupancy.ts; --sms, default 132, the
+ *                                          H100 SXM's); gemm = the prefill matmuls; attention = decode attention alone, with diagnostic
  *                                          variants; barrier = do workgroup barriers wait for
  *                                          loads in flight (bench/barrier.ts); matrix = the
  *                                          subgroup-matrix MMA ceiling (bench/matrix.ts); host = stalls
@@ -39,6 +41,7 @@ import { benchGemm, type GemmResult } from './gemm';
 import { benchGemv, type GemvResult, gemvVariantsFor } from './gemv';
 import { benchHostStalls, type HostStallResult } from './host-stalls';
 import { benchMatrixPeak, H100_INT8_PEAK, type MatrixPeakResult, matrixPeakSkipReason } from './matrix';
+import { benchOccupancy, OCCUPANCY_K, type OccupancyResult } from './occupancy';
 import { benchPrefill, type PrefillResult } from './prefill';
 import { benchQuantizers } from './quantizers';
 import { SHAPES } from './synthetic';
@@ -71,6 +74,7 @@ async function main(): Promise<void> {
       temperature: { type: 'string' },
       'top-p': { type: 'string' },
       'dawn-features': { type: 'string', default: '' },
+      sms: { type: 'string', default: '132' },
     },
   });
   const suites = new Set(list(values.suites));
@@ -232,6 +236,22 @@ async function main(): Promise<void> {
           );
         });
         gemvResults.push(...rs);
+      }
+    }
+  }
+  const occupancyResults: OccupancyResult[] = [];
+  if (suites.has('occupancy')) {
+    const sms = Number(values.sms);
+    if (!Number.isInteger(sms) || sms < 1) throw new Error(`--sms ${values.sms}: a positive integer`);
+    console.log(
+      `\noccupancy sweep, K ${OCCUPANCY_K}, 8 invocations per row (bench/occupancy.ts; ${sms} SMs): µs per dispatch by workgroups per SM`,
+    );
+    for (const scheme of list(values.schemes) as Scheme[]) {
+      for (const r of await benchOccupancy(gpu, scheme, sms)) {
+        occupancyResults.push(r);
+        console.log(
+          `${scheme.padEnd(8)} ${r.variant.padEnd(32)} ${String(r.perSm).padStart(2)}/SM ${String(r.workgroups).padStart(5)} WGs ${String(r.rows).padStart(6)} rows ${r.microseconds.toFixed(2).padStart(8)} µs ${r.gbPerSecond.toFixed(0).padStart(6)} GB/s`,
+        );
       }
     }
   }
@@ -477,6 +497,7 @@ async function main(): Promise<void> {
           decode,
           prefill,
           gemv: gemvResults,
+          occupancy: occupancyResults,
           gemm: gemmResults,
           attention: attentionResults,
           barrier: barrierResults,

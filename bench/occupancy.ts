@@ -1,0 +1,119 @@
+import { manifestGroupSize } from '../src/format/pack-layout';
+import { storageBuffer, uploadBuffer } from '../src/gpu/buffers';
+import type { GpuContext } from '../src/gpu/device';
+import type { Encodable } from '../src/kernels/encodable';
+import { gemv } from '../src/kernels/gemv';
+import type { GpuLinear } from '../src/kernels/linear';
+import type { Scheme } from '../src/quant/types';
+import { type GemvInputs, type GemvVariant, gemvInputs, gemvVariantsFor } from './gemv';
+import { randomComponents } from './synthetic';
+import { calibrateIterations, timeGpu } from './timer';
+
+/**
+ * Occupancy sweep: one matmul kernel at K = 4096 on m = 1 … 8 workgroups per SM (rows = rows per
+ * workgroup × SMs × m), weights rotated past L2. It tells apart what the gemv suite's strips
+ * cannot: if the time per dispatch stays flat as m grows, the SMs run those workgroups side by
+ * side and the time is one workgroup's dependent chain (latency-bound); if it grows in steps,
+ * m passed how many workgroups fit on an SM at once (registers or workgroup memory); if it grows
+ * in proportion to m, the SMs are saturated (issue, workgroup memory or DRAM throughput).
+ * The model's 7B qkv runs at m ≈ 2.9 (384 workgroups of 32 rows), gate_up at m ≈ 5.2.
+ */
+export const OCCUPANCY_K = 4096;
+export const OCCUPANCY_STEPS = [1, 2, 3, 4, 5, 6, 8];
+
+/** The kernels swept, by gemv-suite variant name. */
+const SWEPT: Partial<Record<Scheme, string[]>> = {
+  w4a8: ['tpr8', 'tpr8 + norm'],
+  'w2-4-16': [
+    'tpr8 + norm',
+    'tpr8 + norm a8',
+    'tpr8 a8',
+    'tpr8 a8 −weight loads',
+    'tpr8 a8 −staging −weight loads',
+    'tpr8 a8 multiplies only',
+  ],
+};
+
+export interface OccupancyResult {
+  scheme: Scheme;
+  variant: string;
+  /** Workgroups per SM. */
+  perSm: number;
+  workgroups: number;
+  rows: number;
+  microseconds: number;
+  gbPerSecond: number;
+}
+
+const ROTATE_BYTES = 256 * 1024 * 1024;
+
+export async function benchOccupancy(
+  gpu: GpuContext,
+  scheme: Scheme,
+  sms: number,
+  onResult: (r: OccupancyResult) => void = () => {},
+): Promise<OccupancyResult[]> {
+  const { device } = gpu;
+  const K = OCCUPANCY_K;
+  const names = SWEPT[scheme] ?? [];
+  const variants = names.map((n) => {
+    const v = gemvVariantsFor(scheme).find((c) => c.name === n);
+    if (!v) throw new Error(`occupancy: no gemv variant '${n}' for ${scheme}`);
+    return v;
+  });
+  const inputs = gemvInputs(device, scheme, K);
+  const results: OccupancyResult[] = [];
+  const groupSize = manifestGroupSize(scheme, K) ?? K;
+  for (const m of OCCUPANCY_STEPS) {
+    // Every swept variant runs 8 invocations per row: 32 rows per workgroup of 256.
+    const rowsPerWg = 256 / 8;
+    const rows = rowsPerWg * sms * m;
+    const comps = randomComponents(scheme, rows, K, groupSize, rows);
+    const bytes = Object.values(comps).reduce((a, c) => a + c.byteLength, 0);
+    const copies = Math.max(2, Math.ceil(ROTATE_BYTES / bytes));
+    const weights: GpuLinear[] = [];
+    for (let i = 0; i < copies; i++) {
+      const buffers: Record<string, GPUBuffer> = {};
+      for (const [name, arr] of Object.entries(comps)) buffers[name] = uploadBuffer(device, arr);
+      weights.push({ scheme, N: rows, K, groupSize, pieces: [{ row0: 0, rows, buffers }] });
+    }
+    const y = storageBuffer(device, rows * 4);
+    for (const v of variants) {
+      const r = await timeVariant(gpu, v, weights, inputs, y);
+      const res: OccupancyResult = {
+        scheme,
+        variant: v.name,
+        perSm: m,
+        workgroups: sms * m,
+        rows,
+        microseconds: r * 1e6,
+        gbPerSecond: bytes / r / 1e9,
+      };
+      results.push(res);
+      onResult(res);
+    }
+    y.destroy();
+    for (const w of weights) for (const b of Object.values(w.pieces[0].buffers)) b.destroy();
+  }
+  inputs.destroy();
+  return results;
+}
+
+/** Seconds per dispatch of one variant, iteration i on weight copy i mod copies. */
+async function timeVariant(
+  gpu: GpuContext,
+  v: GemvVariant,
+  weights: GpuLinear[],
+  inputs: GemvInputs,
+  y: GPUBuffer,
+): Promise<number> {
+  const input = inputs.inputFor(v);
+  if (!input) throw new Error(`occupancy: ${v.name} has no input for ${weights[0].scheme}`);
+  const kernels: Encodable[] = [];
+  for (const w of weights) kernels.push(await gemv(gpu, w, input, y, inputs.optsFor(v)));
+  const encode = (pass: GPUComputePassEncoder, i: number) => kernels[i % kernels.length].encode(pass);
+  const iterations = await calibrateIterations(gpu, encode, 0.03);
+  const t = await timeGpu(gpu, encode, { iterations, samples: 5 });
+  for (const k of kernels) k.destroy();
+  return t.secondsPerIteration;
+}
