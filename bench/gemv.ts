@@ -109,6 +109,17 @@ export const W2_A8_VARIANTS: GemvVariant[] = [
   { name: 'tpr8 + norm a8', opts: { threadsPerRow: 8, stagedActivationBits: 8 }, input: 'norm' },
   { name: 'tpr16 a8', opts: { threadsPerRow: 16, stagedActivationBits: 8 } },
   { name: 'tpr8 a8', opts: { threadsPerRow: 8, stagedActivationBits: 8 } },
+  // Fewer / more weight loads in flight per invocation (fewer / more live registers).
+  {
+    name: 'tpr8 + norm a8 unroll2',
+    opts: { threadsPerRow: 8, stagedActivationBits: 8, unroll: 2 },
+    input: 'norm',
+  },
+  {
+    name: 'tpr8 + norm a8 unroll8',
+    opts: { threadsPerRow: 8, stagedActivationBits: 8, unroll: 8 },
+    input: 'norm',
+  },
 ];
 
 /** W4A8 staging its own row as the model's decode does (qkv / gate_up with the norm, o / down without). */

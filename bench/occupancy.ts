@@ -23,10 +23,11 @@ export const OCCUPANCY_STEPS = [1, 2, 3, 4, 5, 6, 8];
 
 /** The kernels swept, by gemv-suite variant name. */
 const SWEPT: Partial<Record<Scheme, string[]>> = {
-  w4a8: ['tpr8', 'tpr8 + norm'],
+  w4a8: ['tpr8', 'tpr8 + norm', 'tpr8 + norm, scales per thread'],
   'w2-4-16': [
     'tpr8 + norm',
     'tpr8 + norm a8',
+    'tpr8 + norm a8 unroll2',
     'tpr8 a8',
     'tpr8 a8 −weight loads',
     'tpr8 a8 −staging −weight loads',

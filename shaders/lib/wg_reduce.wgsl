@@ -8,6 +8,9 @@ var<workgroup> wg_red: array<f32, WG>;
 // The most partials left after the subgroup step: WG / (smallest subgroup size), or WG without
 // subgroups. Set by the host; it fixes the tree's trip count (the barriers need it uniform).
 override RED_PARTIALS: u32 = WG;
+// Up to this many partials are folded by every invocation after one barrier; more go through a
+// tree (no subgroups: WG partials).
+const FLAT_PARTIALS: u32 = 32u;
 
 fn wg_reduce(v: f32, lid: u32, lane: u32, sg_size: u32, is_max: bool) -> f32 {
 #if SG_REDUCE
@@ -21,13 +24,26 @@ fn wg_reduce(v: f32, lid: u32, lane: u32, sg_size: u32, is_max: bool) -> f32 {
   let count = WG;
 #endif
   workgroupBarrier();
-  for (var s = RED_PARTIALS / 2u; s > 0u; s >>= 1u) {
-    if (lid < s && lid + s < count) {
-      wg_red[lid] = select(wg_red[lid] + wg_red[lid + s], max(wg_red[lid], wg_red[lid + s]), is_max);
+  var r = wg_red[0];
+  if (RED_PARTIALS <= FLAT_PARTIALS) {
+    // Few partials (after the subgroup step: 8 on a 256-wide workgroup of 32-wide subgroups):
+    // every invocation folds them itself, in the same order (so all agree bit for bit), from
+    // broadcast reads; one barrier instead of a tree's log2(partials) more — the staged GEMV
+    // prologues run two of these back to back on their critical path.
+    for (var i = 1u; i < FLAT_PARTIALS; i++) {
+      if (i < RED_PARTIALS && i < count) {
+        r = select(r + wg_red[i], max(r, wg_red[i]), is_max);
+      }
     }
-    workgroupBarrier();
+  } else {
+    for (var s = RED_PARTIALS / 2u; s > 0u; s >>= 1u) {
+      if (lid < s && lid + s < count) {
+        wg_red[lid] = select(wg_red[lid] + wg_red[lid + s], max(wg_red[lid], wg_red[lid + s]), is_max);
+      }
+      workgroupBarrier();
+    }
+    r = wg_red[0];
   }
-  let r = wg_red[0];
   workgroupBarrier();
   return r;
 }
