@@ -2,7 +2,7 @@
 // 2/4/16 kernels: the packing and the lane orders are x16_pack's. Per chunk of 16 columns ch the
 // halves go to workgroup memory (sx16, see x16_slot) and ssum[ch] = Σ v over the chunk (the
 // kernels' offset terms: w4a16's bias, 2/4/16's −7.5 / −1.5).
-// Needs overrides X16_CHUNKS (chunks of 16 staged, Kp / 16; ≤ XCH_MAX · WG) and X16_VEC4 (2 · X16_CHUNKS).
+// Needs overrides X16_CHUNKS (chunks of 16 staged, Kp / 16; ≤ XCH_MAX · WG) and X16_VEC4 (2 · X16_CHUNKS; X16_CHUNKS with X8).
 //
 // Where the halves lie (x16_slot): w4a16 at sx16[2·ch] (hi), sx16[2·ch + 1] (lo). 2/4/16
 // (X16_TRANSPOSE) swizzles them within each 64-column group g (8 vec4 = 128 bytes = one row of
@@ -19,7 +19,10 @@ override X16_VEC4: u32 = 2u;
 // 8-bit levels instead (2/4/16 decode option, GemvOptions.stagedActivationBits): v = round(x / s)
 // with s = max|x| / 127, as W4A8 quantizes its rows, so every hi half is 0: only the lo halves
 // are staged and multiplied — one dot4I8Packed per 4 weights instead of two, half the
-// workgroup-memory reads. The slots stay x16_slot's (the hi slots are left unwritten).
+// workgroup-memory reads. They are staged compactly (X8 needs X16_TRANSPOSE; the host sizes
+// X16_VEC4 = X16_CHUNKS): group g's four chunks at 4·g + (b ^ ((g >> 1) & 3)), so the eight
+// lanes of an access phase reading eight consecutive groups hit eight different 16-byte bank
+// quads, as the 16-bit swizzle does, in half the workgroup memory (more workgroups per SM).
 override X8: bool = false;
 
 var<workgroup> sx16: array<vec4<u32>, X16_VEC4>;
@@ -29,6 +32,9 @@ var<workgroup> ssum: array<i32, X16_CHUNKS>;
 // written (8·g + g % 8) ^ (2·b + h): with b, h constants, one XOR per slot after the group's
 // (8·g + g % 8), which the compiler computes once.
 fn x16_slot_t(g: u32, b: u32, h: u32) -> u32 {
+  if (X8) {
+    return (4u * g + ((g >> 1u) & 3u)) ^ b; // lo halves only (h = 1)
+  }
   return (8u * g + (g & 7u)) ^ (2u * b + h);
 }
 
@@ -88,6 +94,9 @@ fn dot_x16_at(q: vec4<u32>, ih: u32, il: u32) -> i32 {
 // v of column k, from the staged halves (the sparse outliers' activations).
 fn x16_value(k: u32) -> i32 {
   let ch = k / 16u;
-  let hi = select(sx16[x16_slot(ch, 0u)], vec4<u32>(0u), X8);
+  var hi = vec4<u32>(0u);
+  if (!X8) {
+    hi = sx16[x16_slot(ch, 0u)];
+  }
   return x16_column(hi, sx16[x16_slot(ch, 1u)], k % 16u);
 }

@@ -375,7 +375,8 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
                   UNROLL: unroll,
                   X16_TRANSPOSE: w4 ? 0 : 1,
                   X16_CHUNKS: geo.chunks16,
-                  X16_VEC4: 2 * geo.chunks16,
+                  // X8 stages the lo halves only, compactly (stage_x16.wgsl).
+                  X16_VEC4: bits === 8 ? geo.chunks16 : 2 * geo.chunks16,
                   ...(opts.strip ? { STRIP: opts.strip } : {}),
                   ...(bits === 8 ? { X8: 1 } : {}),
                 }
