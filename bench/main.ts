@@ -18,6 +18,8 @@
  *                                          kernel test case (test/kernels) on this adapter, to
  *                                          check kernels the CI adapters cannot run, e.g. matrix units;
  *                                          --kernels-matching TEXT: only cases whose name contains it)
+ *   --gemv-variants 'tpr8 + norm,tpr16'   only these gemv / occupancy variants (exact names; the gemv
+ *                                          suite then skips its diagnostics rows)
  *   --shapes llama-3.2-1b,llama-2-7b --schemes w4a8,w4a16,w2-4-16
  *   --contexts 128,2048 --decode-tokens 128 --prefill-tokens 512 --chunks 64,128,256,512
  *   --prefill-max-context 2048             positions the prefill suite's sessions hold (default: prompt + 8)
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
       'top-p': { type: 'string' },
       'dawn-features': { type: 'string', default: '' },
       sms: { type: 'string', default: '132' },
+      'gemv-variants': { type: 'string' },
     },
   });
   const suites = new Set(list(values.suites));
@@ -229,7 +232,9 @@ async function main(): Promise<void> {
     console.log('\nGEMV per layer shape (weights rotated past L2): µs, GB/s, fraction of read bandwidth');
     for (const shape of list(values.shapes)) {
       for (const scheme of list(values.schemes) as Scheme[]) {
-        const rs = await benchGemv(gpu, shape, scheme, readGBs, gemvVariantsFor(scheme), true, (r) => {
+        const only = values['gemv-variants'] ? list(values['gemv-variants']) : null;
+        const variants = gemvVariantsFor(scheme).filter((v) => !only || only.includes(v.name));
+        const rs = await benchGemv(gpu, shape, scheme, readGBs, variants, !only, (r) => {
           console.log(
             `${shape.padEnd(13)} ${r.layer.padEnd(8)} ${`${r.N}×${r.K}`.padEnd(12)} ${scheme.padEnd(8)} ${r.variant.padEnd(24)} ` +
               `${r.microseconds.toFixed(1).padStart(8)} µs ${r.gbPerSecond.toFixed(0).padStart(6)} GB/s ${(100 * r.rooflineFraction).toFixed(1).padStart(5)}%`,
@@ -247,7 +252,8 @@ async function main(): Promise<void> {
       `\noccupancy sweep, K ${OCCUPANCY_K}, 8 invocations per row (bench/occupancy.ts; ${sms} SMs): µs per dispatch by workgroups per SM`,
     );
     for (const scheme of list(values.schemes) as Scheme[]) {
-      for (const r of await benchOccupancy(gpu, scheme, sms)) {
+      const only = values['gemv-variants'] ? list(values['gemv-variants']) : null;
+      for (const r of await benchOccupancy(gpu, scheme, sms, undefined, only)) {
         occupancyResults.push(r);
         console.log(
           `${scheme.padEnd(8)} ${r.variant.padEnd(32)} ${String(r.perSm).padStart(2)}/SM ${String(r.workgroups).padStart(5)} WGs ${String(r.rows).padStart(6)} rows ${r.microseconds.toFixed(2).padStart(8)} µs ${r.gbPerSecond.toFixed(0).padStart(6)} GB/s`,

@@ -21,6 +21,9 @@ import { calibrateIterations, timeGpu } from './timer';
 export const OCCUPANCY_K = 4096;
 export const OCCUPANCY_STEPS = [1, 2, 3, 4, 5, 6, 8];
 
+/** The invocations per row of every swept variant (workgroups of 256: 32 rows each). */
+const SWEPT_THREADS_PER_ROW = 8;
+
 /** The kernels swept, by gemv-suite variant name. */
 const SWEPT: Partial<Record<Scheme, string[]>> = {
   w4a8: ['tpr8', 'tpr8 + norm', 'tpr8 + norm, scales per thread'],
@@ -53,21 +56,26 @@ export async function benchOccupancy(
   scheme: Scheme,
   sms: number,
   onResult: (r: OccupancyResult) => void = () => {},
+  /** Only these of SWEPT's variants (all when null). */
+  only: string[] | null = null,
 ): Promise<OccupancyResult[]> {
   const { device } = gpu;
   const K = OCCUPANCY_K;
-  const names = SWEPT[scheme] ?? [];
+  const names = (SWEPT[scheme] ?? []).filter((n) => !only || only.includes(n));
   const variants = names.map((n) => {
     const v = gemvVariantsFor(scheme).find((c) => c.name === n);
     if (!v) throw new Error(`occupancy: no gemv variant '${n}' for ${scheme}`);
+    if (v.opts.threadsPerRow !== SWEPT_THREADS_PER_ROW)
+      throw new Error(
+        `occupancy: '${n}' runs ${v.opts.threadsPerRow} invocations per row, not ${SWEPT_THREADS_PER_ROW}`,
+      );
     return v;
   });
   const inputs = gemvInputs(device, scheme, K);
   const results: OccupancyResult[] = [];
   const groupSize = manifestGroupSize(scheme, K) ?? K;
   for (const m of OCCUPANCY_STEPS) {
-    // Every swept variant runs 8 invocations per row: 32 rows per workgroup of 256.
-    const rowsPerWg = 256 / 8;
+    const rowsPerWg = 256 / SWEPT_THREADS_PER_ROW;
     const rows = rowsPerWg * sms * m;
     const comps = randomComponents(scheme, rows, K, groupSize, rows);
     const bytes = Object.values(comps).reduce((a, c) => a + c.byteLength, 0);
