@@ -31,6 +31,7 @@ const SWEPT: Partial<Record<Scheme, string[]>> = {
     'tpr8 + norm',
     'tpr8 + norm a8',
     'tpr8 + norm a8 unroll2',
+    'tpr8 + norm a8 −schedule',
     'tpr8 a8',
     'tpr8 a8 −weight loads',
     'tpr8 a8 −staging −weight loads',
