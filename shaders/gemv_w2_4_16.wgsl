@@ -201,11 +201,10 @@ fn lanes4(a: u32, b: u32) -> vec4<u32> {
   );
 }
 
-// One step's weights (wa, and wb for a 4-bit slot's second vec4) and schedule entries (e):
-// UNROLL slots of the row's schedule (2-bit slots j < n2, 4-bit after). Function-scope arrays in
-// main, passed by pointer, indexed only by unrolled loop counters (so they can live in registers).
-alias StepWords = array<vec4<u32>, UNROLL_MAX>;
-alias StepEntries = array<u32, UNROLL_MAX>;
+// One step's weights: UNROLL slots of the row's schedule (2-bit slots j < n2, 4-bit after).
+var<private> e: array<u32, UNROLL_MAX>;
+var<private> wa: array<vec4<u32>, UNROLL_MAX>;
+var<private> wb: array<vec4<u32>, UNROLL_MAX>;
 
 // Slot j of the row for step `step`, unroll u.
 fn slot_of(me: GemvTile, step: u32, u: u32) -> u32 {
@@ -214,49 +213,49 @@ fn slot_of(me: GemvTile, step: u32, u: u32) -> u32 {
 
 // The step's UNROLL weight loads. Slot j's vec4 offset in the row follows from j (2-bit slots one
 // vec4 each, then 4-bit slots two), so no load waits on the schedule.
-fn load_weights(me: GemvTile, step: u32, rbase: u32, n2: u32, wa: ptr<function, StepWords>, wb: ptr<function, StepWords>) {
+fn load_weights(me: GemvTile, step: u32, rbase: u32, n2: u32) {
   let ng = params.groups;
   for (var u = 0u; u < UNROLL; u++) {
     let j = slot_of(me, step, u);
     let jj = min(j, ng - 1u);
     if ((STRIP & 8u) != 0u) {
-      (*wa)[u] = vec4<u32>(jj, jj >> 1u, jj >> 2u, jj >> 3u);
-      (*wb)[u] = (*wa)[u] >> vec4<u32>(4u);
+      wa[u] = vec4<u32>(jj, jj >> 1u, jj >> 2u, jj >> 3u);
+      wb[u] = wa[u] >> vec4<u32>(4u);
       continue;
     }
     let off = rbase + select(jj, 2u * jj - n2, jj >= n2);
-    (*wa)[u] = qweight[off];
+    wa[u] = qweight[off];
     if (j >= n2 && j < ng) {
-      (*wb)[u] = qweight[off + 1u];
+      wb[u] = qweight[off + 1u];
     }
   }
 }
 
 // The step's UNROLL schedule entries (after the schedule's barrier).
-fn read_entries(me: GemvTile, step: u32, e: ptr<function, StepEntries>) {
+fn read_entries(me: GemvTile, step: u32) {
   let ng = params.groups;
   for (var u = 0u; u < UNROLL; u++) {
     let jj = min(slot_of(me, step, u), ng - 1u);
     if ((STRIP & 2u) != 0u) {
-      (*e)[u] = jj | (1u << 24u);
+      e[u] = jj | (1u << 24u);
     } else if ((STRIP & 16u) != 0u) {
-      (*e)[u] = (sched[me.local_row * ng + jj] & 0xFF000000u) | jj;
+      e[u] = (sched[me.local_row * ng + jj] & 0xFF000000u) | jj;
     } else {
-      (*e)[u] = sched[me.local_row * ng + jj];
+      e[u] = sched[me.local_row * ng + jj];
     }
   }
 }
 
-// A slot's group (2-bit: one word per chunk of 16 in wa; 4-bit: two, wa then wb) widened to the
+// Slot u of the step's group (2-bit: one word per chunk of 16; 4-bit: two) widened to the
 // staged lane order, one vec4 per chunk of 16.
-fn group_lanes(wa: vec4<u32>, wb: vec4<u32>, is4: bool) -> array<vec4<u32>, 4> {
+fn group_lanes(u: u32, is4: bool) -> array<vec4<u32>, 4> {
   var q: array<vec4<u32>, 4>;
   for (var b = 0u; b < 4u; b++) {
     if (is4) {
-      let pair = select(wa, wb, b >= 2u);
+      let pair = select(wa[u], wb[u], b >= 2u);
       q[b] = lanes4(pair[2u * (b % 2u)], pair[2u * (b % 2u) + 1u]);
     } else {
-      q[b] = lanes2(wa[b]);
+      q[b] = lanes2(wa[u][b]);
     }
   }
   return q;
@@ -277,10 +276,7 @@ fn main(inv: GemvInvocation) {
   let o_begin = outlier_row_ptr[safe_row] + me.t;
   let o_end = outlier_row_ptr[safe_row + 1u];
   let rscale = row_scale[safe_row];
-  var e: StepEntries;
-  var wa: StepWords;
-  var wb: StepWords;
-  load_weights(me, 0u, rbase, n2, &wa, &wb);
+  load_weights(me, 0u, rbase, n2);
   schedule_tile(me);
   workgroupBarrier();
 
@@ -291,16 +287,16 @@ fn main(inv: GemvInvocation) {
   var oacc: array<f32, TT_MAX>; // Σ residual · v
   for (var step = 0u; step < steps; step++) {
     if (step != 0u) {
-      load_weights(me, step, rbase, n2, &wa, &wb);
+      load_weights(me, step, rbase, n2);
     }
-    read_entries(me, step, &e);
+    read_entries(me, step);
     if (me.live) {
       for (var u = 0u; u < UNROLL; u++) {
         let j = slot_of(me, step, u);
         if (j < ng) {
           let is4 = j >= n2;
           let g = e[u] & 0xFFFu;
-          let q = group_lanes(wa[u], wb[u], is4);
+          let q = group_lanes(u, is4);
           let code = f32(e[u] >> 24u);
           let k = select(3, 15, is4);
           for (var tt = 0u; tt < TT_MAX; tt++) {
@@ -360,10 +356,7 @@ fn main(inv: GemvInvocation) {
   // Every load here depends on nothing, so all are in flight at once: the first step's weights,
   // the token's f32 row (staged below), the row's outlier range and its scale (read after the
   // main loop, it was one more round trip at the very end), and the schedule's.
-  var e: StepEntries;
-  var wa: StepWords;
-  var wb: StepWords;
-  load_weights(me, 0u, rbase, n2, &wa, &wb);
+  load_weights(me, 0u, rbase, n2);
   if ((STRIP & 1u) == 0u) {
     stage_row_load(me);
   }
@@ -374,7 +367,7 @@ fn main(inv: GemvInvocation) {
     schedule_tile(me);
   }
   workgroupBarrier();
-  read_entries(me, 0u, &e);
+  read_entries(me, 0u);
   // One pass over the row's ng slots, UNROLL · TPR per step: the 2-bit slots, then the 4-bit ones.
   // Every row has the same n2, so a step's slot (step, u) is of one kind for all rows and, unless
   // its TPR slots straddle n2, for the whole row: the kinds' code runs side by side in at most one
@@ -396,8 +389,8 @@ fn main(inv: GemvInvocation) {
   var oacc = 0.0; // Σ residual · v
   for (var step = 0u; step < steps; step++) {
     if (step != 0u) {
-      load_weights(me, step, rbase, n2, &wa, &wb);
-      read_entries(me, step, &e);
+      load_weights(me, step, rbase, n2);
+      read_entries(me, step);
     }
     if (me.live) {
       for (var u = 0u; u < UNROLL; u++) {
@@ -408,7 +401,7 @@ fn main(inv: GemvInvocation) {
         } else if (j < ng) {
           let is4 = j >= n2;
           let g = e[u] & 0xFFFu;
-          let q = group_lanes(wa[u], wb[u], is4);
+          let q = group_lanes(u, is4);
           var d = 0;
           for (var b = 0u; b < 4u; b++) {
             d += dot_x16_at(q[b], x16_slot_t(g, b, 0u), x16_slot_t(g, b, 1u));
