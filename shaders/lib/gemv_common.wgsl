@@ -39,7 +39,9 @@ fn gemv_tile(inv: GemvInvocation) -> GemvTile {
 //  - plain:      y[out_base + row0 + row] = (ACCUMULATE ? y[...] : 0) + total
 //  - GATED:      rows come in pairs (gate j, up j) — the pack interleaves gate_up_proj — and
 //                y[out_base + (row0 + row) / 2] = silu(gate) · up  (SiLU×mul fused, no extra pass).
-var<workgroup> row_out: array<f32, WG>;
+// One slot per row of the tile (sized to it: workgroup memory bounds how many workgroups an SM
+// holds at once).
+var<workgroup> row_out: array<f32, WG / TPR>;
 
 fn silu(v: f32) -> f32 {
   return v / (1.0 + exp(-v));

@@ -3,11 +3,12 @@
 // guarantees WG is a multiple of the largest subgroup size, so every subgroup is full) the first
 // step is a subgroup reduction and only WG / subgroup_size partials go through workgroup memory.
 
-var<workgroup> wg_red: array<f32, WG>;
-
 // The most partials left after the subgroup step: WG / (smallest subgroup size), or WG without
-// subgroups. Set by the host; it fixes the tree's trip count (the barriers need it uniform).
+// subgroups. Set by the host; it fixes the tree's trip count (the barriers need it uniform), and
+// sizes the partials (workgroup memory bounds how many workgroups an SM holds at once).
 override RED_PARTIALS: u32 = WG;
+
+var<workgroup> wg_red: array<f32, RED_PARTIALS>;
 // Up to this many partials are folded by every invocation after one barrier; more go through a
 // tree (no subgroups: WG partials).
 const FLAT_PARTIALS: u32 = 32u;
