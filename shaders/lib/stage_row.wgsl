@@ -12,18 +12,26 @@ const XCH_MAX: u32 = 4u;
 override X_CHUNKS: u32 = 1u;
 
 var<private> xrow: array<vec4<f32>, 4u * XCH_MAX>;
+// The norm weights matching xrow when loaded with it (NORM without NORM_W_LATE; 1 otherwise).
+var<private> xroww: array<vec4<f32>, 4u * XCH_MAX>;
+
+// Load the norm weights after the sum of squares instead of with the row (below). Set by the host
+// where it pays: the 2/4/16 kernel at int8 activations.
+override NORM_W_LATE: bool = false;
 
 fn stage_row(me: GemvTile) -> f32 {
   stage_row_load(me);
   return stage_row_finish(me);
 }
 
-// The loads of stage_row only (into xrow): a kernel may issue them early and run
-// stage_row_finish later, so the row's round trip overlaps its other prologue work. The norm
-// weights are loaded in stage_row_finish, after the sum of squares: loaded here they are up to
-// 16 more live registers per invocation while the row and the first weights are in flight, and
-// the kernels with the norm fused fit fewer workgroups per SM than those without
-// (docs/benchmarks.md, session 22). They are one row shared by every workgroup, read from L2.
+// The loads of stage_row only (into xrow, and xroww unless NORM_W_LATE): a kernel may issue them
+// early and run stage_row_finish later, so the row's round trip overlaps its other prologue work.
+// With NORM_W_LATE the norm weights are loaded in stage_row_finish, after the sum of squares:
+// loaded here they are up to 16 more live registers per invocation while the row and the first
+// weights are in flight. On the H100 (session 22, docs/benchmarks.md) that let the 2/4/16 kernel
+// at int8 activations with the norm fused fit 3 workgroups per SM instead of 2 (7B qkv 21.3 →
+// 16.7 µs, gate_up 33.4 → 28.9); where the register count does not cross such a step (W4A8, the
+// 16-bit 2/4/16 kernel) the extra round trip costs 0.1–0.9 µs, so it stays off there.
 fn stage_row_load(me: GemvTile) {
   let base4 = me.token * params.x_stride / 4u;
   let k4 = params.k / 4u;
@@ -31,10 +39,15 @@ fn stage_row_load(me: GemvTile) {
     for (var e = 0u; e < 4u; e++) {
       let v4 = 4u * (me.lid + j * WG) + e;
       var v = vec4<f32>(0.0);
+      var w = vec4<f32>(1.0);
       if (j < X_CHUNKS && v4 < k4) {
         v = xf[base4 + v4];
+        if (NORM && !NORM_W_LATE) {
+          w = norm_w[v4];
+        }
       }
       xrow[4u * j + e] = v;
+      xroww[4u * j + e] = w;
     }
   }
 }
@@ -53,11 +66,13 @@ fn stage_row_finish(me: GemvTile) -> f32 {
   let k4 = params.k / 4u;
   for (var i = 0u; i < 4u * XCH_MAX; i++) {
     if (NORM) {
-      // xrow[i] is vec4 4·(lid + j·WG) + e of the row (stage_row_load), j = i / 4, e = i % 4.
-      let v4 = 4u * (me.lid + (i / 4u) * WG) + i % 4u;
-      var w = vec4<f32>(1.0);
-      if (i / 4u < X_CHUNKS && v4 < k4) {
-        w = norm_w[v4];
+      var w = xroww[i];
+      if (NORM_W_LATE) {
+        // xrow[i] is vec4 4·(lid + j·WG) + e of the row (stage_row_load), j = i / 4, e = i % 4.
+        let v4 = 4u * (me.lid + (i / 4u) * WG) + i % 4u;
+        if (i / 4u < X_CHUNKS && v4 < k4) {
+          w = norm_w[v4];
+        }
       }
       xrow[i] = xrow[i] * inv * w;
     }

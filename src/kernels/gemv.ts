@@ -202,13 +202,24 @@ export function fitThreadsPerRow(threadsPerRow: number, fits: (threadsPerRow: nu
   return t;
 }
 
-/** Overrides and flags of a kernel staging its f32 row itself (W4A8's X_F32, the 16-bit X16). */
-function stagingSpec(gpu: GpuContext, wantSubgroups: boolean, opts: GemvOptions, chunks16: number) {
+/**
+ * Overrides and flags of a kernel staging its f32 row itself (W4A8's X_F32, the 16-bit X16).
+ * `normWeightsLate`: load the norm weights after the sum of squares (NORM_W_LATE in
+ * stage_row.wgsl; on where it measured faster: 2/4/16 at int8 activations).
+ */
+function stagingSpec(
+  gpu: GpuContext,
+  wantSubgroups: boolean,
+  opts: GemvOptions,
+  chunks16: number,
+  normWeightsLate = false,
+) {
   const sgReduce = wantSubgroups && subgroupsFit(gpu, WG);
   return {
     sgReduce,
     constants: {
       NORM: opts.norm ? 1 : 0,
+      NORM_W_LATE: opts.norm && normWeightsLate ? 1 : 0,
       X_CHUNKS: Math.ceil(chunks16 / WG),
       RED_PARTIALS: partialsAfterSubgroups(gpu, WG, sgReduce),
     },
@@ -349,7 +360,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
       if (opts.strip && (w4 || !x16 || blocks)) {
         throw new Error('gemv: strip applies to the 2/4/16 kernel staging its own row only');
       }
-      const st = stagingSpec(gpu, wantSubgroups, opts, geo.chunks16);
+      const st = stagingSpec(gpu, wantSubgroups, opts, geo.chunks16, bits === 8);
       const sgReduce = x16 && !blocks && st.sgReduce;
       return {
         spec: {
