@@ -165,6 +165,29 @@ export interface GemvResult {
 
 const L2_MULTIPLE = 256 * 1024 * 1024; // rotate through at least this many bytes of weights
 
+/**
+ * Random weights of one layer (N × K) uploaded as enough copies that rotating through them reads
+ * L2_MULTIPLE bytes (several times the L2): iteration i of a timing uses copy i mod copies.
+ * `bytes` is one copy's stored size.
+ */
+export function rotatedWeights(device: GPUDevice, scheme: Scheme, N: number, K: number, seed: number) {
+  const groupSize = manifestGroupSize(scheme, K) ?? K;
+  const comps = randomComponents(scheme, N, K, groupSize, seed);
+  const bytes = Object.values(comps).reduce((a, c) => a + c.byteLength, 0);
+  const copies = Math.max(2, Math.ceil(L2_MULTIPLE / bytes));
+  const weights: GpuLinear[] = [];
+  for (let i = 0; i < copies; i++) {
+    const buffers: Record<string, GPUBuffer> = {};
+    for (const [name, arr] of Object.entries(comps)) buffers[name] = uploadBuffer(device, arr);
+    weights.push({ scheme, N, K, groupSize, pieces: [{ row0: 0, rows: N, buffers }] });
+  }
+  return { comps, bytes, weights, groupSize };
+}
+
+export function destroyWeights(weights: GpuLinear[]): void {
+  for (const w of weights) for (const b of Object.values(w.pieces[0].buffers)) b.destroy();
+}
+
 export async function benchGemv(
   gpu: GpuContext,
   shape: string,
@@ -178,16 +201,7 @@ export async function benchGemv(
   const { device } = gpu;
   const results: GemvResult[] = [];
   for (const [layer, N, K] of LAYER_SHAPES[shape]) {
-    const groupSize = manifestGroupSize(scheme, K) ?? K;
-    const comps = randomComponents(scheme, N, K, groupSize, N * 31 + K);
-    const bytes = Object.values(comps).reduce((a, c) => a + c.byteLength, 0);
-    const copies = Math.max(2, Math.ceil(L2_MULTIPLE / bytes));
-    const weights: GpuLinear[] = [];
-    for (let i = 0; i < copies; i++) {
-      const buffers: Record<string, GPUBuffer> = {};
-      for (const [name, arr] of Object.entries(comps)) buffers[name] = uploadBuffer(device, arr);
-      weights.push({ scheme, N, K, groupSize, pieces: [{ row0: 0, rows: N, buffers }] });
-    }
+    const { comps, bytes, weights, groupSize } = rotatedWeights(device, scheme, N, K, N * 31 + K);
     const inputs = gemvInputs(device, scheme, K);
     const { x } = inputs;
     const y = storageBuffer(device, N * 4);
@@ -258,7 +272,12 @@ export async function benchGemv(
       );
       for (const k of fewKernels) k.destroy();
     }
-    if (scheme === 'w4a8') {
+    const scratchBytes = scheme === 'w4a8' ? N * (comps.qweight.length / N) * 8 * 2 : 0;
+    if (scratchBytes > device.limits.maxStorageBufferBindingSize) {
+      console.warn(
+        `${layer} ${scheme} dequantize → f16 GEMV: skipped (its f16 copy, ${scratchBytes} bytes, exceeds this adapter's storage binding limit)`,
+      );
+    } else if (scheme === 'w4a8') {
       // FastGEMM ablation: the same weights dequantized to f16 by a separate pass each call,
       // then a float GEMV over them (the paper's baseline); GB/s counts the W4A8 bytes, as above.
       const Kp = (comps.qweight.length / N) * 8;
@@ -283,7 +302,7 @@ export async function benchGemv(
       scratch.destroy();
       xf.destroy();
     }
-    for (const w of weights) for (const b of Object.values(w.pieces[0].buffers)) b.destroy();
+    destroyWeights(weights);
     inputs.destroy();
     y.destroy();
   }

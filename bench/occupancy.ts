@@ -1,12 +1,17 @@
-import { manifestGroupSize } from '../src/format/pack-layout';
-import { storageBuffer, uploadBuffer } from '../src/gpu/buffers';
+import { storageBuffer } from '../src/gpu/buffers';
 import type { GpuContext } from '../src/gpu/device';
 import type { Encodable } from '../src/kernels/encodable';
 import { gemv } from '../src/kernels/gemv';
 import type { GpuLinear } from '../src/kernels/linear';
 import type { Scheme } from '../src/quant/types';
-import { type GemvInputs, type GemvVariant, gemvInputs, gemvVariantsFor } from './gemv';
-import { randomComponents } from './synthetic';
+import {
+  destroyWeights,
+  type GemvInputs,
+  type GemvVariant,
+  gemvInputs,
+  gemvVariantsFor,
+  rotatedWeights,
+} from './gemv';
 import { calibrateIterations, timeGpu } from './timer';
 
 /**
@@ -50,8 +55,6 @@ export interface OccupancyResult {
   gbPerSecond: number;
 }
 
-const ROTATE_BYTES = 256 * 1024 * 1024;
-
 export async function benchOccupancy(
   gpu: GpuContext,
   scheme: Scheme,
@@ -74,19 +77,10 @@ export async function benchOccupancy(
   });
   const inputs = gemvInputs(device, scheme, K);
   const results: OccupancyResult[] = [];
-  const groupSize = manifestGroupSize(scheme, K) ?? K;
   for (const m of OCCUPANCY_STEPS) {
     const rowsPerWg = 256 / SWEPT_THREADS_PER_ROW;
     const rows = rowsPerWg * sms * m;
-    const comps = randomComponents(scheme, rows, K, groupSize, rows);
-    const bytes = Object.values(comps).reduce((a, c) => a + c.byteLength, 0);
-    const copies = Math.max(2, Math.ceil(ROTATE_BYTES / bytes));
-    const weights: GpuLinear[] = [];
-    for (let i = 0; i < copies; i++) {
-      const buffers: Record<string, GPUBuffer> = {};
-      for (const [name, arr] of Object.entries(comps)) buffers[name] = uploadBuffer(device, arr);
-      weights.push({ scheme, N: rows, K, groupSize, pieces: [{ row0: 0, rows, buffers }] });
-    }
+    const { bytes, weights } = rotatedWeights(device, scheme, rows, K, rows);
     const y = storageBuffer(device, rows * 4);
     for (const v of variants) {
       const r = await timeVariant(gpu, v, weights, inputs, y);
@@ -103,7 +97,7 @@ export async function benchOccupancy(
       onResult(res);
     }
     y.destroy();
-    for (const w of weights) for (const b of Object.values(w.pieces[0].buffers)) b.destroy();
+    destroyWeights(weights);
   }
   inputs.destroy();
   return results;
