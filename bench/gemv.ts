@@ -194,6 +194,7 @@ export async function benchGemv(
   scheme: Scheme,
   readGBs: number,
   variants: GemvVariant[],
+  /** Also the L2-resident and fixed-cost rows, and W4A8's dequantize → f16 GEMV ablation. */
   diagnostics = true,
   /** Called with each result as soon as it is measured (a run cut short still prints what it has). */
   onResult: (r: GemvResult) => void = () => {},
@@ -272,12 +273,12 @@ export async function benchGemv(
       );
       for (const k of fewKernels) k.destroy();
     }
-    const scratchBytes = scheme === 'w4a8' ? N * (comps.qweight.length / N) * 8 * 2 : 0;
+    const scratchBytes = scheme === 'w4a8' && diagnostics ? N * (comps.qweight.length / N) * 8 * 2 : 0;
     if (scratchBytes > device.limits.maxStorageBufferBindingSize) {
       console.warn(
         `${layer} ${scheme} dequantize → f16 GEMV: skipped (its f16 copy, ${scratchBytes} bytes, exceeds this adapter's storage binding limit)`,
       );
-    } else if (scheme === 'w4a8') {
+    } else if (scheme === 'w4a8' && diagnostics) {
       // FastGEMM ablation: the same weights dequantized to f16 by a separate pass each call,
       // then a float GEMV over them (the paper's baseline); GB/s counts the W4A8 bytes, as above.
       const Kp = (comps.qweight.length / N) * 8;

@@ -18,8 +18,9 @@
  *                                          kernel test case (test/kernels) on this adapter, to
  *                                          check kernels the CI adapters cannot run, e.g. matrix units;
  *                                          --kernels-matching TEXT: only cases whose name contains it)
- *   --gemv-variants 'tpr8 + norm,tpr16'   only these gemv / occupancy variants (exact names; the gemv
- *                                          suite then skips its diagnostics rows)
+ *   --gemv-variants 'tpr8 + norm;tpr16'   only these gemv / occupancy variants (exact names, separated
+ *                                          by ';' — names may hold commas; an unknown name is an
+ *                                          error; the gemv suite then skips its diagnostic rows)
  *   --shapes llama-3.2-1b,llama-2-7b --schemes w4a8,w4a16,w2-4-16
  *   --contexts 128,2048 --decode-tokens 128 --prefill-tokens 512 --chunks 64,128,256,512
  *   --prefill-max-context 2048             positions the prefill suite's sessions hold (default: prompt + 8)
@@ -52,6 +53,11 @@ declare const __PAGELM_COMMIT__: string;
 
 const list = (s: string) => s.split(',').filter(Boolean);
 
+/** The variants among `all` named in `names` (all of them when null). */
+function pickVariants<V extends { name: string }>(all: V[], names: string[] | null): V[] {
+  return names ? all.filter((v) => names.includes(v.name)) : all;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -81,6 +87,21 @@ async function main(): Promise<void> {
     },
   });
   const suites = new Set(list(values.suites));
+  // --gemv-variants: names separated by ';' (gemv variant names may hold commas), checked below.
+  const pickedNames = values['gemv-variants']
+    ? values['gemv-variants']
+        .split(';')
+        .map((n) => n.trim())
+        .filter(Boolean)
+    : null;
+  if (pickedNames) {
+    const known = new Set(
+      (['w4a8', 'w4a16', 'w2-4-16'] as Scheme[]).flatMap((s) => gemvVariantsFor(s).map((v) => v.name)),
+    );
+    const unknown = pickedNames.filter((n) => !known.has(n));
+    if (unknown.length)
+      throw new Error(`--gemv-variants: no gemv variant named ${unknown.map((n) => `'${n}'`).join(', ')}`);
+  }
   if (suites.has('quant')) {
     console.log('quantizers (CPU)');
     for (const line of benchQuantizers({ N: 4096, K: 4096, calibTokens: 512, calibrated: true }))
@@ -232,9 +253,8 @@ async function main(): Promise<void> {
     console.log('\nGEMV per layer shape (weights rotated past L2): µs, GB/s, fraction of read bandwidth');
     for (const shape of list(values.shapes)) {
       for (const scheme of list(values.schemes) as Scheme[]) {
-        const only = values['gemv-variants'] ? list(values['gemv-variants']) : null;
-        const variants = gemvVariantsFor(scheme).filter((v) => !only || only.includes(v.name));
-        const rs = await benchGemv(gpu, shape, scheme, readGBs, variants, !only, (r) => {
+        const variants = pickVariants(gemvVariantsFor(scheme), pickedNames);
+        const rs = await benchGemv(gpu, shape, scheme, readGBs, variants, !pickedNames, (r) => {
           console.log(
             `${shape.padEnd(13)} ${r.layer.padEnd(8)} ${`${r.N}×${r.K}`.padEnd(12)} ${scheme.padEnd(8)} ${r.variant.padEnd(24)} ` +
               `${r.microseconds.toFixed(1).padStart(8)} µs ${r.gbPerSecond.toFixed(0).padStart(6)} GB/s ${(100 * r.rooflineFraction).toFixed(1).padStart(5)}%`,
@@ -252,8 +272,7 @@ async function main(): Promise<void> {
       `\noccupancy sweep, K ${OCCUPANCY_K}, 8 invocations per row (bench/occupancy.ts; ${sms} SMs): µs per dispatch by workgroups per SM`,
     );
     for (const scheme of list(values.schemes) as Scheme[]) {
-      const only = values['gemv-variants'] ? list(values['gemv-variants']) : null;
-      for (const r of await benchOccupancy(gpu, scheme, sms, undefined, only)) {
+      for (const r of await benchOccupancy(gpu, scheme, sms, undefined, pickedNames)) {
         occupancyResults.push(r);
         console.log(
           `${scheme.padEnd(8)} ${r.variant.padEnd(32)} ${String(r.perSm).padStart(2)}/SM ${String(r.workgroups).padStart(5)} WGs ${String(r.rows).padStart(6)} rows ${r.microseconds.toFixed(2).padStart(8)} µs ${r.gbPerSecond.toFixed(0).padStart(6)} GB/s`,

@@ -75,6 +75,7 @@ export async function benchOccupancy(
       );
     return v;
   });
+  if (!variants.length) return [];
   const inputs = gemvInputs(device, scheme, K);
   const results: OccupancyResult[] = [];
   for (const m of OCCUPANCY_STEPS) {

@@ -27,8 +27,8 @@ fn stage_row(me: GemvTile) -> f32 {
 // The loads of stage_row only (into xrow, and xroww unless NORM_W_LATE): a kernel may issue them
 // early and run stage_row_finish later, so the row's round trip overlaps its other prologue work.
 // With NORM_W_LATE the norm weights are loaded in stage_row_finish, after the sum of squares:
-// loaded here they are up to 16 more live registers per invocation while the row and the first
-// weights are in flight. On the H100 (session 22, docs/benchmarks.md) that let the 2/4/16 kernel
+// loaded here they are 16 more live registers per staged chunk (X_CHUNKS of them) while the row
+// and the first weights are in flight. On the H100 (session 22, docs/benchmarks.md) that let the 2/4/16 kernel
 // at int8 activations with the norm fused fit 3 workgroups per SM instead of 2 (7B qkv 21.3 →
 // 16.7 µs, gate_up 33.4 → 28.9); where the register count does not cross such a step (W4A8, the
 // 16-bit 2/4/16 kernel) the extra round trip costs 0.1–0.9 µs, so it stays off there.
@@ -47,7 +47,9 @@ fn stage_row_load(me: GemvTile) {
         }
       }
       xrow[4u * j + e] = v;
-      xroww[4u * j + e] = w;
+      if (!NORM_W_LATE) {
+        xroww[4u * j + e] = w;
+      }
     }
   }
 }
@@ -66,13 +68,15 @@ fn stage_row_finish(me: GemvTile) -> f32 {
   let k4 = params.k / 4u;
   for (var i = 0u; i < 4u * XCH_MAX; i++) {
     if (NORM) {
-      var w = xroww[i];
+      var w = vec4<f32>(1.0);
       if (NORM_W_LATE) {
         // xrow[i] is vec4 4·(lid + j·WG) + e of the row (stage_row_load), j = i / 4, e = i % 4.
         let v4 = 4u * (me.lid + (i / 4u) * WG) + i % 4u;
         if (i / 4u < X_CHUNKS && v4 < k4) {
           w = norm_w[v4];
         }
+      } else {
+        w = xroww[i];
       }
       xrow[i] = xrow[i] * inv * w;
     }

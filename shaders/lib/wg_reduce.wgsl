@@ -25,8 +25,9 @@ fn wg_reduce(v: f32, lid: u32, lane: u32, sg_size: u32, is_max: bool) -> f32 {
   let count = WG;
 #endif
   workgroupBarrier();
-  var r = wg_red[0];
+  var r: f32;
   if (RED_PARTIALS <= FLAT_PARTIALS) {
+    r = wg_red[0];
     // Few partials (after the subgroup step: 8 on a 256-wide workgroup of 32-wide subgroups):
     // every invocation folds them itself, in the same order (so all agree bit for bit), from
     // broadcast reads; one barrier instead of a tree's log2(partials) more — the staged GEMV

@@ -134,8 +134,10 @@ export function canStageActivations(
 const WG = 256;
 
 /**
- * Workgroup memory every GEMV tile has besides its tables and staged row: gemv_common's row
- * outputs, row_sum's and wg_reduce's partials (one f32 per invocation each).
+ * Workgroup memory every GEMV tile has besides its tables and staged row, at most: gemv_common's
+ * row outputs, row_sum's and wg_reduce's partials (one f32 per invocation each without subgroups;
+ * the row outputs and, with subgroups, wg_reduce's partials are fewer). The fit checks use this
+ * bound, and the 16-bit row's size also where X8 stages half of it.
  */
 const COMMON_SHARED_BYTES = 3 * 4 * WG;
 

@@ -589,6 +589,9 @@ const gemvCases: GemvCase[] = [
     stagedActivationBits: 8,
   },
   { scheme: 'w2-4-16', N: 130, K: 700, threadsPerRow: 4, tokens: 2, stagedActivationBits: 8 },
+  // More than one staged chunk per invocation (K > 16 · 256): the late-loaded norm weights
+  // (NORM_W_LATE) of the second chunk.
+  { scheme: 'w2-4-16', N: 40, K: 4160, stage: 'norm', threadsPerRow: 32, stagedActivationBits: 8 },
   { scheme: 'f32', N: 40, K: 64, gated: true, tokens: 3 },
   { scheme: 'f16', N: 33, K: 48, tokens: 7, accumulate: true },
   // The matrix-unit prefill GEMM (i8 subgroup matrices; skipped where the adapter lacks them):
