@@ -184,6 +184,18 @@ export function rotatedWeights(device: GPUDevice, scheme: Scheme, N: number, K: 
   return { comps, bytes, weights, groupSize };
 }
 
+/**
+ * Seconds per iteration of `encode` (iteration i may use weight copy i mod copies): batches of
+ * ~30 ms, the median of 5 — the gemv and occupancy suites' one timing recipe.
+ */
+export async function secondsPerDispatch(
+  gpu: GpuContext,
+  encode: (pass: GPUComputePassEncoder, i: number) => void,
+): Promise<number> {
+  const iterations = await calibrateIterations(gpu, encode, 0.03);
+  return (await timeGpu(gpu, encode, { iterations, samples: 5 })).secondsPerIteration;
+}
+
 export function destroyWeights(weights: GpuLinear[]): void {
   for (const w of weights) for (const b of Object.values(w.pieces[0].buffers)) b.destroy();
 }
@@ -213,9 +225,8 @@ export async function benchGemv(
       encode: (pass: GPUComputePassEncoder, i: number) => void,
       bytesRead = bytes,
     ) => {
-      const iterations = await calibrateIterations(gpu, encode, 0.03);
-      const t = await timeGpu(gpu, encode, { iterations, samples: 5 });
-      const gbPerSecond = bytesRead / t.secondsPerIteration / 1e9;
+      const seconds = await secondsPerDispatch(gpu, encode);
+      const gbPerSecond = bytesRead / seconds / 1e9;
       const r: GemvResult = {
         shape,
         layer,
@@ -223,7 +234,7 @@ export async function benchGemv(
         variant,
         N,
         K,
-        microseconds: t.secondsPerIteration * 1e6,
+        microseconds: seconds * 1e6,
         gbPerSecond,
         rooflineFraction: gbPerSecond / readGBs,
       };
@@ -273,35 +284,37 @@ export async function benchGemv(
       );
       for (const k of fewKernels) k.destroy();
     }
-    const scratchBytes = scheme === 'w4a8' && diagnostics ? N * (comps.qweight.length / N) * 8 * 2 : 0;
-    if (scratchBytes > device.limits.maxStorageBufferBindingSize) {
-      console.warn(
-        `${layer} ${scheme} dequantize → f16 GEMV: skipped (its f16 copy, ${scratchBytes} bytes, exceeds this adapter's storage binding limit)`,
-      );
-    } else if (scheme === 'w4a8' && diagnostics) {
-      // FastGEMM ablation: the same weights dequantized to f16 by a separate pass each call,
-      // then a float GEMV over them (the paper's baseline); GB/s counts the W4A8 bytes, as above.
+    if (scheme === 'w4a8' && diagnostics) {
+      // FastGEMM ablation: the same weights dequantized to f16 by a separate pass each call, then
+      // a float GEMV over them (the paper's baseline); GB/s counts the W4A8 bytes, as above.
       const Kp = (comps.qweight.length / N) * 8;
-      const scratch = storageBuffer(device, N * Kp * 2);
-      const xf = uploadBuffer(device, new Float32Array(roundUp(Kp, ACT_ALIGN)).fill(0.01));
-      const dense: GpuLinear = {
-        scheme: 'f16',
-        N,
-        K: Kp,
-        groupSize: Kp,
-        pieces: [{ row0: 0, rows: N, buffers: { data: scratch } }],
-      };
-      const gemvF16 = await gemv(gpu, dense, { kind: 'f32', x: xf, stride: roundUp(Kp, ACT_ALIGN) }, y);
-      const dequant: Encodable[] = [];
-      for (const w of weights)
-        dequant.push(await dequantizeW4a8Kernel(gpu, w.pieces[0], K, groupSize, scratch));
-      await measure('dequantize → f16 GEMV', (pass, i) => {
-        dequant[i % dequant.length].encode(pass);
-        gemvF16.encode(pass);
-      });
-      for (const k of [...dequant, gemvF16]) k.destroy();
-      scratch.destroy();
-      xf.destroy();
+      const scratchBytes = N * Kp * 2;
+      if (scratchBytes > device.limits.maxStorageBufferBindingSize) {
+        console.warn(
+          `${layer} ${scheme} dequantize → f16 GEMV: skipped (its f16 copy, ${scratchBytes} bytes, exceeds this adapter's storage binding limit)`,
+        );
+      } else {
+        const scratch = storageBuffer(device, scratchBytes);
+        const xf = uploadBuffer(device, new Float32Array(roundUp(Kp, ACT_ALIGN)).fill(0.01));
+        const dense: GpuLinear = {
+          scheme: 'f16',
+          N,
+          K: Kp,
+          groupSize: Kp,
+          pieces: [{ row0: 0, rows: N, buffers: { data: scratch } }],
+        };
+        const gemvF16 = await gemv(gpu, dense, { kind: 'f32', x: xf, stride: roundUp(Kp, ACT_ALIGN) }, y);
+        const dequant: Encodable[] = [];
+        for (const w of weights)
+          dequant.push(await dequantizeW4a8Kernel(gpu, w.pieces[0], K, groupSize, scratch));
+        await measure('dequantize → f16 GEMV', (pass, i) => {
+          dequant[i % dequant.length].encode(pass);
+          gemvF16.encode(pass);
+        });
+        for (const k of [...dequant, gemvF16]) k.destroy();
+        scratch.destroy();
+        xf.destroy();
+      }
     }
     destroyWeights(weights);
     inputs.destroy();

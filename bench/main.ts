@@ -272,7 +272,7 @@ async function main(): Promise<void> {
       `\noccupancy sweep, K ${OCCUPANCY_K}, 8 invocations per row (bench/occupancy.ts; ${sms} SMs): µs per dispatch by workgroups per SM`,
     );
     for (const scheme of list(values.schemes) as Scheme[]) {
-      for (const r of await benchOccupancy(gpu, scheme, sms, undefined, pickedNames)) {
+      for (const r of await benchOccupancy(gpu, scheme, sms, pickedNames)) {
         occupancyResults.push(r);
         console.log(
           `${scheme.padEnd(8)} ${r.variant.padEnd(32)} ${String(r.perSm).padStart(2)}/SM ${String(r.workgroups).padStart(5)} WGs ${String(r.rows).padStart(6)} rows ${r.microseconds.toFixed(2).padStart(8)} µs ${r.gbPerSecond.toFixed(0).padStart(6)} GB/s`,

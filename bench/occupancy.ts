@@ -11,8 +11,8 @@ import {
   gemvInputs,
   gemvVariantsFor,
   rotatedWeights,
+  secondsPerDispatch,
 } from './gemv';
-import { calibrateIterations, timeGpu } from './timer';
 
 /**
  * Occupancy sweep: one matmul kernel at K = 4096 on m = 1 … 8 workgroups per SM (rows = rows per
@@ -59,7 +59,6 @@ export async function benchOccupancy(
   gpu: GpuContext,
   scheme: Scheme,
   sms: number,
-  onResult: (r: OccupancyResult) => void = () => {},
   /** Only these of SWEPT's variants (all when null). */
   only: string[] | null = null,
 ): Promise<OccupancyResult[]> {
@@ -78,14 +77,14 @@ export async function benchOccupancy(
   if (!variants.length) return [];
   const inputs = gemvInputs(device, scheme, K);
   const results: OccupancyResult[] = [];
+  const rowsPerWg = 256 / SWEPT_THREADS_PER_ROW;
   for (const m of OCCUPANCY_STEPS) {
-    const rowsPerWg = 256 / SWEPT_THREADS_PER_ROW;
     const rows = rowsPerWg * sms * m;
     const { bytes, weights } = rotatedWeights(device, scheme, rows, K, rows);
     const y = storageBuffer(device, rows * 4);
     for (const v of variants) {
       const r = await timeVariant(gpu, v, weights, inputs, y);
-      const res: OccupancyResult = {
+      results.push({
         scheme,
         variant: v.name,
         perSm: m,
@@ -93,9 +92,7 @@ export async function benchOccupancy(
         rows,
         microseconds: r * 1e6,
         gbPerSecond: bytes / r / 1e9,
-      };
-      results.push(res);
-      onResult(res);
+      });
     }
     y.destroy();
     destroyWeights(weights);
@@ -116,9 +113,7 @@ async function timeVariant(
   if (!input) throw new Error(`occupancy: ${v.name} has no input for ${weights[0].scheme}`);
   const kernels: Encodable[] = [];
   for (const w of weights) kernels.push(await gemv(gpu, w, input, y, inputs.optsFor(v)));
-  const encode = (pass: GPUComputePassEncoder, i: number) => kernels[i % kernels.length].encode(pass);
-  const iterations = await calibrateIterations(gpu, encode, 0.03);
-  const t = await timeGpu(gpu, encode, { iterations, samples: 5 });
+  const seconds = await secondsPerDispatch(gpu, (pass, i) => kernels[i % kernels.length].encode(pass));
   for (const k of kernels) k.destroy();
-  return t.secondsPerIteration;
+  return seconds;
 }
