@@ -67,6 +67,34 @@ export const INT16_GEMV_VARIANTS: GemvVariant[] = [
   { name: 'tpr8 unroll8', opts: { threadsPerRow: 8, unroll: 8 } },
 ];
 
+/**
+ * 2/4/16 16-bit kernels with fewer registers or less workgroup memory per tile (more tiles per
+ * SM, session 23): the norm weights loaded late, 16-bit schedule entries, fewer loads in flight.
+ */
+export const W2_TILE_VARIANTS: GemvVariant[] = [
+  { name: 'tpr8 + norm late', opts: { threadsPerRow: 8, normWeightsLate: true }, input: 'norm' },
+  { name: 'tpr8 + norm unroll2', opts: { threadsPerRow: 8, unroll: 2 }, input: 'norm' },
+  { name: 'tpr8 + norm s16', opts: { threadsPerRow: 8, schedule16: true }, input: 'norm' },
+  {
+    name: 'tpr8 + norm s16 late',
+    opts: { threadsPerRow: 8, schedule16: true, normWeightsLate: true },
+    input: 'norm',
+  },
+  {
+    name: 'tpr8 + norm s16 late unroll2',
+    opts: { threadsPerRow: 8, schedule16: true, normWeightsLate: true, unroll: 2 },
+    input: 'norm',
+  },
+  { name: 'tpr8 s16', opts: { threadsPerRow: 8, schedule16: true } },
+  { name: 'tpr16 + norm', opts: { threadsPerRow: 16 }, input: 'norm' },
+  { name: 'tpr16 + norm late', opts: { threadsPerRow: 16, normWeightsLate: true }, input: 'norm' },
+  {
+    name: 'tpr8 + norm a8 s16',
+    opts: { threadsPerRow: 8, stagedActivationBits: 8, schedule16: true },
+    input: 'norm',
+  },
+];
+
 /** STRIP bits of the 2/4/16 staged kernel, measured at tpr 8 (results wrong by design). */
 export const W2_STRIP_VARIANTS: GemvVariant[] = [
   { name: 'tpr8 −staging', opts: { threadsPerRow: 8, strip: 1 } },
@@ -147,7 +175,13 @@ export function gemvVariantsFor(scheme: Scheme): GemvVariant[] {
   if (scheme === 'w4a8') return [...GEMV_VARIANTS, ...W4A8_STAGED_VARIANTS];
   if (scheme === 'w4a16') return [...GEMV_VARIANTS, ...INT16_GEMV_VARIANTS];
   if (scheme === 'w2-4-16')
-    return [...GEMV_VARIANTS, ...INT16_GEMV_VARIANTS, ...W2_A8_VARIANTS, ...W2_STRIP_VARIANTS];
+    return [
+      ...GEMV_VARIANTS,
+      ...INT16_GEMV_VARIANTS,
+      ...W2_TILE_VARIANTS,
+      ...W2_A8_VARIANTS,
+      ...W2_STRIP_VARIANTS,
+    ];
   return GEMV_VARIANTS;
 }
 

@@ -126,8 +126,35 @@ fn group_scale(row: u32, g: u32) -> f32 {
 
 // The tile's schedule: per row (slots local_row · groups …), its 2-bit groups in K order, then
 // its 4-bit groups (the order their words are stored in); entry = group (bits 0-11) | scale code
-// (24-31).
+// (24-31), as sched_get returns it.
+#if SCHED16
+// 16-bit entries, group (bits 0-7: nG ≤ 256, MASK_MAX) | code (8-15), two per word: half the
+// workgroup memory (8 → 4 KB at K 4096, 32 rows), so more tiles fit an SM. A word's two slots
+// may belong to two invocations' octets (a run of slots starts at any parity), so each ORs its
+// half into the word, which starts at 0 (WGSL zero-initializes workgroup memory). SCHED_WORDS =
+// ⌈SCALE_SLOTS / 2⌉, set by the host.
+override SCHED_WORDS: u32 = 4u;
+var<workgroup> sched: array<atomic<u32>, SCHED_WORDS>;
+
+fn sched_put(i: u32, g: u32, code: u32) {
+  atomicOr(&sched[i >> 1u], (g | (code << 8u)) << (16u * (i & 1u)));
+}
+
+fn sched_get(i: u32) -> u32 {
+  let h = atomicLoad(&sched[i >> 1u]) >> (16u * (i & 1u));
+  return (h & 0xFFu) | ((h & 0xFF00u) << 16u);
+}
+#else
 var<workgroup> sched: array<u32, SCALE_SLOTS>;
+
+fn sched_put(i: u32, g: u32, code: u32) {
+  sched[i] = g | (code << 24u);
+}
+
+fn sched_get(i: u32) -> u32 {
+  return sched[i];
+}
+#endif
 
 // Chunks (groups) per step, all their loads issued first: UNROLL ≤ UNROLL_MAX, set by the host
 // (more loads in flight per invocation on GPUs; few on CPU adapters, where unrolled dot4I8Packed
@@ -174,7 +201,7 @@ fn schedule_tile(me: GemvTile) {
         let is4 = ((bits >> k) & 1u) != 0u;
         let code = (select(c0, c1, k >= 4u) >> (8u * (k % 4u))) & 0xFFu;
         let slot = select(g - rank, n2 + rank, is4);
-        sched[lr * ng + slot] = g | (code << 24u);
+        sched_put(lr * ng + slot, g, code);
         rank += select(0u, 1u, is4);
       }
     }
@@ -239,9 +266,9 @@ fn read_entries(me: GemvTile, step: u32) {
     if ((STRIP & 2u) != 0u) {
       e[u] = jj | (1u << 24u);
     } else if ((STRIP & 16u) != 0u) {
-      e[u] = (sched[me.local_row * ng + jj] & 0xFF000000u) | jj;
+      e[u] = (sched_get(me.local_row * ng + jj) & 0xFF000000u) | jj;
     } else {
-      e[u] = sched[me.local_row * ng + jj];
+      e[u] = sched_get(me.local_row * ng + jj);
     }
   }
 }

@@ -65,6 +65,18 @@ export interface GemvOptions {
    */
   stagedActivationBits?: 8 | 16;
   /**
+   * Kernels staging their own row with a fused `norm`: load the norm weights after the sum of
+   * squares instead of with the row (NORM_W_LATE, shaders/lib/stage_row.wgsl): fewer live
+   * registers in the prologue, one more L2 round trip. Default: on for 2/4/16 at int8
+   * activations only, where it measured faster on the H100 (session 22).
+   */
+  normWeightsLate?: boolean;
+  /**
+   * 2/4/16 16-bit kernels (staged or x16 token blocks): 16-bit schedule entries, two per word
+   * (SCHED16 in gemv_w2_4_16.wgsl): half the schedule's workgroup memory. Default off.
+   */
+  schedule16?: boolean;
+  /**
    * W4A8 with int8 input, W4A16 / 2/4/16 with x16 input: tokens per workgroup (1 … 8, default
    * 1). Each weight chunk is then read once per block of tokens (prefill). x and y must hold
    * whole blocks: rows up to the token count rounded up to this; the extra rows are computed and
@@ -281,7 +293,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
           `gemv w4a8: an int8 row of ${w.K} does not fit in workgroup memory; quantize separately`,
         );
       }
-      const st = stagingSpec(gpu, wantSubgroups, opts, Kp / 16);
+      const st = stagingSpec(gpu, wantSubgroups, opts, Kp / 16, opts.normWeightsLate ?? false);
       const sgReduce = staging && st.sgReduce;
       return {
         spec: {
@@ -359,10 +371,14 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
           `gemv ${w.scheme}: stagedActivationBits 8 needs the 2/4/16 kernel staging its own row (int16Activations, a row of ${w.K} that fits at threadsPerRow ${tpr})`,
         );
       }
+      const sched16 = opts.schedule16 ?? false;
+      if (sched16 && (w4 || !x16)) {
+        throw new Error(`gemv ${w.scheme}: schedule16 needs the 2/4/16 16-bit kernel (int16Activations)`);
+      }
       if (opts.strip && (w4 || !x16 || blocks)) {
         throw new Error('gemv: strip applies to the 2/4/16 kernel staging its own row only');
       }
-      const st = stagingSpec(gpu, wantSubgroups, opts, geo.chunks16, bits === 8);
+      const st = stagingSpec(gpu, wantSubgroups, opts, geo.chunks16, opts.normWeightsLate ?? bits === 8);
       const sgReduce = x16 && !blocks && st.sgReduce;
       return {
         spec: {
@@ -372,12 +388,14 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
             ...flags,
             X16: x16,
             X16_BLOCKS: blocks,
+            SCHED16: x16 && sched16,
             SG_REDUCE: sgReduce,
             SUBGROUP_BUILTINS: rowSubgroups || sgReduce,
           },
           constants: {
             ...common,
             SCALE_SLOTS: rowsPerWg * geo.groups,
+            ...(x16 && sched16 ? { SCHED_WORDS: Math.ceil((rowsPerWg * geo.groups) / 2) } : {}),
             SCALES_IN_SHARED: staged,
             NORM: opts.norm ? 1 : 0,
             // Declared only with X16 (the staging ones only without X16_BLOCKS).

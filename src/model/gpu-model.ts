@@ -339,6 +339,16 @@ export interface KernelTuning {
    */
   w2DecodeActivationBits?: 8 | 16;
   /**
+   * Those 2/4/16 matmuls: 16-bit schedule entries (GemvOptions.schedule16,
+   * half the schedule's workgroup memory). Default off.
+   */
+  w2Schedule16?: boolean;
+  /**
+   * Those 2/4/16 matmuls with the norm fused: the norm weights loaded after the sum of squares
+   * (GemvOptions.normWeightsLate). Default: GemvOptions' (on at int8 activations only).
+   */
+  w2NormWeightsLate?: boolean;
+  /**
    * Single-token attention (default `auto`: on GPUs the one-dispatch `decode` kernel while one
    * 256-key split holds the context and the 32-key `partial` kernel + merge beyond; see
    * DecodeAttention for the rest).
@@ -543,7 +553,11 @@ export class GpuSession {
     // matmul, lm_head, and prefill's without token blocks): their activation levels.
     const w2Bits = (lin: GpuLinear, tpr: number) =>
       lin.scheme === 'w2-4-16' && int16.int16Activations && canStageInt16(gpu, lin.scheme, lin.K, tpr)
-        ? { stagedActivationBits: opts.tuning?.w2DecodeActivationBits }
+        ? {
+            stagedActivationBits: opts.tuning?.w2DecodeActivationBits,
+            schedule16: opts.tuning?.w2Schedule16,
+            normWeightsLate: opts.tuning?.w2NormWeightsLate,
+          }
         : {};
     const fuse = (lin: GpuLinear, tpr: number) =>
       (opts.tuning?.fuseActivations ?? true) &&

@@ -53,6 +53,10 @@ interface GemvCase {
   int16Activations?: boolean;
   /** 2/4/16 staged: 8-bit activation levels (GemvOptions.stagedActivationBits). */
   stagedActivationBits?: 8 | 16;
+  /** 2/4/16 16-bit kernels: 16-bit schedule entries, two per word (GemvOptions.schedule16). */
+  schedule16?: boolean;
+  /** With `stage: 'norm'`: the norm weights loaded after the sum of squares (GemvOptions.normWeightsLate). */
+  normWeightsLate?: boolean;
   /** Weight chunks (groups) in flight per invocation (GemvOptions.unroll). */
   unroll?: number;
   /** Skipped by the browser suite, with the reason (KernelCase.nodeOnly). */
@@ -592,6 +596,38 @@ const gemvCases: GemvCase[] = [
   // More than one staged chunk per invocation (K > 16 · 256): the late-loaded norm weights
   // (NORM_W_LATE) of the second chunk.
   { scheme: 'w2-4-16', N: 40, K: 4160, stage: 'norm', threadsPerRow: 32, stagedActivationBits: 8 },
+  // 16-bit schedule entries (schedule16: two slots a word, ORed in by the octets' invocations):
+  // the model's qkv at 16 and 8 bits, rows of 11 groups (a row's slots start mid-word), gated
+  // over pieces and tokens, the late norm weights at 16 bits (two staged chunks per invocation),
+  // and the prefill token blocks.
+  { scheme: 'w2-4-16', N: 100, K: 2048, stage: 'norm', threadsPerRow: 8, schedule16: true },
+  { scheme: 'w2-4-16', N: 130, K: 700, threadsPerRow: 4, tokens: 2, schedule16: true },
+  {
+    scheme: 'w2-4-16',
+    N: 134,
+    K: 1000,
+    stage: 'norm',
+    gated: true,
+    pieces: 3,
+    tokens: 2,
+    threadsPerRow: 8,
+    schedule16: true,
+    normWeightsLate: true,
+  },
+  { scheme: 'w2-4-16', N: 130, K: 700, threadsPerRow: 4, stagedActivationBits: 8, schedule16: true },
+  { scheme: 'w2-4-16', N: 40, K: 4160, stage: 'norm', threadsPerRow: 32, normWeightsLate: true },
+  {
+    scheme: 'w2-4-16',
+    N: 130,
+    K: 2112,
+    gated: true,
+    tokens: 9,
+    tokensPerWorkgroup: 8,
+    threadsPerRow: 4,
+    pieces: 2,
+    x16Blocks: true,
+    schedule16: true,
+  },
   { scheme: 'f32', N: 40, K: 64, gated: true, tokens: 3 },
   { scheme: 'f16', N: 33, K: 48, tokens: 7, accumulate: true },
   // The matrix-unit prefill GEMM (i8 subgroup matrices; skipped where the adapter lacks them):
