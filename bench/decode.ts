@@ -610,13 +610,14 @@ export const DECODE_VARIANTS: Record<string, DecodeVariant | undefined> = {
   'scales-staged': { tuning: { matmulScalesInShared: true } },
   // 2/4/16 decode matmuls at int8 activations (half the dot products; numerics differ).
   'w2-a8': { tuning: { w2DecodeActivationBits: 8 } },
-  // 2/4/16 decode matmuls with 16-bit schedule entries, and / or the norm weights loaded late
-  // (fewer registers and less workgroup memory per tile: more tiles per SM, session 23).
+  // 2/4/16 decode matmuls with 16-bit schedule entries in every kernel (the default has them
+  // where they let more tiles fit an SM, w2TileDefaults in src/kernels/gemv.ts), and session 22's
+  // tiles (none of them, the norm weights loaded with the row, 4 chunks in flight; at int8 the
+  // norm weights stay late, as session 22 had them).
   'w2-s16': { tuning: { w2Schedule16: true } },
-  'w2-late': { tuning: { w2NormWeightsLate: true } },
-  'w2-s16-late': { tuning: { w2Schedule16: true, w2NormWeightsLate: true } },
-  'w2-s16-late-u2': { tuning: { w2Schedule16: true, w2NormWeightsLate: true, matmulUnroll: 2 } },
   'w2-a8-s16': { tuning: { w2DecodeActivationBits: 8, w2Schedule16: true } },
+  'w2-s22-tiles': { tuning: { w2Schedule16: false, w2NormWeightsLate: false, matmulUnroll: 4 } },
+  'w2-a8-s22-tiles': { tuning: { w2DecodeActivationBits: 8, w2Schedule16: false, matmulUnroll: 4 } },
   // W4A16 / 2/4/16 prefill with one token per workgroup (each staging its row), the token blocks' baseline.
   'prefill-per-token': { tuning: { int16PrefillBlocks: false } },
   // The KV cache as int8 rows with a scale per row (half f16's bytes) or as f16 (the default).

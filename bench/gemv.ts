@@ -68,31 +68,46 @@ export const INT16_GEMV_VARIANTS: GemvVariant[] = [
 ];
 
 /**
- * 2/4/16 16-bit kernels with fewer registers or less workgroup memory per tile (more tiles per
- * SM, session 23): the norm weights loaded late, 16-bit schedule entries, fewer loads in flight.
+ * The 2/4/16 16-bit kernel with the norm fused (the model's qkv / gate_up) with each of the three
+ * things that, together, let it fit 3 tiles per SM instead of 2 (session 23, w2TileDefaults in
+ * src/kernels/gemv.ts): 16-bit schedule entries, the norm weights loaded late, 2 weight chunks in
+ * flight. `tpr8 + norm` is the default (all three); `s22` none (session 22's tile).
  */
+const W2_TILE = (
+  name: string,
+  schedule16: boolean,
+  normWeightsLate: boolean,
+  unroll: number,
+): GemvVariant => ({
+  name: `tpr8 + norm ${name}`,
+  opts: { threadsPerRow: 8, schedule16, normWeightsLate, unroll },
+  input: 'norm',
+});
 export const W2_TILE_VARIANTS: GemvVariant[] = [
-  { name: 'tpr8 + norm late', opts: { threadsPerRow: 8, normWeightsLate: true }, input: 'norm' },
-  { name: 'tpr8 + norm unroll2', opts: { threadsPerRow: 8, unroll: 2 }, input: 'norm' },
-  { name: 'tpr8 + norm s16', opts: { threadsPerRow: 8, schedule16: true }, input: 'norm' },
-  {
-    name: 'tpr8 + norm s16 late',
-    opts: { threadsPerRow: 8, schedule16: true, normWeightsLate: true },
-    input: 'norm',
-  },
-  {
-    name: 'tpr8 + norm s16 late unroll2',
-    opts: { threadsPerRow: 8, schedule16: true, normWeightsLate: true, unroll: 2 },
-    input: 'norm',
-  },
+  W2_TILE('s22', false, false, 4),
+  W2_TILE('late', false, true, 4),
+  W2_TILE('unroll2', false, false, 2),
+  W2_TILE('s16', true, false, 4),
+  W2_TILE('s16 late', true, true, 4),
+  W2_TILE('late unroll2', false, true, 2),
+  W2_TILE('s16 unroll2', true, false, 2),
   { name: 'tpr8 s16', opts: { threadsPerRow: 8, schedule16: true } },
   { name: 'tpr16 + norm', opts: { threadsPerRow: 16 }, input: 'norm' },
-  { name: 'tpr16 + norm late', opts: { threadsPerRow: 16, normWeightsLate: true }, input: 'norm' },
   {
     name: 'tpr8 + norm a8 s16',
     opts: { threadsPerRow: 8, stagedActivationBits: 8, schedule16: true },
     input: 'norm',
   },
+  {
+    name: 'tpr8 + norm a8 s16 unroll2',
+    opts: { threadsPerRow: 8, stagedActivationBits: 8, schedule16: true, unroll: 2 },
+    input: 'norm',
+  },
+  { name: 'tpr16 a8 s22', opts: { threadsPerRow: 16, stagedActivationBits: 8, schedule16: false } },
+  // o / down at 16 bits (16 per row, no norm): the same levers.
+  { name: 'tpr16 unroll2', opts: { threadsPerRow: 16, unroll: 2 } },
+  { name: 'tpr16 s16', opts: { threadsPerRow: 16, schedule16: true } },
+  { name: 'tpr16 s16 unroll2', opts: { threadsPerRow: 16, schedule16: true, unroll: 2 } },
 ];
 
 /** STRIP bits of the 2/4/16 staged kernel, measured at tpr 8 (results wrong by design). */

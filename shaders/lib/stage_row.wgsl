@@ -16,7 +16,7 @@ var<private> xrow: array<vec4<f32>, 4u * XCH_MAX>;
 var<private> xroww: array<vec4<f32>, 4u * XCH_MAX>;
 
 // Load the norm weights after the sum of squares instead of with the row (below). Set by the host
-// where it pays: the 2/4/16 kernel at int8 activations.
+// where it pays: the 2/4/16 kernels (w2TileDefaults in src/kernels/gemv.ts).
 override NORM_W_LATE: bool = false;
 
 fn stage_row(me: GemvTile) -> f32 {
@@ -28,10 +28,11 @@ fn stage_row(me: GemvTile) -> f32 {
 // early and run stage_row_finish later, so the row's round trip overlaps its other prologue work.
 // With NORM_W_LATE the norm weights are loaded in stage_row_finish, after the sum of squares:
 // loaded here they are 16 more live registers per staged chunk (X_CHUNKS of them) while the row
-// and the first weights are in flight. On the H100 (session 22, docs/benchmarks.md) that let the 2/4/16 kernel
-// at int8 activations with the norm fused fit 3 workgroups per SM instead of 2 (7B qkv 21.3 →
-// 16.7 µs, gate_up 33.4 → 28.9); where the register count does not cross such a step (W4A8, the
-// 16-bit 2/4/16 kernel) the extra round trip costs 0.1–0.9 µs, so it stays off there.
+// and the first weights are in flight. On the H100 (docs/benchmarks.md) that let the 2/4/16
+// kernel with the norm fused fit 3 workgroups per SM instead of 2: at int8 activations (session
+// 22; 7B qkv 21.3 → 16.7 µs, gate_up 33.4 → 28.9) and at 16 bits together with 16-bit schedule
+// entries and 2 chunks in flight (session 23). Where the register count does not cross such a
+// step (W4A8) the extra round trip costs 0.1–0.9 µs, so it stays off there.
 fn stage_row_load(me: GemvTile) {
   let base4 = me.token * params.x_stride / 4u;
   let k4 = params.k / 4u;

@@ -28,8 +28,8 @@ export interface GemvOptions {
   accumulate?: boolean;
   /**
    * W4A8, and W4A16 / 2-4-16 with 16-bit activations: weight chunks (groups) each invocation
-   * loads per step, all issued before their math (1 … 16; default 4, 1 on software adapters:
-   * SOFTWARE_UNROLL).
+   * loads per step, all issued before their math (1 … 16; default 4 — 2 for the 2/4/16 kernel
+   * with the norm at 16 bits, w2TileDefaults — and 1 on software adapters: SOFTWARE_UNROLL).
    */
   unroll?: number;
   /** Stage the tile's scales in workgroup memory (default) or load them per invocation. */
@@ -67,13 +67,14 @@ export interface GemvOptions {
   /**
    * Kernels staging their own row with a fused `norm`: load the norm weights after the sum of
    * squares instead of with the row (NORM_W_LATE, shaders/lib/stage_row.wgsl): fewer live
-   * registers in the prologue, one more L2 round trip. Default: on for 2/4/16 at int8
-   * activations only, where it measured faster on the H100 (session 22).
+   * registers in the prologue, one more L2 round trip. Default: on for 2/4/16 only
+   * (w2TileDefaults), where it lets more tiles fit an SM on the H100 (sessions 22–23).
    */
   normWeightsLate?: boolean;
   /**
    * 2/4/16 16-bit kernels (staged or x16 token blocks): 16-bit schedule entries, two per word
-   * (SCHED16 in gemv_w2_4_16.wgsl): half the schedule's workgroup memory. Default off.
+   * (SCHED16 in gemv_w2_4_16.wgsl): half the schedule's workgroup memory, a few more
+   * operations per entry. Default: w2TileDefaults (where it lets more tiles fit an SM).
    */
   schedule16?: boolean;
   /**
@@ -219,7 +220,7 @@ export function fitThreadsPerRow(threadsPerRow: number, fits: (threadsPerRow: nu
 /**
  * Overrides and flags of a kernel staging its f32 row itself (W4A8's X_F32, the 16-bit X16).
  * `normWeightsLate`: load the norm weights after the sum of squares (NORM_W_LATE in
- * stage_row.wgsl; on where it measured faster: 2/4/16 at int8 activations).
+ * stage_row.wgsl; on where it measured faster: 2/4/16, w2TileDefaults).
  */
 function stagingSpec(
   gpu: GpuContext,
@@ -239,6 +240,27 @@ function stagingSpec(
     },
     eps: f32Bits(opts.norm?.eps ?? 0),
   };
+}
+
+/**
+ * The 2/4/16 kernel staging its own row (`staged`): defaults that decide how many of its tiles
+ * fit an SM (H100: registers and workgroup memory; the occupancy sweep, docs/benchmarks.md
+ * sessions 22–23), each overridable by GemvOptions.
+ * - With the norm fused at 16-bit activations (the model's qkv / gate_up) the tile fits 2 per SM
+ *   unless three things come together: 16-bit schedule entries (−4 KB at 32 rows × 64 groups),
+ *   the norm weights loaded late and 2 weight chunks in flight instead of 4 (fewer registers).
+ *   Then 3 (sweep m = 3: 26.96 → 20.17 µs; 7B qkv 24.1 → 20.1 µs, gate_up 39.8 → 36.5, decode GPU
+ *   step 5,360 → 4,637 µs with unroll 2 on every matmul). Any one or two of them alone: no gain.
+ * - At int8 with the norm: the late norm weights (session 22: 2 → 3 per SM with the compact row).
+ * - At int8 without the norm, a schedule of ≥ 8 KB at 4 bytes an entry (7B down: 16 rows × 172
+ *   groups): 16-bit entries took its decode time 671 → 514 µs (session 23); at o's 4 KB they cost
+ *   ~20 µs, and at 16-bit down (a 22 KB row beside it) ~37 µs, so they are off there.
+ */
+function w2TileDefaults(bits: 8 | 16, norm: boolean, staged: boolean, slots: number) {
+  if (!staged) return { schedule16: false, normWeightsLate: false, unroll: 4 };
+  if (norm && bits === 16) return { schedule16: true, normWeightsLate: true, unroll: 2 };
+  if (norm) return { schedule16: false, normWeightsLate: true, unroll: 4 };
+  return { schedule16: bits === 8 && 4 * slots >= 8192, normWeightsLate: false, unroll: 4 };
 }
 
 interface SchemePlan {
@@ -269,10 +291,14 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
   };
   const rowsPerWg = WG / tpr;
   const staged = (opts.scalesInShared ?? true) ? 1 : 0;
-  const unroll = opts.unroll ?? (gpu.caps.software ? SOFTWARE_UNROLL : 4);
-  if (!Number.isInteger(unroll) || unroll < 1 || unroll > 16) {
-    throw new Error(`gemv: unroll ${unroll} must be 1 … 16`);
-  }
+  const unrollFor = (gpuDefault: number) => {
+    const unroll = opts.unroll ?? (gpu.caps.software ? SOFTWARE_UNROLL : gpuDefault);
+    if (!Number.isInteger(unroll) || unroll < 1 || unroll > 16) {
+      throw new Error(`gemv: unroll ${unroll} must be 1 … 16`);
+    }
+    return unroll;
+  };
+  const unroll = unrollFor(4);
   const needs = (kind: Activations['kind']) => {
     if (x.kind !== kind) throw new Error(`gemv ${w.scheme}: needs ${kind} activations, got ${x.kind}`);
   };
@@ -371,14 +397,21 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
           `gemv ${w.scheme}: stagedActivationBits 8 needs the 2/4/16 kernel staging its own row (int16Activations, a row of ${w.K} that fits at threadsPerRow ${tpr})`,
         );
       }
-      const sched16 = opts.schedule16 ?? false;
+      const tile = w2TileDefaults(bits, !!opts.norm, !w4 && x16 && !blocks, rowsPerWg * geo.groups);
+      const sched16 = opts.schedule16 ?? tile.schedule16;
       if (sched16 && (w4 || !x16)) {
         throw new Error(`gemv ${w.scheme}: schedule16 needs the 2/4/16 16-bit kernel (int16Activations)`);
       }
       if (opts.strip && (w4 || !x16 || blocks)) {
         throw new Error('gemv: strip applies to the 2/4/16 kernel staging its own row only');
       }
-      const st = stagingSpec(gpu, wantSubgroups, opts, geo.chunks16, opts.normWeightsLate ?? bits === 8);
+      const st = stagingSpec(
+        gpu,
+        wantSubgroups,
+        opts,
+        geo.chunks16,
+        opts.normWeightsLate ?? tile.normWeightsLate,
+      );
       const sgReduce = x16 && !blocks && st.sgReduce;
       return {
         spec: {
@@ -403,7 +436,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
             ...(x16 && !blocks
               ? {
                   ...st.constants,
-                  UNROLL: unroll,
+                  UNROLL: unrollFor(tile.unroll),
                   X16_TRANSPOSE: w4 ? 0 : 1,
                   X16_CHUNKS: geo.chunks16,
                   // X8 stages the lo halves only, compactly (stage_x16.wgsl).

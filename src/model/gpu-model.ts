@@ -339,13 +339,13 @@ export interface KernelTuning {
    */
   w2DecodeActivationBits?: 8 | 16;
   /**
-   * Those 2/4/16 matmuls: 16-bit schedule entries (GemvOptions.schedule16,
-   * half the schedule's workgroup memory). Default off.
+   * Those 2/4/16 matmuls: 16-bit schedule entries (GemvOptions.schedule16, half the schedule's
+   * workgroup memory). Default: GemvOptions' (where they let more tiles fit an SM).
    */
   w2Schedule16?: boolean;
   /**
    * Those 2/4/16 matmuls with the norm fused: the norm weights loaded after the sum of squares
-   * (GemvOptions.normWeightsLate). Default: GemvOptions' (on at int8 activations only).
+   * (GemvOptions.normWeightsLate). Default: GemvOptions' (on for 2/4/16).
    */
   w2NormWeightsLate?: boolean;
   /**

@@ -596,11 +596,21 @@ const gemvCases: GemvCase[] = [
   // More than one staged chunk per invocation (K > 16 · 256): the late-loaded norm weights
   // (NORM_W_LATE) of the second chunk.
   { scheme: 'w2-4-16', N: 40, K: 4160, stage: 'norm', threadsPerRow: 32, stagedActivationBits: 8 },
-  // 16-bit schedule entries (schedule16: two slots a word, ORed in by the octets' invocations):
-  // the model's qkv at 16 and 8 bits, rows of 11 groups (a row's slots start mid-word), gated
-  // over pieces and tokens, the late norm weights at 16 bits (two staged chunks per invocation),
-  // and the prefill token blocks.
-  { scheme: 'w2-4-16', N: 100, K: 2048, stage: 'norm', threadsPerRow: 8, schedule16: true },
+  // 16-bit schedule entries (schedule16: two slots a word, ORed in by the octets' invocations;
+  // the default with the norm at 16 bits, and at int8 for schedules of ≥ 8 KB, w2TileDefaults):
+  // the model's qkv with them off (and the norm weights early: the tile before session 23), rows
+  // of 11 groups (a row's slots start mid-word), gated over pieces and tokens, int8 with 64 rows
+  // of 32 groups (on by default) and 11, the late norm weights at 16 bits with two staged chunks
+  // per invocation (the default), and the prefill token blocks.
+  {
+    scheme: 'w2-4-16',
+    N: 100,
+    K: 2048,
+    stage: 'norm',
+    threadsPerRow: 8,
+    schedule16: false,
+    normWeightsLate: false,
+  },
   { scheme: 'w2-4-16', N: 130, K: 700, threadsPerRow: 4, tokens: 2, schedule16: true },
   {
     scheme: 'w2-4-16',
@@ -614,8 +624,9 @@ const gemvCases: GemvCase[] = [
     schedule16: true,
     normWeightsLate: true,
   },
+  { scheme: 'w2-4-16', N: 130, K: 2048, threadsPerRow: 4, stagedActivationBits: 8 },
   { scheme: 'w2-4-16', N: 130, K: 700, threadsPerRow: 4, stagedActivationBits: 8, schedule16: true },
-  { scheme: 'w2-4-16', N: 40, K: 4160, stage: 'norm', threadsPerRow: 32, normWeightsLate: true },
+  { scheme: 'w2-4-16', N: 40, K: 4160, stage: 'norm', threadsPerRow: 32 },
   {
     scheme: 'w2-4-16',
     N: 130,
