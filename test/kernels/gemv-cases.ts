@@ -74,6 +74,31 @@ interface GemvCase {
   x16Blocks?: boolean;
 }
 
+/** 2/4/16 with the norm fused, gated, over three pieces and two tokens (the model's gate_up). */
+const W2_GATED_NORM: GemvCase = {
+  scheme: 'w2-4-16',
+  N: 134,
+  K: 1000,
+  stage: 'norm',
+  gated: true,
+  pieces: 3,
+  tokens: 2,
+  threadsPerRow: 8,
+};
+
+/** 2/4/16 prefill token blocks: gated, over two pieces, 9 tokens in blocks of 8 (one partial). */
+const W2_GATED_BLOCKS: GemvCase = {
+  scheme: 'w2-4-16',
+  N: 130,
+  K: 2112,
+  gated: true,
+  tokens: 9,
+  tokensPerWorkgroup: 8,
+  threadsPerRow: 4,
+  pieces: 2,
+  x16Blocks: true,
+};
+
 /** 16-bit fixed-point levels of one row, as x16_pack.wgsl computes them (f32 arithmetic). */
 function x16Levels(row: ArrayLike<number>, K: number): { v: Int32Array; s: number } {
   const f = Math.fround;
@@ -534,7 +559,7 @@ const gemvCases: GemvCase[] = [
   { scheme: 'w4a16', N: 130, K: 300, stage: 'norm', gated: true, tokens: 3, threadsPerRow: 4, pieces: 2 },
   { scheme: 'w4a16', N: 70, K: 1000, accumulate: true, pieces: 3, tokens: 2, subgroups: false },
   { scheme: 'w2-4-16', N: 100, K: 2048, stage: 'norm', threadsPerRow: 8 },
-  { scheme: 'w2-4-16', N: 134, K: 1000, stage: 'norm', gated: true, pieces: 3, tokens: 2, threadsPerRow: 8 },
+  W2_GATED_NORM,
   {
     scheme: 'w2-4-16',
     N: 40,
@@ -572,17 +597,7 @@ const gemvCases: GemvCase[] = [
   // (norm fused, 8 per row), o / down (16 per row, residual added; n2 inside the first step),
   // 64 rows a tile over two tokens.
   { scheme: 'w2-4-16', N: 100, K: 2048, stage: 'norm', threadsPerRow: 8, stagedActivationBits: 8 },
-  {
-    scheme: 'w2-4-16',
-    N: 134,
-    K: 1000,
-    stage: 'norm',
-    gated: true,
-    pieces: 3,
-    tokens: 2,
-    threadsPerRow: 8,
-    stagedActivationBits: 8,
-  },
+  { ...W2_GATED_NORM, stagedActivationBits: 8 },
   {
     scheme: 'w2-4-16',
     N: 90,
@@ -599,9 +614,9 @@ const gemvCases: GemvCase[] = [
   // 16-bit schedule entries (schedule16: two slots a word, ORed in by the octets' invocations;
   // the default with the norm at 16 bits, and at int8 for schedules of ≥ 8 KB, w2TileDefaults):
   // the model's qkv with them off (and the norm weights early: the tile before session 23), rows
-  // of 11 groups (a row's slots start mid-word), gated over pieces and tokens, int8 with 64 rows
-  // of 32 groups (on by default) and 11, the late norm weights at 16 bits with two staged chunks
-  // per invocation (the default), and the prefill token blocks.
+  // of 11 groups (a row's slots start mid-word), int8 with the norm (gated over pieces and
+  // tokens) and without it (64 rows of 32 groups: on by default; 11 groups), the late norm
+  // weights at 16 bits with two staged chunks per invocation (the default), the token blocks.
   {
     scheme: 'w2-4-16',
     N: 100,
@@ -612,33 +627,11 @@ const gemvCases: GemvCase[] = [
     normWeightsLate: false,
   },
   { scheme: 'w2-4-16', N: 130, K: 700, threadsPerRow: 4, tokens: 2, schedule16: true },
-  {
-    scheme: 'w2-4-16',
-    N: 134,
-    K: 1000,
-    stage: 'norm',
-    gated: true,
-    pieces: 3,
-    tokens: 2,
-    threadsPerRow: 8,
-    schedule16: true,
-    normWeightsLate: true,
-  },
+  { ...W2_GATED_NORM, stagedActivationBits: 8, schedule16: true },
   { scheme: 'w2-4-16', N: 130, K: 2048, threadsPerRow: 4, stagedActivationBits: 8 },
   { scheme: 'w2-4-16', N: 130, K: 700, threadsPerRow: 4, stagedActivationBits: 8, schedule16: true },
   { scheme: 'w2-4-16', N: 40, K: 4160, stage: 'norm', threadsPerRow: 32 },
-  {
-    scheme: 'w2-4-16',
-    N: 130,
-    K: 2112,
-    gated: true,
-    tokens: 9,
-    tokensPerWorkgroup: 8,
-    threadsPerRow: 4,
-    pieces: 2,
-    x16Blocks: true,
-    schedule16: true,
-  },
+  { ...W2_GATED_BLOCKS, schedule16: true },
   { scheme: 'f32', N: 40, K: 64, gated: true, tokens: 3 },
   { scheme: 'f16', N: 33, K: 48, tokens: 7, accumulate: true },
   // The matrix-unit prefill GEMM (i8 subgroup matrices; skipped where the adapter lacks them):
@@ -852,17 +845,7 @@ const gemvCases: GemvCase[] = [
     x16Blocks: true,
     nodeOnly: X16_WHY,
   },
-  {
-    scheme: 'w2-4-16',
-    N: 130,
-    K: 2112,
-    gated: true,
-    tokens: 9,
-    tokensPerWorkgroup: 8,
-    threadsPerRow: 4,
-    pieces: 2,
-    x16Blocks: true,
-  },
+  W2_GATED_BLOCKS,
   {
     scheme: 'w2-4-16',
     N: 40,
