@@ -29,7 +29,7 @@ export interface GemvOptions {
   /**
    * W4A8, and W4A16 / 2-4-16 with 16-bit activations: weight chunks (groups) each invocation
    * loads per step, all issued before their math (1 … 16; default 4 — 2 for the 2/4/16 kernel
-   * with the norm at 16 bits, w2TileDefaults — and 1 on software adapters: SOFTWARE_UNROLL).
+   * with the norm fused, w2TileDefaults — and 1 on software adapters: SOFTWARE_UNROLL).
    */
   unroll?: number;
   /** Stage the tile's scales in workgroup memory (default) or load them per invocation. */
@@ -249,17 +249,18 @@ function stagingSpec(
  * - With the norm fused at 16-bit activations (the model's qkv / gate_up) the tile fits 2 per SM
  *   unless three things come together: 16-bit schedule entries (−4 KB at 32 rows × 64 groups),
  *   the norm weights loaded late and 2 weight chunks in flight instead of 4 (fewer registers).
- *   Then 3 (sweep m = 3: 26.96 → 20.17 µs; 7B qkv 24.1 → 20.1 µs, gate_up 39.8 → 36.5, decode GPU
- *   step 5,360 → 4,637 µs with unroll 2 on every matmul). Any one or two of them alone: no gain.
- * - At int8 with the norm: the late norm weights (session 22: 2 → 3 per SM with the compact row).
+ *   Then 3 (sweep m = 3: 26.96 → 20.17 µs; 7B qkv 24.1 → 20.1 µs, gate_up 39.8 → 36.5; decode GPU
+ *   step 5,394 → 4,737 µs, 1B 1,487 → 1,389). Any one or two of them alone: no gain.
+ * - At int8 with the norm the late norm weights alone give 3 per SM (session 22, with the compact
+ *   row); all three give 4 (sweep m = 4: 25.68 → 19.65 µs, m = 8 39.93 → 35.80; 7B gate_up 28.8 →
+ *   28.2 µs, qkv 16.7 either way: its 384 tiles fit one wave at 3).
  * - At int8 without the norm, a schedule of ≥ 8 KB at 4 bytes an entry (7B down: 16 rows × 172
- *   groups): 16-bit entries took its decode time 671 → 514 µs (session 23); at o's 4 KB they cost
+ *   groups): 16-bit entries took its decode time 676 → 526 µs (session 23); at o's 4 KB they cost
  *   ~20 µs, and at 16-bit down (a 22 KB row beside it) ~37 µs, so they are off there.
  */
 function w2TileDefaults(bits: 8 | 16, norm: boolean, staged: boolean, slots: number) {
   if (!staged) return { schedule16: false, normWeightsLate: false, unroll: 4 };
-  if (norm && bits === 16) return { schedule16: true, normWeightsLate: true, unroll: 2 };
-  if (norm) return { schedule16: false, normWeightsLate: true, unroll: 4 };
+  if (norm) return { schedule16: true, normWeightsLate: true, unroll: 2 };
   return { schedule16: bits === 8 && 4 * slots >= 8192, normWeightsLate: false, unroll: 4 };
 }
 
