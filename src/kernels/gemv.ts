@@ -247,10 +247,11 @@ function stagingSpec(
  * fit an SM (H100: registers and workgroup memory; the occupancy sweep, docs/benchmarks.md
  * sessions 22–23), each overridable by GemvOptions.
  * - With the norm fused at 16-bit activations (the model's qkv / gate_up) the tile fits 2 per SM
- *   unless three things come together: 16-bit schedule entries (−4 KB at 32 rows × 64 groups),
- *   the norm weights loaded late and 2 weight chunks in flight instead of 4 (fewer registers).
- *   Then 3 (sweep m = 3: 26.96 → 20.17 µs; 7B qkv 24.1 → 20.1 µs, gate_up 39.8 → 36.5; decode GPU
- *   step 5,394 → 4,737 µs, 1B 1,487 → 1,389). Any one or two of them alone: no gain.
+ *   unless both 16-bit schedule entries (−4 KB at 32 rows × 64 groups) and 2 weight chunks in
+ *   flight instead of 4 (fewer registers) come together: then 3 (sweep m = 3: 26.96 → 20.17 µs;
+ *   7B qkv 24.1 → 20.1 µs, gate_up 39.8 → 36.5; decode GPU step 5,394 → 4,737 µs, 1B 1,487 →
+ *   1,389). Either alone, or with the late norm weights, keeps 2. The late norm weights add
+ *   nothing measurable to the pair (m = 3: 20.31 without, 20.12 with) and are on as timed.
  * - At int8 with the norm the late norm weights alone give 3 per SM (session 22, with the compact
  *   row); all three give 4 (sweep m = 4: 25.68 → 19.65 µs, m = 8 39.93 → 35.80; 7B gate_up 28.8 →
  *   28.2 µs, qkv 16.7 either way: its 384 tiles fit one wave at 3).
