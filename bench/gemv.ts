@@ -98,6 +98,12 @@ export const W2_TILE_VARIANTS: GemvVariant[] = [
     opts: { threadsPerRow: 8, stagedActivationBits: 8, schedule16: true },
     input: 'norm',
   },
+  // int8 + norm with session 22's tile (the late norm weights only; the default since c152b9d has all three).
+  {
+    name: 'tpr8 + norm a8 s22',
+    opts: { threadsPerRow: 8, stagedActivationBits: 8, schedule16: false, normWeightsLate: true, unroll: 4 },
+    input: 'norm',
+  },
   {
     name: 'tpr8 + norm a8 s16 unroll2',
     opts: { threadsPerRow: 8, stagedActivationBits: 8, schedule16: true, unroll: 2 },

@@ -27,7 +27,11 @@
  *   --variants default,unfused,quant-tpr8,...   kernel choices to compare (bench/decode.ts)
  *   --temperature 0.7 --top-p 0.95          time sampled decoding instead of greedy
  *   --dawn-features disable_robustness      extra Dawn toggles to enable (a diagnostic: what the
- *                                          bounds clamps WebGPU requires cost; browsers keep them)
+ *                                          bounds clamps WebGPU requires cost; browsers keep them).
+ *                                          disable_workgroup_init times kernels without WGSL's
+ *                                          zero-initialized workgroup memory: the 2/4/16 kernels
+ *                                          with SCHED16 (the defaults with the norm) then compute
+ *                                          wrong results — timings only
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';

@@ -43,6 +43,7 @@ const SWEPT: Partial<Record<Scheme, string[]>> = {
     'tpr8 + norm s16 unroll2',
     'tpr8 s16',
     'tpr8 + norm a8',
+    'tpr8 + norm a8 s22',
     'tpr8 + norm a8 s16',
     'tpr8 + norm a8 s16 unroll2',
     'tpr8 + norm a8 unroll2',

@@ -164,6 +164,13 @@ function int16SharedBytes(scheme: 'w4a16' | 'w2-4-16', K: number, rowsPerWg: num
   return 36 * g.chunks16 + g.slotBytes * rowsPerWg * g.groups + COMMON_SHARED_BYTES;
 }
 
+/**
+ * Groups per row the 2/4/16 16-bit kernels' schedule handles (MASK_MAX mask words in
+ * gemv_w2_4_16.wgsl; SCHED16's 8-bit group index): K ≤ 16,384. The staged kernels stay within it
+ * (STAGE_CHUNKS_MAX · WG chunks of 16); the token blocks are checked (x16BlocksFit).
+ */
+const W2_SCHEDULE_GROUPS_MAX = 256;
+
 function int16Geometry(scheme: 'w4a16' | 'w2-4-16', K: number) {
   if (scheme === 'w4a16') return { chunks16: roundUp(K, 32) / 16, groups: Math.ceil(K / 128), slotBytes: 8 };
   const g = w2Geometry(K);
@@ -202,6 +209,7 @@ export function canStageInt16(
 export function x16BlocksFit(gpu: GpuContext, scheme: string, K: number, threadsPerRow: number): boolean {
   if (scheme !== 'w4a16' && scheme !== 'w2-4-16') return false;
   const g = int16Geometry(scheme, K);
+  if (scheme === 'w2-4-16' && g.groups > W2_SCHEDULE_GROUPS_MAX) return false;
   const bytes = g.slotBytes * (WG / threadsPerRow) * g.groups + COMMON_SHARED_BYTES;
   return bytes <= gpu.caps.limits.maxComputeWorkgroupStorageSize;
 }
@@ -375,6 +383,11 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
         if (!Number.isInteger(tokens) || tokens < 1 || tokens > 8) {
           throw new Error(`gemv ${w.scheme}: tokensPerWorkgroup ${tokens} must be 1 … 8`);
         }
+        if (!w4 && g.nG > W2_SCHEDULE_GROUPS_MAX) {
+          throw new Error(
+            `gemv ${w.scheme}: x16 token blocks take rows of at most ${64 * W2_SCHEDULE_GROUPS_MAX} features (the schedule's limit), got ${w.K}`,
+          );
+        }
         if (!x16BlocksFit(gpu, w.scheme, w.K, tpr)) {
           throw new Error(
             `gemv ${w.scheme}: the group table of ${WG / tpr} rows of ${w.K} does not fit in workgroup memory at threadsPerRow ${tpr}`,
@@ -401,7 +414,7 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
       }
       const tile = w2TileDefaults(bits, !!opts.norm, !w4 && x16 && !blocks, rowsPerWg * geo.groups);
       const sched16 = opts.schedule16 ?? tile.schedule16;
-      if (sched16 && (w4 || !x16)) {
+      if (sched16 && !x16) {
         throw new Error(`gemv ${w.scheme}: schedule16 needs the 2/4/16 16-bit kernel (int16Activations)`);
       }
       if (opts.strip && (w4 || !x16 || blocks)) {
@@ -501,6 +514,9 @@ export async function gemv(
     throw new Error(
       `gemv ${w.scheme}: stagedActivationBits ${bits}: only 2/4/16 takes 8 (16 is the default)`,
     );
+  }
+  if (opts.schedule16 && w.scheme !== 'w2-4-16') {
+    throw new Error(`gemv ${w.scheme}: schedule16: only 2/4/16 kernels have a schedule`);
   }
   if (opts.matrixUnits && matrixGemmFits(gpu, w, x, opts.matrixKTile, opts.matrixGrid, opts.matrixTokens)) {
     const { accumulate, gated, yStride, matrixKTile, matrixGrid, matrixTokens, matrixStageRotate } = opts;

@@ -450,10 +450,15 @@ export class GpuSession {
       throw new Error(`an int8 KV cache needs head_dim a multiple of 16; this model's is ${c.headDim}`);
     }
     // W4A16 / 2/4/16 prefill in token blocks on 16-bit activations quantized once per chunk.
+    // Rows longer than a block kernel takes at any threads per row (2/4/16: K > 16,384, its
+    // schedule's limit) prefill per token instead, every layer alike.
     const x16Blocks =
       (model.scheme === 'w4a16' || model.scheme === 'w2-4-16') &&
       (opts.tuning?.int16Activations ?? true) &&
-      (opts.tuning?.int16PrefillBlocks ?? true);
+      (opts.tuning?.int16PrefillBlocks ?? true) &&
+      [c.hiddenSize, c.numHeads * c.headDim, c.intermediateSize].every((K) =>
+        x16BlocksFit(gpu, model.scheme, K, 256),
+      );
     const owned: GPUBuffer[] = [];
     const buf = (bytes: number, label: string, usage = STORAGE) => {
       const b = device.createBuffer({ size: Math.max(16, roundUp(bytes, 16)), usage, label });

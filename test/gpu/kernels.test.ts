@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { storageBuffer } from '../../src/gpu/buffers';
 import { acquireDevice, type GpuContext } from '../../src/gpu/device';
-import { gemv } from '../../src/kernels/gemv';
+import { gemv, x16BlocksFit } from '../../src/kernels/gemv';
 import type { GpuLinear } from '../../src/kernels/linear';
 import { brokenKernelIsCaught } from '../kernels/broken';
 import { kernelCases } from '../kernels/cases';
@@ -49,6 +49,34 @@ describe('gemv refuses options its kernel cannot honour, naming them', () => {
     await expect(
       gemv(gpu, linear('w2-4-16'), f32, y, { stagedActivationBits: 8, int16Activations: false }),
     ).rejects.toThrow(/stagedActivationBits 8 needs the 2\/4\/16 kernel staging its own row/);
+    x.destroy();
+    y.destroy();
+  });
+
+  test("schedule16: only 2/4/16's 16-bit kernels; token blocks only for rows the schedule takes", async () => {
+    const x = storageBuffer(gpu.device, 256);
+    const y = storageBuffer(gpu.device, 64);
+    const linear = (scheme: GpuLinear['scheme'], K = 64): GpuLinear => ({
+      scheme,
+      N: 4,
+      K,
+      groupSize: 64,
+      pieces: [{ row0: 0, rows: 4, buffers: {} }],
+    });
+    const f32 = { kind: 'f32' as const, x, stride: 64 };
+    await expect(gemv(gpu, linear('w4a16'), f32, y, { schedule16: true })).rejects.toThrow(
+      /w4a16: schedule16: only 2\/4\/16 kernels have a schedule/,
+    );
+    await expect(
+      gemv(gpu, linear('w2-4-16'), f32, y, { schedule16: true, int16Activations: false }),
+    ).rejects.toThrow(/schedule16 needs the 2\/4\/16 16-bit kernel/);
+    // 257 groups: past the schedule's 256 (8 mask words; SCHED16's 8-bit group index).
+    const x16 = { kind: 'x16' as const, q: x, sum: x, scale: x, stride: 16448, transposed: true };
+    await expect(gemv(gpu, linear('w2-4-16', 16448), x16, y, {})).rejects.toThrow(
+      /x16 token blocks take rows of at most 16384 features \(the schedule's limit\), got 16448/,
+    );
+    expect(x16BlocksFit(gpu, 'w2-4-16', 16448, 256)).toBe(false);
+    expect(x16BlocksFit(gpu, 'w2-4-16', 16384, 256)).toBe(true);
     x.destroy();
     y.destroy();
   });

@@ -631,6 +631,38 @@ const gemvCases: GemvCase[] = [
   { scheme: 'w2-4-16', N: 130, K: 2048, threadsPerRow: 4, stagedActivationBits: 8 },
   { scheme: 'w2-4-16', N: 130, K: 700, threadsPerRow: 4, stagedActivationBits: 8, schedule16: true },
   { scheme: 'w2-4-16', N: 40, K: 4160, stage: 'norm', threadsPerRow: 32 },
+  // The GPU default with the norm (w2TileDefaults: 16-bit schedule, late norm weights, 2 chunks in
+  // flight; software adapters run 1): 11 groups a row over two steps. Group indices past 127
+  // (129 groups: K 8,256), at 16 bits with the norm and at int8, and in the token blocks.
+  { scheme: 'w2-4-16', N: 130, K: 700, stage: 'norm', threadsPerRow: 4, unroll: 2, nodeOnly: UNROLL_WHY },
+  {
+    scheme: 'w2-4-16',
+    N: 24,
+    K: 8256,
+    stage: 'norm',
+    threadsPerRow: 32,
+    unroll: 2,
+    nodeOnly: "SwiftShader's 16 KiB of workgroup memory: a 16-bit row of 8,256",
+  },
+  {
+    scheme: 'w2-4-16',
+    N: 24,
+    K: 8256,
+    threadsPerRow: 32,
+    stagedActivationBits: 8,
+    schedule16: true,
+    nodeOnly: "SwiftShader's 16 KiB of workgroup memory: the fit check counts the 16-bit row's bytes",
+  },
+  {
+    scheme: 'w2-4-16',
+    N: 24,
+    K: 8256,
+    tokens: 3,
+    tokensPerWorkgroup: 2,
+    threadsPerRow: 32,
+    x16Blocks: true,
+    schedule16: true,
+  },
   { ...W2_GATED_BLOCKS, schedule16: true },
   { scheme: 'f32', N: 40, K: 64, gated: true, tokens: 3 },
   { scheme: 'f16', N: 33, K: 48, tokens: 7, accumulate: true },
