@@ -30,9 +30,10 @@ fn stage_row(me: GemvTile) -> f32 {
 // loaded here they are 16 more live registers per staged chunk (X_CHUNKS of them) while the row
 // and the first weights are in flight. On the H100 (docs/benchmarks.md) that let the 2/4/16
 // kernel with the norm fused fit 3 workgroups per SM instead of 2: at int8 activations (session
-// 22; 7B qkv 21.3 → 16.7 µs, gate_up 33.4 → 28.9) and at 16 bits together with 16-bit schedule
-// entries and 2 chunks in flight (session 23). Where the register count does not cross such a
-// step (W4A8) the extra round trip costs 0.1–0.9 µs, so it stays off there.
+// 22; 7B qkv 21.3 → 16.7 µs, gate_up 33.4 → 28.9). At 16 bits 16-bit schedule entries and 2
+// chunks in flight give the 3 per SM; the late norm weights take 0.2–1.1 µs more off (session
+// 23). Where the register count does not cross such a step (W4A8) the extra round trip costs
+// 0.1–0.9 µs, so it stays off there.
 fn stage_row_load(me: GemvTile) {
   let base4 = me.token * params.x_stride / 4u;
   let k4 = params.k / 4u;

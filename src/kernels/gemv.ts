@@ -67,8 +67,9 @@ export interface GemvOptions {
   /**
    * Kernels staging their own row with a fused `norm`: load the norm weights after the sum of
    * squares instead of with the row (NORM_W_LATE, shaders/lib/stage_row.wgsl): fewer live
-   * registers in the prologue, one more L2 round trip. Default: on for 2/4/16 only
-   * (w2TileDefaults), where it lets more tiles fit an SM on the H100 (sessions 22–23).
+   * registers in the prologue, one more L2 round trip. Default: on for 2/4/16 with the norm only
+   * (w2TileDefaults; H100: at int8 it lets 3 tiles fit an SM instead of 2, at 16 bits it takes
+   * 0.2–1.1 µs more off the 16-bit schedule + unroll 2 tile).
    */
   normWeightsLate?: boolean;
   /**
@@ -252,8 +253,8 @@ function stagingSpec(
 
 /**
  * The 2/4/16 kernel staging its own row (`staged`): defaults that decide how many of its tiles
- * fit an SM (H100: registers and workgroup memory; the occupancy sweep, docs/benchmarks.md
- * sessions 22–23), each overridable by GemvOptions.
+ * fit an SM on the H100 (the occupancy sweep, docs/benchmarks.md sessions 22–23), each
+ * overridable by GemvOptions.
  * - With the norm fused at 16-bit activations (the model's qkv / gate_up) the tile fits 2 per SM
  *   unless both 16-bit schedule entries (−4 KB at 32 rows × 64 groups) and 2 weight chunks in
  *   flight instead of 4 (fewer registers) come together: then 3 (sweep m = 3: 26.96 → 20.17 µs;
