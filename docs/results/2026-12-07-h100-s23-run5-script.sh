@@ -3,8 +3,6 @@ source .device/prelude.sh > /dev/null
 d=dist/cli
 for s in llama-2-7b llama-3.2-1b; do for v in w2-a8 w2-a8-s22-tiles; do
   node $d/bench.js --suites decode --shapes $s --schemes w2-4-16 --contexts 128 --decode-tokens 32 --variants $v > $OUT/decode-$s-$v.txt 2>&1
+  grep -hE "^llama.*GPU step" $OUT/decode-$s-$v.txt
 done; done
-grep -hE "^llama.*GPU step" $OUT/decode-*.txt
 grep -hE "^gemv (qkv|gate_up|down|o) " $OUT/decode-*.txt
-node $d/bench.js --suites occupancy --schemes w2-4-16 --gemv-variants 'tpr8 + norm a8;tpr8 + norm a8 s22;tpr8 + norm' > $OUT/occ.txt 2>&1
-grep -E "^w2" $OUT/occ.txt | sed -E 's/ +[0-9]+ WGs +[0-9]+ rows//; s/ +[0-9]+ GB\/s//'
