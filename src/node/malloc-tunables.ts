@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
 
 /**
@@ -60,11 +60,12 @@ export function reexecWithoutFastbins(): Promise<number | null> {
   const env = fastbinsOffEnv(process.env, runsOnGlibc());
   if (!env) return Promise.resolve(null);
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-      stdio: 'inherit',
-      env,
-    });
-    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    // The handlers go in before the child exists: a SIGTERM that arrived between the spawn and
+    // their installation would take this process's default action and orphan the child (a CI run
+    // caught it). Installed first, a signal is queued as an event and runs `forward` only after
+    // this synchronous block, when `child` is set.
+    let child: ChildProcess | undefined;
+    const forward = (signal: NodeJS.Signals) => child?.kill(signal);
     const ignore = () => {};
     const handlers: [NodeJS.Signals, (s: NodeJS.Signals) => void][] = [
       ['SIGTERM', forward],
@@ -72,6 +73,10 @@ export function reexecWithoutFastbins(): Promise<number | null> {
       ['SIGINT', ignore],
     ];
     for (const [s, h] of handlers) process.on(s, h);
+    child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+      stdio: 'inherit',
+      env,
+    });
     const release = () => {
       for (const [s, h] of handlers) process.off(s, h);
     };
