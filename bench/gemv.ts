@@ -68,10 +68,10 @@ export const INT16_GEMV_VARIANTS: GemvVariant[] = [
 ];
 
 /**
- * The 2/4/16 16-bit kernel with the norm fused (the model's qkv / gate_up) with each of the three
- * things that, together, let it fit 3 tiles per SM instead of 2 (session 23, w2TileDefaults in
- * src/kernels/gemv.ts): 16-bit schedule entries, the norm weights loaded late, 2 weight chunks in
- * flight. `tpr8 + norm` is the default (all three); `s22` none (session 22's tile).
+ * The 2/4/16 16-bit kernel with the norm fused (the model's qkv / gate_up) with each of its three
+ * tile levers (session 23, w2TileDefaults in src/kernels/gemv.ts): 16-bit schedule entries, the
+ * norm weights loaded late, 2 weight chunks in flight — the first and last together let it fit 3
+ * tiles per SM instead of 2. `tpr8 + norm` is the default (all three); `s22` none (session 22's).
  */
 const W2_TILE = (
   name: string,

@@ -216,6 +216,14 @@ export function x16BlocksFit(gpu: GpuContext, scheme: string, K: number, threads
 }
 
 /**
+ * Whether the token-block kernel takes rows of K at some threads per row (the fewest rows a tile,
+ * one): the model prefills per token where it does not.
+ */
+export function x16BlocksTakeRows(gpu: GpuContext, scheme: string, K: number): boolean {
+  return x16BlocksFit(gpu, scheme, K, WG);
+}
+
+/**
  * The fewest invocations per row, from `threadsPerRow` up by doubling (at most WG), for which
  * `fits` holds: tiles of fewer rows need less workgroup memory. The prefill token blocks start at
  * 4 and double where the tile's table does not fit (the model; the gemm benchmark as it does).
@@ -236,7 +244,7 @@ function stagingSpec(
   wantSubgroups: boolean,
   opts: GemvOptions,
   chunks16: number,
-  normWeightsLate = false,
+  normWeightsLate: boolean,
 ) {
   const sgReduce = wantSubgroups && subgroupsFit(gpu, WG);
   return {
@@ -258,9 +266,9 @@ function stagingSpec(
  * - With the norm fused at 16-bit activations (the model's qkv / gate_up) the tile fits 2 per SM
  *   unless both 16-bit schedule entries (−4 KB at 32 rows × 64 groups) and 2 weight chunks in
  *   flight instead of 4 (fewer registers) come together: then 3 (sweep m = 3: 26.96 → 20.17 µs;
- *   7B qkv 24.1 → 20.1 µs, gate_up 39.8 → 36.5; decode GPU step 5,394 → 4,737 µs, 1B 1,487 →
- *   1,389). Either alone, or with the late norm weights, keeps 2. The late norm weights add
- *   nothing measurable to the pair (m = 3: 20.31 without, 20.12 with) and are on as timed.
+ *   7B qkv 24.1 → 20.1 µs, gate_up 39.8 → 36.5; decode GPU step 5,395 → 4,729 µs, 1B 1,488 →
+ *   1,390). Either alone, or with the late norm weights, keeps 2. The late norm weights make the
+ *   pair 0.2–1.1 µs faster at every m but 4 (m = 3: 20.31 without, 20.12 with).
  * - At int8 with the norm the late norm weights alone give 3 per SM (session 22, with the compact
  *   row); all three give 4 (sweep m = 4: 25.68 → 19.65 µs, m = 8 39.93 → 35.80; 7B gate_up 28.8 →
  *   28.2 µs, qkv 16.7 either way: its 384 tiles fit one wave at 3).
@@ -437,14 +445,14 @@ function plan(gpu: GpuContext, w: GpuLinear, x: Activations, opts: GemvOptions, 
             ...flags,
             X16: x16,
             X16_BLOCKS: blocks,
-            SCHED16: x16 && sched16,
+            SCHED16: sched16,
             SG_REDUCE: sgReduce,
             SUBGROUP_BUILTINS: rowSubgroups || sgReduce,
           },
           constants: {
             ...common,
             SCALE_SLOTS: rowsPerWg * geo.groups,
-            ...(x16 && sched16 ? { SCHED_WORDS: Math.ceil((rowsPerWg * geo.groups) / 2) } : {}),
+            ...(sched16 ? { SCHED_WORDS: Math.ceil((rowsPerWg * geo.groups) / 2) } : {}),
             SCALES_IN_SHARED: staged,
             NORM: opts.norm ? 1 : 0,
             // Declared only with X16 (the staging ones only without X16_BLOCKS).

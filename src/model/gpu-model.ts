@@ -26,6 +26,7 @@ import {
   GEMV_THREADS_PER_ROW,
   gemv,
   x16BlocksFit,
+  x16BlocksTakeRows,
 } from '../kernels/gemv';
 import { ACT_ALIGN, type Activations, type GpuLinear, x16Bytes } from '../kernels/linear';
 import { rmsNormKernel } from '../kernels/rmsnorm';
@@ -457,7 +458,7 @@ export class GpuSession {
       (opts.tuning?.int16Activations ?? true) &&
       (opts.tuning?.int16PrefillBlocks ?? true) &&
       [c.hiddenSize, c.numHeads * c.headDim, c.intermediateSize].every((K) =>
-        x16BlocksFit(gpu, model.scheme, K, 256),
+        x16BlocksTakeRows(gpu, model.scheme, K),
       );
     const owned: GPUBuffer[] = [];
     const buf = (bytes: number, label: string, usage = STORAGE) => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { storageBuffer } from '../../src/gpu/buffers';
 import { acquireDevice, type GpuContext } from '../../src/gpu/device';
-import { gemv, x16BlocksFit } from '../../src/kernels/gemv';
+import { gemv, x16BlocksTakeRows } from '../../src/kernels/gemv';
 import type { GpuLinear } from '../../src/kernels/linear';
 import { brokenKernelIsCaught } from '../kernels/broken';
 import { kernelCases } from '../kernels/cases';
@@ -75,8 +75,8 @@ describe('gemv refuses options its kernel cannot honour, naming them', () => {
     await expect(gemv(gpu, linear('w2-4-16', 16448), x16, y, {})).rejects.toThrow(
       /x16 token blocks take rows of at most 16384 features \(the schedule's limit\), got 16448/,
     );
-    expect(x16BlocksFit(gpu, 'w2-4-16', 16448, 256)).toBe(false);
-    expect(x16BlocksFit(gpu, 'w2-4-16', 16384, 256)).toBe(true);
+    expect(x16BlocksTakeRows(gpu, 'w2-4-16', 16448)).toBe(false); // the model then prefills per token
+    expect(x16BlocksTakeRows(gpu, 'w2-4-16', 16384)).toBe(true);
     x.destroy();
     y.destroy();
   });
