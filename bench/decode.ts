@@ -13,6 +13,7 @@ import {
 } from '../src/model/gpu-model';
 import type { SamplingParams } from '../src/model/sampling-reference';
 import type { Scheme } from '../src/quant/types';
+import { collectGarbage } from './gc';
 import { type StreamTimeline, streamTimeline } from './stream-timeline';
 import { SHAPES, syntheticWeights } from './synthetic';
 import { median } from './timer';
@@ -438,6 +439,7 @@ export async function benchDecode(
     for (let r = 0; r < 3; r++) {
       session.reset();
       await session.prefill(randomIds(context, config.vocabSize));
+      collectGarbage();
       await sleepMs(opts.settleMs ?? 0);
       session.hostPhases = [];
       session.hostReads = [];
@@ -467,6 +469,7 @@ export async function benchDecode(
     if (gpu.caps.features.timestampQuery) {
       session.reset();
       await session.prefill(randomIds(context, config.vocabSize));
+      collectGarbage();
       await sleepMs(opts.settleMs ?? 0);
       stream = await traceStream(session, opts.decodeTokens);
       hostSteps.push(stream.hostSteps);

@@ -176,7 +176,9 @@ async function main(): Promise<void> {
   const decode: DecodeResult[] = [];
   if (suites.has('decode')) {
     const contexts = list(values.contexts).map(Number);
-    console.log('\nend to end (JS call → token id in JS, greedy sampling on the GPU), synthetic weights');
+    console.log(
+      '\nend to end (JS call → token id in JS, greedy sampling on the GPU), synthetic weights; a full GC before each timed stream (bench/gc.ts)',
+    );
     console.log(
       'shape          scheme    weights GB  prefill tok/s  ' +
         contexts.map((c) => `decode@${c} tok/s (roofline)`).join('  '),
