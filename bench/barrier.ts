@@ -43,6 +43,9 @@ export async function benchBarrier(gpu: GpuContext, workgroupCounts: number[]): 
     fillNonZero(device, src, windowBytes * WINDOWS);
     const out = storageBuffer(device, workgroups * 4, 'barrier-out');
     const cases: { loads: number; exchanges: number; loadsFirst: boolean }[] = [
+      // Neither: the floor of one dependent dispatch (each writes `out`, so Dawn puts a barrier
+      // between consecutive ones, as between a decode step's kernels).
+      { loads: 0, exchanges: 0, loadsFirst: true },
       { loads: LOADS, exchanges: 0, loadsFirst: true },
       { loads: 0, exchanges: 16, loadsFirst: true },
       { loads: LOADS, exchanges: 16, loadsFirst: true },

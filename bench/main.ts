@@ -324,7 +324,7 @@ async function main(): Promise<void> {
   if (suites.has('barrier')) {
     console.log('\nbarriers vs global loads in flight (bench/barrier.ts): µs per dispatch');
     // 132 workgroups: one per SM of the H100 (latency seen alone); 1056: eight per SM.
-    for (const r of await benchBarrier(gpu, [132, 1056])) {
+    for (const r of await benchBarrier(gpu, [32, 132, 384, 1056])) {
       barrierResults.push(r);
       console.log(
         `${String(r.workgroups).padStart(5)} workgroups  ${r.loads} loads  ${String(r.exchanges).padStart(2)} exchanges  ${r.order.padEnd(15)} ${r.microseconds.toFixed(2).padStart(8)} µs`,
