@@ -368,6 +368,8 @@ export async function benchDecode(
     paceTimerSlackMs?: number;
     prefillPieces?: boolean;
     settleMs?: number;
+    /** A full GC before each timed stream (bench/gc.ts; default true, bench --forced-gc off). */
+    forcedGc?: boolean;
     /** Sampling instead of greedy (the chat page's way), seeded. */
     sampling?: SamplingParams;
   },
@@ -439,7 +441,7 @@ export async function benchDecode(
     for (let r = 0; r < 3; r++) {
       session.reset();
       await session.prefill(randomIds(context, config.vocabSize));
-      collectGarbage();
+      if (opts.forcedGc ?? true) collectGarbage();
       await sleepMs(opts.settleMs ?? 0);
       session.hostPhases = [];
       session.hostReads = [];
@@ -469,7 +471,7 @@ export async function benchDecode(
     if (gpu.caps.features.timestampQuery) {
       session.reset();
       await session.prefill(randomIds(context, config.vocabSize));
-      collectGarbage();
+      if (opts.forcedGc ?? true) collectGarbage();
       await sleepMs(opts.settleMs ?? 0);
       stream = await traceStream(session, opts.decodeTokens);
       hostSteps.push(stream.hostSteps);

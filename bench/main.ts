@@ -26,6 +26,7 @@
  *   --prefill-max-context 2048             positions the prefill suite's sessions hold (default: prompt + 8)
  *   --variants default,unfused,quant-tpr8,...   kernel choices to compare (bench/decode.ts)
  *   --temperature 0.7 --top-p 0.95          time sampled decoding instead of greedy
+ *   --forced-gc off                        no full GC before each timed decode stream (bench/gc.ts)
  *   --dawn-features disable_robustness      extra Dawn toggles to enable (a diagnostic: what the
  *                                          bounds clamps WebGPU requires cost; browsers keep them).
  *                                          disable_workgroup_init times kernels without WGSL's
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
       'dawn-features': { type: 'string', default: '' },
       sms: { type: 'string', default: '132' },
       'gemv-variants': { type: 'string' },
+      'forced-gc': { type: 'string', default: 'on' },
     },
   });
   const suites = new Set(list(values.suites));
@@ -175,9 +177,11 @@ async function main(): Promise<void> {
 
   const decode: DecodeResult[] = [];
   if (suites.has('decode')) {
+    if (!['on', 'off'].includes(values['forced-gc']))
+      throw new Error(`--forced-gc must be on or off, got '${values['forced-gc']}'`);
     const contexts = list(values.contexts).map(Number);
     console.log(
-      '\nend to end (JS call → token id in JS, greedy sampling on the GPU), synthetic weights; a full GC before each timed stream (bench/gc.ts)',
+      `\nend to end (JS call → token id in JS, greedy sampling on the GPU), synthetic weights; ${values['forced-gc'] === 'off' ? 'no forced GC' : 'a full GC before each timed stream (bench/gc.ts)'}`,
     );
     console.log(
       'shape          scheme    weights GB  prefill tok/s  ' +
@@ -198,6 +202,7 @@ async function main(): Promise<void> {
             paceReadback: DECODE_VARIANTS[variant]?.paceReadback,
             prefillPieces: DECODE_VARIANTS[variant]?.prefillPieces,
             settleMs: DECODE_VARIANTS[variant]?.settleMs,
+            forcedGc: values['forced-gc'] !== 'off',
             paceTimerSlackMs: DECODE_VARIANTS[variant]?.paceTimerSlackMs,
             sampling:
               values.temperature === undefined
