@@ -430,6 +430,7 @@ export async function benchDecode(
   let marginal: Record<string, number> | undefined;
   let added: Record<string, number> | undefined;
   let profiledAt: number | undefined;
+  let dispatches: number | undefined;
   for (const context of opts.contexts) {
     // Median of 3 runs, each after a fresh prompt of `context` tokens.
     const runs: number[] = [];
@@ -516,10 +517,13 @@ export async function benchDecode(
       marginal = Object.fromEntries(Object.entries(m.without).map(([f, t]) => [f, m.full - t]));
       added = Object.fromEntries(Object.entries(m.twice).map(([f, t]) => [f, t - m.full]));
       profiledAt = session.position;
+      // Counted where the profile was taken: attention's dispatches follow the position (one
+      // below DECODE_WG keys, two past it), and the last context may be far longer.
+      dispatches = await session.dispatchesPerStep(1);
     }
   }
   const encodeOnlyMs = await session.measureEncode();
-  const dispatches = await session.dispatchesPerStep(1);
+  dispatches ??= await session.dispatchesPerStep(1);
   session.destroy();
   model.destroy();
   return {
