@@ -13,7 +13,7 @@ import {
 } from '../src/model/gpu-model';
 import type { SamplingParams } from '../src/model/sampling-reference';
 import type { Scheme } from '../src/quant/types';
-import { collectGarbage } from './gc';
+import { collectGarbage, type ForcedGc } from './gc';
 import { type StreamTimeline, streamTimeline } from './stream-timeline';
 import { SHAPES, syntheticWeights } from './synthetic';
 import { median } from './timer';
@@ -368,8 +368,9 @@ export async function benchDecode(
     paceTimerSlackMs?: number;
     prefillPieces?: boolean;
     settleMs?: number;
-    /** A full GC before each timed stream (bench/gc.ts; default true, bench --forced-gc off). */
-    forcedGc?: boolean;
+    /** Forced full GCs (bench/gc.ts, bench --forced-gc): none (default), once after the model is
+     *  loaded and before anything runs ('load'), or before every timed stream ('runs'). */
+    forcedGc?: ForcedGc;
     /** Sampling instead of greedy (the chat page's way), seeded. */
     sampling?: SamplingParams;
   },
@@ -377,6 +378,8 @@ export async function benchDecode(
   const config = SHAPES[shape];
   const weights = syntheticWeights(config, scheme);
   const model = await GpuModel.load(gpu, weights);
+  // Before the warm-up, so that the JIT's code for the step is made after the collection.
+  if (opts.forcedGc === 'load') collectGarbage();
   // + room for the profiling steps after the timed decode.
   const maxContext = Math.max(...opts.contexts, opts.prefillTokens) + opts.decodeTokens + 32;
   // One chunk holds the whole timed prompt (profileStep times a single step of that many tokens).
@@ -442,7 +445,7 @@ export async function benchDecode(
     for (let r = 0; r < 3; r++) {
       session.reset();
       await session.prefill(randomIds(context, config.vocabSize));
-      if (opts.forcedGc ?? true) collectGarbage();
+      if (opts.forcedGc === 'runs') collectGarbage();
       await sleepMs(opts.settleMs ?? 0);
       session.hostPhases = [];
       session.hostReads = [];
@@ -472,7 +475,7 @@ export async function benchDecode(
     if (gpu.caps.features.timestampQuery) {
       session.reset();
       await session.prefill(randomIds(context, config.vocabSize));
-      if (opts.forcedGc ?? true) collectGarbage();
+      if (opts.forcedGc === 'runs') collectGarbage();
       await sleepMs(opts.settleMs ?? 0);
       stream = await traceStream(session, opts.decodeTokens);
       hostSteps.push(stream.hostSteps);

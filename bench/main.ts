@@ -26,7 +26,8 @@
  *   --prefill-max-context 2048             positions the prefill suite's sessions hold (default: prompt + 8)
  *   --variants default,unfused,quant-tpr8,...   kernel choices to compare (bench/decode.ts)
  *   --temperature 0.7 --top-p 0.95          time sampled decoding instead of greedy
- *   --forced-gc off                        no full GC before each timed decode stream (bench/gc.ts)
+ *   --forced-gc off|load|runs              full GCs in the decode suite: none (default), once per variant
+ *                                          before its warm-up, or before every timed stream (bench/gc.ts)
  *   --dawn-features disable_robustness      extra Dawn toggles to enable (a diagnostic: what the
  *                                          bounds clamps WebGPU requires cost; browsers keep them).
  *                                          disable_workgroup_init times kernels without WGSL's
@@ -45,6 +46,7 @@ import { type AttentionResult, benchAttention } from './attention';
 import { measureBandwidth } from './bandwidth';
 import { type BarrierResult, benchBarrier } from './barrier';
 import { benchDecode, DECODE_VARIANTS, type DecodeResult, type ReadGap } from './decode';
+import { FORCED_GC_MODES, type ForcedGc } from './gc';
 import { benchGemm, type GemmResult } from './gemm';
 import { benchGemv, type GemvResult, gemvVariantsFor } from './gemv';
 import { benchHostStalls, type HostStallResult } from './host-stalls';
@@ -89,7 +91,7 @@ async function main(): Promise<void> {
       'dawn-features': { type: 'string', default: '' },
       sms: { type: 'string', default: '132' },
       'gemv-variants': { type: 'string' },
-      'forced-gc': { type: 'string', default: 'on' },
+      'forced-gc': { type: 'string', default: 'off' },
     },
   });
   const suites = new Set(list(values.suites));
@@ -177,11 +179,12 @@ async function main(): Promise<void> {
 
   const decode: DecodeResult[] = [];
   if (suites.has('decode')) {
-    if (!['on', 'off'].includes(values['forced-gc']))
-      throw new Error(`--forced-gc must be on or off, got '${values['forced-gc']}'`);
+    const forcedGc = values['forced-gc'] as ForcedGc;
+    if (!FORCED_GC_MODES.includes(forcedGc))
+      throw new Error(`--forced-gc must be one of ${FORCED_GC_MODES.join(', ')}, got '${forcedGc}'`);
     const contexts = list(values.contexts).map(Number);
     console.log(
-      `\nend to end (JS call → token id in JS, greedy sampling on the GPU), synthetic weights; ${values['forced-gc'] === 'off' ? 'no forced GC' : 'a full GC before each timed stream (bench/gc.ts)'}`,
+      `\nend to end (JS call → token id in JS, greedy sampling on the GPU), synthetic weights; ${{ off: 'no forced GC', load: 'a full GC after each model load (bench/gc.ts)', runs: 'a full GC before each timed stream (bench/gc.ts)' }[forcedGc]}`,
     );
     console.log(
       'shape          scheme    weights GB  prefill tok/s  ' +
@@ -202,7 +205,7 @@ async function main(): Promise<void> {
             paceReadback: DECODE_VARIANTS[variant]?.paceReadback,
             prefillPieces: DECODE_VARIANTS[variant]?.prefillPieces,
             settleMs: DECODE_VARIANTS[variant]?.settleMs,
-            forcedGc: values['forced-gc'] !== 'off',
+            forcedGc,
             paceTimerSlackMs: DECODE_VARIANTS[variant]?.paceTimerSlackMs,
             sampling:
               values.temperature === undefined
