@@ -19,12 +19,18 @@ export type ForcedGc = 'off' | 'load' | 'runs';
 export const FORCED_GC_MODES: ForcedGc[] = ['off', 'load', 'runs'];
 
 /**
- * A full garbage collection on demand. Node exposes `gc` only with --expose-gc; setting the flag
+ * A full garbage collection on demand (set up on first use). Node exposes `gc` only with --expose-gc; setting the flag
  * at run time and taking the function from a fresh context gets it without restarting the process.
  */
-export const collectGarbage: () => void = (() => {
-  const exposed = (globalThis as { gc?: () => void }).gc;
-  if (exposed) return exposed;
-  v8.setFlagsFromString('--expose-gc');
-  return vm.runInNewContext('gc') as () => void;
-})();
+let gc: (() => void) | undefined;
+
+export function collectGarbage(): void {
+  if (!gc) {
+    gc = (globalThis as { gc?: () => void }).gc;
+    if (!gc) {
+      v8.setFlagsFromString('--expose-gc');
+      gc = vm.runInNewContext('gc') as () => void;
+    }
+  }
+  gc();
+}
