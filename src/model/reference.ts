@@ -31,10 +31,17 @@ export type LinearName = 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down' | 'lm_he
 export type LinearInputHook = (layer: number, name: LinearName, x: Float32Array) => void;
 
 /**
- * Activation quantization applied to the input of every linear layer, to make the reference
- * compute what the GPU's W4A8 kernels compute. 'int8-per-token': see quantizeActivationsInt8.
+ * Activation quantization applied to the input of every linear layer. 'int8-per-token' makes the
+ * reference compute what the GPU's W4A8 kernels compute (quantizeActivationsInt8). The others
+ * measure what a choice of activation levels would cost (quantizeActivationsGrouped; not the
+ * GPU's exact arithmetic): 'int16-per-token', the 16-bit fixed point the 2/4/16 kernels stage
+ * (32,639 levels a side, one scale per token); 'int8-per-group', int8 with one scale per 64
+ * columns of a token, which no kernel implements yet.
  */
-export type ActivationQuant = 'int8-per-token';
+export type ActivationQuant = 'int8-per-token' | 'int16-per-token' | 'int8-per-group';
+
+/** Columns per scale of 'int8-per-group' (the 2/4/16 weight group). */
+export const ACTIVATION_GROUP = 64;
 
 export interface ReferenceModelOptions {
   /** Quantize every linear's input (q/k/v, o, gate/up, down, lm_head); default none (fp32). */
@@ -214,6 +221,49 @@ export function quantizeActivationsInt8(x: Float32Array, rows: number, dim: numb
 }
 
 /** Round to nearest, ties to even (WGSL round()). */
+/**
+ * Symmetric fake quantization with one scale per `group` columns of each row (group = dim: per
+ * token) to ±levels: s = max|x| / levels, the value becomes s · round(x / s). Returns a new array.
+ */
+export function quantizeActivationsGrouped(
+  x: Float32Array,
+  rows: number,
+  dim: number,
+  levels: number,
+  group: number,
+): Float32Array {
+  const y = new Float32Array(rows * dim);
+  for (let t = 0; t < rows; t++) {
+    for (let g0 = 0; g0 < dim; g0 += group) {
+      const o = t * dim + g0;
+      const n = Math.min(group, dim - g0);
+      let m = 0;
+      for (let i = 0; i < n; i++) m = Math.max(m, Math.abs(x[o + i]));
+      if (m === 0) continue;
+      const s = m / levels;
+      for (let i = 0; i < n; i++)
+        y[o + i] = s * Math.min(levels, Math.max(-levels, roundHalfEven(x[o + i] / s)));
+    }
+  }
+  return y;
+}
+
+type Quantizer = (a: Float32Array, rows: number, dim: number) => Float32Array;
+
+/** What a linear sees under `quant`: its input as is, or fake-quantized. */
+function activationQuantizer(quant: ActivationQuant | undefined): Quantizer {
+  switch (quant) {
+    case undefined:
+      return (a) => a;
+    case 'int8-per-token':
+      return quantizeActivationsInt8;
+    case 'int16-per-token':
+      return (a, rows, dim) => quantizeActivationsGrouped(a, rows, dim, 32639, dim);
+    case 'int8-per-group':
+      return (a, rows, dim) => quantizeActivationsGrouped(a, rows, dim, 127, ACTIVATION_GROUP);
+  }
+}
+
 export function roundHalfEven(v: number): number {
   const r = Math.round(v); // ties toward +∞
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
@@ -323,10 +373,8 @@ export class ReferenceSession {
     const qDim = c.numHeads * c.headDim;
     const kvDim = c.numKvHeads * c.headDim;
     const hook = options.onLinearInput;
-    // What a linear sees: its input as is, or per-token int8 fake-quantized (W4A8 kernels).
-    const aq: (a: Float32Array, rows: number, dim: number) => Float32Array = m.activationQuant
-      ? quantizeActivationsInt8
-      : (a) => a;
+    // What a linear sees: its input as is, or fake-quantized (activationQuantizer).
+    const aq = activationQuantizer(m.activationQuant);
 
     // Embedding lookup.
     const embed = m.weight(tensorNames.embed);
