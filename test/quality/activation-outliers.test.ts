@@ -1,5 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { convertCheckpoint } from '../../src/convert/convert';
+import { memoryDirectory } from '../../src/format/byte-source';
+import type { Checkpoint } from '../../src/format/checkpoint';
 import { openHfCheckpoint } from '../../src/format/hf-checkpoint';
+import { openPack } from '../../src/format/pack-reader';
+import { MemoryPackSink } from '../../src/format/pack-writer';
 import {
   ACTIVATION_GROUP,
   type ActivationQuant,
@@ -8,6 +13,7 @@ import {
 } from '../../src/model/reference';
 import { directorySource } from '../../src/node/file-source';
 import { EVAL_TEXT } from '../../src/quality/eval-text';
+import { evaluatePack } from '../../src/quality/evaluate';
 import { type OutlierSpec, withActivationOutliers } from '../../src/quality/outliers';
 import { compareModels, type QualityReport } from '../../src/quality/quality';
 import { TextTokenizer } from '../../src/tokenizer/tokenizer';
@@ -46,6 +52,7 @@ describe('quantizeActivationsGrouped', () => {
  * protect only half a row here; a 7B's 4,096 columns are 64 groups.
  */
 describe('activation quantization on tinystories-656k, with and without outlier channels (CPU reference)', () => {
+  let ckpt: Checkpoint;
   let ref: ReferenceModel;
   let tokens: number[];
   // Two hidden channels in the first 64-column group (~1.6% of channels, as a 7B's ~6 of 4,096),
@@ -53,7 +60,7 @@ describe('activation quantization on tinystories-656k, with and without outlier 
   const spec: OutlierSpec = { factor: 50, hidden: [5, 9], headDims: [3], intermediate: [17, 200] };
 
   beforeAll(async () => {
-    const ckpt = await openHfCheckpoint(directorySource(TINYSTORIES));
+    ckpt = await openHfCheckpoint(directorySource(TINYSTORIES));
     ref = await ReferenceModel.load(ckpt);
     const text = EVAL_TEXT.split('\n\n').slice(0, 5).join('\n\n');
     tokens = TextTokenizer.fromFiles(ckpt.tokenizer).encode(text);
@@ -89,5 +96,52 @@ describe('activation quantization on tinystories-656k, with and without outlier 
     // … while 16-bit levels stay far below per-token int8's cost on either model.
     expect(int16[2].klMean).toBeLessThan(int8[2].klMean / 10);
     expect(grouped[2].klMean).toBeGreaterThan(0);
+  });
+
+  // The converter's SmoothQuant (W4A8 only) migrates the outliers of the norm-fed inputs (qkv,
+  // gate_up) into the weights; o's and down's inputs have no norm to fold into.
+  it('W4A8 (per-token int8 activations) with outliers, and what the converter’s SmoothQuant recovers', async () => {
+    const withOutliers = (o: OutlierSpec): Checkpoint => ({
+      source: `${ckpt.source} with outliers ×${o.factor}`,
+      config: ckpt.config,
+      tokenizer: ckpt.tokenizer,
+      generation: ckpt.generation,
+      tensors: ckpt.tensors,
+      readTensor: async (name) => Float32Array.from(withActivationOutliers(ref, o).weight(name)),
+    });
+    const kl = async (from: Checkpoint, smoothQuant: boolean) => {
+      const sink = new MemoryPackSink();
+      await convertCheckpoint(from, sink, {
+        scheme: 'w4a8',
+        method: 'rtn',
+        smoothQuant,
+        measureOutputError: false,
+      });
+      const pack = await openPack(memoryDirectory('pack', Object.fromEntries(sink.files)));
+      return evaluatePack(pack, ref, tokens);
+    };
+    // Outliers in the norm-fed inputs only, then in all four.
+    const normFed = withOutliers({ ...spec, headDims: [], intermediate: [] });
+    const all = withOutliers(spec);
+    const r = {
+      plain: await kl(ckpt, false),
+      normFed: await kl(normFed, false),
+      normFedSq: await kl(normFed, true),
+      all: await kl(all, false),
+      allSq: await kl(all, true),
+    };
+    console.log(
+      `w4a8 rtn, tinystories-656k, KL mean (top-1), outliers ×${spec.factor}:\n` +
+        Object.entries(r)
+          .map(([k, q]) => `  ${k.padEnd(10)} ${q.klMean.toExponential(2)} (${q.top1Agreement.toFixed(3)})`)
+          .join('\n'),
+    );
+    expect(r.normFed.klMean).toBeGreaterThan(1.5 * r.plain.klMean);
+    // SmoothQuant undoes the norm-fed outliers (measured: 0.368 → 0.199 nats, plain 0.206) …
+    expect(r.normFedSq.klMean).toBeLessThan(0.7 * r.normFed.klMean);
+    // … and o's / down's outliers stay (all four: 0.615, with SmoothQuant 0.658): no migration
+    // path for them in the converter yet.
+    expect(r.all.klMean).toBeGreaterThan(r.normFed.klMean);
+    expect(r.allSq.klMean).toBeGreaterThan(r.normFedSq.klMean * 2);
   });
 });
