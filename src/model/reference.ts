@@ -220,7 +220,6 @@ export function quantizeActivationsInt8(x: Float32Array, rows: number, dim: numb
   return y;
 }
 
-/** Round to nearest, ties to even (WGSL round()). */
 /**
  * Symmetric fake quantization with one scale per `group` columns of each row (group = dim: per
  * token) to ±levels: s = max|x| / levels, the value becomes s · round(x / s). Returns a new array.
@@ -264,6 +263,7 @@ function activationQuantizer(quant: ActivationQuant | undefined): Quantizer {
   }
 }
 
+/** Round to nearest, ties to even (WGSL round()). */
 export function roundHalfEven(v: number): number {
   const r = Math.round(v); // ties toward +∞
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
