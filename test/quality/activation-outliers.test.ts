@@ -71,6 +71,17 @@ describe('activation quantization on tinystories-656k, with and without outlier 
     return compareModels(ref, ReferenceModel.fromWeights(weights, { activationQuant }), tokens);
   };
 
+  it('the outlier transform refuses channels the model does not have, and a factor ≤ 0', () => {
+    expect(() => withActivationOutliers(ref, { ...spec, hidden: [128] })).toThrow(
+      /hidden channel 128 is outside 0 … 127/,
+    );
+    expect(() => withActivationOutliers(ref, { ...spec, headDims: [16] })).toThrow(/head channel 16/);
+    expect(() => withActivationOutliers(ref, { ...spec, intermediate: [-1] })).toThrow(
+      /intermediate channel -1/,
+    );
+    expect(() => withActivationOutliers(ref, { ...spec, factor: 0 })).toThrow(/factor must be positive/);
+  });
+
   it('the outlier transform changes nothing in f32', async () => {
     const r = await score(true);
     expect(r.klMean).toBeLessThan(1e-6);
