@@ -10,6 +10,7 @@ import {
   type ActivationQuant,
   quantizeActivationsGrouped,
   ReferenceModel,
+  type ReferenceWeights,
 } from '../../src/model/reference';
 import { directorySource } from '../../src/node/file-source';
 import { EVAL_TEXT } from '../../src/quality/eval-text';
@@ -66,8 +67,10 @@ describe('activation quantization on tinystories-656k, with and without outlier 
     tokens = TextTokenizer.fromFiles(ckpt.tokenizer).encode(text);
   });
 
+  // The transformed weights, made once (every tensor the spec touches is copied).
+  let outlierWeights: ReferenceWeights | undefined;
   const score = (outliers: boolean, activationQuant?: ActivationQuant): Promise<QualityReport> => {
-    const weights = outliers ? withActivationOutliers(ref, spec) : ref;
+    const weights = outliers ? (outlierWeights ??= withActivationOutliers(ref, spec)) : ref;
     return compareModels(ref, ReferenceModel.fromWeights(weights, { activationQuant }), tokens);
   };
 
@@ -112,14 +115,17 @@ describe('activation quantization on tinystories-656k, with and without outlier 
   // The converter's SmoothQuant (W4A8 only) migrates the outliers of the norm-fed inputs (qkv,
   // gate_up) into the weights; o's and down's inputs have no norm to fold into.
   it('W4A8 (per-token int8 activations) with outliers, and what the converter’s SmoothQuant recovers', async () => {
-    const withOutliers = (o: OutlierSpec): Checkpoint => ({
-      source: `${ckpt.source} with outliers ×${o.factor}`,
-      config: ckpt.config,
-      tokenizer: ckpt.tokenizer,
-      generation: ckpt.generation,
-      tensors: ckpt.tensors,
-      readTensor: async (name) => Float32Array.from(withActivationOutliers(ref, o).weight(name)),
-    });
+    const withOutliers = (o: OutlierSpec): Checkpoint => {
+      const weights = withActivationOutliers(ref, o);
+      return {
+        source: `${ckpt.source} with outliers ×${o.factor}`,
+        config: ckpt.config,
+        tokenizer: ckpt.tokenizer,
+        generation: ckpt.generation,
+        tensors: ckpt.tensors,
+        readTensor: async (name) => Float32Array.from(weights.weight(name)),
+      };
+    };
     const kl = async (from: Checkpoint, smoothQuant: boolean) => {
       const sink = new MemoryPackSink();
       await convertCheckpoint(from, sink, {
